@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: run test check lint format bench clean-db
+
+$(BIN)/python:
+	@echo "==> Creating $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip
+
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	@echo "==> Installing the project"
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	@echo "==> Installing the project with its dev dependencies"
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+run: $(VENV)/.base
+	@$(BIN)/python -m chatsite.launcher
+
+test: $(VENV)/.dev
+	@./scripts/system-deps.sh
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+check: lint test
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/gateway_overhead.py

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class User(AbstractUser):
+    """The project's user; custom from the first migration so fields can be added later."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class ApiKey(models.Model):
+    """A key for the /v1 API. Only a keyed hash of the secret is stored; see accounts.keys."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    # The first characters after "sk-", stored in clear to find the row and to show the key in lists.
+    prefix = models.CharField(max_length=16, db_index=True)
+    last4 = models.CharField(max_length=4)
+    key_hash = models.CharField(max_length=64, unique=True)
+    # Model ids this key may call; empty means every enabled model.
+    allowed_models = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.display} ({self.name or 'unnamed'})"
+
+    @property
+    def display(self) -> str:
+        return f"sk-{self.prefix}…{self.last4}"
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
