@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test check lint format bench clean-db
+.PHONY: run test check lint format bench clean-db vendor
 
 $(BIN)/python:
 	@echo "==> Creating $(VENV)"
@@ -41,3 +41,7 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/gateway_overhead.py
+
+# Refresh the chat page's front-end libraries in static/vendor/ from the versions in package.json (needs npm).
+vendor:
+	@./scripts/vendor.sh

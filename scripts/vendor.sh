@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Copies the browser builds of the chat page's front-end libraries (versions pinned in package.json)
+# from node_modules into static/vendor/, which is committed: the server needs no Node.js.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund >/dev/null
+dest=static/vendor
+rm -rf "$dest" && mkdir -p "$dest/marked" "$dest/dompurify" "$dest/highlight"
+cp node_modules/marked/lib/marked.umd.js node_modules/marked/LICENSE "$dest/marked/"
+cp node_modules/dompurify/dist/purify.min.js node_modules/dompurify/LICENSE "$dest/dompurify/"
+hl=node_modules/@highlightjs/cdn-assets
+cp "$hl/highlight.min.js" "$hl/LICENSE" "$dest/highlight/"
+cp "$hl/styles/github.min.css" "$hl/styles/github-dark.min.css" "$dest/highlight/"
+node -e 'const p=require("./package-lock.json").packages;for(const [k,v] of Object.entries(p)){if(k)console.log(k.replace("node_modules/",""), v.version)}' > "$dest/VERSIONS"
+echo "==> static/vendor refreshed:"; cat "$dest/VERSIONS"
