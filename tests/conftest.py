@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from accounts.models import User
+from tests.fake_upstream import FakeUpstream
+from tests.live_server import LiveServer, start_server
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -24,3 +29,29 @@ def bob(db: None) -> User:
 @pytest.fixture
 def admin(db: None) -> User:
     return User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def _fake_upstream_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_upstream(_fake_upstream_server: FakeUpstream) -> FakeUpstream:
+    """The session's fake upstream, with an empty script and record for this test."""
+    _fake_upstream_server.reset()
+    return _fake_upstream_server
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveServer]:
+    """One real server process for the session; tests using it need `transactional_db`."""
+    from django.conf import settings
+    from django.db import connection
+
+    server = start_server(dict(connection.settings_dict), settings.SECRET_KEY)
+    yield server
+    # Stop before pytest-django drops the test database, which fails while connections are open.
+    server.stop()
