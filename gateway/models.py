@@ -112,3 +112,9 @@ class UsageRecord(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+# Registered with the gateway app from its own module (limits configuration, issue 7).
+from gateway.limits_models import Limit  # noqa: E402
+
+__all__ = ["LanguageModel", "Limit", "Provider", "UsageRecord"]
