@@ -162,6 +162,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Rate limits (gateway.limits): the length of the "minute" (tests shorten it) and how long
+# each process caches limit configuration (changes also invalidate it through Redis).
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
+LIMITS_CACHE_SECONDS = env_int("LIMITS_CACHE_SECONDS", 10, minimum=0)
+
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
