@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies the browser builds of the chat page's front-end libraries (versions pinned in package.json)
+# Copies the browser builds of the front-end libraries (chat page; the profile page's chart), versions pinned in package.json,
 # from node_modules into static/vendor/, which is committed: the server needs no Node.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,5 +11,8 @@ cp node_modules/dompurify/dist/purify.min.js node_modules/dompurify/LICENSE "$de
 hl=node_modules/@highlightjs/cdn-assets
 cp "$hl/highlight.min.js" "$hl/LICENSE" "$dest/highlight/"
 cp "$hl/styles/github.min.css" "$hl/styles/github-dark.min.css" "$dest/highlight/"
+# The profile page's usage chart.
+mkdir -p "$dest/chart.js"
+cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md "$dest/chart.js/"
 node -e 'const p=require("./package-lock.json").packages;for(const [k,v] of Object.entries(p)){if(k)console.log(k.replace("node_modules/",""), v.version)}' > "$dest/VERSIONS"
 echo "==> static/vendor refreshed:"; cat "$dest/VERSIONS"
