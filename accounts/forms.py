@@ -1,11 +1,62 @@
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from typing import Any
+
+from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.utils import timezone
 
 from accounts.models import User
+from gateway.models import LanguageModel
 
 
 class SignupForm(UserCreationForm[User]):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class ApiKeyCreateForm(forms.Form):
+    """A new API key: a name, an optional expiry day and an optional list of models it may call."""
+
+    name = forms.CharField(
+        max_length=100, help_text="To recognise the key later, e.g. the tool or machine that uses it."
+    )
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional. The key stops working at the start of this day (UTC). Empty: never expires.",
+    )
+    allowed_models = forms.ModelMultipleChoiceField(
+        queryset=LanguageModel.objects.none(),
+        to_field_name="public_id",
+        required=False,
+        label="Models this key may call",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Optional. None ticked: every enabled model.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["allowed_models"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = LanguageModel.objects.filter(enabled=True).order_by("public_id")
+
+    def clean_expires_on(self) -> date | None:
+        day: date | None = self.cleaned_data.get("expires_on")
+        if day is not None and day <= timezone.localdate():
+            raise forms.ValidationError("Choose a day after today.")
+        return day
+
+    @property
+    def expires_at(self) -> datetime | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.combine(day, time.min))
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [model.public_id for model in self.cleaned_data.get("allowed_models") or []]
