@@ -41,6 +41,9 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The generator's heartbeat while streaming: a message left "streaming" whose heartbeat stopped
+    # belongs to a worker that died, whichever process looks at it (no process memory involved).
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]

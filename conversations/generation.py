@@ -1,0 +1,201 @@
+"""Replies generated in background tasks that belong to no socket.
+
+A generation is keyed by its assistant message. It publishes text in frames (at most one every
+FRAME_SECONDS) to the conversation's channel-layer group, which every open socket of that
+conversation subscribes to, whichever worker process holds it. It listens on its own control group,
+so "stop" and "sync" (send me everything so far) reach it from any socket on any worker. Its partial
+text and heartbeat go to PostgreSQL every PERSIST_SECONDS, so a reload shows them and a dead worker's
+reply is recognisable as interrupted (services.expire_stale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+from conversations import services
+from conversations.models import Message
+from gateway.errors import GatewayError
+from gateway.models import UsageRecord
+
+log = logging.getLogger(__name__)
+
+FRAME_SECONDS = 0.05
+
+# Strong references: the event loop keeps only weak ones to tasks.
+_running: dict[int, asyncio.Task[None]] = {}
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"chat.conversation.{conversation_id}"
+
+
+def control_group(message_id: int) -> str:
+    return f"chat.generation.{message_id}"
+
+
+def utf16_len(text: str) -> int:
+    """Offsets on the wire count UTF-16 code units, as JavaScript strings do."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def layer() -> BaseChannelLayer:
+    channel_layer = get_channel_layer()
+    if channel_layer is None:
+        raise RuntimeError("CHANNEL_LAYERS is not configured")
+    return channel_layer
+
+
+def start(conversation_id: int, message_id: int) -> None:
+    """Starts generating the streaming reply `message_id` in this process's event loop."""
+    if message_id in _running:
+        return
+    task = asyncio.get_running_loop().create_task(Generation(conversation_id, message_id).run())
+    _running[message_id] = task
+    task.add_done_callback(lambda _t: _running.pop(message_id, None))
+
+
+async def request_stop(message_id: int) -> None:
+    await layer().group_send(control_group(message_id), {"type": "generation.stop"})
+
+
+async def request_sync(message_id: int, reply_channel: str) -> None:
+    await layer().group_send(control_group(message_id), {"type": "generation.sync", "reply": reply_channel})
+
+
+class Generation:
+    def __init__(self, conversation_id: int, message_id: int) -> None:
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.group = conversation_group(conversation_id)
+        self.content = ""
+        self.published = 0  # UTF-16 units of content already sent to the group
+        self.pending = ""
+        self.usage: dict[str, Any] | None = None
+        self.error = ""
+        self.stopped = False
+        self.persisted_at = 0.0
+        self.persisted_len = 0
+
+    async def run(self) -> None:
+        channel_layer = layer()
+        control = await channel_layer.new_channel()
+        await channel_layer.group_add(control_group(self.message_id), control)
+        consume = asyncio.create_task(self._consume())
+        listener = asyncio.create_task(self._listen(control, consume))
+        ticker = asyncio.create_task(self._tick())
+        status = Message.Status.COMPLETE
+        try:
+            # wait() rather than await: a stop cancels `consume`, which must not look like our own cancellation.
+            await asyncio.wait({consume})
+            if self.stopped:
+                status = Message.Status.INTERRUPTED
+            elif self.error:
+                status = Message.Status.ERROR
+        except asyncio.CancelledError:
+            # The process is shutting down: keep what we have, marked interrupted.
+            consume.cancel()
+            status = Message.Status.INTERRUPTED
+            self.error = "The server stopped while writing this reply."
+            raise
+        finally:
+            listener.cancel()
+            ticker.cancel()
+            await asyncio.shield(self._finish(status, control))
+
+    async def _consume(self) -> None:
+        try:
+            from gateway.services import Caller, stream_completion
+
+            prepared = await database_sync_to_async(services.generation_input)(self.message_id)
+            if prepared is None:
+                self.stopped = True
+                return
+            user, body = prepared
+            caller = Caller(user, None, UsageRecord.Source.CHAT)
+            async with contextlib.aclosing(stream_completion(caller, body)) as chunks:
+                async for chunk in chunks:
+                    if "error" in chunk:
+                        self.error = _reason(chunk["error"])
+                        return
+                    if chunk.get("usage"):
+                        self.usage = chunk["usage"]
+                    for choice in chunk.get("choices") or []:
+                        if choice.get("index", 0) == 0:
+                            text = (choice.get("delta") or {}).get("content") or ""
+                            self.content += text
+                            self.pending += text
+        except GatewayError as exc:
+            self.error = exc.message or "The model's provider failed."
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("chat generation %s failed", self.message_id)
+            self.error = "The reply failed because of an internal error."
+
+    async def _listen(self, control: str, consume: asyncio.Task[None]) -> None:
+        channel_layer = layer()
+        while True:
+            event = await channel_layer.receive(control)
+            if event.get("type") == "generation.stop" and not consume.done():
+                self.stopped = True
+                consume.cancel()
+            elif event.get("type") == "generation.sync" and event.get("reply"):
+                await self._flush()
+                await channel_layer.send(
+                    event["reply"],
+                    {"type": "chat.snapshot", "id": self.message_id, "content": self.content},
+                )
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(FRAME_SECONDS)
+            await self._flush()
+            now = time.monotonic()
+            changed = len(self.content) != self.persisted_len
+            due = now - self.persisted_at >= (services.PERSIST_SECONDS if changed else services.HEARTBEAT_SECONDS)
+            if due:
+                self.persisted_at = now
+                self.persisted_len = len(self.content)
+                await database_sync_to_async(services.save_progress)(self.message_id, self.content)
+
+    async def _flush(self) -> None:
+        if not self.pending:
+            return
+        text, self.pending = self.pending, ""
+        offset = self.published
+        self.published += utf16_len(text)
+        await layer().group_send(
+            self.group, {"type": "chat.delta", "id": self.message_id, "offset": offset, "text": text}
+        )
+
+    async def _finish(self, status: str, control: str) -> None:
+        channel_layer = layer()
+        try:
+            await self._flush()
+            error = self.error
+            if status == Message.Status.INTERRUPTED and not error:
+                error = "Stopped."
+            message = await database_sync_to_async(services.finish)(
+                self.message_id, self.content, status, error, self.usage
+            )
+            if message is not None:
+                await channel_layer.group_send(
+                    self.group, {"type": "chat.message", "message": services.message_dict(message)}
+                )
+        except Exception:
+            log.exception("could not save chat reply %s", self.message_id)
+        finally:
+            await channel_layer.group_discard(control_group(self.message_id), control)
+
+
+def _reason(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or "The model's provider failed.")
+    return str(error)

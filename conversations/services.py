@@ -1,0 +1,339 @@
+"""Browser chat business logic: conversations, messages, history sent upstream.
+
+The generation itself (a background task that outlives sockets) is in conversations/generation.py.
+Everything here is synchronous ORM code; async callers wrap it in database_sync_to_async.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from accounts.models import User
+from conversations.models import Conversation, Message
+from gateway.models import LanguageModel
+
+# The generator writes its partial text at most this often, and touches the heartbeat at least
+# every HEARTBEAT_SECONDS; a "streaming" message whose heartbeat is older than STALE_AFTER has
+# no live generator anywhere (its worker died or restarted) and is shown as interrupted.
+PERSIST_SECONDS = 0.5
+HEARTBEAT_SECONDS = 2.0
+STALE_AFTER = timedelta(seconds=10)
+MAX_MESSAGE_CHARS = 100_000
+TITLE_CHARS = 60
+
+
+class ChatError(Exception):
+    """A request the chat refuses, with a message fit to show the person."""
+
+
+def chat_models() -> QuerySet[LanguageModel]:
+    return LanguageModel.objects.filter(enabled=True, is_chat=True, provider__enabled=True).order_by("public_id")
+
+
+def default_model() -> LanguageModel | None:
+    return chat_models().first()
+
+
+def conversations_for(user: User, query: str = "") -> QuerySet[Conversation]:
+    qs = Conversation.objects.filter(owner=user)
+    query = query.strip()
+    if query:
+        matching = Message.objects.filter(conversation=OuterRef("pk"), content__icontains=query)
+        qs = qs.filter(Q(title__icontains=query) | Exists(matching))
+    return qs.order_by("-updated_at", "-id")
+
+
+def get_conversation(user: User, pk: int | str) -> Conversation:
+    """The user's conversation or 404: another user's conversation does not exist for them."""
+    return get_object_or_404(Conversation.objects.select_related("model"), pk=pk, owner=user)
+
+
+def find_conversation(user: User, pk: int | str) -> Conversation | None:
+    return Conversation.objects.select_related("model").filter(pk=pk, owner=user).first()
+
+
+def _model_by_public_id(public_id: str | None) -> LanguageModel | None:
+    if not public_id:
+        return None
+    model = chat_models().filter(public_id=public_id).first()
+    if model is None:
+        raise ChatError(f"The model {public_id!r} is not available.")
+    return model
+
+
+def create_conversation(user: User, model_id: str | None = None, system_prompt: str = "") -> Conversation:
+    model = _model_by_public_id(model_id) or default_model()
+    return Conversation.objects.create(owner=user, model=model, system_prompt=system_prompt.strip())
+
+
+def update_conversation(
+    conversation: Conversation,
+    *,
+    title: str | None = None,
+    model_id: str | None = None,
+    system_prompt: str | None = None,
+) -> Conversation:
+    fields = []
+    if title is not None:
+        conversation.title = title.strip()[:200]
+        fields.append("title")
+    if model_id is not None:
+        conversation.model = _model_by_public_id(model_id)
+        fields.append("model")
+    if system_prompt is not None:
+        conversation.system_prompt = system_prompt.strip()
+        fields.append("system_prompt")
+    if fields:
+        conversation.save(update_fields=fields)
+    return conversation
+
+
+def delete_conversation(conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def make_title(text: str) -> str:
+    """A short title from the first message: its first line, without Markdown markup, cut at a word."""
+    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    line = re.sub(r"[`*_#>\[\]]+", "", line).strip()
+    line = re.sub(r"\s+", " ", line)
+    if len(line) <= TITLE_CHARS:
+        return line or "New chat"
+    cut = line[:TITLE_CHARS].rsplit(" ", 1)[0]
+    return (cut if len(cut) > TITLE_CHARS // 2 else line[:TITLE_CHARS]).rstrip(",.;:") + "…"
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "error": message.error,
+        "model": message.model.public_id if message.model else None,
+        "prompt_tokens": message.prompt_tokens,
+        "completion_tokens": message.completion_tokens,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def conversation_dict(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "title": conversation.title or "New chat",
+        "model": conversation.model.public_id if conversation.model else None,
+        "system_prompt": conversation.system_prompt,
+        "updated_at": conversation.updated_at.isoformat(),
+        "url": f"/c/{conversation.pk}/",
+    }
+
+
+def expire_stale(conversation_id: int) -> list[Message]:
+    """Marks replies whose generator stopped beating as interrupted; returns them."""
+    cutoff = timezone.now() - STALE_AFTER
+    stale = list(
+        Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING, updated_at__lt=cutoff)
+    )
+    for message in stale:
+        updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
+            status=Message.Status.INTERRUPTED, error="The server stopped while writing this reply."
+        )
+        if updated:
+            message.status = Message.Status.INTERRUPTED
+            message.error = "The server stopped while writing this reply."
+    return stale
+
+
+def messages_of(conversation_id: int) -> list[Message]:
+    return list(Message.objects.filter(conversation_id=conversation_id).select_related("model"))
+
+
+def streaming_ids(conversation_id: int) -> list[int]:
+    return list(
+        Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _lock(user: User, conversation_id: int) -> Conversation:
+    conversation = (
+        Conversation.objects.select_for_update().select_related("model").filter(pk=conversation_id, owner=user).first()
+    )
+    if conversation is None:
+        raise ChatError("This conversation no longer exists.")
+    if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
+        raise ChatError("A reply is still being written. Stop it first.")
+    if conversation.model is None or not conversation.model.enabled or not conversation.model.provider.enabled:
+        model = default_model()
+        if model is None:
+            raise ChatError("No model is configured. An admin can add one at /admin/.")
+        conversation.model = model
+        conversation.save(update_fields=["model"])
+    return conversation
+
+
+def _placeholder(conversation: Conversation) -> Message:
+    now = timezone.now()
+    conversation.updated_at = now
+    conversation.save(update_fields=["updated_at", "title"])
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=conversation.model,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _clean(content: str) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise ChatError("The message is empty.")
+    if len(content) > MAX_MESSAGE_CHARS:
+        raise ChatError(f"The message is too long (at most {MAX_MESSAGE_CHARS} characters).")
+    return content
+
+
+def add_user_message(user: User, conversation_id: int, content: str) -> tuple[Message, Message]:
+    """Stores the user's message and an empty streaming reply, before anything goes upstream."""
+    content = _clean(content)
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        user_message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
+        if not conversation.title:
+            conversation.title = make_title(content)
+        reply = _placeholder(conversation)
+    return user_message, reply
+
+
+def regenerate(user: User, conversation_id: int) -> tuple[list[int], Message]:
+    """Replaces the last reply (also an errored or interrupted one) with a new one."""
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        last = conversation.messages.order_by("-created_at", "-id").first()
+        if last is None:
+            raise ChatError("There is nothing to regenerate.")
+        removed = []
+        if last.role == Message.Role.ASSISTANT:
+            removed.append(last.pk)
+            last.delete()
+        reply = _placeholder(conversation)
+    return removed, reply
+
+
+def edit_and_resend(
+    user: User, conversation_id: int, message_id: int, content: str
+) -> tuple[Message, list[int], Message]:
+    """Changes an earlier user message and drops everything after it, then answers again."""
+    content = _clean(content)
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        message = conversation.messages.filter(pk=message_id, role=Message.Role.USER).first()
+        if message is None:
+            raise ChatError("That message cannot be edited.")
+        later = conversation.messages.filter(
+            Q(created_at__gt=message.created_at) | Q(created_at=message.created_at, pk__gt=message.pk)
+        )
+        removed = list(later.values_list("pk", flat=True))
+        later.delete()
+        message.content = content
+        message.save(update_fields=["content"])
+        reply = _placeholder(conversation)
+    return message, removed, reply
+
+
+def estimate_tokens(text: str) -> int:
+    """A deliberately generous estimate (about 3 characters a token) so trimmed history fits."""
+    return len(text) // 3 + 1
+
+
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def trim_history(
+    system_prompt: str, history: list[dict[str, str]], context_length: int, reserve: int
+) -> list[dict[str, str]]:
+    """Drops the oldest turns until the prompt fits the context; keeps the system prompt and the last turn."""
+    budget = max(context_length - reserve, 0)
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    used = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in system)
+    kept: list[dict[str, str]] = []
+    for item in reversed(history):
+        cost = estimate_tokens(item["content"]) + MESSAGE_OVERHEAD_TOKENS
+        if kept and used + cost > budget:
+            break
+        kept.append(item)
+        used += cost
+    kept.reverse()
+    # An assistant turn first would lose the question it answered.
+    while len(kept) > 1 and kept[0]["role"] == Message.Role.ASSISTANT:
+        kept.pop(0)
+    return system + kept
+
+
+def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
+    """Who pays and the upstream request for a streaming reply; None if it is gone or finished."""
+    reply = (
+        Message.objects.select_related("conversation__owner", "model", "conversation")
+        .filter(pk=message_id, status=Message.Status.STREAMING)
+        .first()
+    )
+    if reply is None:
+        return None
+    conversation = reply.conversation
+    model = reply.model or conversation.model
+    earlier = (
+        conversation.messages.filter(
+            Q(created_at__lt=reply.created_at) | Q(created_at=reply.created_at, pk__lt=reply.pk)
+        )
+        .exclude(content="")
+        .order_by("created_at", "id")
+    )
+    history = [{"role": m.role, "content": m.content} for m in earlier]
+    context_length = model.context_length if model else 4096
+    reserve = min(model.max_output_tokens if model else 1024, context_length // 2)
+    messages = trim_history(conversation.system_prompt, history, context_length, reserve)
+    body: dict[str, Any] = {
+        "model": model.public_id if model else "",
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    return conversation.owner, body
+
+
+def save_progress(message_id: int, content: str) -> None:
+    """Partial text and heartbeat, while the reply streams."""
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        content=content, updated_at=timezone.now()
+    )
+
+
+def finish(
+    message_id: int,
+    content: str,
+    status: str,
+    error: str = "",
+    usage: dict[str, Any] | None = None,
+) -> Message | None:
+    usage = usage or {}
+    Message.objects.filter(pk=message_id).update(
+        content=content,
+        status=status,
+        error=error,
+        updated_at=timezone.now(),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+    )
+    message = Message.objects.select_related("model", "conversation").filter(pk=message_id).first()
+    if message is not None:
+        Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+    return message
