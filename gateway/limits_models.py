@@ -89,3 +89,13 @@ class Limit(models.Model):
     def clean(self) -> None:
         if self.user_id is not None and self.api_key_id is not None:
             raise ValidationError("A limit applies to a user or to a key, not both.")
+
+
+def _limits_changed(**kwargs: object) -> None:
+    from gateway.limits import config_changed
+
+    config_changed()
+
+
+models.signals.post_save.connect(_limits_changed, sender=Limit, dispatch_uid="limits-changed-save")
+models.signals.post_delete.connect(_limits_changed, sender=Limit, dispatch_uid="limits-changed-delete")

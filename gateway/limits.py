@@ -1,0 +1,545 @@
+"""Rate limits and spending budgets for the /v1 API and the browser chat.
+
+The gateway calls, around every upstream call:
+
+    reservation = await limits.reserve(caller, model, prompt_tokens, max_completion_tokens)
+    ...                                   # GatewayError 429 above raised before anything is sent upstream
+    await limits.settle(reservation, prompt_tokens, completion_tokens, cost)   # in a finally
+    response headers |= limits.headers(reservation)
+
+Per user (a default for everyone, overridden per user) and per key (overrides only):
+requests per minute and tokens per minute as token buckets, and a spending budget per
+calendar day or month (UTC). Browser chats (no key) count against the user's limits.
+
+Tokens are reserved before the call (prompt estimate + the completion tokens asked for) and
+the difference to the real usage is given back or taken at settlement. The budget check
+admits a request while spending plus outstanding reservations is below the budget, then
+reserves the request's largest possible cost: parallel requests overshoot by at most one.
+
+Budget spending lives in the counter store, seeded from the ledger (gateway.UsageRecord)
+when the period's counter is missing, then moved only by reservations and settlements: the
+ledger stays the truth (a lost Redis reseeds from it) and the hot path never sums it.
+
+When the counter store fails, requests pass (logged): an outage of Redis should not stop
+the service; the ledger still records every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db.models import Q, Sum
+
+from gateway.errors import GatewayError
+from gateway.limits_backends import KEY_PREFIX, Backend, Bucket, BucketState, Budget, MemoryBackend, RedisBackend
+from gateway.limits_models import Limit
+
+logger = logging.getLogger(__name__)
+
+UNITS_PER_USD = 10**8
+_USD = Decimal(UNITS_PER_USD)
+
+
+class CallerLike(Protocol):
+    @property
+    def user(self) -> Any: ...
+    @property
+    def api_key(self) -> Any: ...
+
+
+class PricedModel(Protocol):
+    public_id: str
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass(frozen=True)
+class ScopeLimits:
+    """Effective limits of one scope; None = no limit."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_usd: Decimal | None = None
+    period: str = Limit.Period.MONTH
+
+    @property
+    def empty(self) -> bool:
+        return self.rpm is None and self.tpm is None and self.budget_usd is None
+
+
+@dataclass(frozen=True)
+class CallerLimits:
+    user_id: int
+    key_id: int | None
+    user: ScopeLimits
+    key: ScopeLimits
+
+    @property
+    def empty(self) -> bool:
+        return self.user.empty and self.key.empty
+
+    def scopes(self) -> list[tuple[str, str, ScopeLimits]]:
+        """(kind, counter id, limits) of each scope that limits anything."""
+        out = []
+        if not self.user.empty:
+            out.append(("user", f"u{self.user_id}", self.user))
+        if self.key_id is not None and not self.key.empty:
+            out.append(("key", f"k{self.key_id}", self.key))
+        return out
+
+
+def _positive(value: int | None) -> int | None:
+    return value if value else None  # 0 means "no limit"
+
+
+def _resolve(default: Limit | None, user: Limit | None, key: Limit | None) -> tuple[ScopeLimits, ScopeLimits]:
+    def pick(attr: str) -> Any:
+        own = getattr(user, attr) if user is not None else None
+        return own if own is not None else (getattr(default, attr) if default is not None else None)
+
+    budget: Decimal | None
+    if user is not None and user.budget_usd is not None:
+        budget, period = user.budget_usd, user.budget_period
+    elif default is not None:
+        budget, period = default.budget_usd, default.budget_period
+    else:
+        budget, period = None, Limit.Period.MONTH
+    user_limits = ScopeLimits(
+        rpm=_positive(pick("requests_per_minute")),
+        tpm=_positive(pick("tokens_per_minute")),
+        budget_usd=budget if budget else None,
+        period=period,
+    )
+    key_limits = ScopeLimits()
+    if key is not None:
+        key_limits = ScopeLimits(
+            rpm=_positive(key.requests_per_minute),
+            tpm=_positive(key.tokens_per_minute),
+            budget_usd=key.budget_usd if key.budget_usd else None,
+            period=key.budget_period,
+        )
+    return user_limits, key_limits
+
+
+def _query(user_id: int, key_id: int | None) -> Any:
+    condition = Q(scope=Limit.Scope.DEFAULT) | Q(user_id=user_id)
+    if key_id is not None:
+        condition |= Q(api_key_id=key_id)
+    return Limit.objects.filter(condition)
+
+
+def _build(user_id: int, key_id: int | None, rows: list[Limit]) -> CallerLimits:
+    default = next((r for r in rows if r.scope == Limit.Scope.DEFAULT), None)
+    user = next((r for r in rows if r.user_id == user_id), None)
+    key = next((r for r in rows if key_id is not None and r.api_key_id == key_id), None)
+    user_limits, key_limits = _resolve(default, user, key)
+    return CallerLimits(user_id, key_id, user_limits, key_limits)
+
+
+_cache: dict[tuple[int, int | None], tuple[float, CallerLimits]] = {}
+_seen_version: str | None = None
+
+
+async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
+    """The caller's effective limits, cached briefly in this process."""
+    now = time.monotonic()
+    hit = _cache.get((user_id, key_id))
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    rows = [row async for row in _query(user_id, key_id)]
+    result = _build(user_id, key_id, rows)
+    _cache[(user_id, key_id)] = (now + settings.LIMITS_CACHE_SECONDS, result)
+    return result
+
+
+def limits_for_sync(user_id: int, key_id: int | None) -> CallerLimits:
+    return _build(user_id, key_id, list(_query(user_id, key_id)))
+
+
+def _note_version(version: str) -> None:
+    """Another worker changed limits when the shared version moved: drop what we cached."""
+    global _seen_version
+    if version != _seen_version:
+        if _seen_version is not None:
+            _cache.clear()
+        _seen_version = version
+
+
+def forget_local_state() -> None:
+    """Drop this process's cached configuration and in-process counters (tests start clean)."""
+    global _seen_version
+    _cache.clear()
+    _backends.clear()
+    _seen_version = None
+
+
+def config_changed() -> None:
+    """Called on every save or delete of a Limit (gateway.limits_models connects it)."""
+    _cache.clear()
+    try:
+        backend().bump_version()
+    except Exception:  # a change must not fail because Redis is down; caches expire anyway
+        logger.warning("could not announce a limits change to other workers", exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counter store
+
+_backends: dict[str | None, Backend] = {}
+
+
+def backend() -> Backend:
+    url: str | None = getattr(settings, "REDIS_URL", None)
+    found = _backends.get(url)
+    if found is None:
+        found = RedisBackend(url) if url else MemoryBackend()
+        _backends[url] = found
+    return found
+
+
+def _window_ms() -> int:
+    return int(settings.RATE_LIMIT_WINDOW_SECONDS) * 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods and money
+
+
+def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if period == Limit.Period.DAY:
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def to_units(usd: Decimal) -> int:
+    return int((usd * _USD).to_integral_value(rounding=ROUND_CEILING))
+
+
+def from_units(units: int) -> Decimal:
+    return (Decimal(units) / _USD).quantize(Decimal("0.00000001"))
+
+
+async def _spent_from_ledger(kind: str, owner_id: int, start: datetime) -> int:
+    from gateway.models import UsageRecord
+
+    owner = {"user_id": owner_id} if kind == "user" else {"api_key_id": owner_id}
+    total = await UsageRecord.objects.filter(created_at__gte=start, **owner).aaggregate(total=Sum("cost"))
+    return to_units(total["total"] or Decimal(0))
+
+
+def spent_from_ledger_sync(kind: str, owner_id: int, start: datetime) -> Decimal:
+    from gateway.models import UsageRecord
+
+    owner = {"user_id": owner_id} if kind == "user" else {"api_key_id": owner_id}
+    total = UsageRecord.objects.filter(created_at__gte=start, **owner).aggregate(total=Sum("cost"))["total"]
+    return Decimal(total or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimates
+
+
+def _text_tokens(text: str) -> int:
+    # Deliberately high (about 3 bytes a token; English averages 4 characters): a reservation
+    # should cover the real usage so settlement gives tokens back rather than taking more.
+    return -(-len(text.encode("utf-8", "replace")) // 3)
+
+
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """A generous estimate of the prompt tokens of a chat-completions request body."""
+    import json
+
+    total = 3
+    for message in body.get("messages") or []:
+        total += 4
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            total += _text_tokens(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    total += _text_tokens(part["text"])
+                elif isinstance(part, dict):
+                    total += 85  # an image or audio part: at least OpenAI's low-detail image cost
+        for extra in ("name", "tool_calls", "function_call"):
+            if message.get(extra):
+                total += _text_tokens(json.dumps(message[extra]))
+    if body.get("tools"):
+        total += _text_tokens(json.dumps(body["tools"]))
+    return total
+
+
+def requested_completion_tokens(body: dict[str, Any], max_output_tokens: int) -> int:
+    """The most completion tokens the request may produce (all `n` choices)."""
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = asked if isinstance(asked, int) and 0 < asked <= max_output_tokens else max_output_tokens
+    n = body.get("n")
+    return limit * (n if isinstance(n, int) and n > 1 else 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reserve, settle, headers
+
+
+@dataclass
+class _Counter:
+    kind: str  # "user" or "key"
+    what: str  # "requests" or "tokens"
+    bucket: Bucket
+    limit: int
+
+
+@dataclass
+class _BudgetCounter:
+    kind: str
+    owner_id: int
+    budget: Budget
+    limit_usd: Decimal
+    period: str
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Reservation:
+    """What reserve() took; hand it back to settle() exactly once (later calls do nothing)."""
+
+    counters: list[_Counter] = field(default_factory=list)
+    budgets: list[_BudgetCounter] = field(default_factory=list)
+    states: list[BucketState] = field(default_factory=list)
+    reserved_tokens: int = 0
+    reserved_units: int = 0
+    settled: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.counters and not self.budgets
+
+
+def _counters(limits: CallerLimits, tokens: int, units: int) -> tuple[list[_Counter], list[_BudgetCounter]]:
+    counters: list[_Counter] = []
+    budgets: list[_BudgetCounter] = []
+    now = datetime.now(UTC)
+    for kind, counter_id, scope in limits.scopes():
+        if scope.rpm is not None:
+            counters.append(_Counter(kind, "requests", Bucket(f"{KEY_PREFIX}{counter_id}:r", scope.rpm, 1), scope.rpm))
+        if scope.tpm is not None:
+            bucket = Bucket(f"{KEY_PREFIX}{counter_id}:t", scope.tpm, tokens)
+            counters.append(_Counter(kind, "tokens", bucket, scope.tpm))
+        if scope.budget_usd is not None:
+            start, end = period_bounds(scope.period, now)
+            label = start.strftime("%Y%m%d" if scope.period == Limit.Period.DAY else "%Y%m")
+            budget = Budget(f"{KEY_PREFIX}{counter_id}:b:{scope.period}:{label}", to_units(scope.budget_usd), units)
+            owner_id = limits.user_id if kind == "user" else limits.key_id
+            assert owner_id is not None
+            budgets.append(_BudgetCounter(kind, owner_id, budget, scope.budget_usd, scope.period, start, end))
+    return counters, budgets
+
+
+def _whose(kind: str) -> str:
+    return "your API key" if kind == "key" else "your account"
+
+
+def _duration(ms: int) -> str:
+    """OpenAI's reset format: "20ms", "1s", "6m0s"."""
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = math.ceil(ms / 1000)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
+
+
+def _headers_from(counters: list[_Counter], states: list[BucketState]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for what in ("requests", "tokens"):
+        pairs = [(c, s) for c, s in zip(counters, states, strict=False) if c.what == what]
+        if not pairs:
+            continue
+        # The scope that runs out first is the one that matters to the client.
+        counter, state = min(pairs, key=lambda pair: (pair[1].remaining, -pair[1].ms_to_full))
+        headers[f"x-ratelimit-limit-{what}"] = str(counter.limit)
+        headers[f"x-ratelimit-remaining-{what}"] = str(max(0, state.remaining))
+        headers[f"x-ratelimit-reset-{what}"] = _duration(state.ms_to_full)
+    return headers
+
+
+def headers(reservation: Reservation | None) -> dict[str, str]:
+    """The x-ratelimit-* headers for the answer to the reserved request (empty when unlimited)."""
+    if reservation is None:
+        return {}
+    return _headers_from(reservation.counters, reservation.states)
+
+
+async def reserve(
+    caller: CallerLike, model: PricedModel, prompt_tokens: int, max_completion_tokens: int
+) -> Reservation:
+    """Count one request and reserve its tokens and largest cost, or raise GatewayError 429."""
+    user_id = caller.user.pk
+    key_id = caller.api_key.pk if caller.api_key is not None else None
+    limits = await limits_for(user_id, key_id)
+    if limits.empty:
+        return Reservation()
+    tokens = prompt_tokens + max_completion_tokens
+    units = to_units(model.cost(prompt_tokens, max_completion_tokens))
+    counters, budgets = _counters(limits, tokens, units)
+    store = backend()
+    window = _window_ms()
+    buckets = [c.bucket for c in counters]
+    try:
+        for _ in range(len(budgets) + 1):
+            outcome = await store.acquire(buckets, [b.budget for b in budgets], window)
+            _note_version(outcome.version)
+            if outcome.status != "seed":
+                break
+            missing = budgets[outcome.index]
+            spent = await _spent_from_ledger(missing.kind, missing.owner_id, missing.start)
+            ttl = int((missing.end - datetime.now(UTC)).total_seconds()) + 86400
+            await store.seed(missing.budget.key, spent, ttl)
+    except Exception:
+        logger.warning("rate-limit store unavailable; letting the request through", exc_info=True)
+        return Reservation()
+    if outcome.status == "budget":
+        raise _budget_error(budgets[outcome.index], outcome.spent)
+    if outcome.status == "rate":
+        raise _rate_error(counters, outcome)
+    if outcome.status != "ok":  # still "seed": the counter vanished between seed and use
+        logger.warning("budget counter could not be seeded; letting the request through")
+        return Reservation()
+    return Reservation(counters, budgets, outcome.states, tokens, units)
+
+
+def _rate_error(counters: list[_Counter], outcome: Any) -> GatewayError:
+    counter = counters[outcome.index]
+    retry = max(1, math.ceil(outcome.wait_ms / 1000))
+    abbreviation = "RPM" if counter.what == "requests" else "TPM"
+    if counter.what == "tokens" and counter.bucket.amount > counter.limit:
+        detail = f"this request may use up to {counter.bucket.amount} tokens, more than the whole limit"
+    else:
+        used = counter.limit - outcome.states[outcome.index].remaining
+        detail = f"Used {used}, Requested {counter.bucket.amount}"
+    message = (
+        f"Rate limit reached for {_whose(counter.kind)} on {counter.what} per minute ({abbreviation}): "
+        f"Limit {counter.limit}, {detail}. Please try again in {retry}s."
+    )
+    extra = {"retry-after": str(retry), **_headers_from(counters, outcome.states)}
+    return GatewayError(429, message, type=counter.what, code="rate_limit_exceeded", headers=extra)
+
+
+def _budget_error(counter: _BudgetCounter, spent_units: int) -> GatewayError:
+    spent = from_units(min(spent_units, to_units(counter.limit_usd) * 10))
+    period = "daily" if counter.period == Limit.Period.DAY else "monthly"
+    message = (
+        f"You exceeded your current quota: {_whose(counter.kind)} has spent ${spent:.2f} of its "
+        f"${counter.limit_usd:.2f} {period} budget. It resets at {counter.end:%Y-%m-%d %H:%M} UTC."
+    )
+    retry = max(1, math.ceil((counter.end - datetime.now(UTC)).total_seconds()))
+    # x-should-retry: the openai SDK would otherwise retry a 429 that waiting will not cure.
+    extra = {"retry-after": str(retry), "x-should-retry": "false"}
+    return GatewayError(429, message, type="insufficient_quota", code="insufficient_quota", headers=extra)
+
+
+async def settle(reservation: Reservation, prompt_tokens: int, completion_tokens: int, cost: Decimal) -> None:
+    """Replace the reservation by the real usage. Never raises; safe in a finally, even when cancelled."""
+    if reservation.settled or reservation.empty:
+        reservation.settled = True
+        return
+    reservation.settled = True
+    token_delta = reservation.reserved_tokens - (prompt_tokens + completion_tokens)
+    unit_delta = to_units(cost) - reservation.reserved_units
+    buckets = [
+        Bucket(c.bucket.key, c.bucket.capacity, token_delta)
+        for c in reservation.counters
+        if c.what == "tokens" and token_delta
+    ]
+    budgets = [Budget(b.budget.key, b.budget.limit, unit_delta) for b in reservation.budgets if unit_delta]
+    if not buckets and not budgets:
+        return
+    try:
+        await asyncio.shield(backend().adjust(buckets, budgets, _window_ms()))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.warning("could not settle a rate-limit reservation", exc_info=True)
+
+
+async def peek_headers(caller: CallerLike) -> dict[str, str]:
+    """The x-ratelimit-* headers now, for answers that reserved nothing (e.g. a 400 after auth)."""
+    key_id = caller.api_key.pk if caller.api_key is not None else None
+    limits = await limits_for(caller.user.pk, key_id)
+    if limits.empty:
+        return {}
+    counters, _ = _counters(limits, 0, 0)
+    try:
+        states = await backend().peek([c.bucket for c in counters], _window_ms())
+    except Exception:
+        logger.warning("rate-limit store unavailable", exc_info=True)
+        return {}
+    return _headers_from(counters, states)
+
+
+# ---------------------------------------------------------------------------------------------
+# The profile page
+
+
+def summary_for(user: Any) -> dict[str, Any]:
+    """The user's limits and what remains now, for the profile page."""
+    limits = limits_for_sync(user.pk, None)
+    scope = limits.user
+    summary: dict[str, Any] = {
+        "limited": not scope.empty,
+        "requests_per_minute": scope.rpm,
+        "tokens_per_minute": scope.tpm,
+        "requests_remaining": None,
+        "tokens_remaining": None,
+        "budget_usd": scope.budget_usd,
+        "budget_period": scope.period,
+        "spent_usd": None,
+        "budget_remaining_usd": None,
+        "budget_resets_at": None,
+        "keys": [],
+    }
+    counters, _ = _counters(limits, 0, 0)
+    if counters:
+        try:
+            states = backend().peek_sync([c.bucket for c in counters], _window_ms())
+        except Exception:
+            logger.warning("rate-limit store unavailable", exc_info=True)
+            states = []
+        for counter, state in zip(counters, states, strict=False):
+            summary[f"{counter.what}_remaining"] = max(0, state.remaining)
+    if scope.budget_usd is not None:
+        start, end = period_bounds(scope.period)
+        spent = spent_from_ledger_sync("user", user.pk, start)
+        summary["spent_usd"] = spent
+        summary["budget_remaining_usd"] = max(Decimal(0), scope.budget_usd - spent)
+        summary["budget_resets_at"] = end
+    for row in Limit.objects.filter(api_key__user=user, api_key__revoked_at__isnull=True).select_related("api_key"):
+        summary["keys"].append(
+            {
+                "key": row.api_key.display if row.api_key else "",
+                "name": row.api_key.name if row.api_key else "",
+                "requests_per_minute": _positive(row.requests_per_minute),
+                "tokens_per_minute": _positive(row.tokens_per_minute),
+                "budget_usd": row.budget_usd or None,
+                "budget_period": row.budget_period,
+            }
+        )
+    return summary

@@ -1,0 +1,57 @@
+"""Fixtures for the limits tests: both counter stores, a priced model, callers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from accounts.models import ApiKey, User
+from gateway import limits
+from gateway.models import LanguageModel, Provider
+from tests.scaleout.redis_server import RedisServer, redis_server  # noqa: F401
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The shape gateway.services.Caller has; limits only reads user and api_key."""
+
+    user: User
+    api_key: ApiKey | None = None
+    source: str = "api"
+
+
+@pytest.fixture(autouse=True)
+def _clean_limits_state() -> Iterator[None]:
+    limits.forget_local_state()
+    yield
+    limits.forget_local_state()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Runs the test once with in-process counters and once with Redis."""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.flush()
+        settings.REDIS_URL = server.url
+    else:
+        settings.REDIS_URL = None
+    return str(request.param)
+
+
+@pytest.fixture
+def priced_model(transactional_db: None) -> LanguageModel:
+    """$1,000 per million tokens either way: one token costs $0.001."""
+    provider = Provider.objects.create(name="priced", base_url="http://127.0.0.1:9/v1")
+    return LanguageModel.objects.create(
+        public_id="priced/model",
+        provider=provider,
+        upstream_model="m",
+        max_output_tokens=100,
+        input_price_per_million=Decimal("1000"),
+        output_price_per_million=Decimal("1000"),
+    )
