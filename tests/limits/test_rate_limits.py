@@ -154,9 +154,9 @@ async def test_a_key_limit_binds_that_key_only_while_the_user_limit_binds_every_
     assert "your API key" in refused.value.message
 
     # The key's refusal counted nothing against the user: 3 of 4 remain, shared by key and chat.
-    assert limits.headers(await _reserve(Caller(alice, other_key), priced_model))[
-        "x-ratelimit-remaining-requests"
-    ] == "2"
+    assert (
+        limits.headers(await _reserve(Caller(alice, other_key), priced_model))["x-ratelimit-remaining-requests"] == "2"
+    )
     chat = limits.headers(await _reserve(Caller(alice, None, "chat"), priced_model))
     assert chat["x-ratelimit-remaining-requests"] == "1"
     await _reserve(Caller(alice, other_key), priced_model)

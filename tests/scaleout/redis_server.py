@@ -35,7 +35,7 @@ class RedisServer:
 
 
 def start_redis() -> RedisServer:
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
     if binary is None:
         message = "redis-server is not installed (scripts/system-deps.sh installs it: apt-get install redis-server)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
