@@ -123,8 +123,9 @@ class UsageSummary:
         return {"api": self.api.as_dict(), "chat": self.chat.as_dict(), "total": self.total.as_dict()}
 
 
-def usage_summary(user: User, since: datetime | None = None) -> UsageSummary:
-    records = UsageRecord.objects.filter(user=user)
+def usage_summary(user: User | None, since: datetime | None = None) -> UsageSummary:
+    """Requests, tokens and cost by source; `user=None` sums everyone's (the admin overview)."""
+    records = UsageRecord.objects.all() if user is None else UsageRecord.objects.filter(user=user)
     if since is not None:
         records = records.filter(created_at__gte=since)
     rows = records.values("source").annotate(

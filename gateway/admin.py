@@ -1,20 +1,253 @@
-from django.contrib import admin
+"""Admin for the catalogue (providers, models) and the usage ledger, with the usage overview page.
 
+Every change made here lands in Django's admin log (see accounts.admin.AuditLogAdmin); the custom actions
+write their entries through `log_change` / `log_addition`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from accounts import services as usage_services
+from gateway import catalogue
 from gateway.models import LanguageModel, Provider, UsageRecord
+
+
+class ProviderForm(forms.ModelForm[Provider]):
+    """The provider key is write-only: typed in to set it, never rendered back."""
+
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave empty to keep the current key. Ignored when an environment variable "
+        "is named below.",
+    )
+    clear_api_key = forms.BooleanField(label="Remove the stored key", required=False)
+
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "base_url",
+            "api_key",
+            "clear_api_key",
+            "api_key_env",
+            "connect_timeout",
+            "read_timeout",
+            "enabled",
+        )
+
+    def save(self, commit: bool = True) -> Provider:
+        provider = super().save(commit=False)
+        if self.cleaned_data.get("clear_api_key"):
+            provider.set_api_key("")
+        elif self.cleaned_data.get("api_key"):
+            provider.set_api_key(self.cleaned_data["api_key"])
+        if commit:
+            provider.save()
+        return provider
 
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin[Provider]):
-    list_display = ("name", "base_url", "enabled", "has_api_key")
+    form = ProviderForm
+    list_display = ("name", "base_url", "enabled", "key_source", "model_count")
+    list_filter = ("enabled",)
+    search_fields = ("name", "base_url")
+    fields = (
+        "name",
+        "base_url",
+        "key_source",
+        "api_key",
+        "clear_api_key",
+        "api_key_env",
+        "connect_timeout",
+        "read_timeout",
+        "enabled",
+    )
+    readonly_fields = ("key_source",)
+    actions = ["check_connection", "import_models"]
+
+    @admin.display(description="API key")
+    def key_source(self, provider: Provider) -> str:
+        # Says where the key comes from, never what it is.
+        if provider.api_key_env:
+            return f"from environment variable {provider.api_key_env}"
+        return "stored (encrypted)" if provider.api_key_encrypted else "none"
+
+    @admin.display(description="models")
+    def model_count(self, provider: Provider) -> int:
+        return provider.models.count()
+
+    @admin.action(description="Check connection and list upstream models")
+    def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            result = catalogue.check_provider(provider)
+            if result.ok:
+                ids = ", ".join(m.id for m in result.models) or "none"
+                self.message_user(
+                    request,
+                    f"Provider {provider.name}: connected; {len(result.models)} upstream model(s): {ids}",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(request, f"Provider {provider.name}: {result.error}", messages.ERROR)
+
+    @admin.action(description="Import upstream models into the catalogue", permissions=["change"])
+    def import_models(self, request: HttpRequest, queryset: QuerySet[Provider]) -> HttpResponse | None:
+        """First an intermediate page to tick the upstream models; its POST imports the ticked ones."""
+        providers = list(queryset)
+        if request.POST.get("post") == "yes":
+            chosen = set(request.POST.getlist("models"))
+            for provider in providers:
+                wanted = [m.removeprefix(f"{provider.pk}:") for m in chosen if m.startswith(f"{provider.pk}:")]
+                if not wanted:
+                    continue
+                result = catalogue.import_models(provider, wanted)
+                model_admin = self.admin_site.get_model_admin(LanguageModel)
+                for model in result.created:
+                    model_admin.log_addition(request, model, f"Imported from provider {provider.name}.")
+                if result.created:
+                    names = ", ".join(m.public_id for m in result.created)
+                    self.message_user(request, f"Provider {provider.name}: imported {names}.", messages.SUCCESS)
+                if result.skipped:
+                    self.message_user(
+                        request,
+                        f"Provider {provider.name}: skipped {', '.join(result.skipped)} (already in the catalogue or "
+                        "no longer offered).",
+                        messages.WARNING,
+                    )
+                if result.error:
+                    self.message_user(request, f"Provider {provider.name}: {result.error}", messages.ERROR)
+            if not chosen:
+                self.message_user(request, "No model was ticked; nothing imported.", messages.WARNING)
+            return None
+        listings = []
+        for provider in providers:
+            check = catalogue.check_provider(provider)
+            known = set(provider.models.values_list("upstream_model", flat=True))
+            listings.append({"provider": provider, "result": check, "known": known})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import upstream models",
+            "opts": self.model._meta,
+            "listings": listings,
+            "queryset": queryset,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/gateway/provider/import_models.html", context)
 
 
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
-    list_display = ("public_id", "provider", "upstream_model", "context_length", "max_output_tokens", "enabled")
-    list_filter = ("enabled", "provider")
+    list_display = (
+        "public_id",
+        "provider",
+        "upstream_model",
+        "context_length",
+        "max_output_tokens",
+        "input_price_per_million",
+        "output_price_per_million",
+        "enabled",
+    )
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "is_chat", "provider", "category")
+    search_fields = ("public_id", "upstream_model", "description", "owned_by")
+    list_select_related = ("provider",)
+    fieldsets = (
+        (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "is_chat")}),
+        ("Limits", {"fields": ("context_length", "max_output_tokens")}),
+        ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
+        ("Description", {"fields": ("owned_by", "category", "description")}),
+    )
+    actions = ["enable", "disable"]
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[LanguageModel], enabled: bool) -> int:
+        n = 0
+        for model in queryset.exclude(enabled=enabled):
+            model.enabled = enabled
+            model.save(update_fields=["enabled"])
+            self.log_change(request, model, "Enabled." if enabled else "Disabled.")
+            n += 1
+        return n
+
+    @admin.action(description="Enable selected models", permissions=["change"])
+    def enable(self, request: HttpRequest, queryset: QuerySet[LanguageModel]) -> None:
+        self.message_user(request, f"{self._set_enabled(request, queryset, True)} model(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected models", permissions=["change"])
+    def disable(self, request: HttpRequest, queryset: QuerySet[LanguageModel]) -> None:
+        n = self._set_enabled(request, queryset, False)
+        self.message_user(request, f"{n} model(s) disabled.", messages.SUCCESS)
 
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
-    list_display = ("created_at", "user", "model_public_id", "source", "prompt_tokens", "completion_tokens", "status")
-    list_filter = ("source", "status")
+    """The ledger, read-only: filter by user, key, model, date; the overview page sums it up."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "key",
+        "model_public_id",
+        "source",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "latency_ms",
+        "status",
+    )
+    list_filter = (
+        "source",
+        "status",
+        "created_at",
+        ("user", admin.RelatedOnlyFieldListFilter),
+        ("api_key", admin.RelatedOnlyFieldListFilter),
+        ("model", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("user__username", "model_public_id", "api_key__prefix", "api_key__name")
+    date_hierarchy = "created_at"
+    list_select_related = ("user", "api_key")
+    change_list_template = "admin/gateway/usagerecord/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="key", ordering="api_key")
+    def key(self, record: UsageRecord) -> str:
+        return record.api_key.display if record.api_key else "—"
+
+    def get_urls(self) -> list[URLPattern]:
+        overview = path("overview/", self.admin_site.admin_view(self.overview_view), name="gateway_usage_overview")
+        return [overview, *super().get_urls()]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        days = usage_services.CHART_DAYS
+        _, since = usage_services.chart_window(days)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Usage overview, last {days} days",
+            "opts": self.model._meta,
+            "chart": usage_services.daily_tokens_by_model(None, days),
+            "totals": usage_services.usage_summary(None, since),
+            "top_users": usage_services.top_users(days),
+            "changelist_url": reverse("admin:gateway_usagerecord_changelist"),
+            "days": days,
+        }
+        return TemplateResponse(request, "admin/gateway/usagerecord/overview.html", context)

@@ -1,4 +1,5 @@
-// The profile page: copy buttons, snippets for the chosen model, and the usage chart.
+// The profile page: copy buttons, snippets for the chosen model, and the usage chart (also drawn on the
+// admin's usage overview).
 (function () {
   "use strict";
 
@@ -107,6 +108,12 @@
     canvas.setAttribute("data-series", String(chart.data.datasets.length));
   }
 
+  // The admin overview embeds its data in the page; the profile fetches its own from our JSON endpoint.
+  var inline = canvas.getAttribute("data-json");
+  if (inline) {
+    draw(JSON.parse(document.getElementById(inline).textContent));
+    return;
+  }
   fetch(canvas.getAttribute("data-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then(function (response) {
       if (!response.ok) throw new Error("HTTP " + response.status);
