@@ -30,12 +30,15 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, Sum
 
 from gateway.errors import GatewayError
@@ -44,6 +47,7 @@ from gateway.limits_models import Limit
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 UNITS_PER_USD = 10**8
 _USD = Decimal(UNITS_PER_USD)
 
@@ -148,6 +152,21 @@ def _build(user_id: int, key_id: int | None, rows: list[Limit]) -> CallerLimits:
     return CallerLimits(user_id, key_id, user_limits, key_limits)
 
 
+def _closing(fn: Callable[..., T]) -> Callable[..., T]:
+    def run(*args: Any) -> T:
+        try:
+            return fn(*args)
+        finally:
+            connection.close()  # back to the pool: pool threads outlive requests
+
+    return run
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Database work in the default thread pool, as gateway.services does (no queueing behind one thread)."""
+    return await sync_to_async(_closing(fn), thread_sensitive=False)(*args)
+
+
 _cache: dict[tuple[int, int | None], tuple[float, CallerLimits]] = {}
 _seen_version: str | None = None
 
@@ -158,8 +177,7 @@ async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
     hit = _cache.get((user_id, key_id))
     if hit is not None and hit[0] > now:
         return hit[1]
-    rows = [row async for row in _query(user_id, key_id)]
-    result = _build(user_id, key_id, rows)
+    result = await _off_loop(limits_for_sync, user_id, key_id)
     _cache[(user_id, key_id)] = (now + settings.LIMITS_CACHE_SECONDS, result)
     return result
 
@@ -236,11 +254,7 @@ def from_units(units: int) -> Decimal:
 
 
 async def _spent_from_ledger(kind: str, owner_id: int, start: datetime) -> int:
-    from gateway.models import UsageRecord
-
-    owner = {"user_id": owner_id} if kind == "user" else {"api_key_id": owner_id}
-    total = await UsageRecord.objects.filter(created_at__gte=start, **owner).aaggregate(total=Sum("cost"))
-    return to_units(total["total"] or Decimal(0))
+    return to_units(await _off_loop(spent_from_ledger_sync, kind, owner_id, start))
 
 
 def spent_from_ledger_sync(kind: str, owner_id: int, start: datetime) -> Decimal:
