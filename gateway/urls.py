@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, re_path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from gateway import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("chat/completions", views.chat_completions, name="v1-chat-completions"),
+    path("models", views.models, name="v1-models"),
+    # Ids may contain '/': clients percent-encode it, the server decodes it back into the path.
+    path("models/<path:model_id>", views.model, name="v1-model"),
+    # Anything else under /v1 gets a 404 in OpenAI's error shape, not an HTML page.
+    re_path(r"^(?P<rest>.*)$", views.not_found),
+]

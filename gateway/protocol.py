@@ -1,0 +1,381 @@
+"""OpenAI's chat-completions wire format as pydantic models (../shared/openai-openapi.yaml).
+
+Fields follow the spec's order (CreateChatCompletionRequest is `allOf` ModelResponseProperties,
+then the chat properties). Anything marked "ours" is an extension or a deliberate leniency.
+
+Requests are validated here and then forwarded as the client sent them (see gateway.services):
+the models allow extra fields so that provider-specific parameters (`top_k`, `min_p`,
+`repetition_penalty`, ...) reach the upstream untouched. Responses are not re-validated at run
+time (too slow per streamed chunk); the models below document them and serve /v1/models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+
+from gateway.errors import GatewayError
+
+# Request models keep unknown fields (passed upstream untouched).
+_OPEN = ConfigDict(extra="allow")
+
+
+class _Open(BaseModel):
+    model_config = _OPEN
+
+
+# --- content parts ----------------------------------------------------------------------------
+
+
+class TextPart(_Open):
+    type: Literal["text"]
+    text: str
+
+
+class ImageUrl(_Open):
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(_Open):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+class InputAudio(_Open):
+    data: str
+    format: str
+
+
+class AudioPart(_Open):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class FilePart(_Open):
+    type: Literal["file"]
+    file: dict[str, Any]
+
+
+class RefusalPart(_Open):
+    type: Literal["refusal"]
+    refusal: str
+
+
+class OtherPart(_Open):
+    """Ours: a part type the spec doesn't list (e.g. vLLM's `video_url`), left to the upstream."""
+
+    type: str
+
+
+def _part_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in ("text", "image_url", "input_audio", "file", "refusal") else "other"
+
+
+ContentPart = Annotated[
+    Annotated[TextPart, Tag("text")]
+    | Annotated[ImagePart, Tag("image_url")]
+    | Annotated[AudioPart, Tag("input_audio")]
+    | Annotated[FilePart, Tag("file")]
+    | Annotated[RefusalPart, Tag("refusal")]
+    | Annotated[OtherPart, Tag("other")],
+    Discriminator(_part_kind),
+]
+Content = str | Annotated[list[ContentPart], Field(min_length=1)]
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class FunctionCall(_Open):
+    name: str
+    arguments: str
+
+
+class ToolCallFunction(_Open):
+    name: str
+    arguments: str
+
+
+class MessageToolCall(_Open):
+    id: str
+    type: Literal["function", "custom"] = "function"
+    function: ToolCallFunction | None = None
+    custom: dict[str, Any] | None = None
+
+
+class DeveloperMessage(_Open):
+    content: Content
+    role: Literal["developer"]
+    name: str | None = None
+
+
+class SystemMessage(_Open):
+    content: Content
+    role: Literal["system"]
+    name: str | None = None
+
+
+class UserMessage(_Open):
+    content: Content
+    role: Literal["user"]
+    name: str | None = None
+
+
+class AssistantMessage(_Open):
+    content: Content | None = None
+    refusal: str | None = None
+    role: Literal["assistant"]
+    name: str | None = None
+    audio: dict[str, Any] | None = None
+    tool_calls: list[MessageToolCall] | None = None
+    function_call: FunctionCall | None = None
+
+
+class ToolMessage(_Open):
+    role: Literal["tool"]
+    content: Content
+    tool_call_id: str
+
+
+class FunctionMessage(_Open):
+    role: Literal["function"]
+    content: str | None
+    name: str
+
+
+Message = Annotated[
+    DeveloperMessage | SystemMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage,
+    Field(discriminator="role"),
+]
+
+
+# --- tools and formats ------------------------------------------------------------------------
+
+
+class FunctionObject(_Open):
+    description: str | None = None
+    name: str = Field(min_length=1, max_length=64)
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class FunctionTool(_Open):
+    type: Literal["function"]
+    function: FunctionObject
+
+
+class CustomTool(_Open):
+    type: Literal["custom"]
+    custom: dict[str, Any]
+
+
+Tool = Annotated[FunctionTool | CustomTool, Field(discriminator="type")]
+
+
+class NamedToolChoice(_Open):
+    type: Literal["function", "custom", "allowed_tools"]
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
+class ResponseFormatText(_Open):
+    type: Literal["text"]
+
+
+class ResponseFormatJsonObject(_Open):
+    type: Literal["json_object"]
+
+
+class JsonSchema(_Open):
+    description: str | None = None
+    name: str = Field(min_length=1, max_length=64)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatJsonSchema(_Open):
+    type: Literal["json_schema"]
+    json_schema: JsonSchema
+
+
+ResponseFormat = Annotated[
+    ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema, Field(discriminator="type")
+]
+
+
+class StreamOptions(_Open):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+class ChatCompletionRequest(_Open):
+    """CreateChatCompletionRequest."""
+
+    # ModelResponseProperties
+    metadata: dict[str, str] | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    user: str | None = None
+    safety_identifier: str | None = Field(default=None, max_length=64)
+    prompt_cache_key: str | None = None
+    # the chat properties
+    messages: list[Message] = Field(min_length=1)
+    model: str = Field(min_length=1)
+    service_tier: str | None = None
+    modalities: list[str] | None = None
+    verbosity: str | None = None
+    reasoning_effort: str | None = None
+    max_completion_tokens: int | None = Field(default=None, ge=1)  # ours: ge=1 (the spec sets no minimum)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    web_search_options: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
+    audio: dict[str, Any] | None = None
+    store: bool | None = None
+    stream: bool | None = None
+    stop: str | Annotated[list[str], Field(min_length=1, max_length=4)] | None = None
+    logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = None
+    logprobs: bool | None = None
+    max_tokens: int | None = Field(default=None, ge=1)  # ours: ge=1
+    n: int | None = Field(default=None, ge=1, le=128)
+    prediction: dict[str, Any] | None = None
+    seed: int | None = None
+    stream_options: StreamOptions | None = None
+    # Ours: `false` (as some providers document) means "no tools"; services drops it upstream.
+    tools: list[Tool] | Literal[False] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    function_call: Literal["none", "auto"] | dict[str, Any] | None = None
+    functions: Annotated[list[FunctionObject], Field(min_length=1, max_length=128)] | None = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tools_false_only(cls, value: Any) -> Any:
+        if value is True:
+            raise ValueError("must be an array of tools, or false for none")
+        return value
+
+    def wants_stream(self) -> bool:
+        return bool(self.stream)
+
+    def wants_usage_chunk(self) -> bool:
+        return bool(self.stream and self.stream_options and self.stream_options.include_usage)
+
+    def output_limit(self) -> tuple[str, int] | None:
+        """The requested output cap and the parameter that set it."""
+        if self.max_completion_tokens is not None:
+            return "max_completion_tokens", self.max_completion_tokens
+        if self.max_tokens is not None:
+            return "max_tokens", self.max_tokens
+        return None
+
+
+# --- responses (documentation, and the shapes /v1/models serves) ------------------------------
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ModelCard(BaseModel):
+    """Model, plus ours: the catalogue's limits and descriptive fields."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    context_length: int  # ours
+    max_output_tokens: int  # ours
+    description: str = ""  # ours
+    category: str = ""  # ours
+    pricing: dict[str, str] = Field(default_factory=dict)  # ours: USD per million tokens, as decimal strings
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+# Fields holding discriminated unions: in pydantic's error locations the tag follows the field
+# (or its list index); it is no param name, so it is left out.
+_TAGGED_LISTS = frozenset(("messages", "content", "tools"))
+_TYPE_NAMES = frozenset(("str", "int", "bool", "float", "list", "dict", "none"))
+
+
+def _param_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's error location as OpenAI names a param: `messages[0].content`."""
+    path = ""
+    last_field = ""
+    skip_tag = False
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            skip_tag = last_field in _TAGGED_LISTS
+            continue
+        if skip_tag:
+            skip_tag = False
+            continue
+        # Union members ("str", "list[...]", "NamedToolChoice") show up in locations too.
+        if part in _TYPE_NAMES or not part.isidentifier() or part[0].isupper():
+            continue
+        path += f".{part}" if path else part
+        last_field = part
+        skip_tag = part == "response_format"
+    return path
+
+
+def _first_error(exc: ValidationError) -> Any:
+    """The most specific error: with unions pydantic reports every member; the deepest one helps most."""
+    errors = exc.errors(include_url=False)
+    return max(errors, key=lambda error: len(error["loc"]))
+
+
+def parse_chat_request(body: Any) -> ChatCompletionRequest:
+    """Validate a request body; GatewayError 400 naming the first offending param."""
+    if not isinstance(body, dict):
+        raise GatewayError(400, "The request body must be a JSON object.")
+    try:
+        request = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        first = _first_error(exc)
+        param = _param_path(tuple(first["loc"])) or None
+        if first["type"] == "union_tag_invalid" and param:
+            param += ".role" if param.startswith("messages") and param.endswith("]") else ".type"
+        detail = first["msg"]
+        if first["type"] == "missing":
+            message = f"Missing required parameter: '{param}'."
+        else:
+            message = f"Invalid value for '{param}': {detail}."
+        raise GatewayError(400, message, param=param, code="invalid_value") from None
+    if request.stream_options is not None and not request.stream:
+        raise GatewayError(
+            400,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+            code="invalid_value",
+        )
+    return request

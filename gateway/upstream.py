@@ -1,0 +1,325 @@
+"""Talking to OpenAI-compatible upstreams; the only module that imports httpx.
+
+One pooled `httpx.AsyncClient` per provider configuration and event loop (a client's connections
+belong to the loop that opened them). Every transport or protocol fault becomes a GatewayError in
+OpenAI's shape: unreachable -> 502 upstream_unavailable, timeout -> 504 upstream_timeout, upstream
+4xx -> same status with the upstream's message, upstream 5xx or an unreadable answer -> 502.
+Messages never carry the provider's key (it is scrubbed from anything the upstream says), and the
+log records the provider's name and the fault's class only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from gateway.errors import GatewayError
+from gateway.models import Provider
+
+log = logging.getLogger(__name__)
+
+# Anything that looks like a secret key in an upstream's message (e.g. "Incorrect API key provided: sk-ab***yz").
+_KEYLIKE = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
+_MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to call one provider; built from gateway.models.Provider."""
+
+    name: str
+    base_url: str
+    api_key: str
+    connect_timeout: float
+    read_timeout: float
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+
+_key_cache: dict[tuple[int, str], str] = {}
+
+
+def target_for(provider: Provider) -> Target:
+    """How to call a provider; a stored key is decrypted once per stored value (decrypting costs)."""
+    if provider.api_key_env or not provider.api_key_encrypted:
+        api_key = provider.get_api_key()  # the environment may change; reading it is cheap
+    else:
+        cache_key = (provider.pk, provider.api_key_encrypted)
+        api_key = _key_cache.get(cache_key, "")
+        if not api_key:
+            api_key = _key_cache[cache_key] = provider.get_api_key()
+    return Target(
+        name=provider.name,
+        base_url=provider.base_url,
+        api_key=api_key,
+        connect_timeout=provider.connect_timeout,
+        read_timeout=provider.read_timeout,
+    )
+
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float, float], httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def client_for(target: Target) -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    clients = _clients.setdefault(loop, {})
+    key = (target.base_url, target.connect_timeout, target.read_timeout)
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        pool = int(getattr(settings, "GATEWAY_UPSTREAM_CONNECTIONS", 256))
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(target.read_timeout, connect=target.connect_timeout, pool=target.connect_timeout),
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=30),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        clients[key] = client
+    return client
+
+
+async def close_clients() -> None:
+    """Close this loop's clients (tests, shutdown)."""
+    clients = _clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
+
+
+def scrub(text: str, target: Target) -> str:
+    if target.api_key:
+        text = text.replace(target.api_key, "***")
+    return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
+
+
+def _transport_error(exc: Exception, target: Target) -> GatewayError:
+    log.warning("upstream %s: %s", target.name, exc.__class__.__name__)
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        return GatewayError(
+            502,
+            f"The upstream provider '{target.name}' could not be reached.",
+            type="upstream_error",
+            code="upstream_unavailable",
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return GatewayError(
+            504,
+            f"The upstream provider '{target.name}' did not answer in time.",
+            type="upstream_error",
+            code="upstream_timeout",
+        )
+    return GatewayError(
+        502,
+        f"The connection to the upstream provider '{target.name}' failed.",
+        type="upstream_error",
+        code="upstream_error",
+    )
+
+
+def _describe(payload: Any) -> tuple[str, str | None, str | None, str | None]:
+    """message, type, code, param of an error answer in OpenAI's shape (or a few others)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+
+        def text(name: str) -> str | None:
+            value = error.get(name)
+            return value if isinstance(value, str) else None
+
+        return str(error.get("message") or ""), text("type"), text("code"), text("param")
+    if isinstance(error, str):
+        return error, None, None, None
+    if isinstance(payload, dict):
+        for name in ("message", "detail"):  # FastAPI-style and others
+            if isinstance(payload.get(name), str):
+                return payload[name], None, None, None
+    return "", None, None, None
+
+
+def status_error(status: int, body: bytes, target: Target, headers: httpx.Headers | None = None) -> GatewayError:
+    """An upstream's non-2xx answer as our error: 4xx keep status and message, 5xx become 502."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    message, type_, code, param = _describe(payload)
+    if not message:
+        message = body[:300].decode("utf-8", "replace").strip() or f"HTTP {status}"
+    message = scrub(message, target)[:2000]
+    log.warning("upstream %s answered HTTP %s", target.name, status)
+    if 400 <= status < 500:
+        extra = {}
+        if status == 429 and headers is not None and headers.get("retry-after"):
+            extra["Retry-After"] = headers["retry-after"]
+        return GatewayError(
+            status,
+            f"Upstream provider '{target.name}': {message}",
+            type=type_ or "invalid_request_error",
+            code=code,
+            param=param,
+            headers=extra,
+        )
+    return GatewayError(
+        502,
+        f"The upstream provider '{target.name}' failed (HTTP {status}): {message}",
+        type="upstream_error",
+        code="upstream_error",
+    )
+
+
+def event_error(payload: dict[str, Any], target: Target) -> GatewayError:
+    """An error event inside an upstream's stream."""
+    message, _type, code, _param = _describe(payload)
+    log.warning("upstream %s sent an error event", target.name)
+    return GatewayError(
+        502,
+        f"The upstream provider '{target.name}' failed: {scrub(message, target)[:2000] or 'unknown error'}",
+        type="upstream_error",
+        code=code or "upstream_error",
+    )
+
+
+def bad_response(target: Target, what: str = "an unreadable answer") -> GatewayError:
+    log.warning("upstream %s: %s", target.name, what)
+    return GatewayError(
+        502, f"The upstream provider '{target.name}' sent {what}.", type="upstream_error", code="upstream_bad_response"
+    )
+
+
+async def post_json(target: Target, path: str, body: bytes) -> dict[str, Any]:
+    """POST and return the JSON object answered; GatewayError on any fault."""
+    client = client_for(target)
+    try:
+        response = await client.post(target.url(path), content=body, headers=target.headers())
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, target) from None
+    if response.status_code >= 300:
+        raise status_error(response.status_code, response.content[:_MAX_ERROR_BODY], target, response.headers)
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        raise bad_response(target) from None
+    if not isinstance(payload, dict):
+        raise bad_response(target)
+    return payload
+
+
+async def list_models(provider: Provider | Target) -> list[dict[str, Any]]:
+    """The upstream's GET /models `data` (for the admin's check and import actions).
+
+    A client of its own: the admin calls this from a short-lived event loop (async_to_sync).
+    """
+    target = provider if isinstance(provider, Target) else target_for(provider)
+    timeout = httpx.Timeout(min(target.read_timeout, 30.0), connect=target.connect_timeout)
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        try:
+            response = await client.get(target.url("/models"), headers=target.headers())
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, target) from None
+    if response.status_code >= 300:
+        raise status_error(response.status_code, response.content[:_MAX_ERROR_BODY], target, response.headers)
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        raise bad_response(target) from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise bad_response(target, "a model list without `data`")
+    return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+class EventStream:
+    """The `data:` payloads of an upstream's server-sent events, as raw strings, until `[DONE]`."""
+
+    def __init__(self, response: httpx.Response, target: Target) -> None:
+        self._response = response
+        self._target = target
+
+    async def blocks(self) -> AsyncIterator[list[str]]:
+        """Each network read's complete events (a list, possibly empty); faults become GatewayError."""
+        buffer = b""
+        try:
+            async for raw in self._response.aiter_bytes():
+                buffer += raw
+                if b"\r" in buffer:
+                    buffer = buffer.replace(b"\r\n", b"\n")
+                if b"\n\n" not in buffer:
+                    continue
+                *events, buffer = buffer.split(b"\n\n")
+                payloads: list[str] = []
+                for event in events:
+                    data = _event_data(event)
+                    if data is None:
+                        continue
+                    if data == "[DONE]":
+                        yield payloads
+                        return
+                    payloads.append(data)
+                yield payloads
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self._target) from None
+        tail = _event_data(buffer) if buffer.strip() else None
+        if tail is not None and tail != "[DONE]":
+            yield [tail]
+
+
+def _event_data(event: bytes) -> str | None:
+    """The data of one event; None for comments, keep-alives and events without data."""
+    if event.startswith(b"data: ") and b"\n" not in event:
+        return event[6:].decode()  # the usual one-line event
+    lines = [line for line in event.split(b"\n") if line.startswith(b"data:")]
+    if not lines:
+        return None
+    return "\n".join(line[5:].removeprefix(b" ").decode() for line in lines)
+
+
+@asynccontextmanager
+async def open_stream(target: Target, path: str, body: bytes) -> AsyncIterator[EventStream]:
+    """POST a streaming request; yields the event stream once the upstream answered 200.
+
+    Leaving the block (normally, by error or by cancellation) closes the upstream request.
+    """
+    client = client_for(target)
+    request = client.build_request("POST", target.url(path), content=body, headers=target.headers())
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, target) from None
+    try:
+        if response.status_code >= 300:
+            try:
+                content = await _read_limited(response)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, target) from None
+            raise status_error(response.status_code, content, target, response.headers)
+        content_type = response.headers.get("content-type", "")
+        if "text/event-stream" not in content_type:
+            raise bad_response(target, f"a non-streaming answer ({content_type or 'no content type'}) to a stream")
+        yield EventStream(response, target)
+    finally:
+        await response.aclose()
+
+
+async def _read_limited(response: httpx.Response) -> bytes:
+    content = b""
+    async for chunk in response.aiter_bytes():
+        content += chunk
+        if len(content) >= _MAX_ERROR_BODY:
+            break
+    return content
