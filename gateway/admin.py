@@ -251,3 +251,6 @@ class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
             "days": days,
         }
         return TemplateResponse(request, "admin/gateway/usagerecord/overview.html", context)
+
+# Rate limits and budgets (issue 7) live in their own module.
+from gateway import admin_limits  # noqa: E402,F401
