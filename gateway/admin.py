@@ -252,5 +252,6 @@ class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
         }
         return TemplateResponse(request, "admin/gateway/usagerecord/overview.html", context)
 
+
 # Rate limits and budgets (issue 7) live in their own module.
 from gateway import admin_limits  # noqa: E402,F401
