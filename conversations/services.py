@@ -165,7 +165,10 @@ def streaming_ids(conversation_id: int) -> list[int]:
 
 def _lock(user: User, conversation_id: int) -> Conversation:
     conversation = (
-        Conversation.objects.select_for_update().select_related("model").filter(pk=conversation_id, owner=user).first()
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("model")
+        .filter(pk=conversation_id, owner=user)
+        .first()
     )
     if conversation is None:
         raise ChatError("This conversation no longer exists.")

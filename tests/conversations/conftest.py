@@ -1,0 +1,123 @@
+"""Fixtures of the browser chat tests: a chat model behind the fake upstream, sockets as a user."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from accounts.models import User
+from conversations import generation
+from conversations.models import Conversation
+from gateway.models import LanguageModel, Provider
+from tests.fake_upstream import FakeUpstream
+
+
+@pytest.fixture
+def chat_model(fake_upstream: FakeUpstream, transactional_db: None) -> LanguageModel:
+    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=10)
+    LanguageModel.objects.create(public_id="fake/large", provider=provider, upstream_model="fake-large")
+    return LanguageModel.objects.create(
+        public_id="fake/small", provider=provider, upstream_model="fake-small", context_length=4096
+    )
+
+
+@pytest.fixture
+def conversation(alice: User, chat_model: LanguageModel) -> Conversation:
+    return Conversation.objects.create(owner=alice, model=chat_model)
+
+
+def session_cookie(user: User) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+Connect = Callable[..., Awaitable[WebsocketCommunicator]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Opens a socket to a conversation as `user` (None: anonymous); all are closed after the test."""
+    from chatsite.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def _connect(
+        user: User | None, conversation_id: int, *, origin: str = "http://127.0.0.1", expect: bool = True
+    ) -> WebsocketCommunicator:
+        headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1")]
+        if user is not None:
+            cookie = await sync_to_async(session_cookie)(user)
+            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+        communicator = WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers=headers)
+        connected, _code = await communicator.connect(timeout=10)
+        assert connected is expect
+        if connected:
+            opened.append(communicator)
+        return communicator
+
+    yield _connect
+    for communicator in opened:
+        await communicator.disconnect()
+    # A generation outlives sockets; let this test's finish before the next test's loop starts.
+    running = list(generation._running.values())
+    if running:
+        _done, pending = await asyncio.wait(running, timeout=10)
+        for task in pending:
+            task.cancel()
+    layer = get_channel_layer()
+    if layer is not None and hasattr(layer, "flush"):
+        await layer.flush()
+
+
+async def until(
+    communicator: WebsocketCommunicator, predicate: Callable[[dict[str, Any]], bool], seconds: float = 10
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Receives frames until one matches; returns it and every frame received on the way (it included)."""
+    seen: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise AssertionError(f"no matching frame within {seconds}s; got {seen}")
+        frame = await communicator.receive_json_from(timeout=remaining)
+        seen.append(frame)
+        if predicate(frame):
+            return frame, seen
+
+
+def finished(frame: dict[str, Any]) -> bool:
+    return (
+        frame["type"] == "message"
+        and frame["message"]["role"] == "assistant"
+        and frame["message"]["status"] != "streaming"
+    )
+
+
+def merge(text: str, frame: dict[str, Any]) -> str:
+    """What the browser does with a delta frame (offsets are UTF-16 units; the tests use ASCII)."""
+    if frame["offset"] + len(frame["text"]) <= len(text):
+        return text
+    assert frame["offset"] <= len(text), "a frame was missed"
+    return text[: frame["offset"]] + frame["text"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pool(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """Connections that worker threads returned to the pool would keep the test database from being dropped."""
+    yield
+    from django.db import connections
+
+    for connection in connections.all():
+        close_pool = getattr(connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
