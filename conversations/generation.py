@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -119,7 +120,9 @@ class Generation:
                 return
             user, body = prepared
             caller = Caller(user, None, UsageRecord.Source.CHAT)
-            async with contextlib.aclosing(stream_completion(caller, body)) as chunks:
+            # Closing the generator (also on a stop's cancellation) closes the upstream request.
+            stream = cast(AsyncGenerator[dict[str, Any], None], stream_completion(caller, body))
+            async with contextlib.aclosing(stream) as chunks:
                 async for chunk in chunks:
                     if "error" in chunk:
                         self.error = _reason(chunk["error"])
