@@ -143,7 +143,8 @@ def start_server(
     started = time.monotonic()
     port = _free_port()
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        # llama_cpp.server, plus usage in streamed answers (see gateway.local_model_server).
+        sys.executable, "-m", "gateway.local_model_server",
         "--model", str(model),
         "--model_alias", MODEL_ID,
         "--host", "127.0.0.1",
@@ -152,6 +153,8 @@ def start_server(
         "--n_ctx", "0",
         # llama-cpp-python's default is half the cores; one request at a time is faster on all of them.
         "--n_threads", str(os.cpu_count() or 1),
+        # Its default cuts a streaming answer short when another request waits; ours queue instead.
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +23,7 @@ from gateway.models import LanguageModel, Provider
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOLLM2_TRAINING_CONTEXT = 8192
+QUESTION = "What is the capital of France? Answer with one word."
 
 
 def answers(url: str) -> bool:
@@ -65,6 +69,59 @@ def test_the_model_file_comes_from_the_installed_package(local_model_server: Loc
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert "site-packages" in path.parts or "dist-packages" in path.parts
     assert path.stat().st_size > 50_000_000
+
+
+def chat(base_url: str, **body: object) -> dict[str, object]:
+    request = {"model": MODEL_ID, "messages": [{"role": "user", "content": QUESTION}], "temperature": 0, **body}
+    return httpx.post(f"{base_url}/chat/completions", json=request, timeout=120).json()
+
+
+def stream_chat(base_url: str, on_chunk: object = None, **body: object) -> list[dict[str, Any]]:
+    request = {"model": MODEL_ID, "messages": [{"role": "user", "content": QUESTION}], "temperature": 0, **body}
+    chunks: list[dict[str, Any]] = []
+    with httpx.stream("POST", f"{base_url}/chat/completions", json={**request, "stream": True}, timeout=120) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunks.append(json.loads(line.removeprefix("data: ")))
+                if callable(on_chunk):
+                    on_chunk(len(chunks))
+    return chunks
+
+
+def test_a_streamed_answer_ends_with_the_same_usage_as_a_non_streamed_one(
+    local_model_server: LocalModelServer,
+) -> None:
+    whole = chat(local_model_server.base_url, max_tokens=40)
+    chunks = stream_chat(local_model_server.base_url, max_tokens=40, stream_options={"include_usage": True})
+
+    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert streamed == whole["choices"][0]["message"]["content"]  # type: ignore[index]
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == whole["usage"]
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_a_second_request_waits_instead_of_cutting_a_stream_short(local_model_server: LocalModelServer) -> None:
+    # llama-cpp-python's default ends a stream early, without a finish reason, when another request waits.
+    second: list[dict[str, object]] = []
+    waiter = threading.Thread(target=lambda: second.append(chat(local_model_server.base_url, max_tokens=8)))
+
+    def start_the_second(received: int) -> None:
+        if received == 3:
+            waiter.start()
+
+    chunks = stream_chat(
+        local_model_server.base_url,
+        start_the_second,
+        messages=[{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
+        max_tokens=120,
+    )
+    waiter.join(timeout=120)
+
+    finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert finish in (["length"], ["stop"])
+    assert chunks[-1]["usage"]["completion_tokens"] > 3
+    assert second and second[0]["choices"]
 
 
 def test_stop_ends_the_server(local_model_server: LocalModelServer, tmp_path: Path) -> None:
