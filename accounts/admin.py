@@ -36,7 +36,6 @@ class ChatUserAdmin(UserAdmin):
         "requests",
         "tokens",
         "cost",
-        "date_joined",
     )
     list_filter = ("is_active", "is_staff", "is_superuser")
     actions = ["activate", "deactivate", "make_admin", "remove_admin"]
