@@ -6,13 +6,14 @@ cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund >/dev/null
 dest=static/vendor
 rm -rf "$dest" && mkdir -p "$dest/marked" "$dest/dompurify" "$dest/highlight"
-cp node_modules/marked/lib/marked.umd.js node_modules/marked/LICENSE "$dest/marked/"
-cp node_modules/dompurify/dist/purify.min.js node_modules/dompurify/LICENSE "$dest/dompurify/"
+# Source maps too: the files name them, and collectstatic's manifest storage fails on a missing one.
+cp node_modules/marked/lib/marked.umd.js node_modules/marked/lib/marked.umd.js.map node_modules/marked/LICENSE "$dest/marked/"
+cp node_modules/dompurify/dist/purify.min.js node_modules/dompurify/dist/purify.min.js.map node_modules/dompurify/LICENSE "$dest/dompurify/"
 hl=node_modules/@highlightjs/cdn-assets
 cp "$hl/highlight.min.js" "$hl/LICENSE" "$dest/highlight/"
 cp "$hl/styles/github.min.css" "$hl/styles/github-dark.min.css" "$dest/highlight/"
 # The profile page's usage chart.
 mkdir -p "$dest/chart.js"
-cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md "$dest/chart.js/"
+cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map node_modules/chart.js/LICENSE.md "$dest/chart.js/"
 node -e 'const p=require("./package-lock.json").packages;for(const [k,v] of Object.entries(p)){if(k)console.log(k.replace("node_modules/",""), v.version)}' > "$dest/VERSIONS"
 echo "==> static/vendor refreshed:"; cat "$dest/VERSIONS"
