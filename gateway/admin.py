@@ -34,6 +34,10 @@ class ProviderForm(forms.ModelForm[Provider]):
         "is named below.",
     )
     clear_api_key = forms.BooleanField(label="Remove the stored key", required=False)
+    # Said explicitly: Django 6 changes the scheme assumed for an address typed without one.
+    base_url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text=Provider._meta.get_field("base_url").help_text
+    )
 
     class Meta:
         model = Provider
