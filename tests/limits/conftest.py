@@ -12,6 +12,7 @@ import pytest
 from accounts.models import ApiKey, User
 from gateway import limits
 from gateway.models import LanguageModel, Provider
+from tests.conversations.conftest import chat_model, connect, conversation  # noqa: F401
 from tests.scaleout.redis_server import RedisServer, redis_server  # noqa: F401
 
 
@@ -55,3 +56,15 @@ def priced_model(transactional_db: None) -> LanguageModel:
         input_price_per_million=Decimal("1000"),
         output_price_per_million=Decimal("1000"),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pool(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Pooled connections of worker threads would keep the test database from being dropped."""
+    yield
+    from django.db import connections
+
+    for connection in connections.all():
+        close_pool = getattr(connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
