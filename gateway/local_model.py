@@ -156,10 +156,14 @@ def start_server(
         # Its default cuts a streaming answer short when another request waits; ours queue instead.
         "--interrupt_requests", "False",
     ]  # fmt: skip
+    # llama_cpp.server lets HOST and PORT from the environment override --host and --port, and `make run`
+    # passes our own PORT (the site's) down: pin both to the child's values.
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -168,33 +172,44 @@ def start_server(
             preexec_fn=_die_with_parent(os.getpid()),
         )
     server = LocalModelServer(process, port, log_path)
+    try:
+        _wait_until_ready(server, started, timeout, progress)
+        match = _N_CTX_LINE.search(server.log())
+        if match is None:
+            raise LocalModelUnavailable(f"could not read the context size from the model server's log ({log_path})")
+    except BaseException:
+        # Also on Ctrl-C while waiting: never leave the child behind.
+        server.stop()
+        raise
+    server.cold_start_seconds = time.monotonic() - started
+    server.n_ctx = int(match.group(1))
+    return server
+
+
+def _wait_until_ready(
+    server: LocalModelServer, started: float, timeout: float, progress: Callable[[float], None] | None
+) -> None:
     next_report = started + 1.0
     with httpx.Client(timeout=2.0) as client:
         while True:
-            if process.poll() is not None:
+            if server.process.poll() is not None:
                 raise LocalModelUnavailable(
-                    f"the model server exited with status {process.returncode} (log: {log_path})"
+                    f"the model server exited with status {server.process.returncode} (log: {server.log_path})"
                 )
             try:
                 if client.get(f"{server.base_url}/models").status_code == 200:
-                    break
+                    return
             except httpx.HTTPError:
                 pass
             now = time.monotonic()
             if now - started > timeout:
-                server.stop()
-                raise LocalModelUnavailable(f"the model server did not answer within {timeout:.0f}s (log: {log_path})")
+                raise LocalModelUnavailable(
+                    f"the model server did not answer within {timeout:.0f}s (log: {server.log_path})"
+                )
             if progress is not None and now >= next_report:
                 progress(now - started)
                 next_report = now + 1.0
             time.sleep(0.05)
-    server.cold_start_seconds = time.monotonic() - started
-    match = _N_CTX_LINE.search(server.log())
-    if match is None:
-        server.stop()
-        raise LocalModelUnavailable(f"could not read the context size from the model server's log ({log_path})")
-    server.n_ctx = int(match.group(1))
-    return server
 
 
 def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel:

@@ -132,6 +132,20 @@ def test_stop_ends_the_server(local_model_server: LocalModelServer, tmp_path: Pa
     assert not answers(server.base_url)
 
 
+def test_the_sites_host_and_port_in_the_environment_do_not_move_the_server(
+    local_model_server: LocalModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `PORT=9000 make run` sets PORT for the site; llama_cpp.server would otherwise take it as its own.
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("HOST", "127.0.0.2")
+    server = local_model.start_server(tmp_path / "server.log", timeout=30)
+    try:
+        assert server.port != 8123
+        assert answers(server.base_url)
+    finally:
+        server.stop()
+
+
 def test_the_server_does_not_outlive_a_killed_parent(local_model_server: LocalModelServer, tmp_path: Path) -> None:
     # The parent is killed with SIGKILL: no atexit handler, no signal handler runs.
     parent = subprocess.Popen(
