@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.validators import URLValidator, validate_slug
+
+from gateway.models import Provider
+
+
+class Command(BaseCommand):
+    help = "Manage upstream providers (OpenAI-compatible APIs)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="Add a provider, or update the one with this name.")
+        add.add_argument("name")
+        add.add_argument("--base-url", required=True, help="Up to and including /v1, e.g. https://api.openai.com/v1")
+        add.add_argument("--api-key-env", help="Name of the environment variable holding the provider's API key.")
+        sub.add_parser("list", help="List providers (never their keys).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "add":
+            self._add(options["name"], options["base_url"], options["api_key_env"])
+        else:
+            self._list()
+
+    def _add(self, name: str, base_url: str, api_key_env: str | None) -> None:
+        try:
+            validate_slug(name)
+        except ValidationError:
+            raise CommandError(f"invalid provider name {name!r}: use letters, digits, '-' and '_'") from None
+        try:
+            URLValidator(schemes=["http", "https"])(base_url)
+        except ValidationError:
+            raise CommandError(f"invalid --base-url {base_url!r}: expected an http(s) URL") from None
+        if api_key_env is not None and api_key_env and not api_key_env.replace("_", "").isalnum():
+            raise CommandError(f"invalid --api-key-env {api_key_env!r}: expected an environment variable name")
+        provider = Provider.objects.filter(name=name).first()
+        created = provider is None
+        provider = provider or Provider(name=name)
+        provider.base_url = base_url.rstrip("/")
+        if api_key_env is not None:
+            provider.api_key_env = api_key_env
+        provider.save()
+        self.stdout.write(f"{'created' if created else 'updated'} provider {name} ({provider.base_url})")
+
+    def _list(self) -> None:
+        providers = list(Provider.objects.order_by("name"))
+        if not providers:
+            self.stdout.write("no providers")
+            return
+        for p in providers:
+            key = _key_source(p)
+            state = "enabled" if p.enabled else "disabled"
+            self.stdout.write(f"{p.name}\t{p.base_url}\t{key}\t{state}")
+
+
+def _key_source(provider: Provider) -> str:
+    if provider.api_key_env:
+        return f"key from ${provider.api_key_env}"
+    return "key stored" if provider.api_key_encrypted else "no key"

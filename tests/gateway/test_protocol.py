@@ -1,0 +1,103 @@
+"""Request validation against OpenAI's CreateChatCompletionRequest (gateway.protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.errors import GatewayError
+from gateway.protocol import parse_chat_request
+
+USER = {"role": "user", "content": "hi"}
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [USER], **fields}
+
+
+def refused(payload: Any) -> GatewayError:
+    with pytest.raises(GatewayError) as caught:
+        parse_chat_request(payload)
+    assert caught.value.status == 400 and caught.value.type == "invalid_request_error"
+    return caught.value
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "user", "assistant", "tool"])
+def test_it_accepts_every_role_of_the_spec(role: str) -> None:
+    message: dict[str, Any] = {"role": role, "content": "x"}
+    if role == "tool":
+        message["tool_call_id"] = "call_1"
+    parse_chat_request(body(messages=[message]))
+
+
+def test_it_accepts_content_parts_and_an_assistant_tool_call() -> None:
+    parse_chat_request(
+        body(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            ]
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        (body(messages=[{"role": "wizard", "content": "x"}]), "messages[0].role"),
+        (body(messages=[{"role": "user"}]), "messages[0].content"),
+        (body(messages=[{"role": "user", "content": [{"type": "text"}]}]), "messages[0].content[0].text"),
+        (body(messages=[{"role": "tool", "content": "x"}]), "messages[0].tool_call_id"),
+        (body(messages=[]), "messages"),
+        ({"messages": [USER]}, "model"),
+        (body(temperature=2.5), "temperature"),
+        (body(top_p=-0.1), "top_p"),
+        (body(presence_penalty=3), "presence_penalty"),
+        (body(n=0), "n"),
+        (body(n=129), "n"),
+        (body(max_tokens="lots"), "max_tokens"),
+        (body(stop=["a", "b", "c", "d", "e"]), "stop"),
+        (body(tools=[{"type": "function", "function": {}}]), "tools[0].function.name"),
+        (body(tools=[{"type": "shell"}]), "tools[0].type"),
+        (body(tools=True), "tools"),
+        (body(response_format={"type": "xml"}), "response_format.type"),
+        (body(response_format={"type": "json_schema"}), "response_format.json_schema"),
+        (body(tool_choice="sometimes"), "tool_choice"),
+        (body(stream_options={"include_usage": True}), "stream_options"),
+        (body(stream=False, stream_options={"include_usage": True}), "stream_options"),
+    ],
+)
+def test_it_refuses_invalid_requests_naming_the_param(payload: dict[str, Any], param: str) -> None:
+    error = refused(payload)
+    assert error.param == param
+    assert param in error.message
+
+
+def test_it_refuses_a_body_that_is_no_object() -> None:
+    refused([USER])
+
+
+def test_tools_false_means_no_tools() -> None:
+    assert parse_chat_request(body(tools=False)).tools is False
+
+
+def test_it_keeps_fields_it_does_not_model() -> None:
+    request = parse_chat_request(body(top_k=40, min_p=0.05, repetition_penalty=1.1))
+    assert request.model_extra == {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1}
+
+
+def test_stream_options_are_fine_with_stream() -> None:
+    request = parse_chat_request(body(stream=True, stream_options={"include_usage": True}))
+    assert request.wants_usage_chunk()
