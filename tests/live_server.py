@@ -110,6 +110,9 @@ def start_server(
         "HTTPS": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": os.environ.get("LIVE_SERVER_LOG_LEVEL", "WARNING"),
+        # Its own var/: the checkout's var/static (left by `make run`'s collectstatic) would serve
+        # stale copies of the JS and CSS under test instead of the source files.
+        "VAR_DIR": tempfile.mkdtemp(prefix="live-var-"),
         **(env or {}),
     }
     child_env.pop("TEST_DATABASE_NAME", None)

@@ -32,6 +32,7 @@
 
   // ---------------------------------------------------------------- Markdown
   marked.setOptions({ gfm: true, breaks: true });
+  hljs.configure({ ignoreUnescapedHTML: true });
   DOMPurify.addHook("afterSanitizeAttributes", (node) => {
     if (node.tagName === "A" && node.getAttribute("href")) {
       node.setAttribute("target", "_blank");
@@ -47,9 +48,12 @@
     });
     target.innerHTML = html;
     target.querySelectorAll("pre > code").forEach((code) => {
-      try { hljs.highlightElement(code); } catch (e) { /* unknown language: leave it plain */ }
       const pre = code.parentElement;
       const lang = (code.className.match(/language-([\w+#-]+)/) || [])[1];
+      // While streaming, a fence's language name may be cut short ("pyth"): highlight known ones only.
+      if (!lang || hljs.getLanguage(lang)) {
+        try { hljs.highlightElement(code); } catch (e) { /* leave it plain */ }
+      }
       const bar = document.createElement("div");
       bar.className = "code-bar";
       const label = document.createElement("span");
