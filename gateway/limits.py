@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -168,7 +169,13 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
 
 
 _cache: dict[tuple[int, int | None], tuple[float, CallerLimits]] = {}
+_loading: dict[tuple[int, int | None], asyncio.Future[CallerLimits]] = {}
 _seen_version: str | None = None
+
+
+def _loaded(key: tuple[int, int | None], done: asyncio.Future[CallerLimits]) -> None:
+    if _loading.get(key) is done:
+        del _loading[key]
 
 
 async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
@@ -177,7 +184,13 @@ async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
     hit = _cache.get((user_id, key_id))
     if hit is not None and hit[0] > now:
         return hit[1]
-    result = await _off_loop(limits_for_sync, user_id, key_id)
+    # Concurrent requests of one caller share one query when the entry expires.
+    pending = _loading.get((user_id, key_id))
+    if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+        pending = asyncio.ensure_future(_off_loop(limits_for_sync, user_id, key_id))
+        _loading[(user_id, key_id)] = pending
+        pending.add_done_callback(partial(_loaded, (user_id, key_id)))
+    result = await asyncio.shield(pending)
     _cache[(user_id, key_id)] = (now + settings.LIMITS_CACHE_SECONDS, result)
     return result
 
@@ -199,6 +212,7 @@ def forget_local_state() -> None:
     """Drop this process's cached configuration and in-process counters (tests start clean)."""
     global _seen_version
     _cache.clear()
+    _loading.clear()
     _backends.clear()
     _seen_version = None
 
