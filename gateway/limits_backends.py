@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KEY_PREFIX = "chatsite:lim:"
+# An unreachable Redis must fail fast (requests then pass, see gateway.limits), never hang a request.
+_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 VERSION_KEY = KEY_PREFIX + "version"
 
 
@@ -187,7 +189,9 @@ class RedisBackend:
 
             # A few connections shared by all requests beat one per concurrent request (measured:
             # about twice the throughput at concurrency 32 with 16 instead of 32 connections).
-            pool = BlockingConnectionPool.from_url(self.url, decode_responses=True, max_connections=16, timeout=5)
+            pool = BlockingConnectionPool.from_url(
+                self.url, decode_responses=True, max_connections=16, timeout=5, **_TIMEOUTS
+            )
             client = Redis(connection_pool=pool)
             entry = (
                 client,
@@ -202,7 +206,7 @@ class RedisBackend:
         if self._sync is None:
             from redis import Redis
 
-            client = Redis.from_url(self.url, decode_responses=True)
+            client = Redis.from_url(self.url, decode_responses=True, **_TIMEOUTS)
             self._sync = (client, client.register_script(_PEEK))
         return self._sync
 

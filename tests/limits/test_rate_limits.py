@@ -224,3 +224,17 @@ async def _create_key(user: User, name: str) -> Any:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(create_key)(user, name)
+
+
+async def test_when_redis_is_unreachable_requests_pass_without_headers(
+    settings: Any, alice: User, priced_model: LanguageModel
+) -> None:
+    from tests.live_server import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    await Limit.objects.acreate(user=alice, requests_per_minute=1)
+    for _ in range(3):
+        reservation = await _reserve(Caller(alice), priced_model)
+        assert limits.headers(reservation) == {}
+        await limits.settle(reservation, 1, 1, Decimal(0))
+    assert await limits.peek_headers(Caller(alice)) == {}
