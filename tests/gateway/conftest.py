@@ -67,6 +67,23 @@ def gateway(transactional_db: None, live_server: LiveServer, fake_upstream: Fake
     )
     key, secret = create_key(user, "tests")
     yield Gateway(live_server.url, provider, model, user, key, secret)
+    settle_ledger()
+
+
+def settle_ledger(quiet: float = 0.1, timeout: float = 3.0) -> None:
+    """Wait until the server stopped writing usage rows.
+
+    It writes them just after answering; flushing the database for the next test meanwhile
+    could deadlock with that insert.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        state = (UsageRecord.objects.count(), list(ApiKey.objects.values_list("last_used_at", flat=True)))
+        if state == last:
+            return
+        last = state
+        time.sleep(quiet)
 
 
 def wait_for_usage(count: int = 1, timeout: float = 10.0, **filters: object) -> list[UsageRecord]:
