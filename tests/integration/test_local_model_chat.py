@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from openai import OpenAI
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from accounts.keys import create_key
@@ -115,11 +116,15 @@ def test_a_browser_chat_over_the_websocket_streams_a_real_reply_and_charges_the_
     frames: list[dict[str, Any]] = []
     reply: dict[str, Any] | None = None
 
-    with connect(
-        f"{live_server.ws_url}/ws/conversations/{conversation.pk}/",
-        additional_headers={"Origin": live_server.url, "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"},
-        open_timeout=30,
-    ) as socket:
+    try:
+        socket = connect(
+            f"{live_server.ws_url}/ws/conversations/{conversation.pk}/",
+            additional_headers={"Origin": live_server.url, "Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"},
+            open_timeout=30,
+        )
+    except InvalidStatus as exc:
+        pytest.fail(f"the socket was refused ({exc}); the server's log ends:\n{live_server.log()[-3000:]}")
+    with socket:
         socket.send(json.dumps({"type": "send", "content": QUESTION}))
         deadline = time.monotonic() + 120
         while reply is None:
