@@ -31,6 +31,19 @@ def admin(db: None) -> User:
     return User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
 
 
+@pytest.fixture(autouse=True)
+def _close_gateway_db_connections() -> Iterator[None]:
+    """Close the connections of gateway.services' database threads after each test.
+
+    Tests calling the gateway in-process leave them open otherwise, and the test database
+    cannot be dropped at the end while connections to it are open.
+    """
+    yield
+    from gateway.services import close_db_connections
+
+    close_db_connections()
+
+
 @pytest.fixture(scope="session")
 def _fake_upstream_server() -> Iterator[FakeUpstream]:
     server = FakeUpstream().start()

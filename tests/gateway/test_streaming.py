@@ -1,0 +1,185 @@
+"""Streams: SSE framing on the wire, errors after the first byte, keep-alives, and cancellation.
+
+Framing and disconnects are checked with raw HTTP against the live server; keep-alive, aclose
+and task cancellation through gateway.services in-process, as the chat consumer uses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from accounts.models import User
+from gateway import services
+from gateway.models import LanguageModel, Provider, UsageRecord
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
+from tests.openai_schema import validate
+
+BODY: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def events(text: str) -> list[str]:
+    """The data of each SSE event, in order; comments are kept as they are."""
+    assert text.endswith("\n\n"), "every event ends with a blank line"
+    return [block.removeprefix("data: ") for block in text[:-2].split("\n\n")]
+
+
+def test_a_stream_is_sse_framed_and_ends_with_done(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.queue(Reply(content="alpha beta gamma"))
+    response = httpx.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert response.text.startswith("data: ")
+    data = events(response.text)
+    assert data[-1] == "[DONE]"
+    for payload in data[:-1]:
+        chunk = json.loads(payload)
+        validate(chunk, "CreateChatCompletionStreamResponse")
+        assert chunk["model"] == MODEL
+
+
+def test_an_upstream_error_after_the_first_byte_is_one_error_event_then_done(
+    gateway: Gateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="a b c d", fail_after_chunks=2, error_message="model crashed"))
+    response = httpx.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
+    assert response.status_code == 200
+    data = events(response.text)
+    assert data[-1] == "[DONE]"
+    error = json.loads(data[-2])
+    validate(error, "ErrorResponse")
+    assert "model crashed" in error["error"]["message"]
+    assert all("error" not in json.loads(d) for d in data[:-2])
+
+
+def test_a_dropped_upstream_connection_mid_stream_is_an_error_event(
+    gateway: Gateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="a b c d", drop_after_chunks=1))
+    response = httpx.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
+    data = events(response.text)
+    assert data[-1] == "[DONE]"
+    validate(json.loads(data[-2]), "ErrorResponse")
+    rows = wait_for_usage(1)
+    assert rows[0].status == 502 and rows[0].stream
+
+
+def test_a_client_that_disconnects_makes_the_gateway_close_the_upstream_request(
+    gateway: Gateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content=" ".join(["word"] * 200), delay=0.05))
+    with (
+        httpx.Client() as client,
+        client.stream("POST", gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers()) as stream,
+    ):
+        for line in stream.iter_lines():
+            if line.startswith("data: {"):
+                break  # got a chunk; leave with the upstream still talking
+    assert fake_upstream.wait_for_requests(1)
+    assert fake_upstream.last.disconnected.wait(timeout=10), "the upstream request stayed open"
+    rows = wait_for_usage(1)
+    assert rows[0].status == 499 and rows[0].error_code == "client_disconnected"
+
+
+# --- in-process, as the browser chat uses the services ------------------------------------------
+
+
+@pytest.fixture
+def chat(transactional_db: None, fake_upstream: FakeUpstream) -> Iterator[services.Caller]:
+    user = User.objects.create_user("carol", password="a-long-and-unusual-password")
+    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
+    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake-small")
+    yield services.Caller(user, None, UsageRecord.Source.CHAT)
+
+
+def chat_body(**extra: Any) -> dict[str, Any]:
+    return {**BODY, "stream_options": {"include_usage": True}, **extra}
+
+
+def _rows() -> list[UsageRecord]:
+    try:
+        return list(UsageRecord.objects.all())
+    finally:
+        connection.close()  # the test database can't be dropped while this thread holds one
+
+
+async def ledger() -> list[UsageRecord]:
+    await services.flush_usage()
+    return await sync_to_async(_rows)()
+
+
+async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: services.Caller, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.queue(Reply(content="x y z"))
+    chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1]) == "x y z"
+    [row] = await ledger()
+    assert row.source == "chat" and row.api_key_id is None and row.completion_tokens == 3 and row.status == 200
+
+
+async def test_a_silent_upstream_gets_keep_alives(chat: services.Caller, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.queue(Reply(content="slow reply", delay=0.6))
+    seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.15)]
+    assert None in seen, "no keep-alive while the upstream was silent"
+    assert "".join(e["choices"][0]["delta"].get("content") or "" for e in seen if e and e["choices"]) == "slow reply"
+
+
+async def test_closing_the_generator_closes_the_upstream_request(
+    chat: services.Caller, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content=" ".join(["word"] * 100), delay=0.05))
+    async with contextlib.aclosing(services.stream_completion(chat, chat_body())) as stream:
+        async for _chunk in stream:
+            break
+    assert await asyncio.to_thread(fake_upstream.last.disconnected.wait, 10)
+    [row] = await ledger()
+    assert row.status == 499 and row.usage_estimated
+
+
+async def test_cancelling_the_consuming_task_closes_the_upstream_request(
+    chat: services.Caller, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content=" ".join(["word"] * 100), delay=0.05))
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _chunk in services.stream_completion(chat, chat_body()):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake_upstream.last.disconnected.wait, 10)
+    [row] = await ledger()
+    assert row.status == 499
+
+
+async def test_an_error_before_the_first_chunk_is_raised(chat: services.Caller, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.queue(Reply(status=500))
+    with pytest.raises(services.GatewayError) as caught:
+        async for _chunk in services.stream_completion(chat, chat_body()):
+            pass
+    assert caught.value.status == 502
+    [row] = await ledger()
+    assert row.status == 502
+
+
+async def test_an_error_after_the_first_chunk_is_yielded_once(
+    chat: services.Caller, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="a b c", fail_after_chunks=1))
+    chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
+    assert "error" in chunks[-1] and all("error" not in c for c in chunks[:-1])
