@@ -10,6 +10,7 @@ headers SecurityMiddleware would add. Views, URLs, signals and settings are Djan
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -72,8 +73,35 @@ def with_api_handler(django_app: ASGIApp) -> ASGIApp:
     async def app(scope: Scope, receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+            if _declared_length(scope) > settings.MAX_REQUEST_BYTES:
+                # Refused before Django reads (and spools to disk) a body we would refuse anyway.
+                await _too_large(send)
+                return
             await api(scope, receive, send)
         else:
             await django_app(scope, receive, send)
 
     return app
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _too_large(send: Callable[..., Awaitable[Any]]) -> None:
+    limit = settings.MAX_REQUEST_BYTES
+    error = GatewayError(413, f"The request body is larger than the limit of {limit} bytes.", code="too_large")
+    body = json.dumps(error.to_dict()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -443,7 +443,7 @@ class _Call:
             self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
 
     def record(self, usage: _Usage, status: int = 200, error_code: str = "") -> None:
-        """Queue the ledger row (once) and settle the limits reservation."""
+        """Queue the request's ledger row, once."""
         if self.recorded:
             return
         self.recorded = True

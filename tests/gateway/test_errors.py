@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -145,6 +146,21 @@ def test_a_body_that_is_not_json_is_a_400(gateway: Gateway) -> None:
 def test_a_body_over_the_size_limit_is_a_413(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     big = {"model": MODEL, "messages": [{"role": "user", "content": "x" * (8 * 1024 * 1024)}]}
     response = httpx.post(gateway.base_url + "/chat/completions", json=big, headers=gateway.headers(), timeout=60)
+    assert response.status_code == 413
+    validate(response.json(), "ErrorResponse")
+    assert not fake_upstream.chat_requests()
+
+
+def test_a_chunked_body_over_the_size_limit_is_a_413_too(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b'{"model": "' + MODEL.encode() + b'", "messages": [{"role": "user", "content": "'
+        for _ in range(9):
+            yield b"x" * (1024 * 1024)
+        yield b'"}]}'
+
+    response = httpx.post(
+        gateway.base_url + "/chat/completions", content=pieces(), headers=gateway.headers(), timeout=60
+    )
     assert response.status_code == 413
     validate(response.json(), "ErrorResponse")
     assert not fake_upstream.chat_requests()
