@@ -27,6 +27,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     group: str
     watchdog: asyncio.Task[None] | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Replies whose snapshot this socket awaits: frames queued before it are in it, so they are
+        # dropped rather than sent ahead of it (the browser would see a gap).
+        self.awaiting: set[int] = set()
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -47,7 +53,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "messages", "messages": [services.message_dict(m) for m in messages]})
         for message in messages:
             if message.status == Message.Status.STREAMING:
-                await generation.request_sync(message.pk, self.channel_name)
+                await self._request_snapshot(message.pk)
         self._watch()
 
     async def disconnect(self, code: int) -> None:
@@ -85,13 +91,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     await generation.request_stop(message_id)
             elif kind == "sync":
                 for message_id in await database_sync_to_async(services.streaming_ids)(self.conversation_id):
-                    await generation.request_sync(message_id, self.channel_name)
+                    await self._request_snapshot(message_id)
             else:
                 await self.send_json({"type": "error", "message": f"Unknown request type {kind!r}."})
         except services.ChatError as exc:
             await self.send_json({"type": "error", "message": str(exc)})
         except (TypeError, ValueError):
             await self.send_json({"type": "error", "message": "Malformed request."})
+
+    async def _request_snapshot(self, message_id: int) -> None:
+        self.awaiting.add(message_id)
+        await generation.request_sync(message_id, self.channel_name)
 
     async def _start(self, reply: Message) -> None:
         await self._publish_message(reply)
@@ -125,12 +135,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # Group events, forwarded to the browser.
     async def chat_message(self, event: dict[str, Any]) -> None:
+        if event["message"]["status"] != Message.Status.STREAMING:
+            self.awaiting.discard(event["message"]["id"])
         await self.send_json({"type": "message", "message": event["message"]})
 
     async def chat_delta(self, event: dict[str, Any]) -> None:
+        if event["id"] in self.awaiting:
+            return
         await self.send_json({"type": "delta", "id": event["id"], "offset": event["offset"], "text": event["text"]})
 
     async def chat_snapshot(self, event: dict[str, Any]) -> None:
+        self.awaiting.discard(event["id"])
         await self.send_json({"type": "snapshot", "id": event["id"], "content": event["content"]})
 
     async def chat_removed(self, event: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
@@ -281,3 +282,25 @@ async def test_a_socket_from_another_origin_is_refused(
     alice: User, conversation: Conversation, connect: Connect
 ) -> None:
     await connect(alice, conversation.pk, origin="http://evil.example", expect=False)
+
+
+async def test_deleting_a_conversation_mid_reply_stops_the_upstream_and_tells_the_sockets(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
+) -> None:
+    fake_upstream.queue(Reply(hang=True))
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "content": "Hello"})
+    await until(socket, lambda f: f["type"] == "message" and f["message"]["role"] == "assistant")
+    assert await sync_to_async(fake_upstream.wait_for_requests, thread_sensitive=False)(1)
+
+    @sync_to_async(thread_sensitive=False)
+    def delete() -> int:
+        client = Client()
+        client.force_login(alice)
+        return client.delete(f"/chat/api/conversations/{conversation.pk}/").status_code
+
+    assert await delete() == 204
+    await until(socket, lambda f: f["type"] == "deleted")
+    cancelled = await sync_to_async(fake_upstream.last.disconnected.wait, thread_sensitive=False)(5)
+    assert cancelled
+    assert not await sync_to_async(Message.objects.filter(conversation_id=conversation.pk).exists)()
