@@ -20,7 +20,6 @@ Hot-path design (the benchmark asks for a few milliseconds of overhead at most):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import functools
 import hmac
@@ -655,8 +654,11 @@ async def _pump(stream: upstream.EventStream, queue: asyncio.Queue[Any]) -> None
 async def _stop(task: asyncio.Task[None]) -> None:
     if not task.done():
         task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+    # asyncio.wait never raises the task's own outcome, so a cancellation of *this* task (the
+    # consumer going away) still propagates instead of being mistaken for the pump's.
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" noise
 
 
 def stream_completion(caller: Caller, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
