@@ -31,16 +31,28 @@ RESET = re.compile(r"^(\d+ms|\d+s|\d+m\d+s)$")
 WINDOW_SECONDS = 2
 
 
-@pytest.fixture(scope="module")
-def limited_server(django_db_setup: None, django_db_blocker: Any, redis_server: RedisServer) -> Iterator[LiveServer]:
+def _server(redis_server: RedisServer, window_seconds: int) -> LiveServer:
     from django.conf import settings
     from django.db import connection
 
-    server = start_server(
+    return start_server(
         dict(connection.settings_dict),
         settings.SECRET_KEY,
-        env={"REDIS_URL": redis_server.url, "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW_SECONDS)},
+        env={"REDIS_URL": redis_server.url, "RATE_LIMIT_WINDOW_SECONDS": str(window_seconds)},
     )
+
+
+@pytest.fixture(scope="module")
+def limited_server(django_db_setup: None, django_db_blocker: Any, redis_server: RedisServer) -> Iterator[LiveServer]:
+    server = _server(redis_server, WINDOW_SECONDS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def steady_server(django_db_setup: None, django_db_blocker: Any, redis_server: RedisServer) -> Iterator[LiveServer]:
+    """A "minute" of a day: nothing refills while a test reads exact remaining counts, however slow the machine."""
+    server = _server(redis_server, 86400)
     yield server
     server.stop()
 
@@ -58,14 +70,7 @@ class Api:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=self.secret, **kwargs)
 
 
-@pytest.fixture
-def api(
-    transactional_db: None,
-    limited_server: LiveServer,
-    redis_server: RedisServer,
-    fake_upstream: FakeUpstream,
-    settings: Any,
-) -> Api:
+def _api(server: LiveServer, redis_server: RedisServer, fake_upstream: FakeUpstream, settings: Any) -> Api:
     redis_server.flush()
     settings.REDIS_URL = redis_server.url  # so saving a Limit here tells the server
     user = User.objects.create_user("alice", "alice@example.com", "correct-horse-battery-staple")
@@ -79,10 +84,33 @@ def api(
         output_price_per_million=Decimal("1000"),
     )
     _, secret = create_key(user, "tests")
-    return Api(limited_server.url, user, secret)
+    return Api(server.url, user, secret)
 
 
-def test_every_answer_carries_both_ratelimit_trios(api: Api) -> None:
+@pytest.fixture
+def api(
+    transactional_db: None,
+    limited_server: LiveServer,
+    redis_server: RedisServer,
+    fake_upstream: FakeUpstream,
+    settings: Any,
+) -> Api:
+    return _api(limited_server, redis_server, fake_upstream, settings)
+
+
+@pytest.fixture
+def steady_api(
+    transactional_db: None,
+    steady_server: LiveServer,
+    redis_server: RedisServer,
+    fake_upstream: FakeUpstream,
+    settings: Any,
+) -> Api:
+    return _api(steady_server, redis_server, fake_upstream, settings)
+
+
+def test_every_answer_carries_both_ratelimit_trios(steady_api: Api) -> None:
+    api = steady_api
     Limit.objects.create(user=api.user, requests_per_minute=5, tokens_per_minute=10_000)
     answer = api.post({"max_tokens": 50})
     assert answer.status_code == 200
