@@ -11,6 +11,7 @@ headers SecurityMiddleware would add. Views, URLs, signals and settings are Djan
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,11 +19,12 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
-from django.http import HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 
 from gateway.errors import GatewayError
 
 PREFIX = "/v1"
+log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
@@ -37,7 +39,20 @@ def api_middleware(get_response: GetResponse) -> GetResponse:
             from gateway.views import error_response
 
             return error_response(GatewayError(400, "Invalid Host header.", code="invalid_host"))
-        response = await get_response(request)
+        try:
+            response = await get_response(request)
+        except Http404:
+            from gateway.views import error_response
+
+            response = error_response(GatewayError(404, f"Unknown request URL: {request.path}.", code="unknown_url"))
+        except Exception:
+            # Even a bug answers in OpenAI's error shape; the details go to the log only.
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            from gateway.views import error_response
+
+            response = error_response(
+                GatewayError(500, "The server had an error processing your request.", type="server_error")
+            )
         if settings.SECURE_CONTENT_TYPE_NOSNIFF:
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if settings.SECURE_HSTS_SECONDS and request.is_secure():
@@ -54,8 +69,9 @@ class ApiHandler(ASGIHandler):
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
-        handler = convert_exception_to_response(self._get_response_async)  # type: ignore[attr-defined]
-        self._middleware_chain = convert_exception_to_response(api_middleware(handler))
+        # The view's exceptions reach api_middleware, which answers them in OpenAI's shape;
+        # Django's conversion stays outermost as the last resort.
+        self._middleware_chain = convert_exception_to_response(api_middleware(self._get_response_async))  # type: ignore[attr-defined]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         # Without Django's per-request ThreadSensitiveContext: it starts a thread for every
