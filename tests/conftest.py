@@ -33,13 +33,13 @@ def admin(db: None) -> User:
 
 @pytest.fixture(autouse=True)
 def _close_gateway_db_connections() -> Iterator[None]:
-    """Close the connections of gateway.services' database threads after each test.
+    """Close the connections of gateway.dbthreads' database threads after each test.
 
     Tests calling the gateway in-process leave them open otherwise, and the test database
     cannot be dropped at the end while connections to it are open.
     """
     yield
-    from gateway.services import close_db_connections
+    from gateway.dbthreads import close_db_connections
 
     close_db_connections()
 
@@ -68,3 +68,21 @@ def live_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveS
     yield server
     # Stop before pytest-django drops the test database, which fails while connections are open.
     server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_connections_left_at_the_end(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """End sessions still attached to the test database so pytest-django can drop it.
+
+    Channels' database_sync_to_async runs ORM calls in executor threads that each keep their own
+    connection; nothing closes those threads' connections when the session ends. Torn down after
+    every server fixture (those are set up later), before the test database is dropped.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

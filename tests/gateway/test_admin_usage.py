@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -54,7 +55,7 @@ def test_the_ledger_is_filterable_by_user_key_model_and_date(
     assert count(admin_client.get(f"{base}?api_key__id__exact={laptop.pk}").content.decode()) == 1  # type: ignore[attr-defined]
     model = LanguageModel.objects.get(public_id="acme/chat-2")
     assert count(admin_client.get(f"{base}?model__id__exact={model.pk}").content.decode()) == 1
-    since = (timezone.now() - timedelta(days=7)).date().isoformat()
+    since = quote((timezone.now() - timedelta(days=7)).isoformat())  # aware: "+00:00" encoded
     assert count(admin_client.get(f"{base}?created_at__gte={since}").content.decode()) == 3
     assert count(admin_client.get(f"{base}?source__exact=chat").content.decode()) == 1
 
