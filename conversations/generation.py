@@ -112,7 +112,8 @@ class Generation:
 
     async def _consume(self) -> None:
         try:
-            from gateway.services import Caller, stream_completion
+            from gateway.auth import Caller
+            from gateway.services import stream_completion
 
             prepared = await database_sync_to_async(services.generation_input)(self.message_id)
             if prepared is None:

@@ -236,6 +236,16 @@ def bad_response(target: Target, what: str = "an unreadable answer") -> GatewayE
     )
 
 
+def _json_answer(response: httpx.Response, target: Target) -> Any:
+    """The decoded JSON of a successful answer; GatewayError for an error status or unreadable body."""
+    if response.status_code >= 300:
+        raise status_error(response.status_code, response.content[:_MAX_ERROR_BODY], target, response.headers)
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise bad_response(target) from None
+
+
 async def post_json(target: Target, path: str, body: bytes) -> dict[str, Any]:
     """POST and return the JSON object answered; GatewayError on any fault."""
     client = client_for(target)
@@ -243,12 +253,7 @@ async def post_json(target: Target, path: str, body: bytes) -> dict[str, Any]:
         response = await client.send(target.request(client, path, body))
     except httpx.HTTPError as exc:
         raise _transport_error(exc, target) from None
-    if response.status_code >= 300:
-        raise status_error(response.status_code, response.content[:_MAX_ERROR_BODY], target, response.headers)
-    try:
-        payload = json.loads(response.content)
-    except ValueError:
-        raise bad_response(target) from None
+    payload = _json_answer(response, target)
     if not isinstance(payload, dict):
         raise bad_response(target)
     return payload
@@ -266,12 +271,7 @@ async def list_models(provider: Provider | Target) -> list[dict[str, Any]]:
             response = await client.get(target.url("/models"), headers=target.headers())
         except httpx.HTTPError as exc:
             raise _transport_error(exc, target) from None
-    if response.status_code >= 300:
-        raise status_error(response.status_code, response.content[:_MAX_ERROR_BODY], target, response.headers)
-    try:
-        payload = json.loads(response.content)
-    except ValueError:
-        raise bad_response(target) from None
+    payload = _json_answer(response, target)
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
         raise bad_response(target, "a model list without `data`")

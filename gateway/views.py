@@ -1,4 +1,4 @@
-"""The OpenAI-compatible /v1 endpoints: plain async views over gateway.services.
+"""The OpenAI-compatible /v1 endpoints: plain async views over gateway.auth and gateway.services.
 
 All of them are plain async Django views, the JSON ones included: DRF's views are synchronous
 and would cost a thread hop per request on the hot path. Every error answer is in OpenAI's shape.
@@ -16,7 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import services
+from gateway import auth, services
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> 
     return _json(exc.to_dict(), exc.status, {**(headers or {}), **exc.headers})
 
 
-async def _error_with_limits(exc: GatewayError, caller: services.Caller) -> HttpResponse:
+async def _error_with_limits(exc: GatewayError, caller: auth.Caller) -> HttpResponse:
     headers = {} if exc.status == 429 else await services.rate_limit_headers(caller)
     return error_response(exc, headers)
 
@@ -93,7 +93,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
         problem = exc
     hint = body.get("model")
     try:
-        caller = await services.authenticate_bearer(
+        caller = await auth.authenticate_bearer(
             request.headers.get("Authorization"), model_hint=hint if isinstance(hint, str) else None
         )
     except GatewayError as exc:
@@ -125,11 +125,11 @@ async def models(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return method_not_allowed("GET")
     try:
-        caller = await services.authenticate_bearer(request.headers.get("Authorization"))
-        listed = await services.list_models(caller)
+        caller = await auth.authenticate_bearer(request.headers.get("Authorization"))
+        listed = await auth.list_models(caller)
     except GatewayError as exc:
         return error_response(exc)
-    return _json({"object": "list", "data": [services.model_card(m) for m in listed]})
+    return _json({"object": "list", "data": [auth.model_card(m) for m in listed]})
 
 
 @csrf_exempt
@@ -137,11 +137,11 @@ async def model(request: HttpRequest, model_id: str) -> HttpResponse:
     if request.method != "GET":
         return method_not_allowed("GET")
     try:
-        caller = await services.authenticate_bearer(request.headers.get("Authorization"))
-        found = await services.get_model(model_id, caller)
+        caller = await auth.authenticate_bearer(request.headers.get("Authorization"))
+        found = await auth.get_model(model_id, caller)
     except GatewayError as exc:
         return error_response(exc)
-    return _json(services.model_card(found))
+    return _json(auth.model_card(found))
 
 
 @csrf_exempt

@@ -12,6 +12,8 @@ from django.test import Client
 from accounts import keys
 from accounts.models import User
 from gateway import services
+from gateway.auth import Caller
+from gateway.ledger import flush_usage
 from gateway.models import LanguageModel, Provider, UsageRecord
 from tests.fake_upstream import FakeUpstream, Reply
 
@@ -47,13 +49,13 @@ async def test_browser_chats_and_api_calls_are_counted_apart(
         "stream_options": {"include_usage": True},
     }
     fake_upstream.queue(Reply(content="a b c d", chunks=4))
-    chat = services.Caller(user=alice, api_key=None, source=UsageRecord.Source.CHAT)
+    chat = Caller(user=alice, api_key=None, source=UsageRecord.Source.CHAT)
     async for _ in services.stream_completion(chat, body):
         pass
     fake_upstream.queue(Reply(content="e f"))
-    api = services.Caller(user=alice, api_key=key, source=UsageRecord.Source.API)
+    api = Caller(user=alice, api_key=key, source=UsageRecord.Source.API)
     await services.create_completion(api, {"model": "acme/chat-1", "messages": body["messages"]})
-    await services.flush_usage()
+    await flush_usage()
 
     def profile() -> str:
         client = Client()

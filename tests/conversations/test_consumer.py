@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from conversations.models import Conversation, Message
+from gateway.ledger import flush_usage
 from gateway.models import UsageRecord
-from gateway.services import flush_usage
 from tests.conversations.conftest import Connect, finished, merge, until
 from tests.fake_upstream import FakeUpstream, Reply
 

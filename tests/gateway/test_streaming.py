@@ -19,6 +19,9 @@ from django.db import connection
 
 from accounts.models import User
 from gateway import services
+from gateway.auth import Caller
+from gateway.errors import GatewayError
+from gateway.ledger import flush_usage
 from gateway.models import LanguageModel, Provider, UsageRecord
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
@@ -96,11 +99,11 @@ def test_a_client_that_disconnects_makes_the_gateway_close_the_upstream_request(
 
 
 @pytest.fixture
-def chat(transactional_db: None, fake_upstream: FakeUpstream) -> Iterator[services.Caller]:
+def chat(transactional_db: None, fake_upstream: FakeUpstream) -> Iterator[Caller]:
     user = User.objects.create_user("carol", password="a-long-and-unusual-password")
     provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
     LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake-small")
-    yield services.Caller(user, None, UsageRecord.Source.CHAT)
+    yield Caller(user, None, UsageRecord.Source.CHAT)
 
 
 def chat_body(**extra: Any) -> dict[str, Any]:
@@ -115,11 +118,11 @@ def _rows() -> list[UsageRecord]:
 
 
 async def ledger() -> list[UsageRecord]:
-    await services.flush_usage()
+    await flush_usage()
     return await sync_to_async(_rows)()
 
 
-async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: services.Caller, fake_upstream: FakeUpstream) -> None:
+async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="x y z"))
     chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
@@ -128,16 +131,14 @@ async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: services.Calle
     assert row.source == "chat" and row.api_key_id is None and row.completion_tokens == 3 and row.status == 200
 
 
-async def test_a_silent_upstream_gets_keep_alives(chat: services.Caller, fake_upstream: FakeUpstream) -> None:
+async def test_a_silent_upstream_gets_keep_alives(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="slow reply", delay=0.6))
     seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.15)]
     assert None in seen, "no keep-alive while the upstream was silent"
     assert "".join(e["choices"][0]["delta"].get("content") or "" for e in seen if e and e["choices"]) == "slow reply"
 
 
-async def test_closing_the_generator_closes_the_upstream_request(
-    chat: services.Caller, fake_upstream: FakeUpstream
-) -> None:
+async def test_closing_the_generator_closes_the_upstream_request(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content=" ".join(["word"] * 100), delay=0.05))
     async with contextlib.aclosing(services.stream_completion(chat, chat_body())) as stream:
         async for _chunk in stream:
@@ -148,7 +149,7 @@ async def test_closing_the_generator_closes_the_upstream_request(
 
 
 async def test_cancelling_the_consuming_task_closes_the_upstream_request(
-    chat: services.Caller, fake_upstream: FakeUpstream
+    chat: Caller, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.queue(Reply(content=" ".join(["word"] * 100), delay=0.05))
     started = asyncio.Event()
@@ -167,9 +168,9 @@ async def test_cancelling_the_consuming_task_closes_the_upstream_request(
     assert row.status == 499
 
 
-async def test_an_error_before_the_first_chunk_is_raised(chat: services.Caller, fake_upstream: FakeUpstream) -> None:
+async def test_an_error_before_the_first_chunk_is_raised(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(status=500))
-    with pytest.raises(services.GatewayError) as caught:
+    with pytest.raises(GatewayError) as caught:
         async for _chunk in services.stream_completion(chat, chat_body()):
             pass
     assert caught.value.status == 502
@@ -177,9 +178,7 @@ async def test_an_error_before_the_first_chunk_is_raised(chat: services.Caller, 
     assert row.status == 502
 
 
-async def test_an_error_after_the_first_chunk_is_yielded_once(
-    chat: services.Caller, fake_upstream: FakeUpstream
-) -> None:
+async def test_an_error_after_the_first_chunk_is_yielded_once(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="a b c", fail_after_chunks=1))
     chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
     assert "error" in chunks[-1] and all("error" not in c for c in chunks[:-1])

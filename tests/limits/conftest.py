@@ -18,7 +18,7 @@ from tests.scaleout.redis_server import RedisServer, redis_server  # noqa: F401
 
 @dataclass(frozen=True)
 class Caller:
-    """The shape gateway.services.Caller has; limits only reads user and api_key."""
+    """The shape gateway.auth.Caller has; limits only reads user and api_key."""
 
     user: User
     api_key: ApiKey | None = None
