@@ -160,7 +160,7 @@ def main() -> None:
             env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret_key, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
             if server == "uvicorn":
                 command = [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1",
-                           "--port", str(port), "--no-access-log", "--lifespan", "off",
+                           "--port", str(port), "--no-access-log", "--lifespan", "on",
                            "--log-level", "warning"]  # fmt: skip
             else:
                 command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",

@@ -11,8 +11,10 @@ reply is recognisable as interrupted (services.expire_stale).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncGenerator
 from typing import Any, cast
@@ -31,6 +33,8 @@ FRAME_SECONDS = 0.05
 
 # Strong references: the event loop keeps only weak ones to tasks.
 _running: dict[int, asyncio.Task[None]] = {}
+_generations: dict[int, Generation] = {}
+STOPPED_BY_SERVER = "The server stopped while writing this reply."
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -57,9 +61,50 @@ def start(conversation_id: int, message_id: int) -> None:
     """Starts generating the streaming reply `message_id` in this process's event loop."""
     if message_id in _running:
         return
-    task = asyncio.get_running_loop().create_task(Generation(conversation_id, message_id).run())
+    generation = Generation(conversation_id, message_id)
+    task = asyncio.get_running_loop().create_task(generation.run())
     _running[message_id] = task
+    _generations[message_id] = generation
+
+    # Forgotten by _finish once the outcome is saved: a task cancelled at shutdown is done before
+    # its shielded _finish has run, and the exit hook below must still see it.
     task.add_done_callback(lambda _t: _running.pop(message_id, None))
+
+
+@atexit.register
+def _interrupt_unfinished() -> None:
+    """Keep what replies still being written at exit have, marked interrupted, at once.
+
+    Servers stop their event loop on SIGTERM without cancelling our tasks, so `run` never gets to
+    say so; without this the reply would show as interrupted only once its heartbeat went stale.
+    """
+    for message_id, generation in list(_generations.items()):
+        _keep_interrupted_now(message_id, generation.content)
+
+
+def _keep_interrupted_now(message_id: int, content: str) -> None:
+    """Save a reply as interrupted, blocking: only for shutdown, when the loop may not run again."""
+
+    def save() -> None:
+        try:
+            services.finish(message_id, content, Message.Status.INTERRUPTED, STOPPED_BY_SERVER)
+            _generations.pop(message_id, None)
+        except Exception:
+            log.exception("could not keep chat reply %s at shutdown", message_id)
+
+    # A thread of its own: Django refuses ORM calls from a thread running an event loop.
+    saver = threading.Thread(target=save, name=f"keep-reply-{message_id}")
+    saver.start()
+    saver.join(timeout=10)
+
+
+async def interrupt_all(grace_seconds: float = 5.0) -> None:
+    """At shutdown: stop every reply this process writes, keeping each as interrupted."""
+    tasks = list(_running.values())
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=grace_seconds)
 
 
 async def request_stop(message_id: int) -> None:
@@ -103,7 +148,9 @@ class Generation:
             # The process is shutting down: keep what we have, marked interrupted.
             consume.cancel()
             status = Message.Status.INTERRUPTED
-            self.error = "The server stopped while writing this reply."
+            self.error = STOPPED_BY_SERVER
+            # asyncio.run cancels leftover tasks as its last act, so an awaited save may never run.
+            _keep_interrupted_now(self.message_id, self.content)
             raise
         finally:
             listener.cancel()
@@ -189,6 +236,7 @@ class Generation:
             message = await database_sync_to_async(services.finish)(
                 self.message_id, self.content, status, error, self.usage
             )
+            _generations.pop(self.message_id, None)
             if message is not None:
                 await channel_layer.group_send(
                     self.group, {"type": "chat.message", "message": services.message_dict(message)}

@@ -97,7 +97,7 @@ def start_server(
     elif server == "uvicorn":
         command = [
             sys.executable, "-m", "uvicorn", "chatsite.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--lifespan", "off",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--lifespan", "on",
         ]  # fmt: skip
     else:
         raise ValueError(f"unknown server {server!r}")
