@@ -126,10 +126,11 @@ async def models(request: HttpRequest) -> HttpResponse:
         return method_not_allowed("GET")
     try:
         caller = await auth.authenticate_bearer(request.headers.get("Authorization"))
-        listed = await auth.list_models(caller)
     except GatewayError as exc:
         return error_response(exc)
-    return _json({"object": "list", "data": [auth.model_card(m) for m in listed]})
+    listed = await auth.list_models(caller)
+    headers = await services.rate_limit_headers(caller)
+    return _json({"object": "list", "data": [auth.model_card(m) for m in listed]}, headers=headers)
 
 
 @csrf_exempt
@@ -138,10 +139,13 @@ async def model(request: HttpRequest, model_id: str) -> HttpResponse:
         return method_not_allowed("GET")
     try:
         caller = await auth.authenticate_bearer(request.headers.get("Authorization"))
-        found = await auth.get_model(model_id, caller)
     except GatewayError as exc:
         return error_response(exc)
-    return _json(auth.model_card(found))
+    try:
+        found = await auth.get_model(model_id, caller)
+    except GatewayError as exc:
+        return await _error_with_limits(exc, caller)
+    return _json(auth.model_card(found), headers=await services.rate_limit_headers(caller))
 
 
 @csrf_exempt

@@ -133,6 +133,21 @@ def test_every_answer_carries_both_ratelimit_trios(steady_api: Api) -> None:
     assert invalid.headers["x-ratelimit-remaining-requests"] == "3"
 
 
+def test_the_models_endpoints_carry_the_ratelimit_headers_too(steady_api: Api) -> None:
+    api = steady_api
+    Limit.objects.create(user=api.user, requests_per_minute=5, tokens_per_minute=10_000)
+    auth = {"Authorization": f"Bearer {api.secret}"}
+    listed = httpx.get(api.url + "/v1/models", headers=auth, timeout=10)
+    one = httpx.get(f"{api.url}/v1/models/{MODEL}", headers=auth, timeout=10)
+    missing = httpx.get(api.url + "/v1/models/no-such-model", headers=auth, timeout=10)
+    for answer, status in ((listed, 200), (one, 200), (missing, 404)):
+        assert answer.status_code == status
+        assert answer.headers["x-ratelimit-limit-requests"] == "5"
+        assert answer.headers["x-ratelimit-limit-tokens"] == "10000"
+        # Reading the catalogue spends nothing.
+        assert answer.headers["x-ratelimit-remaining-requests"] == "5"
+
+
 def test_over_the_request_limit_answers_429_in_openais_shape_then_recovers(
     api: Api, fake_upstream: FakeUpstream
 ) -> None:
