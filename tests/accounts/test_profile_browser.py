@@ -18,6 +18,7 @@ from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
+from tests.needs import missing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,10 +38,7 @@ def page(live_server: LiveServer) -> Iterator[Any]:
     """A Chromium page on the live server. Playwright's sync API runs an event loop in this thread, so
     the ORM can't be used while it is open: tests request their data fixtures before this one."""
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        message = f"chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as profile_dir, sync_playwright() as pw:

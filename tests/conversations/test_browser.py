@@ -19,6 +19,7 @@ from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
+from tests.needs import missing
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARGS = [
@@ -36,10 +37,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        message = f"chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse
     # the test's own ORM calls; they are plain synchronous code here, so allow them.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

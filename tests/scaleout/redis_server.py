@@ -6,7 +6,6 @@ it skip on a developer's machine and fail in CI (CI=true), as the house rules wa
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.live_server import free_port
+from tests.needs import missing
 
 
 @dataclass
@@ -37,10 +37,7 @@ class RedisServer:
 def start_redis() -> RedisServer:
     binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
     if binary is None:
-        message = "redis-server is not installed (scripts/system-deps.sh installs it: apt-get install redis-server)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("redis-server is not installed (scripts/system-deps.sh installs it: apt-get install redis-server)")
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="redis-test-")
     process = subprocess.Popen(
