@@ -166,12 +166,15 @@ def streaming_ids(conversation_id: int) -> list[int]:
 def _lock(user: User, conversation_id: int) -> Conversation:
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("model")
+        .select_related("model", "owner")
         .filter(pk=conversation_id, owner=user)
         .first()
     )
     if conversation is None:
         raise ChatError("This conversation no longer exists.")
+    # A socket opened before an admin deactivated the account must not go on spending on its behalf.
+    if not conversation.owner.is_active:
+        raise ChatError("Your account is deactivated.")
     if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
         raise ChatError("A reply is still being written. Stop it first.")
     if conversation.model is None or not conversation.model.enabled or not conversation.model.provider.enabled:

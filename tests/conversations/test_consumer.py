@@ -304,3 +304,16 @@ async def test_deleting_a_conversation_mid_reply_stops_the_upstream_and_tells_th
     cancelled = await sync_to_async(fake_upstream.last.disconnected.wait, thread_sensitive=False)(5)
     assert cancelled
     assert not await sync_to_async(Message.objects.filter(conversation_id=conversation.pk).exists)()
+
+
+async def test_a_socket_opened_before_the_account_was_deactivated_can_no_longer_send(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
+) -> None:
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await sync_to_async(User.objects.filter(pk=alice.pk).update)(is_active=False)
+    await socket.send_json_to({"type": "send", "content": "Still here?"})
+    error, _ = await until(socket, lambda f: f["type"] == "error")
+    assert "deactivated" in error["message"]
+    assert await messages(conversation) == []
+    assert fake_upstream.requests == []
