@@ -261,9 +261,16 @@ def test_small_screen_and_keyboard_use(
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         nav = page.get_by_role("navigation", name="Conversations")
         expect(nav).not_to_be_in_viewport()
+        # Tab must not wander through the list while it is off screen.
+        page.locator("body").focus()
+        for _ in range(25):
+            page.keyboard.press("Tab")
+            assert page.evaluate("!document.activeElement.closest('#chat-sidebar')"), "focus went off screen"
         page.get_by_role("button", name="Show conversations").click()
         expect(nav).to_be_in_viewport()
+        expect(page.get_by_role("searchbox", name="Search conversations")).to_be_focused()
         page.keyboard.press("Escape")
         expect(nav).not_to_be_in_viewport()
+        expect(page.get_by_role("button", name="Show conversations")).to_be_focused()
     finally:
         context.close()
