@@ -277,7 +277,10 @@ def stream_events(
     keepalive: float,
     response_headers: dict[str, str] | None = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
-    """Like stream_completion, but yields None whenever the upstream was silent for `keepalive` s."""
+    """Like stream_completion, but yields None whenever the upstream was silent for `keepalive` s.
+
+    A None commits the stream as a chunk does: later failures are yielded as an error dict.
+    """
     return _stream(caller, body, keepalive=keepalive, response_headers=response_headers)
 
 
@@ -295,7 +298,8 @@ async def _stream(
     reported: Usage | None = None
     chars = 0
     status, error_code = CLIENT_CLOSED, "client_disconnected"
-    yielded = False
+    yielded = False  # a chunk went out
+    committed = False  # anything went out (a keep-alive too): errors are yielded, not raised
     last: dict[str, Any] = {}
     try:
         target = upstream.target_for(model.provider)
@@ -309,6 +313,9 @@ async def _stream(
                             async with asyncio.timeout(keepalive):
                                 item = await queue.get()
                         except TimeoutError:
+                            # The consumer answers a keep-alive with a 200: from here on, a
+                            # failure must be an error event, no longer a raised GatewayError.
+                            committed = True
                             yield None
                             continue
                     else:
@@ -327,6 +334,10 @@ async def _stream(
                         choices = chunk.get("choices")
                         if "error" in chunk and not choices:
                             raise upstream.event_error(chunk, target)
+                        if choices is not None and (
+                            not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)
+                        ):
+                            raise upstream.bad_response(target, "a stream event without a list of choices")
                         if "usage" in chunk:
                             if chunk["usage"]:
                                 reported = reported_usage(chunk["usage"]) or reported
@@ -346,7 +357,7 @@ async def _stream(
                                 choice["finish_reason"] = None
                         last = chunk
                         call.first_token()
-                        yielded = True
+                        yielded = committed = True
                         yield chunk
             finally:
                 # Stop reading before the upstream response is closed on leaving the block.
@@ -366,7 +377,7 @@ async def _stream(
             }
     except GatewayError as exc:
         status, error_code = exc.status, exc.code or exc.type
-        if not yielded:
+        if not committed:
             raise
         yield exc.to_dict()
     finally:

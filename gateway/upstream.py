@@ -18,7 +18,7 @@ import re
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -40,7 +40,8 @@ class Target:
 
     name: str
     base_url: str
-    api_key: str
+    # Out of the repr: tracebacks with locals (Django's debug page, error e-mails) show it.
+    api_key: str = field(repr=False)
     connect_timeout: float
     read_timeout: float
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.keys import create_key, revoke
 from accounts.models import User
+from gateway import upstream
 from gateway.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway
@@ -237,3 +238,9 @@ def test_the_provider_key_never_leaks_into_errors(gateway: Gateway, fake_upstrea
         call(gateway)
     assert provider_key not in caught.value.response.text
     assert "upstream-secret" not in caught.value.response.text
+
+
+def test_the_provider_key_stays_out_of_the_upstream_targets_repr() -> None:
+    # Tracebacks with local variables (Django's debug page, error e-mails) print reprs.
+    target = upstream.Target("fake", "http://127.0.0.1:9/v1", "sk-upstream-secret-0123456789", 1.0, 5.0)
+    assert "upstream-secret" not in repr(target)

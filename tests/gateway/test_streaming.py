@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -182,3 +182,97 @@ async def test_an_error_after_the_first_chunk_is_yielded_once(chat: Caller, fake
     fake_upstream.queue(Reply(content="a b c", fail_after_chunks=1))
     chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
     assert "error" in chunks[-1] and all("error" not in c for c in chunks[:-1])
+    # Waiting for the row also keeps its insert from racing the test database's flush.
+    [row] = await ledger()
+    assert row.status == 502
+
+
+@contextlib.asynccontextmanager
+async def raw_upstream(*parts: bytes | float) -> AsyncIterator[str]:
+    """A loopback HTTP server answering each request with a 200 event stream made of `parts`.
+
+    Bytes are sent as they are, numbers are pauses in seconds; then the connection closes.
+    For shapes of stream the scriptable fake upstream has no words for.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+            for part in parts:
+                if isinstance(part, bytes):
+                    writer.write(part)
+                    await writer.drain()
+                else:
+                    await asyncio.sleep(part)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _point_provider_at(url: str) -> None:
+    try:
+        Provider.objects.filter(name="fake").update(base_url=url)
+    finally:
+        connection.close()
+
+
+GOOD_CHUNK = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n'
+)
+
+
+async def test_a_failure_after_a_keep_alive_is_an_error_event_not_a_raise(chat: Caller) -> None:
+    # The view answers a keep-alive with a 200: an error raised after it would end the stream
+    # without an error event or [DONE].
+    error = b'data: {"error":{"message":"the prompt is too long","type":"server_error"}}\n\n'
+    async with raw_upstream(0.5, error) as url:
+        await sync_to_async(_point_provider_at)(url)
+        seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.1)]
+    assert seen[0] is None
+    assert seen[-1] is not None and "the prompt is too long" in seen[-1]["error"]["message"]
+    [row] = await ledger()
+    assert row.status == 502
+
+
+async def test_an_empty_stream_after_a_keep_alive_is_an_error_event(chat: Caller) -> None:
+    async with raw_upstream(0.5, b"data: [DONE]\n\n") as url:
+        await sync_to_async(_point_provider_at)(url)
+        seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.1)]
+    assert seen[0] is None
+    assert seen[-1] is not None and seen[-1]["error"]["code"] == "upstream_bad_response"
+    await ledger()
+
+
+@pytest.mark.parametrize("choices", [b'{"0":{"delta":{"content":"x"}}}', b'"x"', b"[1]"])
+async def test_a_stream_event_without_a_list_of_choices_is_an_upstream_error(chat: Caller, choices: bytes) -> None:
+    bad = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"choices":' + choices + b"}\n\n"
+    async with raw_upstream(GOOD_CHUNK, bad) as url:
+        await sync_to_async(_point_provider_at)(url)
+        chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
+    async with raw_upstream(bad) as url:
+        await sync_to_async(_point_provider_at)(url)
+        with pytest.raises(GatewayError) as caught:  # before the first chunk: raised, as a 502
+            async for _chunk in services.stream_completion(chat, chat_body()):
+                pass
+    assert chunks[0]["choices"][0]["delta"]["content"] == "hi"
+    assert chunks[-1]["error"]["code"] == "upstream_bad_response"
+    assert caught.value.status == 502
+    rows = await ledger()
+    assert sorted(row.status for row in rows) == [502, 502]
