@@ -27,6 +27,7 @@
     socketReady: false,
     retryDelay: 500,
     pendingSend: null, // text sent, not yet acknowledged as stored
+    pendingEdit: null, // id of the message whose edit was sent; its editor stays open until stored
     closedForGood: false,
   };
 
@@ -231,7 +232,8 @@
     actions.replaceChildren(
       actionButton("Save and send", () => {
         if (!area.value.trim()) return;
-        if (sendFrame({ type: "edit", id, content: area.value })) finishEdit(id);
+        // The editor stays open until the server stores the edit: a refusal must not lose the text.
+        if (sendFrame({ type: "edit", id, content: area.value })) state.pendingEdit = id;
       }, "primary"),
       actionButton("Cancel", () => finishEdit(id)),
     );
@@ -241,6 +243,7 @@
     area.focus();
   }
   function finishEdit(id) {
+    if (state.pendingEdit === id) state.pendingEdit = null;
     const el = messageEl(id);
     if (el) el.classList.remove("editing");
     renderBody(id);
@@ -376,6 +379,7 @@
           autoresize();
         }
         upsert(frame.message);
+        if (frame.message.id === state.pendingEdit) finishEdit(frame.message.id);
         scrollToBottom();
         break;
       case "delta":
@@ -402,6 +406,7 @@
         break;
       case "error":
         state.pendingSend = null;
+        state.pendingEdit = null;
         showAlert(frame.message);
         break;
     }

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from accounts.models import User
+from conversations.services import MAX_MESSAGE_CHARS
 from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
@@ -240,6 +241,28 @@ def test_rename_switch_model_regenerate_and_delete(
     dialog.get_by_role("button", name="Delete").click()
     expect(page).to_have_url(re.compile(r"/$"))
     expect(nav.get_by_role("link", name="Lisbon in May")).to_have_count(0)
+
+
+def test_a_refused_edit_keeps_the_edited_text_and_a_stored_one_closes_the_editor(
+    page: Page, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="First answer"), Reply(content="Better answer"))
+    log_in(page)
+    send(page, "Hello")
+    expect(last_reply(page)).to_contain_text("First answer")
+    page.locator('[data-role="user"]').get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit message")
+    too_long = "x" * (MAX_MESSAGE_CHARS + 1)
+    editor.fill(too_long)
+    page.get_by_role("button", name="Save and send").click()
+    expect(page.locator("#chat-alert")).to_contain_text("too long")
+    expect(editor).to_be_visible()
+    assert editor.input_value() == too_long
+    editor.fill("Hello again")
+    page.get_by_role("button", name="Save and send").click()
+    expect(last_reply(page)).to_contain_text("Better answer")
+    expect(editor).to_have_count(0)
+    expect(page.locator('[data-role="user"]')).to_have_text(re.compile("Hello again"))
 
 
 def test_small_screen_and_keyboard_use(
