@@ -72,7 +72,8 @@ def key_status(key: ApiKey, now: datetime | None = None) -> str:
 
 
 def chat_models() -> QuerySet[LanguageModel]:
-    return LanguageModel.objects.filter(enabled=True, is_chat=True).order_by("public_id")
+    """The models the snippets may name: those /v1 serves (a disabled provider's would only fail)."""
+    return LanguageModel.objects.filter(enabled=True, is_chat=True, provider__enabled=True).order_by("public_id")
 
 
 # --- usage ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import ApiKey, User
+from gateway.models import Provider
 from tests.accounts.helpers import SECRET_RE, make_model
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +74,16 @@ def test_snippets_use_the_host_the_browser_used_and_the_chosen_model(client: Cli
     assert "http://localhost:8123/v1" in page
     assert "model=&quot;acme/chat-2&quot;" in page
     assert "sk-...your-key..." in page
+
+
+def test_snippets_never_offer_a_model_whose_provider_is_disabled(client: Client, alice: User) -> None:
+    make_model("acme/chat-1")
+    off = Provider.objects.create(name="off", base_url="http://127.0.0.1:9/v1", enabled=False)
+    make_model("aaa/unreachable", provider=off)
+    client.force_login(alice)
+    page = client.get("/accounts/profile/?model=aaa/unreachable").content.decode()
+    assert '<option value="aaa/unreachable"' not in page
+    assert "model=&quot;acme/chat-1&quot;" in page
 
 
 def test_a_key_can_expire_and_be_limited_to_some_models(alice_client: Client) -> None:
