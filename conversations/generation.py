@@ -34,7 +34,7 @@ FRAME_SECONDS = 0.05
 # Strong references: the event loop keeps only weak ones to tasks.
 _running: dict[int, asyncio.Task[None]] = {}
 _generations: dict[int, Generation] = {}
-STOPPED_BY_SERVER = "The server stopped while writing this reply."
+STOPPED_BY_SERVER = services.STOPPED_BY_SERVER
 
 
 def conversation_group(conversation_id: int) -> str:

@@ -25,6 +25,7 @@ from gateway.models import LanguageModel
 PERSIST_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER = timedelta(seconds=10)
+STOPPED_BY_SERVER = "The server stopped while writing this reply."
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
 
@@ -143,11 +144,11 @@ def expire_stale(conversation_id: int) -> list[Message]:
     )
     for message in stale:
         updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
-            status=Message.Status.INTERRUPTED, error="The server stopped while writing this reply."
+            status=Message.Status.INTERRUPTED, error=STOPPED_BY_SERVER
         )
         if updated:
             message.status = Message.Status.INTERRUPTED
-            message.error = "The server stopped while writing this reply."
+            message.error = STOPPED_BY_SERVER
     return stale
 
 
