@@ -374,8 +374,11 @@
       }
       case "message":
         if (frame.message.role === "user" && state.pendingSend !== null && frame.message.content === state.pendingSend) {
+          const sent = state.pendingSend;
           state.pendingSend = null;
-          els.input.value = "";
+          // Stored: take the sent text out of the box, keeping anything typed since.
+          const typed = els.input.value;
+          els.input.value = typed.startsWith(sent) ? typed.slice(sent.length).replace(/^\n/, "") : typed;
           autoresize();
         }
         upsert(frame.message);
