@@ -30,25 +30,22 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q, Sum
 
+from gateway.dbthreads import db
 from gateway.errors import GatewayError
 from gateway.limits_backends import KEY_PREFIX, Backend, Bucket, BucketState, Budget, MemoryBackend, RedisBackend
 from gateway.limits_models import Limit
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 UNITS_PER_USD = 10**8
 _USD = Decimal(UNITS_PER_USD)
 
@@ -153,21 +150,6 @@ def _build(user_id: int, key_id: int | None, rows: list[Limit]) -> CallerLimits:
     return CallerLimits(user_id, key_id, user_limits, key_limits)
 
 
-def _closing(fn: Callable[..., T]) -> Callable[..., T]:
-    def run(*args: Any) -> T:
-        try:
-            return fn(*args)
-        finally:
-            connection.close()  # back to the pool: pool threads outlive requests
-
-    return run
-
-
-async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
-    """Database work in the default thread pool, as gateway.services does (no queueing behind one thread)."""
-    return await sync_to_async(_closing(fn), thread_sensitive=False)(*args)
-
-
 _cache: dict[tuple[int, int | None], tuple[float, CallerLimits]] = {}
 _loading: dict[tuple[int, int | None], asyncio.Future[CallerLimits]] = {}
 _seen_version: str | None = None
@@ -187,7 +169,7 @@ async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
     # Concurrent requests of one caller share one query when the entry expires.
     pending = _loading.get((user_id, key_id))
     if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-        pending = asyncio.ensure_future(_off_loop(limits_for_sync, user_id, key_id))
+        pending = asyncio.ensure_future(db(limits_for_sync, user_id, key_id))
         _loading[(user_id, key_id)] = pending
         pending.add_done_callback(partial(_loaded, (user_id, key_id)))
     result = await asyncio.shield(pending)
@@ -268,7 +250,7 @@ def from_units(units: int) -> Decimal:
 
 
 async def _spent_from_ledger(kind: str, owner_id: int, start: datetime) -> int:
-    return to_units(await _off_loop(spent_from_ledger_sync, kind, owner_id, start))
+    return to_units(await db(spent_from_ledger_sync, kind, owner_id, start))
 
 
 def spent_from_ledger_sync(kind: str, owner_id: int, start: datetime) -> Decimal:

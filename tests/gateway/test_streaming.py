@@ -136,6 +136,8 @@ async def test_a_silent_upstream_gets_keep_alives(chat: Caller, fake_upstream: F
     seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.15)]
     assert None in seen, "no keep-alive while the upstream was silent"
     assert "".join(e["choices"][0]["delta"].get("content") or "" for e in seen if e and e["choices"]) == "slow reply"
+    [row] = await ledger()  # also keeps its insert from racing the test database's flush
+    assert row.status == 200
 
 
 async def test_closing_the_generator_closes_the_upstream_request(chat: Caller, fake_upstream: FakeUpstream) -> None:
