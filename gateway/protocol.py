@@ -263,9 +263,6 @@ class ChatCompletionRequest(_Open):
             raise ValueError("must be an array of tools, or false for none")
         return value
 
-    def wants_stream(self) -> bool:
-        return bool(self.stream)
-
     def wants_usage_chunk(self) -> bool:
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
