@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,41 @@ def _close_gateway_db_connections() -> Iterator[None]:
     from gateway.dbthreads import close_db_connections
 
     close_db_connections()
+
+
+def _is_transactional(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+        or (marker is not None and marker.kwargs.get("transaction"))
+    )
+
+
+@pytest.fixture(autouse=True)
+def _let_servers_finish_writing(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[None]:
+    """Before a transactional test's tables are emptied, wait until no server is mid-write.
+
+    Server processes write usage rows just after their answers; an INSERT in flight while the
+    flush TRUNCATEs the tables it references deadlocks, failing this test or the next one.
+    """
+    if not _is_transactional(request):
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # torn down (flushed) after this fixture
+    yield
+    from django.db import connection
+
+    quiet, deadline = 0, time.monotonic() + 5
+    with django_db_blocker.unblock():
+        while quiet < 3 and time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND (state = 'active' OR state LIKE 'idle in transaction%%')"
+                )
+                busy = cursor.fetchone()[0]
+            quiet = 0 if busy else quiet + 1
+            time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
