@@ -3,8 +3,6 @@ SDK against the live server, see the usage chart drawn, and revoke the key throu
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,33 +16,22 @@ from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
-from tests.needs import missing
+from tests.needs import CHROMIUM_ARGS, chromium
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
 def page(live_server: LiveServer) -> Iterator[Any]:
     """A Chromium page on the live server. Playwright's sync API runs an event loop in this thread, so
     the ORM can't be used while it is open: tests request their data fixtures before this one."""
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        missing(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    executable = chromium()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as profile_dir, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile_dir,
-            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+            executable_path=executable,
             headless=True,
             args=CHROMIUM_ARGS,
             base_url=live_server.url,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -20,32 +19,21 @@ from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
-from tests.needs import missing
-
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.needs import CHROMIUM_ARGS, chromium
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        missing(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    executable = chromium()
     # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse
     # the test's own ORM calls; they are plain synchronous code here, so allow them.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
             yield browser
             browser.close()
     finally:
