@@ -1,4 +1,4 @@
-"""OpenAI's chat-completions wire format as pydantic models (../shared/openai-openapi.yaml).
+"""OpenAI's chat-completions wire format as pydantic models (tests/data/openai-openapi.yaml).
 
 Fields follow the spec's order (CreateChatCompletionRequest is `allOf` ModelResponseProperties,
 then the chat properties). Anything marked "ours" is an extension or a deliberate leniency.

@@ -1,4 +1,4 @@
-"""Validate our /v1 answers against OpenAI's published schema (../shared/openai-openapi.yaml).
+"""Validate our /v1 answers against OpenAI's published schema (tests/data/openai-openapi.yaml).
 
 The file mixes OpenAPI 3.0's `nullable: true` into 3.1 schemas; it is read as "null allowed"
 by rewriting such a node to `anyOf: [node, {type: null}]` before validating.
@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = Path(os.environ.get("OPENAI_SPEC", ROOT.parent / "shared" / "openai-openapi.yaml"))
+SPEC = Path(os.environ.get("OPENAI_SPEC", ROOT / "tests" / "data" / "openai-openapi.yaml"))
 _CACHE_DIR = ROOT / "var" / "cache"
 
 
