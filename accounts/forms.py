@@ -8,7 +8,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
 from accounts.models import User
-from gateway.models import LanguageModel
+from catalogue.models import LanguageModel
 
 
 class SignupForm(UserCreationForm[User]):
@@ -42,7 +42,7 @@ class ApiKeyCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["allowed_models"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
-        field.queryset = LanguageModel.objects.filter(enabled=True).order_by("public_id")
+        field.queryset = LanguageModel.objects.usable().order_by("public_id")
 
     def clean_expires_on(self) -> date | None:
         day: date | None = self.cleaned_data.get("expires_on")

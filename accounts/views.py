@@ -19,6 +19,8 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.forms import ApiKeyCreateForm, SignupForm
 from accounts.models import ApiKey, User
+from catalogue.models import LanguageModel
+from usage import queries
 
 # The model id put into the snippet templates the page's script fills in when another model is chosen.
 _MODEL_SLOT = "__MODEL__"
@@ -69,7 +71,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 def _profile_context(
     request: HttpRequest, user: User, form: ApiKeyCreateForm, new_key: ApiKey | None, secret: str | None
 ) -> dict[str, Any]:
-    models = list(services.chat_models().values_list("public_id", flat=True))
+    models = list(LanguageModel.objects.usable().chat().values_list("public_id", flat=True))
     wanted = request.GET.get("model", "")
     if new_key is not None and new_key.allowed_models:
         models_for_key = [m for m in models if m in new_key.allowed_models]
@@ -79,10 +81,10 @@ def _profile_context(
     base_url = request.build_absolute_uri("/v1").rstrip("/")
     snippets = services.snippets(base_url, chosen, secret)
     now = timezone.now()
-    keys = list(services.keys_with_usage(user))
+    keys = list(queries.keys_with_usage(user))
     for key in keys:
         key.status = services.key_status(key, now)  # type: ignore[attr-defined]
-    _, since = services.chart_window()
+    _, since = queries.chart_window()
     return {
         "form": form,
         "new_key": new_key,
@@ -95,10 +97,10 @@ def _profile_context(
         "snippet_templates": services.snippets(base_url, _MODEL_SLOT, secret),
         "model_slot": _MODEL_SLOT,
         "usage_periods": [
-            ("recent", f"Last {services.CHART_DAYS} days", services.usage_summary(user, since=since)),
-            ("all", "All time", services.usage_summary(user)),
+            ("recent", f"Last {queries.CHART_DAYS} days", queries.usage_summary(user, since=since)),
+            ("all", "All time", queries.usage_summary(user)),
         ],
-        "chart_days": services.CHART_DAYS,
+        "chart_days": queries.CHART_DAYS,
     }
 
 
@@ -128,9 +130,9 @@ class UsageChartData(APIView):
     def get(self, request: Request) -> Response:
         user = request.user
         assert isinstance(user, User)
-        data = services.daily_tokens_by_model(user)
-        _, since = services.chart_window()
-        data["totals"] = services.usage_summary(user, since=since).as_dict()
+        data = queries.daily_tokens_by_model(user)
+        _, since = queries.chart_window()
+        data["totals"] = queries.usage_summary(user, since=since).as_dict()
         response = Response(data)
         response["Cache-Control"] = "no-store"
         return response

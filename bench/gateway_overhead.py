@@ -64,7 +64,7 @@ def prepare_database() -> tuple[str, str]:
 def seed(upstream_url: str) -> str:
     from accounts.keys import create_key
     from accounts.models import User
-    from gateway.models import LanguageModel, Provider
+    from catalogue.models import LanguageModel, Provider
 
     user = User.objects.create_user("bench", password="a-long-and-unusual-password")
     provider = Provider.objects.create(name="bench-upstream", base_url=upstream_url)

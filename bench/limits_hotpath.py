@@ -60,7 +60,7 @@ def setup_django() -> None:
 
 
 async def drive(caller: Caller, model: Any, seconds: float, concurrency: int) -> tuple[int, list[float]]:
-    from gateway import limits
+    from usage import limits
 
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -93,8 +93,9 @@ def main() -> None:
         from django.conf import settings
 
         from accounts.models import User
-        from gateway import limits
-        from gateway.models import LanguageModel, Limit, Provider
+        from catalogue.models import LanguageModel, Provider
+        from usage import limits
+        from usage.models import Limit
 
         user = User.objects.create_user("bench")
         provider = Provider.objects.create(name="bench", base_url="http://127.0.0.1:9/v1")

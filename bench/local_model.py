@@ -1,7 +1,7 @@
 """The bundled local model here: cold start of its server, generation speed, memory.
 
 Run: .venv/bin/python bench/local_model.py [--runs N]
-Starts the model server as `make run` does (gateway.local_model.start_server), N times for the cold start,
+Starts the model server as `make run` does (chatsite.local_model.start_server), N times for the cold start,
 then measures decode speed (completion tokens per second of wall time, non-streamed and streamed, greedy,
 max 256 tokens) and prompt processing speed (a long prompt, one output token).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.local_model import MODEL_ID, LocalModelServer, start_server
+from chatsite.local_model import MODEL_ID, LocalModelServer, start_server
 
 STORY = "Write a long story about a lighthouse keeper and a storm."
 

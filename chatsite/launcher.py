@@ -79,7 +79,7 @@ def main() -> None:
     ensure_admin()
     done()
 
-    from gateway.local_model import start_local_model
+    from chatsite.local_model import start_local_model
 
     start_local_model()
 

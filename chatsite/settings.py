@@ -58,8 +58,10 @@ INSTALLED_APPS = [
     "channels",
     "chatsite",
     "accounts",
-    "conversations",
+    "catalogue",
+    "usage",
     "gateway",
+    "conversations",
 ]
 
 MIDDLEWARE = [
@@ -162,12 +164,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Rate limits (gateway.limits): the length of the "minute" (tests shorten it) and how long
-# each process caches limit configuration (changes also invalidate it through Redis).
-RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
+# Rate limits (usage.limits): how long each process caches limit configuration (changes also
+# invalidate it through Redis).
 LIMITS_CACHE_SECONDS = env_int("LIMITS_CACHE_SECONDS", 10, minimum=0)
 
-# `make run` starts the bundled SmolLM2 model and registers it as provider `local` (gateway.local_model).
+# `make run` starts the bundled SmolLM2 model and registers it as provider `local` (chatsite.local_model).
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
 
 REST_FRAMEWORK: dict[str, object] = {

@@ -25,7 +25,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from conversations import services
 from conversations.models import Message
 from gateway.errors import GatewayError
-from gateway.models import UsageRecord
+from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 class Conversation(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
-    model = models.ForeignKey("gateway.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
+    model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
     system_prompt = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -37,7 +37,7 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True)
-    model = models.ForeignKey("gateway.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
+    model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

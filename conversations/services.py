@@ -16,8 +16,9 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import User
+from catalogue.models import LanguageModel
 from conversations.models import Conversation, Message
-from gateway.models import LanguageModel
+from usage.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
 # every HEARTBEAT_SECONDS; a "streaming" message whose heartbeat is older than STALE_AFTER has
@@ -35,7 +36,7 @@ class ChatError(Exception):
 
 
 def chat_models() -> QuerySet[LanguageModel]:
-    return LanguageModel.objects.filter(enabled=True, is_chat=True, provider__enabled=True).order_by("public_id")
+    return LanguageModel.objects.usable().chat().order_by("public_id")
 
 
 def default_model() -> LanguageModel | None:
@@ -178,7 +179,7 @@ def _lock(user: User, conversation_id: int) -> Conversation:
         raise ChatError("Your account is deactivated.")
     if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
         raise ChatError("A reply is still being written. Stop it first.")
-    if conversation.model is None or not conversation.model.enabled or not conversation.model.provider.enabled:
+    if conversation.model is None or not conversation.model.usable:
         model = default_model()
         if model is None:
             raise ChatError("No model is configured. An admin can add one at /admin/.")
@@ -255,14 +256,6 @@ def edit_and_resend(
         message.save(update_fields=["content"])
         reply = _placeholder(conversation)
     return message, removed, reply
-
-
-def estimate_tokens(text: str) -> int:
-    """A deliberately generous estimate (about 3 characters a token) so trimmed history fits."""
-    return len(text) // 3 + 1
-
-
-MESSAGE_OVERHEAD_TOKENS = 4
 
 
 def trim_history(

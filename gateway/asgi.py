@@ -21,6 +21,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import Http404, HttpRequest, HttpResponseBase
 
+from gateway.endpoint import error_response
 from gateway.errors import GatewayError
 
 PREFIX = "/v1"
@@ -36,20 +37,14 @@ def api_middleware(get_response: GetResponse) -> GetResponse:
         try:
             request.get_host()  # validates against ALLOWED_HOSTS
         except DisallowedHost:
-            from gateway.views import error_response
-
             return error_response(GatewayError(400, "Invalid Host header.", code="invalid_host"))
         try:
             response = await get_response(request)
         except Http404:
-            from gateway.views import error_response
-
             response = error_response(GatewayError(404, f"Unknown request URL: {request.path}.", code="unknown_url"))
         except Exception:
             # Even a bug answers in OpenAI's error shape; the details go to the log only.
             log.exception("unhandled error in %s %s", request.method, request.path)
-            from gateway.views import error_response
-
             response = error_response(
                 GatewayError(500, "The server had an error processing your request.", type="server_error")
             )

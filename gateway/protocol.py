@@ -5,8 +5,9 @@ then the chat properties). Anything marked "ours" is an extension or a deliberat
 
 Requests are validated here and then forwarded as the client sent them (see gateway.services):
 the models allow extra fields so that provider-specific parameters (`top_k`, `min_p`,
-`repetition_penalty`, ...) reach the upstream untouched. Responses are not re-validated at run
-time (too slow per streamed chunk); the models below document them and serve /v1/models.
+`repetition_penalty`, ...) reach the upstream untouched. Answers are relayed from the upstream
+with a few fields rewritten, not re-validated (too slow per streamed chunk); the tests validate
+them against OpenAI's schema.
 """
 
 from __future__ import annotations
@@ -266,52 +267,29 @@ class ChatCompletionRequest(_Open):
     def wants_usage_chunk(self) -> bool:
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
-    def output_limit(self) -> tuple[str, int] | None:
-        """The requested output cap and the parameter that set it."""
-        if self.max_completion_tokens is not None:
-            return "max_completion_tokens", self.max_completion_tokens
-        if self.max_tokens is not None:
-            return "max_tokens", self.max_tokens
-        return None
+    def output_cap(self, model_limit: int) -> int:
+        """The most completion tokens one choice may produce: what the request asks, else the model's limit.
 
+        The one definition of the output cap: validation, the limits' reservation and the upstream
+        request all read it. GatewayError 400 naming the parameter when the request asks for more.
+        """
+        for param in ("max_completion_tokens", "max_tokens"):
+            value = getattr(self, param)
+            if value is None:
+                continue
+            if value > model_limit:
+                raise GatewayError(
+                    400,
+                    f"{param} is too large: {value}. This model supports at most {model_limit} "
+                    f"completion tokens, whereas you provided {value}.",
+                    param=param,
+                    code="invalid_value",
+                )
+            return int(value)
+        return model_limit
 
-# --- responses (documentation, and the shapes /v1/models serves) ------------------------------
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class ModelCard(BaseModel):
-    """Model, plus ours: the catalogue's limits and descriptive fields."""
-
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str
-    context_length: int  # ours
-    max_output_tokens: int  # ours
-    description: str = ""  # ours
-    category: str = ""  # ours
-    pricing: dict[str, str] = Field(default_factory=dict)  # ours: USD per million tokens, as decimal strings
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
-
-
-class ErrorBody(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
+    def choices(self) -> int:
+        return self.n or 1
 
 
 # --- validation -------------------------------------------------------------------------------

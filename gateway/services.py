@@ -1,37 +1,43 @@
-"""Chat completions through the gateway, shared by the /v1 views and the browser chat consumer.
+"""Chat completions through the gateway, shared by the /v1 views and the browser chat's generations.
 
     caller = await auth.authenticate_bearer(request.headers.get("Authorization"))
     answer = await create_completion(caller, body)               # non-streaming
     async for chunk in stream_completion(caller, body): ...      # streaming
 
-Who may call and with which model is gateway.auth; token estimates and the usage ledger are
-gateway.ledger; the database threads gateway.dbthreads; rate limits and budgets gateway.limits.
+Who may call and with which model is gateway.auth; token counts are usage.tokens, the ledger
+usage.ledger, rate limits and budgets usage.limits. Every request goes through the same steps:
+`_prepare` (validate, find the model, reserve), the upstream call, then `_Call.finish` (ledger row,
+settlement), whatever happened in between.
 
 Hot-path design (the benchmark asks for a few milliseconds of overhead at most):
 - Streamed chunks are parsed with `json` and only `model` (and usage) rewritten; no pydantic.
-- The upstream is read by a pump task feeding a small queue, so a silent upstream can be
-  answered with keep-alive comments without cancelling the read, and closing the generator
+- The upstream is read by a pump task feeding a small queue (`_paced`), so a silent upstream can
+  be answered with keep-alive comments without cancelling the read, and closing the generator
   (client gone, aclose, task cancelled) cancels the pump and closes the upstream request at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gateway import limits, upstream
+from catalogue.models import LanguageModel
+from gateway import upstream
 from gateway.auth import Caller, get_model
 from gateway.errors import GatewayError
-from gateway.ledger import Usage, current_ledger, estimate_prompt_tokens, message_chars, reported_usage, text_tokens
-from gateway.models import LanguageModel, UsageRecord
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
+from usage import limits
+from usage.ledger import current_ledger
+from usage.models import UsageRecord
+from usage.tokens import Usage, estimate_prompt_tokens, message_bytes, reported_usage, tokens_for_bytes
 
 log = logging.getLogger(__name__)
 
@@ -40,39 +46,44 @@ CLIENT_CLOSED = 499  # nginx's "client closed request", for streams the consumer
 
 @dataclass
 class _Call:
-    """One request's bookkeeping, from validation to its ledger row."""
+    """One request's bookkeeping, from validation to its ledger row and settlement."""
 
     caller: Caller
-    public_id: str
+    body: dict[str, Any]
     stream: bool
+    public_id: str = ""
     started: float = field(default_factory=time.perf_counter)
     model: LanguageModel | None = None
     ttft_ms: int | None = None
     reservation: limits.Reservation | None = None
-    recorded: bool = False
+    finished: bool = False
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
 
-    def record(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
-        """Queue the request's ledger row, once."""
-        if self.recorded:
+    def cost(self, usage: Usage) -> Decimal:
+        return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
+
+    def estimated(self, completion_bytes: int = 0) -> Usage:
+        return Usage(estimate_prompt_tokens(self.body), tokens_for_bytes(completion_bytes), estimated=True)
+
+    async def finish(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
+        """Queue the request's ledger row and settle its reservation, once."""
+        if self.finished:
             return
-        self.recorded = True
-        model = self.model
-        cost = model.cost(usage.prompt_tokens, usage.completion_tokens) if model is not None else Decimal(0)
+        self.finished = True
         current_ledger().add(
             UsageRecord(
                 user=self.caller.user,
                 api_key=self.caller.api_key,
-                model=model,
+                model=self.model,
                 model_public_id=self.public_id[:200],
                 source=self.caller.source,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 usage_estimated=usage.estimated,
-                cost=cost,
+                cost=self.cost(usage),
                 latency_ms=int((time.perf_counter() - self.started) * 1000),
                 ttft_ms=self.ttft_ms,
                 status=status,
@@ -80,33 +91,16 @@ class _Call:
                 stream=self.stream,
             )
         )
+        if self.reservation is not None:
+            await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
 
 
-# ---------------------------------------------------------------------------------------------
-# Limits (issue 7): the one place where rate limits and budgets attach to a generation.
-# gateway.limits.reserve() runs before anything goes upstream (GatewayError 429 when over a
-# limit), settle() after, with the real usage; headers() are the x-ratelimit-* answer headers.
-
-
-async def _reserve(
-    call: _Call, model: LanguageModel, body: dict[str, Any], response_headers: dict[str, str] | None
-) -> None:
-    prompt = limits.estimate_prompt_tokens(body)
-    completion = limits.requested_completion_tokens(body, model.max_output_tokens)
-    call.reservation = await limits.reserve(call.caller, model, prompt, completion)
-    if response_headers is not None:
-        response_headers.update(limits.headers(call.reservation))
-
-
-async def _settle(call: _Call, usage: Usage) -> None:
-    if call.reservation is None:
-        return
-    cost = call.model.cost(usage.prompt_tokens, usage.completion_tokens) if call.model else Decimal(0)
-    await limits.settle(call.reservation, usage.prompt_tokens, usage.completion_tokens, cost)
+def _error_code(exc: GatewayError) -> str:
+    return exc.code or exc.type
 
 
 async def rate_limit_headers(caller: Caller) -> dict[str, str]:
-    """The x-ratelimit-* headers for an answer that reserved nothing (an error after auth)."""
+    """The x-ratelimit-* headers for an answer that reserved nothing (an error after auth, /v1/models)."""
     return await limits.peek_headers(caller)
 
 
@@ -114,21 +108,33 @@ async def rate_limit_headers(caller: Caller) -> dict[str, str]:
 # Preparing a request
 
 
-def _validate_limits(request: ChatCompletionRequest, model: LanguageModel) -> None:
-    if not model.is_chat:
-        raise GatewayError(
-            400, f"The model '{model.public_id}' is not a chat model.", param="model", code="model_not_supported"
-        )
-    asked = request.output_limit()
-    if asked is not None and asked[1] > model.max_output_tokens:
-        param, value = asked
-        raise GatewayError(
-            400,
-            f"{param} is too large: {value}. This model supports at most {model.max_output_tokens} "
-            f"completion tokens, whereas you provided {value}.",
-            param=param,
-            code="invalid_value",
-        )
+async def _reserve(call: _Call, request: ChatCompletionRequest, model: LanguageModel) -> None:
+    completion = request.output_cap(model.max_output_tokens) * request.choices()
+    try:
+        call.reservation = await limits.reserve(call.caller, model, estimate_prompt_tokens(call.body), completion)
+    except limits.LimitExceeded as exc:
+        raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
+
+
+async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tuple[ChatCompletionRequest, LanguageModel]:
+    """Validate, find the model, reserve limits. Failures are ledgered (after auth) and raised."""
+    try:
+        request = parse_chat_request(call.body)
+        call.public_id = request.model
+        model = await get_model(request.model, call.caller)
+        call.model = model
+        if not model.is_chat:
+            raise GatewayError(
+                400, f"The model '{model.public_id}' is not a chat model.", param="model", code="model_not_supported"
+            )
+        request.output_cap(model.max_output_tokens)  # a cap above the model's is a 400 before anything is reserved
+        await _reserve(call, request, model)
+    except GatewayError as exc:
+        await call.finish(Usage(), exc.status, _error_code(exc))
+        raise
+    if response_headers is not None:
+        response_headers.update(limits.headers(call.reservation))
+    return request, model
 
 
 def _upstream_body(body: dict[str, Any], model: LanguageModel, stream: bool) -> bytes:
@@ -146,23 +152,6 @@ def _upstream_body(body: dict[str, Any], model: LanguageModel, stream: bool) -> 
         forwarded.pop("stream", None)
         forwarded.pop("stream_options", None)
     return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-async def _prepare(
-    call: _Call, body: dict[str, Any], response_headers: dict[str, str] | None
-) -> tuple[ChatCompletionRequest, LanguageModel]:
-    """Validate, find the model, reserve limits. Failures are ledgered (after auth) and raised."""
-    try:
-        request = parse_chat_request(body)
-        call.public_id = request.model
-        model = await get_model(request.model, call.caller)
-        call.model = model
-        _validate_limits(request, model)
-        await _reserve(call, model, body, response_headers)
-    except GatewayError as exc:
-        call.record(Usage(), exc.status, exc.code or exc.type)
-        raise
-    return request, model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +179,17 @@ def _normalize_completion(payload: dict[str, Any], public_id: str) -> None:
             message.setdefault("refusal", None)
 
 
+def _answer_usage(call: _Call, payload: dict[str, Any]) -> Usage:
+    """The upstream's reported usage, or an estimate written into the answer (flagged in the ledger)."""
+    reported = reported_usage(payload.get("usage"))
+    if reported is not None:
+        return reported
+    size = sum(message_bytes(c.get("message")) for c in payload["choices"] if isinstance(c, dict))
+    usage = call.estimated(size)
+    payload["usage"] = usage.as_dict()
+    return usage
+
+
 async def create_completion(
     caller: Caller, body: dict[str, Any], *, response_headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -197,35 +197,25 @@ async def create_completion(
 
     `response_headers`, when given, receives headers for the answer (x-ratelimit-*).
     """
-    call = _Call(caller, str(body.get("model", "")) if isinstance(body, dict) else "", stream=False)
-    request, model = await _prepare(call, body, response_headers)
-    usage = Usage(estimated=True)
-    status, error_code = 200, ""
+    call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
+    request, model = await _prepare(call, response_headers)
+    usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
     try:
         target = upstream.target_for(model.provider)
         payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, model, False))
         if not isinstance(payload.get("choices"), list):
             raise upstream.bad_response(target, "an answer without choices")
         _normalize_completion(payload, request.model)
-        reported = reported_usage(payload.get("usage"))
-        if reported is None:
-            chars = sum(message_chars(c.get("message")) for c in payload["choices"] if isinstance(c, dict))
-            usage = Usage(estimate_prompt_tokens(body), text_tokens(chars), estimated=True)
-            payload["usage"] = usage.as_dict()
-        else:
-            usage = reported
+        usage, status, error_code = _answer_usage(call, payload), 200, ""
         return payload
     except GatewayError as exc:
-        status, error_code = exc.status, exc.code or exc.type
-        usage = Usage(estimate_prompt_tokens(body), 0, estimated=True)
+        status, error_code = exc.status, _error_code(exc)
         raise
-    except asyncio.CancelledError:
-        status, error_code = CLIENT_CLOSED, "client_disconnected"
-        usage = Usage(estimate_prompt_tokens(body), 0, estimated=True)
+    except Exception:
+        status, error_code = 500, "server_error"
         raise
     finally:
-        call.record(usage, status, error_code)
-        await _settle(call, usage)
+        await call.finish(usage, status, error_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,8 +249,97 @@ async def _stop(task: asyncio.Task[None]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" noise
 
 
+async def _paced(
+    events: upstream.EventStream, target: upstream.Target, keepalive: float | None
+) -> AsyncGenerator[list[str] | None, None]:
+    """The upstream's event payloads, block by block, and None whenever it was silent for `keepalive` s.
+
+    Read by a pump task, so waiting for a keep-alive never cancels a read; closing this generator
+    stops the pump before the upstream response is closed.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
+    pump = asyncio.ensure_future(_pump(events, queue))
+    try:
+        while True:
+            if keepalive is not None and queue.empty():
+                try:
+                    async with asyncio.timeout(keepalive):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+            else:
+                item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, Exception):
+                raise item if isinstance(item, GatewayError) else upstream.bad_response(target)
+            yield item
+    finally:
+        await _stop(pump)
+
+
+@dataclass
+class _Relay:
+    """Turns an upstream's stream events into the chunks our client gets, and keeps what they said."""
+
+    public_id: str
+    wants_usage: bool
+    target: upstream.Target
+    reported: Usage | None = None
+    completion_bytes: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def chunk(self, data: str) -> dict[str, Any] | None:
+        """One event as the client's chunk; None when there is nothing to forward (the usage chunk)."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise upstream.bad_response(self.target, "an unreadable stream event") from None
+        if not isinstance(chunk, dict):
+            raise upstream.bad_response(self.target, "an unreadable stream event")
+        choices = chunk.get("choices")
+        if "error" in chunk and not choices:
+            raise upstream.event_error(chunk, self.target)
+        if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)):
+            raise upstream.bad_response(self.target, "a stream event without a list of choices")
+        if "usage" in chunk:
+            if chunk["usage"]:
+                self.reported = reported_usage(chunk["usage"]) or self.reported
+            if self.wants_usage:
+                chunk["usage"] = None
+            else:
+                del chunk["usage"]
+        if not choices:
+            return None  # the usage chunk: ours goes out at the end, when asked for
+        chunk["model"] = self.public_id
+        chunk.setdefault("object", "chat.completion.chunk")
+        for choice in choices:
+            delta = choice.get("delta")
+            if delta:
+                self.completion_bytes += message_bytes(delta)
+            if "finish_reason" not in choice:
+                choice["finish_reason"] = None
+        self.last = chunk
+        return chunk
+
+    def usage(self, call: _Call) -> Usage:
+        return self.reported or call.estimated(self.completion_bytes)
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
+        return {
+            "id": self.last.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": self.last.get("created") or int(time.time()),
+            "model": self.public_id,
+            "choices": [],
+            "usage": usage.as_dict(),
+        }
+
+
 def stream_completion(caller: Caller, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """Chunk dicts of a streamed chat completion (our public model id); see the brief's contract.
+    """Chunk dicts of a streamed chat completion, answered with our public model id.
 
     Raises GatewayError before the first chunk. After it, an upstream failure is yielded as one
     {"error": {...}} dict, then the stream ends. The usage chunk (choices []) is yielded only when
@@ -291,96 +370,40 @@ async def _stream(
     keepalive: float | None,
     response_headers: dict[str, str] | None,
 ) -> AsyncIterator[dict[str, Any] | None]:
-    call = _Call(caller, str(body.get("model", "")) if isinstance(body, dict) else "", stream=True)
-    request, model = await _prepare(call, body, response_headers)
-    public_id = request.model
-    wants_usage = request.wants_usage_chunk()
-    reported: Usage | None = None
-    chars = 0
+    call = _Call(caller, body, stream=True, public_id=str(body.get("model", "")))
+    request, model = await _prepare(call, response_headers)
+    target = upstream.target_for(model.provider)
+    relay = _Relay(request.model, request.wants_usage_chunk(), target)
     status, error_code = CLIENT_CLOSED, "client_disconnected"
-    yielded = False  # a chunk went out
-    committed = False  # anything went out (a keep-alive too): errors are yielded, not raised
-    last: dict[str, Any] = {}
+    committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
-        target = upstream.target_for(model.provider)
-        async with upstream.open_stream(target, "/chat/completions", _upstream_body(body, model, True)) as events:
-            queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
-            pump = asyncio.ensure_future(_pump(events, queue))
-            try:
-                while True:
-                    if keepalive is not None and queue.empty():
-                        try:
-                            async with asyncio.timeout(keepalive):
-                                item = await queue.get()
-                        except TimeoutError:
-                            # The consumer answers a keep-alive with a 200: from here on, a
-                            # failure must be an error event, no longer a raised GatewayError.
-                            committed = True
-                            yield None
-                            continue
-                    else:
-                        item = await queue.get()
-                    if item is _END:
-                        break
-                    if isinstance(item, Exception):
-                        raise item if isinstance(item, GatewayError) else upstream.bad_response(target)
-                    for data in item:
-                        try:
-                            chunk = json.loads(data)
-                        except ValueError:
-                            raise upstream.bad_response(target, "an unreadable stream event") from None
-                        if not isinstance(chunk, dict):
-                            raise upstream.bad_response(target, "an unreadable stream event")
-                        choices = chunk.get("choices")
-                        if "error" in chunk and not choices:
-                            raise upstream.event_error(chunk, target)
-                        if choices is not None and (
-                            not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)
-                        ):
-                            raise upstream.bad_response(target, "a stream event without a list of choices")
-                        if "usage" in chunk:
-                            if chunk["usage"]:
-                                reported = reported_usage(chunk["usage"]) or reported
-                            if wants_usage:
-                                chunk["usage"] = None
-                            else:
-                                del chunk["usage"]
-                        if not choices:
-                            continue  # the usage chunk: ours goes out at the end, when asked for
-                        chunk["model"] = public_id
-                        chunk.setdefault("object", "chat.completion.chunk")
-                        for choice in choices:
-                            delta = choice.get("delta")
-                            if delta:
-                                chars += message_chars(delta)
-                            if "finish_reason" not in choice:
-                                choice["finish_reason"] = None
-                        last = chunk
+        async with (
+            upstream.open_stream(target, "/chat/completions", _upstream_body(body, model, True)) as events,
+            contextlib.aclosing(_paced(events, target, keepalive)) as blocks,
+        ):
+            async for block in blocks:
+                if block is None:
+                    committed = True
+                    yield None
+                    continue
+                for data in block:
+                    chunk = relay.chunk(data)
+                    if chunk is not None:
                         call.first_token()
-                        yielded = committed = True
+                        committed = True
                         yield chunk
-            finally:
-                # Stop reading before the upstream response is closed on leaving the block.
-                await _stop(pump)
-        if not yielded:
+        if call.ttft_ms is None:
             raise upstream.bad_response(target, "an empty stream")
-        final = reported or Usage(estimate_prompt_tokens(body), text_tokens(chars), estimated=True)
         status, error_code = 200, ""
-        if wants_usage:
-            yield {
-                "id": last.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion.chunk",
-                "created": last.get("created") or int(time.time()),
-                "model": public_id,
-                "choices": [],
-                "usage": final.as_dict(),
-            }
+        if relay.wants_usage:
+            yield relay.usage_chunk(relay.usage(call))
     except GatewayError as exc:
-        status, error_code = exc.status, exc.code or exc.type
+        status, error_code = exc.status, _error_code(exc)
         if not committed:
             raise
         yield exc.to_dict()
+    except Exception:
+        status, error_code = 500, "server_error"
+        raise
     finally:
-        usage = reported or Usage(estimate_prompt_tokens(body), text_tokens(chars), estimated=True)
-        call.record(usage, status, error_code)
-        await _settle(call, usage)
+        await call.finish(relay.usage(call), status, error_code)

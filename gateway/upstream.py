@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from catalogue.models import Provider
 from gateway.errors import GatewayError
-from gateway.models import Provider
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _MAX_ERROR_BODY = 64 * 1024
 
 @dataclass(frozen=True)
 class Target:
-    """Where and how to call one provider; built from gateway.models.Provider."""
+    """Where and how to call one provider; built from catalogue.models.Provider."""
 
     name: str
     base_url: str
@@ -128,14 +128,6 @@ def client_for(target: Target) -> httpx.AsyncClient:
     if shards is None:
         shards = pools[key] = _Shards(target)
     return shards.next()
-
-
-async def close_clients() -> None:
-    """Close this loop's clients (tests, shutdown)."""
-    pools = _pools.pop(asyncio.get_running_loop(), {})
-    for shards in pools.values():
-        for client in shards.clients:
-            await client.aclose()
 
 
 def scrub(text: str, target: Target) -> str:

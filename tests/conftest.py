@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from accounts.models import User
+from chatsite.clock import ManualClock, use_clock
 from tests.fake_upstream import FakeUpstream
+from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
 
 PASSWORD = "correct-horse-battery-staple"
@@ -34,13 +36,13 @@ def admin(db: None) -> User:
 
 @pytest.fixture(autouse=True)
 def _close_gateway_db_connections() -> Iterator[None]:
-    """Close the connections of gateway.dbthreads' database threads after each test.
+    """Close the connections of chatsite.db's database threads after each test.
 
     Tests calling the gateway in-process leave them open otherwise, and the test database
     cannot be dropped at the end while connections to it are open.
     """
     yield
-    from gateway.dbthreads import close_db_connections
+    from chatsite.db import close_db_connections
 
     close_db_connections()
 
@@ -92,6 +94,29 @@ def fake_upstream(_fake_upstream_server: FakeUpstream) -> FakeUpstream:
     """The session's fake upstream, with an empty script and record for this test."""
     _fake_upstream_server.reset()
     return _fake_upstream_server
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """A clock that moves only when the test says (rate limits, budgets' periods, cooldowns read it)."""
+    manual = ManualClock()
+    previous = use_clock(manual)
+    yield manual
+    use_clock(previous)
+
+
+@pytest.fixture(scope="session")
+def _inprocess_app(django_db_setup: None, django_db_blocker: Any) -> Iterator[InProcessApp]:
+    app = InProcessApp()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def app(_inprocess_app: InProcessApp, transactional_db: None) -> Iterator[InProcessApp]:
+    """chatsite.asgi.application called in process (tests/inprocess.py); its rows are written when the test ends."""
+    yield _inprocess_app
+    _inprocess_app.flush()
 
 
 @pytest.fixture(scope="session")

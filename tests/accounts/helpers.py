@@ -9,7 +9,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from gateway.models import LanguageModel, Provider, UsageRecord
+from catalogue.models import LanguageModel, Provider
+from usage.models import UsageRecord
 
 SECRET_RE = re.compile(r'data-testid="new-key">(sk-[A-Za-z0-9_-]{43})<')
 

@@ -92,7 +92,7 @@ def test_make_admin_gives_full_admin_rights(admin_client: Client, alice: User) -
     assert alice.is_staff and alice.is_superuser
     alice_client = Client()
     alice_client.force_login(alice)
-    assert alice_client.get("/admin/gateway/provider/").status_code == 200
+    assert alice_client.get("/admin/catalogue/provider/").status_code == 200
     act(admin_client, "/admin/accounts/user/", "remove_admin", alice.pk)
     alice.refresh_from_db()
     assert not alice.is_staff and not alice.is_superuser

@@ -14,10 +14,11 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from gateway.models import LanguageModel, Provider, UsageRecord
+from catalogue.models import LanguageModel, Provider
 from tests.accounts.helpers import SECRET_RE
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

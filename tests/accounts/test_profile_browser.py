@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from accounts.models import User
-from gateway.models import LanguageModel, Provider
+from catalogue.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer

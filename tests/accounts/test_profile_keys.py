@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import ApiKey, User
-from gateway.models import Provider
+from catalogue.models import Provider
 from tests.accounts.helpers import SECRET_RE, make_model
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import User
-from gateway.models import UsageRecord
 from tests.accounts.helpers import make_model, record
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 

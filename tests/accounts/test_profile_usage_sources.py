@@ -11,11 +11,12 @@ from django.test import Client
 
 from accounts import keys
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from gateway import services
 from gateway.auth import Caller
-from gateway.ledger import flush_usage
-from gateway.models import LanguageModel, Provider, UsageRecord
 from tests.fake_upstream import FakeUpstream, Reply
+from usage.ledger import flush_usage
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

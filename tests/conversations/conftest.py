@@ -14,9 +14,9 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from conversations import generation
 from conversations.models import Conversation
-from gateway.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream
 
 

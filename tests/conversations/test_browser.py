@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from conversations.services import MAX_MESSAGE_CHARS
-from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from conversations.models import Conversation, Message
-from gateway.ledger import flush_usage
-from gateway.models import UsageRecord
 from tests.conversations.conftest import Connect, finished, merge, until
 from tests.fake_upstream import FakeUpstream, Reply
+from usage.ledger import flush_usage
+from usage.models import UsageRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from conversations import services
 from conversations.models import Conversation, Message
-from gateway.models import LanguageModel, Provider
 
 pytestmark = pytest.mark.django_db
 

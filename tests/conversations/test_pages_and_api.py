@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from conversations.models import Conversation, Message
-from gateway.models import LanguageModel, Provider
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

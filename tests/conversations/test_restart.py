@@ -18,8 +18,8 @@ from django.test import Client
 from websockets.sync.client import ClientConnection, connect
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from conversations.models import Conversation, Message
-from gateway.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer, start_server
 

@@ -1,23 +1,28 @@
 """Fixtures for the gateway: a catalogue pointing at the fake upstream, keys, SDK clients.
 
-The gateway runs in the session's live server (tests/live_server.py), so tests here need
-`transactional_db`; `wait_for_usage` polls the ledger, which the server writes after answering.
+The gateway runs in process (tests/inprocess.py), on its own event loop as behind a server, so tests
+here need `transactional_db`; `wait_for_usage` polls the ledger, which it writes after answering.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from accounts.keys import create_key
 from accounts.models import ApiKey, User
-from gateway.models import LanguageModel, Provider, UsageRecord
+from catalogue.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream
+from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer
+from usage.models import UsageRecord
 
 MODEL = "acme/chat-small"  # a public id with a slash, as catalogues often have
 UPSTREAM_MODEL = "fake-small"
@@ -25,29 +30,46 @@ UPSTREAM_MODEL = "fake-small"
 
 @dataclass
 class Gateway:
-    url: str
+    app: InProcessApp
     provider: Provider
     model: LanguageModel
     user: User
     key: ApiKey
     secret: str
+    # Set for the few tests of the wire itself (disconnects, bodies sent in pieces): a real server.
+    live_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.live_url or self.app.url
 
     @property
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def client(self, secret: str | None = None, **kwargs: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.base_url, api_key=secret or self.secret, max_retries=0, **kwargs)  # type: ignore[arg-type]
+    @property
+    def http(self) -> httpx.Client:
+        """A plain HTTP client of the app (absolute URLs under `url` or paths)."""
+        return httpx.Client(base_url=self.url, timeout=60) if self.live_url else self.app.client()
+
+    def client(self, secret: str | None = None, **kwargs: Any) -> openai.OpenAI:
+        http = kwargs.pop("http_client", None) or self.http
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=secret or self.secret, max_retries=0, http_client=http, **kwargs
+        )
 
     def async_client(self, secret: str | None = None) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=secret or self.secret, max_retries=0)
+        http = httpx.AsyncClient(timeout=60) if self.live_url else self.app.async_client()
+        return openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=secret or self.secret, max_retries=0, http_client=http
+        )
 
     def headers(self, secret: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret or self.secret}"}
 
 
 @pytest.fixture
-def gateway(transactional_db: None, live_server: LiveServer, fake_upstream: FakeUpstream) -> Iterator[Gateway]:
+def gateway(app: InProcessApp, fake_upstream: FakeUpstream) -> Iterator[Gateway]:
     user = User.objects.create_user("alice", "alice@example.com", "correct-horse-battery-staple")
     provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
     provider.set_api_key("sk-upstream-secret-0123456789")
@@ -66,24 +88,13 @@ def gateway(transactional_db: None, live_server: LiveServer, fake_upstream: Fake
         output_price_per_million=2,
     )
     key, secret = create_key(user, "tests")
-    yield Gateway(live_server.url, provider, model, user, key, secret)
-    settle_ledger()
+    yield Gateway(app, provider, model, user, key, secret)
 
 
-def settle_ledger(quiet: float = 0.1, timeout: float = 3.0) -> None:
-    """Wait until the server stopped writing usage rows.
-
-    It writes them just after answering; flushing the database for the next test meanwhile
-    could deadlock with that insert.
-    """
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        state = (UsageRecord.objects.count(), list(ApiKey.objects.values_list("last_used_at", flat=True)))
-        if state == last:
-            return
-        last = state
-        time.sleep(quiet)
+@pytest.fixture
+def live_gateway(gateway: Gateway, live_server: LiveServer) -> Gateway:
+    """The same catalogue and key, served by the session's live server process."""
+    return dataclasses.replace(gateway, live_url=live_server.url)
 
 
 def wait_for_usage(count: int = 1, timeout: float = 10.0, **filters: object) -> list[UsageRecord]:

@@ -8,7 +8,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.test import Client
 
 from accounts.models import User
-from gateway.models import LanguageModel, Provider
+from catalogue.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.django_db
@@ -43,23 +43,23 @@ def provider_form(**overrides: object) -> dict[str, object]:
 
 def action(client: Client, name: str, *pks: int, **extra: object):  # type: ignore[no-untyped-def]
     return client.post(
-        "/admin/gateway/provider/",
+        "/admin/catalogue/provider/",
         {"action": name, "_selected_action": [str(pk) for pk in pks], **extra},
         follow=True,
     )
 
 
 def test_adding_a_provider_stores_the_key_encrypted_and_never_shows_it(admin_client: Client) -> None:
-    response = admin_client.post("/admin/gateway/provider/add/", provider_form(api_key=SECRET))
+    response = admin_client.post("/admin/catalogue/provider/add/", provider_form(api_key=SECRET))
     assert response.status_code == 302, response.content.decode()[:2000]
     provider = Provider.objects.get(name="acme")
     assert provider.get_api_key() == SECRET
     assert SECRET not in provider.api_key_encrypted
 
-    page = admin_client.get(f"/admin/gateway/provider/{provider.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/catalogue/provider/{provider.pk}/change/").content.decode()
     assert SECRET not in page and provider.api_key_encrypted not in page
     assert "stored (encrypted)" in page
-    listing = admin_client.get("/admin/gateway/provider/").content.decode()
+    listing = admin_client.get("/admin/catalogue/provider/").content.decode()
     assert SECRET not in listing and provider.api_key_encrypted not in listing
     entry = LogEntry.objects.get(object_id=str(provider.pk), action_flag=ADDITION)
     assert entry.user.username == "admin"
@@ -70,7 +70,7 @@ def test_saving_with_an_empty_key_field_keeps_the_stored_key(admin_client: Clien
     provider.set_api_key(SECRET)
     provider.save()
     response = admin_client.post(
-        f"/admin/gateway/provider/{provider.pk}/change/", provider_form(read_timeout="30", api_key="")
+        f"/admin/catalogue/provider/{provider.pk}/change/", provider_form(read_timeout="30", api_key="")
     )
     assert response.status_code == 302
     provider.refresh_from_db()
@@ -81,13 +81,13 @@ def test_the_key_can_be_replaced_and_removed(admin_client: Client) -> None:
     provider = Provider(name="acme", base_url="https://api.acme.test/v1")
     provider.set_api_key(SECRET)
     provider.save()
-    admin_client.post(f"/admin/gateway/provider/{provider.pk}/change/", provider_form(api_key="sk-new-one-abcdefgh"))
+    admin_client.post(f"/admin/catalogue/provider/{provider.pk}/change/", provider_form(api_key="sk-new-one-abcdefgh"))
     provider.refresh_from_db()
     assert provider.get_api_key() == "sk-new-one-abcdefgh"
     entry = LogEntry.objects.filter(object_id=str(provider.pk), action_flag=CHANGE).latest("action_time")
     assert "sk-new-one" not in entry.change_message and "API key" in entry.get_change_message()
 
-    admin_client.post(f"/admin/gateway/provider/{provider.pk}/change/", provider_form(clear_api_key="on"))
+    admin_client.post(f"/admin/catalogue/provider/{provider.pk}/change/", provider_form(clear_api_key="on"))
     provider.refresh_from_db()
     assert provider.get_api_key() == "" and not provider.has_api_key
 
@@ -187,13 +187,13 @@ def test_import_with_nothing_ticked_imports_nothing(admin_client: Client, provid
 def test_models_can_be_disabled_and_enabled_with_an_audit_entry(admin_client: Client, provider: Provider) -> None:
     model = LanguageModel.objects.create(public_id="fake-small", provider=provider, upstream_model="fake-small")
     admin_client.post(
-        "/admin/gateway/languagemodel/", {"action": "disable", "_selected_action": [str(model.pk)]}, follow=True
+        "/admin/catalogue/languagemodel/", {"action": "disable", "_selected_action": [str(model.pk)]}, follow=True
     )
     model.refresh_from_db()
     assert not model.enabled
     entry = LogEntry.objects.get(object_id=str(model.pk), action_flag=CHANGE)
     assert entry.change_message == "Disabled." and entry.user.username == "admin"
-    admin_client.post("/admin/gateway/languagemodel/", {"action": "enable", "_selected_action": [str(model.pk)]})
+    admin_client.post("/admin/catalogue/languagemodel/", {"action": "enable", "_selected_action": [str(model.pk)]})
     model.refresh_from_db()
     assert model.enabled
 
@@ -201,7 +201,7 @@ def test_models_can_be_disabled_and_enabled_with_an_audit_entry(admin_client: Cl
 def test_a_models_limits_prices_and_description_are_editable(admin_client: Client, provider: Provider) -> None:
     model = LanguageModel.objects.create(public_id="fake-small", provider=provider, upstream_model="fake-small")
     response = admin_client.post(
-        f"/admin/gateway/languagemodel/{model.pk}/change/",
+        f"/admin/catalogue/languagemodel/{model.pk}/change/",
         {
             "public_id": "fake-small",
             "provider": str(provider.pk),
@@ -226,6 +226,6 @@ def test_a_models_limits_prices_and_description_are_editable(admin_client: Clien
 def test_non_staff_users_cannot_reach_the_provider_admin(client: Client, alice: User, provider: Provider) -> None:
     client.force_login(alice)
     response = client.post(
-        "/admin/gateway/provider/", {"action": "check_connection", "_selected_action": [provider.pk]}
+        "/admin/catalogue/provider/", {"action": "check_connection", "_selected_action": [provider.pk]}
     )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

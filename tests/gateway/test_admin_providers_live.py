@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from gateway.models import Provider
+from catalogue.models import Provider
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
 
@@ -24,12 +24,12 @@ def test_check_connection_works_under_the_asgi_server(
     browser.force_login(admin)
     session = browser.cookies["sessionid"].value
     with httpx.Client(base_url=live_server.url, cookies={"sessionid": session}, timeout=20) as http:
-        page = http.get("/admin/gateway/provider/")
+        page = http.get("/admin/catalogue/provider/")
         assert page.status_code == 200
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert token
         answer = http.post(
-            "/admin/gateway/provider/",
+            "/admin/catalogue/provider/",
             data={"csrfmiddlewaretoken": token.group(1), "action": "check_connection", "_selected_action": provider.pk},
             follow_redirects=True,
         )

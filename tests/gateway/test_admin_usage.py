@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import User
-from gateway.models import LanguageModel, UsageRecord
+from catalogue.models import LanguageModel
 from tests.accounts.helpers import make_model, record
+from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def count(page: str) -> int:
 def test_the_ledger_is_filterable_by_user_key_model_and_date(
     admin_client: Client, alice: User, bob: User, ledger: dict[str, object]
 ) -> None:
-    base = "/admin/gateway/usagerecord/"
+    base = "/admin/usage/usagerecord/"
     assert count(admin_client.get(base).content.decode()) == 4
     assert count(admin_client.get(f"{base}?user__id__exact={bob.pk}").content.decode()) == 2
     laptop = ledger["laptop"]
@@ -61,7 +62,7 @@ def test_the_ledger_is_filterable_by_user_key_model_and_date(
 
 
 def test_the_ledger_filter_lists_offer_users_keys_and_models(admin_client: Client, ledger: dict[str, object]) -> None:
-    page = admin_client.get("/admin/gateway/usagerecord/").content.decode()
+    page = admin_client.get("/admin/usage/usagerecord/").content.decode()
     for label in ("By user", "By api key", "By model", "By created at"):
         assert label.lower() in page.lower()
     laptop = ledger["laptop"]
@@ -71,8 +72,8 @@ def test_the_ledger_filter_lists_offer_users_keys_and_models(admin_client: Clien
 def test_ledger_rows_cannot_be_added_or_edited(admin_client: Client, ledger: dict[str, object]) -> None:
     row = UsageRecord.objects.first()
     assert row is not None
-    assert admin_client.get("/admin/gateway/usagerecord/add/").status_code == 403
-    response = admin_client.post(f"/admin/gateway/usagerecord/{row.pk}/change/", {"prompt_tokens": "0"})
+    assert admin_client.get("/admin/usage/usagerecord/add/").status_code == 403
+    response = admin_client.post(f"/admin/usage/usagerecord/{row.pk}/change/", {"prompt_tokens": "0"})
     assert response.status_code == 403
     row.refresh_from_db()
     assert row.prompt_tokens != 0
@@ -81,9 +82,9 @@ def test_ledger_rows_cannot_be_added_or_edited(admin_client: Client, ledger: dic
 def test_the_overview_shows_usage_per_day_per_model_and_top_users(
     admin_client: Client, alice: User, bob: User, ledger: dict[str, object]
 ) -> None:
-    listing = admin_client.get("/admin/gateway/usagerecord/").content.decode()
-    assert "/admin/gateway/usagerecord/overview/" in listing
-    response = admin_client.get("/admin/gateway/usagerecord/overview/")
+    listing = admin_client.get("/admin/usage/usagerecord/").content.decode()
+    assert "/admin/usage/usagerecord/overview/" in listing
+    response = admin_client.get("/admin/usage/usagerecord/overview/")
     assert response.status_code == 200
     page = response.content.decode()
     data_match = re.search(r'<script id="usage-data" type="application/json">(.*?)</script>', page, re.S)
@@ -106,5 +107,5 @@ def test_the_overview_shows_usage_per_day_per_model_and_top_users(
 
 def test_only_admins_see_the_overview(client: Client, alice: User) -> None:
     client.force_login(alice)
-    response = client.get("/admin/gateway/usagerecord/overview/")
+    response = client.get("/admin/usage/usagerecord/overview/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -14,16 +14,16 @@ from tests.openai_schema import validate
 
 
 def test_v1_answers_carry_the_security_headers_and_no_cookies(gateway: Gateway) -> None:
-    response = httpx.get(gateway.base_url + "/models", headers=gateway.headers())
+    response = gateway.http.get(gateway.base_url + "/models", headers=gateway.headers())
     assert response.status_code == 200
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "set-cookie" not in response.headers
-    page = httpx.get(gateway.url + "/accounts/login/")
+    page = gateway.http.get(gateway.url + "/accounts/login/")
     assert page.headers["x-frame-options"] == "DENY", "the rest of the site keeps Django's middleware"
 
 
 def test_a_disallowed_host_is_refused_in_the_error_shape(gateway: Gateway) -> None:
-    response = httpx.get(gateway.base_url + "/models", headers={**gateway.headers(), "Host": "evil.example"})
+    response = gateway.http.get(gateway.base_url + "/models", headers={**gateway.headers(), "Host": "evil.example"})
     assert response.status_code == 400
     validate(response.json(), "ErrorResponse")
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.keys import find_key
 from accounts.models import ApiKey, User
-from gateway.models import LanguageModel, Provider
+from catalogue.models import LanguageModel, Provider
 from tests.live_server import ROOT
 
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts.keys import create_key, revoke
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from gateway import upstream
-from gateway.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway
 from tests.live_server import free_port
@@ -37,7 +37,7 @@ def call(gateway: Gateway, secret: str | None = None, **fields: Any) -> Any:
 
 
 def test_a_request_without_a_key_is_refused(gateway: Gateway) -> None:
-    response = httpx.post(gateway.base_url + "/chat/completions", json={"model": MODEL, "messages": MESSAGES})
+    response = gateway.http.post(gateway.base_url + "/chat/completions", json={"model": MODEL, "messages": MESSAGES})
     assert response.status_code == 401
     validate(response.json(), "ErrorResponse")
     assert response.json()["error"]["code"] == "invalid_api_key"
@@ -137,22 +137,28 @@ def test_asking_for_more_output_than_the_model_gives_names_the_limit(gateway: Ga
 
 
 def test_a_body_that_is_not_json_is_a_400(gateway: Gateway) -> None:
-    response = httpx.post(gateway.base_url + "/chat/completions", content=b"{not json", headers=gateway.headers())
+    response = gateway.http.post(
+        gateway.base_url + "/chat/completions", content=b"{not json", headers=gateway.headers()
+    )
     assert response.status_code == 400
     validate(response.json(), "ErrorResponse")
-    response = httpx.post(gateway.base_url + "/chat/completions", json=[1, 2], headers=gateway.headers())
+    response = gateway.http.post(gateway.base_url + "/chat/completions", json=[1, 2], headers=gateway.headers())
     assert response.status_code == 400
 
 
 def test_a_body_over_the_size_limit_is_a_413(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     big = {"model": MODEL, "messages": [{"role": "user", "content": "x" * (8 * 1024 * 1024)}]}
-    response = httpx.post(gateway.base_url + "/chat/completions", json=big, headers=gateway.headers(), timeout=60)
+    response = gateway.http.post(
+        gateway.base_url + "/chat/completions", json=big, headers=gateway.headers(), timeout=60
+    )
     assert response.status_code == 413
     validate(response.json(), "ErrorResponse")
     assert not fake_upstream.chat_requests()
 
 
-def test_a_chunked_body_over_the_size_limit_is_a_413_too(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+def test_a_chunked_body_over_the_size_limit_is_a_413_too(live_gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    gateway = live_gateway
+
     def pieces() -> Iterator[bytes]:
         yield b'{"model": "' + MODEL.encode() + b'", "messages": [{"role": "user", "content": "'
         for _ in range(9):
@@ -168,10 +174,10 @@ def test_a_chunked_body_over_the_size_limit_is_a_413_too(gateway: Gateway, fake_
 
 
 def test_other_methods_and_paths_under_v1_answer_in_the_error_shape(gateway: Gateway) -> None:
-    response = httpx.get(gateway.base_url + "/chat/completions", headers=gateway.headers())
+    response = gateway.http.get(gateway.base_url + "/chat/completions", headers=gateway.headers())
     assert response.status_code == 405
     validate(response.json(), "ErrorResponse")
-    response = httpx.post(gateway.base_url + "/embeddings", json={}, headers=gateway.headers())
+    response = gateway.http.post(gateway.base_url + "/embeddings", json={}, headers=gateway.headers())
     assert response.status_code == 404
     validate(response.json(), "ErrorResponse")
 

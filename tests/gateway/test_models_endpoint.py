@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 
 from accounts.keys import create_key
-from gateway.models import LanguageModel, Provider
+from catalogue.models import LanguageModel, Provider
 from tests.gateway.conftest import MODEL, Gateway
 from tests.openai_schema import validate
 
@@ -25,7 +24,7 @@ def test_the_list_shows_enabled_models_with_their_catalogue_fields(catalogue: Ga
     page = catalogue.client().models.list()
     validate(page.model_dump(exclude_unset=True), "ListModelsResponse")
     assert [m.id for m in page.data] == [MODEL, "plain-model"]
-    raw = httpx.get(catalogue.base_url + "/models", headers=catalogue.headers()).json()
+    raw = catalogue.http.get(catalogue.base_url + "/models", headers=catalogue.headers()).json()
     first = raw["data"][0]
     assert first == {
         "id": MODEL,
@@ -45,7 +44,7 @@ def test_a_model_with_a_slash_in_its_id_can_be_retrieved(catalogue: Gateway) -> 
     model = catalogue.client().models.retrieve(MODEL)
     validate(model.model_dump(exclude_unset=True), "Model")
     assert model.id == MODEL
-    encoded = httpx.get(catalogue.base_url + "/models/acme%2Fchat-small", headers=catalogue.headers())
+    encoded = catalogue.http.get(catalogue.base_url + "/models/acme%2Fchat-small", headers=catalogue.headers())
     assert encoded.status_code == 200 and encoded.json()["id"] == MODEL
 
 
@@ -58,7 +57,7 @@ def test_disabled_and_unknown_models_are_not_found(catalogue: Gateway, model_id:
 
 
 def test_the_models_need_a_key(catalogue: Gateway) -> None:
-    assert httpx.get(catalogue.base_url + "/models").status_code == 401
+    assert catalogue.http.get(catalogue.base_url + "/models").status_code == 401
     with pytest.raises(openai.AuthenticationError):
         catalogue.client("sk-" + "n" * 43).models.list()
 

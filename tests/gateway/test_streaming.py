@@ -1,7 +1,8 @@
 """Streams: SSE framing on the wire, errors after the first byte, keep-alives, and cancellation.
 
-Framing and disconnects are checked with raw HTTP against the live server; keep-alive, aclose
-and task cancellation through gateway.services in-process, as the chat consumer uses them.
+Framing is checked with raw HTTP through the ASGI app in process, disconnects against a live server
+process (the wire itself); keep-alive, aclose and task cancellation through gateway.services, as the
+chat's generations use them.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from gateway import services
 from gateway.auth import Caller
 from gateway.errors import GatewayError
-from gateway.ledger import flush_usage
-from gateway.models import LanguageModel, Provider, UsageRecord
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
 from tests.openai_schema import validate
+from usage.ledger import flush_usage
+from usage.models import UsageRecord
 
 BODY: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -38,7 +40,7 @@ def events(text: str) -> list[str]:
 
 def test_a_stream_is_sse_framed_and_ends_with_done(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="alpha beta gamma"))
-    response = httpx.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
+    response = gateway.http.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["cache-control"] == "no-cache"
@@ -56,7 +58,7 @@ def test_an_upstream_error_after_the_first_byte_is_one_error_event_then_done(
     gateway: Gateway, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.queue(Reply(content="a b c d", fail_after_chunks=2, error_message="model crashed"))
-    response = httpx.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
+    response = gateway.http.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
     assert response.status_code == 200
     data = events(response.text)
     assert data[-1] == "[DONE]"
@@ -70,7 +72,7 @@ def test_a_dropped_upstream_connection_mid_stream_is_an_error_event(
     gateway: Gateway, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.queue(Reply(content="a b c d", drop_after_chunks=1))
-    response = httpx.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
+    response = gateway.http.post(gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers())
     data = events(response.text)
     assert data[-1] == "[DONE]"
     validate(json.loads(data[-2]), "ErrorResponse")
@@ -79,8 +81,9 @@ def test_a_dropped_upstream_connection_mid_stream_is_an_error_event(
 
 
 def test_a_client_that_disconnects_makes_the_gateway_close_the_upstream_request(
-    gateway: Gateway, fake_upstream: FakeUpstream
+    live_gateway: Gateway, fake_upstream: FakeUpstream
 ) -> None:
+    gateway = live_gateway
     fake_upstream.queue(Reply(content=" ".join(["word"] * 200), delay=0.05))
     with (
         httpx.Client() as client,

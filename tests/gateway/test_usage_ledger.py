@@ -11,9 +11,9 @@ import pytest
 
 from accounts.keys import create_key
 from accounts.models import ApiKey, User
-from gateway.models import UsageRecord
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
+from usage.models import UsageRecord
 
 MESSAGES: Any = [{"role": "user", "content": "one two three"}]
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.local_model import LocalModelServer, LocalModelUnavailable, register, start_server
-from gateway.models import LanguageModel
+from catalogue.models import LanguageModel
+from chatsite.local_model import LocalModelServer, LocalModelUnavailable, register, start_server
 from tests.needs import missing
 
 

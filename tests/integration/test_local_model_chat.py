@@ -20,11 +20,12 @@ from websockets.sync.client import connect
 
 from accounts.keys import create_key
 from accounts.models import User
+from catalogue.models import LanguageModel
+from chatsite.local_model import MODEL_ID
 from conversations.models import Message
 from conversations.services import create_conversation
-from gateway.local_model import MODEL_ID
-from gateway.models import LanguageModel, UsageRecord
 from tests.live_server import LiveServer
+from usage.models import UsageRecord
 
 # Greedy decoding (temperature 0) makes the answer repeatable; SmolLM2-135M gets this one right.
 QUESTION = "What is the capital of France? Answer with one word."

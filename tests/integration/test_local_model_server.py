@@ -17,10 +17,10 @@ import pytest
 from django.test import Client, override_settings
 
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
+from chatsite import local_model
+from chatsite.local_model import MODEL_ID, PROVIDER_NAME, LocalModelServer, register
 from conversations.services import chat_models
-from gateway import local_model
-from gateway.local_model import MODEL_ID, PROVIDER_NAME, LocalModelServer, register
-from gateway.models import LanguageModel, Provider
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOLLM2_TRAINING_CONTEXT = 8192
@@ -154,7 +154,7 @@ def test_the_server_does_not_outlive_a_killed_parent(local_model_server: LocalMo
             sys.executable,
             "-c",
             "import sys, time, pathlib\n"
-            "from gateway.local_model import start_server\n"
+            "from chatsite.local_model import start_server\n"
             f"server = start_server(pathlib.Path({str(tmp_path / 'server.log')!r}))\n"
             "print(server.process.pid, server.base_url, flush=True)\n"
             "time.sleep(600)\n",

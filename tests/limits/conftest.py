@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from accounts.models import ApiKey, User
-from gateway import limits
-from gateway.models import LanguageModel, Provider
+from catalogue.models import LanguageModel, Provider
 from tests.conversations.conftest import chat_model, connect, conversation  # noqa: F401
 from tests.scaleout.redis_server import RedisServer, redis_server  # noqa: F401
+from usage import limits
 
 
 @dataclass(frozen=True)

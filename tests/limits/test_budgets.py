@@ -12,10 +12,11 @@ from asgiref.sync import sync_to_async
 
 from accounts.keys import create_key
 from accounts.models import User
-from gateway import limits
-from gateway.errors import GatewayError
-from gateway.models import LanguageModel, Limit, UsageRecord
+from catalogue.models import LanguageModel
 from tests.limits.conftest import Caller
+from usage import limits
+from usage.limits import LimitExceeded
+from usage.models import Limit, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,10 +39,9 @@ async def test_an_exhausted_budget_answers_429_insufficient_quota_without_retry(
     await _spend(alice, "0.60")
     await _spend(alice, "0.40", source="chat")  # browser chats spend the same budget
 
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(LimitExceeded) as refused:
         await limits.reserve(Caller(alice), priced_model, 10, 10)
     error = refused.value
-    assert error.status == 429
     assert error.code == "insufficient_quota"
     assert error.type == "insufficient_quota"
     assert "$1.00 of its $1.00 daily budget" in error.message
@@ -66,7 +66,7 @@ async def test_a_monthly_budget_counts_the_whole_month(store: str, alice: User, 
     await Limit.objects.acreate(budget_usd=Decimal("2.00"), budget_period="month")  # the default
     await _spend(alice, "1.50", when=start + timedelta(seconds=1))
     await _spend(alice, "0.50")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(LimitExceeded) as refused:
         await limits.reserve(Caller(alice), priced_model, 10, 10)
     assert refused.value.code == "insufficient_quota"
     assert "monthly budget" in refused.value.message
@@ -83,7 +83,7 @@ async def test_parallel_requests_on_a_nearly_spent_budget_overshoot_by_at_most_o
     async def attempt() -> limits.Reservation | None:
         try:
             return await limits.reserve(caller, priced_model, 10, 20)
-        except GatewayError as exc:
+        except LimitExceeded as exc:
             assert exc.code == "insufficient_quota"
             return None
 
@@ -94,9 +94,9 @@ async def test_parallel_requests_on_a_nearly_spent_budget_overshoot_by_at_most_o
     for reservation in admitted:  # each used all it reserved
         await _spend(alice, str(one_request))
         await limits.settle(reservation, 10, 20, one_request)
-    spent = await sync_to_async(limits.spent_from_ledger_sync)("user", alice.pk, limits.period_bounds("month")[0])
+    spent = await sync_to_async(limits.spent_since)("user", alice.pk, limits.period_bounds("month")[0])
     assert Decimal("1.00") < spent <= Decimal("1.00") + one_request
-    with pytest.raises(GatewayError):
+    with pytest.raises(LimitExceeded):
         await limits.reserve(caller, priced_model, 1, 1)
 
 
@@ -106,7 +106,7 @@ async def test_settling_a_cheaper_reply_frees_the_difference(
     await Limit.objects.acreate(user=alice, budget_usd=Decimal("1.00"))
     await _spend(alice, "0.95")
     big = await limits.reserve(Caller(alice), priced_model, 10, 90)  # $0.10 reserved: 1.05 committed
-    with pytest.raises(GatewayError):
+    with pytest.raises(LimitExceeded):
         await limits.reserve(Caller(alice), priced_model, 1, 1)
     await _spend(alice, "0.01")
     await limits.settle(big, 5, 5, Decimal("0.01"))  # it cost $0.01: 0.96 committed
@@ -119,7 +119,7 @@ async def test_a_failed_request_gives_its_whole_reservation_back(
     await Limit.objects.acreate(user=alice, budget_usd=Decimal("1.00"))
     await _spend(alice, "0.99")
     failed = await limits.reserve(Caller(alice), priced_model, 10, 90)
-    with pytest.raises(GatewayError):
+    with pytest.raises(LimitExceeded):
         await limits.reserve(Caller(alice), priced_model, 1, 1)
     await limits.settle(failed, 0, 0, Decimal(0))
     await limits.reserve(Caller(alice), priced_model, 1, 1)
@@ -133,7 +133,7 @@ async def test_a_key_budget_counts_that_keys_spending_only(
     await Limit.objects.acreate(api_key=capped, budget_usd=Decimal("0.50"), budget_period="day")
     await _spend(alice, "0.50", key=capped)
     await _spend(alice, "5.00", key=free)
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(LimitExceeded) as refused:
         await limits.reserve(Caller(alice, capped), priced_model, 1, 1)
     assert "your API key has spent $0.50 of its $0.50 daily budget" in refused.value.message
     await limits.reserve(Caller(alice, free), priced_model, 1, 1)
@@ -148,7 +148,7 @@ async def test_a_user_override_of_zero_lifts_the_default_budget(
     await _spend(alice, "3.00")
     await _spend(bob, "3.00")
     await limits.reserve(Caller(alice), priced_model, 1, 1)
-    with pytest.raises(GatewayError):
+    with pytest.raises(LimitExceeded):
         await limits.reserve(Caller(bob), priced_model, 1, 1)
 
 
@@ -163,6 +163,6 @@ async def test_a_lost_counter_is_rebuilt_from_the_ledger(
         request.getfixturevalue("redis_server").flush()
     limits.forget_local_state()
     await _spend(alice, "0.50")
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(LimitExceeded) as refused:
         await limits.reserve(Caller(alice), priced_model, 1, 1)
     assert refused.value.code == "insufficient_quota"

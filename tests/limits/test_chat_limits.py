@@ -9,10 +9,11 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
+from catalogue.models import LanguageModel
 from conversations.models import Conversation, Message
-from gateway.models import LanguageModel, Limit, UsageRecord
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
+from usage.models import Limit, UsageRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.keys import create_key
 from accounts.models import User
-from gateway import limits
-from gateway.models import Limit
+from usage import limits
+from usage.models import Limit
 
 
 def _run(*args: str) -> str:

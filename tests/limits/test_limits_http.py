@@ -1,7 +1,7 @@
 """Limits as /v1 clients see them: 429 in OpenAI's shape, x-ratelimit-* headers, the openai SDK.
 
-A server process of our own (not the session's live server): its "minute" is two seconds long and
-it shares a Redis with this process, so a limit saved here reaches it at once.
+The app is called in process with Redis as its counter store and the test's clock: remaining counts
+and Retry-After are exact, and "recovers" means the clock moved by Retry-After, whatever the speed.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -20,59 +19,41 @@ import pytest
 
 from accounts.keys import create_key
 from accounts.models import User
-from gateway.models import LanguageModel, Limit, Provider, UsageRecord
+from catalogue.models import LanguageModel, Provider
+from chatsite.clock import ManualClock
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.live_server import LiveServer, start_server
+from tests.inprocess import InProcessApp
 from tests.scaleout.redis_server import RedisServer
+from usage.models import Limit, UsageRecord
 
 MODEL = "acme/limited"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 RESET = re.compile(r"^(\d+ms|\d+s|\d+m\d+s)$")
-WINDOW_SECONDS = 2
-
-
-def _server(redis_server: RedisServer, window_seconds: int) -> LiveServer:
-    from django.conf import settings
-    from django.db import connection
-
-    return start_server(
-        dict(connection.settings_dict),
-        settings.SECRET_KEY,
-        env={"REDIS_URL": redis_server.url, "RATE_LIMIT_WINDOW_SECONDS": str(window_seconds)},
-    )
-
-
-@pytest.fixture(scope="module")
-def limited_server(django_db_setup: None, django_db_blocker: Any, redis_server: RedisServer) -> Iterator[LiveServer]:
-    server = _server(redis_server, WINDOW_SECONDS)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def steady_server(django_db_setup: None, django_db_blocker: Any, redis_server: RedisServer) -> Iterator[LiveServer]:
-    """A "minute" of a day: nothing refills while a test reads exact remaining counts, however slow the machine."""
-    server = _server(redis_server, 86400)
-    yield server
-    server.stop()
 
 
 class Api:
-    def __init__(self, url: str, user: User, secret: str) -> None:
-        self.url, self.user, self.secret = url, user, secret
+    def __init__(self, app: InProcessApp, user: User, secret: str) -> None:
+        self.app, self.user, self.secret = app, user, secret
 
-    def post(self, body: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
+    def post(self, body: dict[str, Any] | None = None) -> httpx.Response:
         payload = {"model": MODEL, "messages": MESSAGES, **(body or {})}
         headers = {"Authorization": f"Bearer {self.secret}"}
-        return httpx.post(self.url + "/v1/chat/completions", json=payload, headers=headers, timeout=10, **kwargs)
+        return self.app.client().post("/v1/chat/completions", json=payload, headers=headers)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.app.client().get(path, headers={"Authorization": f"Bearer {self.secret}"})
 
     def client(self, **kwargs: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=self.secret, **kwargs)
+        kwargs.setdefault("http_client", self.app.client())
+        return openai.OpenAI(base_url=self.app.url + "/v1", api_key=self.secret, **kwargs)
 
 
-def _api(server: LiveServer, redis_server: RedisServer, fake_upstream: FakeUpstream, settings: Any) -> Api:
+@pytest.fixture
+def api(
+    app: InProcessApp, redis_server: RedisServer, fake_upstream: FakeUpstream, settings: Any, clock: ManualClock
+) -> Api:
     redis_server.flush()
-    settings.REDIS_URL = redis_server.url  # so saving a Limit here tells the server
+    settings.REDIS_URL = redis_server.url
     user = User.objects.create_user("alice", "alice@example.com", "correct-horse-battery-staple")
     provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
     LanguageModel.objects.create(
@@ -84,33 +65,10 @@ def _api(server: LiveServer, redis_server: RedisServer, fake_upstream: FakeUpstr
         output_price_per_million=Decimal("1000"),
     )
     _, secret = create_key(user, "tests")
-    return Api(server.url, user, secret)
+    return Api(app, user, secret)
 
 
-@pytest.fixture
-def api(
-    transactional_db: None,
-    limited_server: LiveServer,
-    redis_server: RedisServer,
-    fake_upstream: FakeUpstream,
-    settings: Any,
-) -> Api:
-    return _api(limited_server, redis_server, fake_upstream, settings)
-
-
-@pytest.fixture
-def steady_api(
-    transactional_db: None,
-    steady_server: LiveServer,
-    redis_server: RedisServer,
-    fake_upstream: FakeUpstream,
-    settings: Any,
-) -> Api:
-    return _api(steady_server, redis_server, fake_upstream, settings)
-
-
-def test_every_answer_carries_both_ratelimit_trios(steady_api: Api) -> None:
-    api = steady_api
+def test_every_answer_carries_both_ratelimit_trios(api: Api) -> None:
     Limit.objects.create(user=api.user, requests_per_minute=5, tokens_per_minute=10_000)
     answer = api.post({"max_tokens": 50})
     assert answer.status_code == 200
@@ -133,13 +91,11 @@ def test_every_answer_carries_both_ratelimit_trios(steady_api: Api) -> None:
     assert invalid.headers["x-ratelimit-remaining-requests"] == "3"
 
 
-def test_the_models_endpoints_carry_the_ratelimit_headers_too(steady_api: Api) -> None:
-    api = steady_api
+def test_the_models_endpoints_carry_the_ratelimit_headers_too(api: Api) -> None:
     Limit.objects.create(user=api.user, requests_per_minute=5, tokens_per_minute=10_000)
-    auth = {"Authorization": f"Bearer {api.secret}"}
-    listed = httpx.get(api.url + "/v1/models", headers=auth, timeout=10)
-    one = httpx.get(f"{api.url}/v1/models/{MODEL}", headers=auth, timeout=10)
-    missing = httpx.get(api.url + "/v1/models/no-such-model", headers=auth, timeout=10)
+    listed = api.get("/v1/models")
+    one = api.get(f"/v1/models/{MODEL}")
+    missing = api.get("/v1/models/no-such-model")
     for answer, status in ((listed, 200), (one, 200), (missing, 404)):
         assert answer.status_code == status
         assert answer.headers["x-ratelimit-limit-requests"] == "5"
@@ -149,7 +105,7 @@ def test_the_models_endpoints_carry_the_ratelimit_headers_too(steady_api: Api) -
 
 
 def test_over_the_request_limit_answers_429_in_openais_shape_then_recovers(
-    api: Api, fake_upstream: FakeUpstream
+    api: Api, fake_upstream: FakeUpstream, clock: ManualClock
 ) -> None:
     Limit.objects.create(user=api.user, requests_per_minute=2)
     assert [api.post().status_code for _ in range(2)] == [200, 200]
@@ -158,15 +114,21 @@ def test_over_the_request_limit_answers_429_in_openais_shape_then_recovers(
     error = refused.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["code"] == "rate_limit_exceeded" and error["type"] == "requests"
-    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["retry-after"] == "30"  # one of two requests refills in 60 s / 2
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     assert len(fake_upstream.chat_requests()) == 2  # nothing went upstream for the refused one
-    time.sleep(int(refused.headers["retry-after"]))
-    assert api.post().status_code == 200
+    clock.advance(29)
+    assert api.post().status_code == 429
+    clock.advance(1)
+    recovered = api.post()
+    assert recovered.status_code == 200
+    assert recovered.headers["x-ratelimit-remaining-requests"] == "0"
 
 
-def test_the_sdk_raises_rate_limit_error_and_its_retry_waits_for_retry_after(api: Api) -> None:
-    Limit.objects.create(user=api.user, requests_per_minute=1)
+def test_the_sdk_raises_rate_limit_error_and_its_retry_waits_for_retry_after(api: Api, clock: ManualClock) -> None:
+    Limit.objects.create(user=api.user, requests_per_minute=60)  # Retry-After: 1 s
+    for _ in range(59):
+        assert api.post().status_code == 200
     api.client(max_retries=0).chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
 
     with pytest.raises(openai.RateLimitError) as refused:
@@ -178,8 +140,11 @@ def test_the_sdk_raises_rate_limit_error_and_its_retry_waits_for_retry_after(api
 
     def record(response: httpx.Response) -> None:
         seen.append((time.monotonic(), response.status_code, response.headers.get("retry-after")))
+        if response.status_code == 429:
+            # The SDK sleeps Retry-After seconds of real time; the limits count the test's clock.
+            clock.advance(float(response.headers["retry-after"]))
 
-    http_client = httpx.Client(event_hooks={"response": [record]})
+    http_client = api.app.client(event_hooks={"response": [record]})
     completion = api.client(max_retries=2, http_client=http_client).chat.completions.create(
         model=MODEL,
         messages=MESSAGES,  # type: ignore[arg-type]
@@ -197,7 +162,7 @@ def test_an_exhausted_budget_is_insufficient_quota_and_the_sdk_does_not_retry(ap
     Limit.objects.create(user=api.user, budget_usd=Decimal("1"), budget_period="month")
     UsageRecord.objects.create(user=api.user, model_public_id=MODEL, cost=Decimal("1.5"), source="chat")
     seen: list[int] = []
-    http_client = httpx.Client(event_hooks={"response": [lambda r: seen.append(r.status_code)]})
+    http_client = api.app.client(event_hooks={"response": [lambda r: seen.append(r.status_code)]})
     with pytest.raises(openai.RateLimitError) as refused:
         api.client(max_retries=3, http_client=http_client).chat.completions.create(
             model=MODEL,

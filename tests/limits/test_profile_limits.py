@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.test import Client
 
 from accounts.keys import create_key
 from accounts.models import User
-from gateway import limits
-from gateway.models import LanguageModel, Limit, UsageRecord
+from catalogue.models import LanguageModel
+from chatsite.clock import ManualClock
 from tests.conftest import PASSWORD
 from tests.limits.conftest import Caller
+from usage import limits
+from usage.models import Limit, UsageRecord
 
 
 def _profile(user: User) -> str:
@@ -30,9 +31,9 @@ def test_without_limits_the_profile_says_so(alice: User) -> None:
 
 
 def test_the_profile_shows_limits_and_what_remains(
-    store: str, alice: User, priced_model: LanguageModel, settings: Any
+    store: str, alice: User, priced_model: LanguageModel, clock: ManualClock
 ) -> None:
-    settings.RATE_LIMIT_WINDOW_SECONDS = 86400  # nothing refills while the test runs
+    clock.advance(0)  # nothing refills while the test runs, however slow the machine
     Limit.objects.create(requests_per_minute=5, tokens_per_minute=1000, budget_usd=Decimal("10"), budget_period="day")
     UsageRecord.objects.create(user=alice, model_public_id="priced/model", cost=Decimal("2.50"), source="chat")
     asyncio.run(limits.reserve(Caller(alice), priced_model, 100, 100))

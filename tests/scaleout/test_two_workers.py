@@ -16,11 +16,12 @@ from websockets.sync.client import ClientConnection, connect
 
 from accounts.keys import create_key
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
 from conversations.models import Conversation
-from gateway.models import LanguageModel, Limit, Provider, UsageRecord
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
 from tests.scaleout.conftest import Cluster
+from usage.models import Limit, UsageRecord
 
 pytestmark = pytest.mark.timeout(120)
 

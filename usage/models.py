@@ -1,7 +1,6 @@
-"""Limit configuration: a default for every user, overrides per user and per API key.
+"""The usage ledger (one row per generation) and limit settings (a default, per user, per key).
 
-Imported from gateway.models so Django registers it with the gateway app. The counters
-themselves live in Redis (or in-process); see gateway.limits.
+The counters limits are enforced with live in Redis or in process; see usage.limits.
 """
 
 from __future__ import annotations
@@ -14,6 +13,48 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from catalogue.models import LanguageModel
+
+
+class UsageRecord(models.Model):
+    """One row per generation, from the API or the browser chat: the ledger limits and charts read."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        CHAT = "chat", "Browser chat"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage")
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
+    model = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.SET_NULL)
+    model_public_id = models.CharField(max_length=200)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    usage_estimated = models.BooleanField(default=False)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.PositiveSmallIntegerField(default=200)
+    error_code = models.CharField(max_length=64, blank=True)
+    stream = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["api_key", "created_at"]),
+            models.Index(fields=["model", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_public_id} {self.prompt_tokens}+{self.completion_tokens} tokens ({self.status})"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class Limit(models.Model):
@@ -89,13 +130,3 @@ class Limit(models.Model):
     def clean(self) -> None:
         if self.user_id is not None and self.api_key_id is not None:
             raise ValidationError("A limit applies to a user or to a key, not both.")
-
-
-def _limits_changed(**kwargs: object) -> None:
-    from gateway.limits import config_changed
-
-    config_changed()
-
-
-models.signals.post_save.connect(_limits_changed, sender=Limit, dispatch_uid="limits-changed-save")
-models.signals.post_delete.connect(_limits_changed, sender=Limit, dispatch_uid="limits-changed-delete")

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator, validate_slug
 
-from gateway.models import Provider
+from catalogue.models import Provider
 
 
 class Command(BaseCommand):

@@ -1,7 +1,8 @@
-"""The gateway's own database threads: ORM work off the event loop, without Django's wrapping.
+"""The one way async code here runs database work: `await db(fn, *args)` on the process's database threads.
 
 Database work runs on a small process-wide pool (not one thread per request, not Django's single
-thread-sensitive thread) so requests don't queue behind one another's queries.
+thread-sensitive thread) so requests don't queue behind one another's queries. The /v1 hot path,
+the usage ledger, limits, and the chat's socket and generations all use it.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def _reconnecting(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 DB_THREADS = 8
-_executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="gateway-db")
+_executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="db")
 
 
 async def db(fn: Callable[..., T], *args: Any) -> T:
-    """Run ORM work on the gateway's database threads.
+    """Run ORM work on the process's database threads.
 
     What sync_to_async(thread_sensitive=False) does, minus its per-call wrapping and context
     copying (a tenth of the gateway's CPU at 32 concurrent requests, measured). The threads
@@ -46,7 +47,7 @@ async def db(fn: Callable[..., T], *args: Any) -> T:
 
 
 def close_db_connections() -> None:
-    """Close the database threads' connections (tests, before the test database is dropped)."""
+    """Close the database threads' connections (tests, before the test database is dropped; shutdown)."""
     if not _executor._threads:
         return
     barrier = threading.Barrier(DB_THREADS, timeout=10)

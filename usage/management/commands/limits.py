@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.keys import find_by_secret_or_prefix
 from accounts.models import User
-from gateway.limits_models import Limit
+from usage.models import Limit
 
 
 def _count(value: str) -> int:

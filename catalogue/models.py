@@ -1,13 +1,14 @@
+"""The catalogue: upstream providers and the models clients ask for by public id."""
+
 from __future__ import annotations
 
 import os
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from gateway.secrets import decrypt, encrypt
+from catalogue.secrets import decrypt, encrypt
 
 
 class Provider(models.Model):
@@ -42,6 +43,19 @@ class Provider(models.Model):
         return bool(self.api_key_env or self.api_key_encrypted)
 
 
+class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
+    def usable(self) -> LanguageModelQuerySet:
+        """The models anyone may call: enabled, of an enabled provider. The one definition of it."""
+        return self.filter(enabled=True, provider__enabled=True).select_related("provider")
+
+    def chat(self) -> LanguageModelQuerySet:
+        return self.filter(is_chat=True)
+
+    def allowed_for(self, allowed_models: list[str] | None) -> LanguageModelQuerySet:
+        """Narrowed to a key's allowed models (an empty list allows every model)."""
+        return self.filter(public_id__in=allowed_models) if allowed_models else self
+
+
 class LanguageModel(models.Model):
     """A model of the catalogue, as /v1/models shows it."""
 
@@ -59,6 +73,8 @@ class LanguageModel(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = LanguageModelQuerySet.as_manager()
+
     class Meta:
         ordering = ["public_id"]
         verbose_name = "model"
@@ -66,55 +82,14 @@ class LanguageModel(models.Model):
     def __str__(self) -> str:
         return self.public_id
 
+    @property
+    def usable(self) -> bool:
+        """The instance-side twin of `LanguageModel.objects.usable()`."""
+        return self.enabled and self.provider.enabled
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
         return (
             Decimal(prompt_tokens) * self.input_price_per_million
             + Decimal(completion_tokens) * self.output_price_per_million
         ) / million
-
-
-class UsageRecord(models.Model):
-    """One row per generation, from the API or the browser chat: the ledger limits and charts read."""
-
-    class Source(models.TextChoices):
-        API = "api", "API"
-        CHAT = "chat", "Browser chat"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage")
-    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
-    model = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.SET_NULL)
-    model_public_id = models.CharField(max_length=200)
-    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    usage_estimated = models.BooleanField(default=False)
-    cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
-    latency_ms = models.PositiveIntegerField(default=0)
-    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
-    status = models.PositiveSmallIntegerField(default=200)
-    error_code = models.CharField(max_length=64, blank=True)
-    stream = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["user", "created_at"]),
-            models.Index(fields=["api_key", "created_at"]),
-            models.Index(fields=["model", "created_at"]),
-            models.Index(fields=["created_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.model_public_id} {self.prompt_tokens}+{self.completion_tokens} tokens ({self.status})"
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-# Registered with the gateway app from its own module (limits configuration, issue 7).
-from gateway.limits_models import Limit  # noqa: E402
-
-__all__ = ["LanguageModel", "Limit", "Provider", "UsageRecord"]

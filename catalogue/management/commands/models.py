@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gateway.models import LanguageModel, Provider
+from catalogue.models import LanguageModel, Provider
 
 
 def _positive(value: str) -> int:

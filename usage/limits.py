@@ -3,7 +3,7 @@
 The gateway calls, around every upstream call:
 
     reservation = await limits.reserve(caller, model, prompt_tokens, max_completion_tokens)
-    ...                                   # GatewayError 429 above raised before anything is sent upstream
+    ...                                   # LimitExceeded (a 429) raised before anything is sent upstream
     await limits.settle(reservation, prompt_tokens, completion_tokens, cost)   # in a finally
     response headers |= limits.headers(reservation)
 
@@ -16,7 +16,7 @@ the difference to the real usage is given back or taken at settlement. The budge
 admits a request while spending plus outstanding reservations is below the budget, then
 reserves the request's largest possible cost: parallel requests overshoot by at most one.
 
-Budget spending lives in the counter store, seeded from the ledger (gateway.UsageRecord)
+Budget spending lives in the counter store, seeded from the ledger (usage.UsageRecord)
 when the period's counter is missing, then moved only by reservations and settlements: the
 ledger stays the truth (a lost Redis reseeds from it) and the hot path never sums it.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -39,15 +38,26 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db.models import Q, Sum
 
-from gateway.dbthreads import db
-from gateway.errors import GatewayError
-from gateway.limits_backends import KEY_PREFIX, Backend, Bucket, BucketState, Budget, MemoryBackend, RedisBackend
-from gateway.limits_models import Limit
+from chatsite.clock import clock
+from chatsite.db import db
+from usage.counters import KEY_PREFIX, Backend, Bucket, BucketState, Budget, MemoryBackend, RedisBackend
+from usage.models import Limit, UsageRecord
 
 logger = logging.getLogger(__name__)
 
 UNITS_PER_USD = 10**8
 _USD = Decimal(UNITS_PER_USD)
+
+
+class LimitExceeded(Exception):
+    """A request over a rate limit or budget: answered 429, with what to tell the client."""
+
+    def __init__(self, message: str, *, type: str, code: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type
+        self.code = code
+        self.headers = headers
 
 
 class CallerLike(Protocol):
@@ -124,15 +134,17 @@ def _resolve(default: Limit | None, user: Limit | None, key: Limit | None) -> tu
         budget_usd=budget if budget else None,
         period=period,
     )
-    key_limits = ScopeLimits()
-    if key is not None:
-        key_limits = ScopeLimits(
-            rpm=_positive(key.requests_per_minute),
-            tpm=_positive(key.tokens_per_minute),
-            budget_usd=key.budget_usd if key.budget_usd else None,
-            period=key.budget_period,
-        )
-    return user_limits, key_limits
+    return user_limits, key_scope(key) if key is not None else ScopeLimits()
+
+
+def key_scope(key: Limit) -> ScopeLimits:
+    """A key's own limits (keys inherit nothing: their user's limits already cover every key)."""
+    return ScopeLimits(
+        rpm=_positive(key.requests_per_minute),
+        tpm=_positive(key.tokens_per_minute),
+        budget_usd=key.budget_usd if key.budget_usd else None,
+        period=key.budget_period,
+    )
 
 
 def _query(user_id: int, key_id: int | None) -> Any:
@@ -162,7 +174,7 @@ def _loaded(key: tuple[int, int | None], done: asyncio.Future[CallerLimits]) -> 
 
 async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
     """The caller's effective limits, cached briefly in this process."""
-    now = time.monotonic()
+    now = clock().monotonic()
     hit = _cache.get((user_id, key_id))
     if hit is not None and hit[0] > now:
         return hit[1]
@@ -200,7 +212,7 @@ def forget_local_state() -> None:
 
 
 def config_changed() -> None:
-    """Called on every save or delete of a Limit (gateway.limits_models connects it)."""
+    """Called on every save or delete of a Limit (connected in usage.apps)."""
     _cache.clear()
     try:
         backend().bump_version()
@@ -223,8 +235,8 @@ def backend() -> Backend:
     return found
 
 
-def _window_ms() -> int:
-    return int(settings.RATE_LIMIT_WINDOW_SECONDS) * 1000
+# Per-minute limits are token buckets that refill over this window.
+WINDOW_MS = 60_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +244,7 @@ def _window_ms() -> int:
 
 
 def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or clock().now()).astimezone(UTC)
     if period == Limit.Period.DAY:
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         return start, start + timedelta(days=1)
@@ -241,68 +253,19 @@ def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, d
     return start, end
 
 
+def spent_since(kind: str, owner_id: int, start: datetime) -> Decimal:
+    """What a user (kind "user") or a key (kind "key") spent since `start`, from the ledger."""
+    owner = {"user_id": owner_id} if kind == "user" else {"api_key_id": owner_id}
+    total = UsageRecord.objects.filter(created_at__gte=start, **owner).aggregate(total=Sum("cost"))["total"]
+    return Decimal(total or 0)
+
+
 def to_units(usd: Decimal) -> int:
     return int((usd * _USD).to_integral_value(rounding=ROUND_CEILING))
 
 
 def from_units(units: int) -> Decimal:
     return (Decimal(units) / _USD).quantize(Decimal("0.00000001"))
-
-
-async def _spent_from_ledger(kind: str, owner_id: int, start: datetime) -> int:
-    return to_units(await db(spent_from_ledger_sync, kind, owner_id, start))
-
-
-def spent_from_ledger_sync(kind: str, owner_id: int, start: datetime) -> Decimal:
-    from gateway.models import UsageRecord
-
-    owner = {"user_id": owner_id} if kind == "user" else {"api_key_id": owner_id}
-    total = UsageRecord.objects.filter(created_at__gte=start, **owner).aggregate(total=Sum("cost"))["total"]
-    return Decimal(total or 0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Estimates
-
-
-def _text_tokens(text: str) -> int:
-    # Deliberately high (about 3 bytes a token; English averages 4 characters): a reservation
-    # should cover the real usage so settlement gives tokens back rather than taking more.
-    return -(-len(text.encode("utf-8", "replace")) // 3)
-
-
-def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """A generous estimate of the prompt tokens of a chat-completions request body."""
-    import json
-
-    total = 3
-    for message in body.get("messages") or []:
-        total += 4
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            total += _text_tokens(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    total += _text_tokens(part["text"])
-                elif isinstance(part, dict):
-                    total += 85  # an image or audio part: at least OpenAI's low-detail image cost
-        for extra in ("name", "tool_calls", "function_call"):
-            if message.get(extra):
-                total += _text_tokens(json.dumps(message[extra]))
-    if body.get("tools"):
-        total += _text_tokens(json.dumps(body["tools"]))
-    return total
-
-
-def requested_completion_tokens(body: dict[str, Any], max_output_tokens: int) -> int:
-    """The most completion tokens the request may produce (all `n` choices)."""
-    asked = body.get("max_completion_tokens") or body.get("max_tokens")
-    limit = asked if isinstance(asked, int) and 0 < asked <= max_output_tokens else max_output_tokens
-    n = body.get("n")
-    return limit * (n if isinstance(n, int) and n > 1 else 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +310,7 @@ class Reservation:
 def _counters(limits: CallerLimits, tokens: int, units: int) -> tuple[list[_Counter], list[_BudgetCounter]]:
     counters: list[_Counter] = []
     budgets: list[_BudgetCounter] = []
-    now = datetime.now(UTC)
+    now = clock().now()
     for kind, counter_id, scope in limits.scopes():
         if scope.rpm is not None:
             counters.append(_Counter(kind, "requests", Bucket(f"{KEY_PREFIX}{counter_id}:r", scope.rpm, 1), scope.rpm))
@@ -401,7 +364,7 @@ def headers(reservation: Reservation | None) -> dict[str, str]:
 async def reserve(
     caller: CallerLike, model: PricedModel, prompt_tokens: int, max_completion_tokens: int
 ) -> Reservation:
-    """Count one request and reserve its tokens and largest cost, or raise GatewayError 429."""
+    """Count one request and reserve its tokens and largest cost, or raise LimitExceeded."""
     user_id = caller.user.pk
     key_id = caller.api_key.pk if caller.api_key is not None else None
     limits = await limits_for(user_id, key_id)
@@ -411,7 +374,7 @@ async def reserve(
     units = to_units(model.cost(prompt_tokens, max_completion_tokens))
     counters, budgets = _counters(limits, tokens, units)
     store = backend()
-    window = _window_ms()
+    window = WINDOW_MS
     buckets = [c.bucket for c in counters]
     try:
         for _ in range(len(budgets) + 1):
@@ -420,8 +383,8 @@ async def reserve(
             if outcome.status != "seed":
                 break
             missing = budgets[outcome.index]
-            spent = await _spent_from_ledger(missing.kind, missing.owner_id, missing.start)
-            ttl = int((missing.end - datetime.now(UTC)).total_seconds()) + 86400
+            spent = to_units(await db(spent_since, missing.kind, missing.owner_id, missing.start))
+            ttl = int((missing.end - clock().now()).total_seconds()) + 86400
             await store.seed(missing.budget.key, spent, ttl)
     except Exception:
         logger.warning("rate-limit store unavailable; letting the request through", exc_info=True)
@@ -436,7 +399,7 @@ async def reserve(
     return Reservation(counters, budgets, outcome.states, tokens, units)
 
 
-def _rate_error(counters: list[_Counter], outcome: Any) -> GatewayError:
+def _rate_error(counters: list[_Counter], outcome: Any) -> LimitExceeded:
     counter = counters[outcome.index]
     retry = max(1, math.ceil(outcome.wait_ms / 1000))
     abbreviation = "RPM" if counter.what == "requests" else "TPM"
@@ -450,20 +413,20 @@ def _rate_error(counters: list[_Counter], outcome: Any) -> GatewayError:
         f"Limit {counter.limit}, {detail}. Please try again in {retry}s."
     )
     extra = {"retry-after": str(retry), **_headers_from(counters, outcome.states)}
-    return GatewayError(429, message, type=counter.what, code="rate_limit_exceeded", headers=extra)
+    return LimitExceeded(message, type=counter.what, code="rate_limit_exceeded", headers=extra)
 
 
-def _budget_error(counter: _BudgetCounter, spent_units: int) -> GatewayError:
+def _budget_error(counter: _BudgetCounter, spent_units: int) -> LimitExceeded:
     spent = from_units(min(spent_units, to_units(counter.limit_usd) * 10))
     period = "daily" if counter.period == Limit.Period.DAY else "monthly"
     message = (
         f"You exceeded your current quota: {_whose(counter.kind)} has spent ${spent:.2f} of its "
         f"${counter.limit_usd:.2f} {period} budget. It resets at {counter.end:%Y-%m-%d %H:%M} UTC."
     )
-    retry = max(1, math.ceil((counter.end - datetime.now(UTC)).total_seconds()))
+    retry = max(1, math.ceil((counter.end - clock().now()).total_seconds()))
     # x-should-retry: the openai SDK would otherwise retry a 429 that waiting will not cure.
     extra = {"retry-after": str(retry), "x-should-retry": "false"}
-    return GatewayError(429, message, type="insufficient_quota", code="insufficient_quota", headers=extra)
+    return LimitExceeded(message, type="insufficient_quota", code="insufficient_quota", headers=extra)
 
 
 async def settle(reservation: Reservation, prompt_tokens: int, completion_tokens: int, cost: Decimal) -> None:
@@ -483,7 +446,7 @@ async def settle(reservation: Reservation, prompt_tokens: int, completion_tokens
     if not buckets and not budgets:
         return
     try:
-        await asyncio.shield(backend().adjust(buckets, budgets, _window_ms()))
+        await asyncio.shield(backend().adjust(buckets, budgets, WINDOW_MS))
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -498,58 +461,24 @@ async def peek_headers(caller: CallerLike) -> dict[str, str]:
         return {}
     counters, _ = _counters(limits, 0, 0)
     try:
-        states = await backend().peek([c.bucket for c in counters], _window_ms())
+        states = await backend().peek([c.bucket for c in counters], WINDOW_MS)
     except Exception:
         logger.warning("rate-limit store unavailable", exc_info=True)
         return {}
     return _headers_from(counters, states)
 
 
-# ---------------------------------------------------------------------------------------------
-# The profile page
-
-
-def summary_for(user: Any) -> dict[str, Any]:
-    """The user's limits and what remains now, for the profile page."""
-    limits = limits_for_sync(user.pk, None)
-    scope = limits.user
-    summary: dict[str, Any] = {
-        "limited": not scope.empty,
-        "requests_per_minute": scope.rpm,
-        "tokens_per_minute": scope.tpm,
-        "requests_remaining": None,
-        "tokens_remaining": None,
-        "budget_usd": scope.budget_usd,
-        "budget_period": scope.period,
-        "spent_usd": None,
-        "budget_remaining_usd": None,
-        "budget_resets_at": None,
-        "keys": [],
-    }
+def remaining_sync(limits: CallerLimits) -> dict[str, int]:
+    """What remains now of each per-minute limit ("requests", "tokens"), taking nothing (the profile page)."""
     counters, _ = _counters(limits, 0, 0)
-    if counters:
-        try:
-            states = backend().peek_sync([c.bucket for c in counters], _window_ms())
-        except Exception:
-            logger.warning("rate-limit store unavailable", exc_info=True)
-            states = []
-        for counter, state in zip(counters, states, strict=False):
-            summary[f"{counter.what}_remaining"] = max(0, state.remaining)
-    if scope.budget_usd is not None:
-        start, end = period_bounds(scope.period)
-        spent = spent_from_ledger_sync("user", user.pk, start)
-        summary["spent_usd"] = spent
-        summary["budget_remaining_usd"] = max(Decimal(0), scope.budget_usd - spent)
-        summary["budget_resets_at"] = end
-    for row in Limit.objects.filter(api_key__user=user, api_key__revoked_at__isnull=True).select_related("api_key"):
-        summary["keys"].append(
-            {
-                "key": row.api_key.display if row.api_key else "",
-                "name": row.api_key.name if row.api_key else "",
-                "requests_per_minute": _positive(row.requests_per_minute),
-                "tokens_per_minute": _positive(row.tokens_per_minute),
-                "budget_usd": row.budget_usd or None,
-                "budget_period": row.budget_period,
-            }
-        )
-    return summary
+    if not counters:
+        return {}
+    try:
+        states = backend().peek_sync([c.bucket for c in counters], WINDOW_MS)
+    except Exception:
+        logger.warning("rate-limit store unavailable", exc_info=True)
+        return {}
+    remaining: dict[str, int] = {}
+    for counter, state in zip(counters, states, strict=False):
+        remaining[counter.what] = min(remaining.get(counter.what, state.remaining), max(0, state.remaining))
+    return remaining

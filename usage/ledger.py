@@ -1,4 +1,4 @@
-"""Usage: token estimates for upstreams that report none, and the ledger (gateway.UsageRecord).
+"""The usage ledger's writer: rows of usage.UsageRecord, written off the request path.
 
 Rows are written after the answer, by a per-event-loop writer that batches the rows of
 concurrent requests into one INSERT (see `_Ledger`); `flush_usage()` waits for it. Key
@@ -9,83 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import weakref
-from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from gateway.dbthreads import db
-from gateway.models import UsageRecord
+from chatsite.db import db
+from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)
-
-
-def text_tokens(chars: int) -> int:
-    return -(-chars // 4)  # about four characters a token in English
-
-
-def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """A rough prompt token count, for upstreams that report no usage."""
-    total = 3
-    for message in body.get("messages") or ():
-        total += 4
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            total += text_tokens(len(content))
-        elif isinstance(content, list):
-            for part in content:
-                text = part.get("text") if isinstance(part, dict) else None
-                total += text_tokens(len(text)) if isinstance(text, str) else 85
-        if message.get("tool_calls"):
-            total += text_tokens(len(json.dumps(message["tool_calls"])))
-    if body.get("tools"):
-        total += text_tokens(len(json.dumps(body["tools"])))
-    return total
-
-
-def message_chars(message: Any) -> int:
-    if not isinstance(message, dict):
-        return 0
-    chars = 0
-    for name in ("content", "reasoning_content", "refusal"):
-        value = message.get(name)
-        if isinstance(value, str):
-            chars += len(value)
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict):
-            chars += len(str(function.get("name") or "")) + len(str(function.get("arguments") or ""))
-    return chars
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    estimated: bool = False
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
-
-
-def reported_usage(value: Any) -> Usage | None:
-    if not isinstance(value, dict):
-        return None
-    prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        return None
-    return Usage(max(prompt, 0), max(completion, 0))
 
 
 class _Ledger:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from gateway.models import LanguageModel
+    from catalogue.models import LanguageModel
 
 PROVIDER_NAME = "local"
 MODEL_ID = "smollm2-135m-instruct"
@@ -143,8 +143,8 @@ def start_server(
     started = time.monotonic()
     port = _free_port()
     command = [
-        # llama_cpp.server, plus usage in streamed answers (see gateway.local_model_server).
-        sys.executable, "-m", "gateway.local_model_server",
+        # llama_cpp.server, plus usage in streamed answers (see chatsite.local_model_server).
+        sys.executable, "-m", "chatsite.local_model_server",
         "--model", str(model),
         "--model_alias", MODEL_ID,
         "--host", "127.0.0.1",
@@ -222,7 +222,7 @@ def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel
     """
     from django.db import transaction
 
-    from gateway.models import LanguageModel, Provider
+    from catalogue.models import LanguageModel, Provider
 
     with transaction.atomic():
         provider, _ = Provider.objects.update_or_create(
@@ -262,7 +262,7 @@ def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel
 
 def disable() -> bool:
     """Hide the local provider's models while nothing serves them (its port is gone). True if it existed."""
-    from gateway.models import Provider
+    from catalogue.models import Provider
 
     return Provider.objects.filter(name=PROVIDER_NAME, enabled=True).update(enabled=False) > 0
 

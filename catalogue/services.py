@@ -1,6 +1,6 @@
 """Catalogue upkeep for the admin: ask a provider which models it serves, and import chosen ones.
 
-The HTTP call itself lives in gateway.upstream (the only module that talks to upstreams).
+The HTTP call itself lives in gateway.upstream (the only module that imports httpx).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
+from catalogue.models import LanguageModel, Provider
 from gateway import upstream
 from gateway.errors import GatewayError
-from gateway.models import LanguageModel, Provider
 
 
 @dataclass(frozen=True)

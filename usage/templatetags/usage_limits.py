@@ -6,11 +6,11 @@ from typing import Any
 
 from django import template
 
-from gateway import limits
+from usage import queries
 
 register = template.Library()
 
 
 @register.inclusion_tag("accounts/_limits.html")
 def limits_summary(user: Any) -> dict[str, Any]:
-    return {"limits": limits.summary_for(user)}
+    return {"limits": queries.limits_summary(user)}

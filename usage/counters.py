@@ -9,10 +9,11 @@ delays later requests instead of being forgiven. A missing bucket is an unused o
 Budgets are integer counters of spending in the current period (units of 1e-8 USD, exact in
 Lua's doubles up to ~90 million dollars), including outstanding reservations. They are seeded
 from the usage ledger when missing (first use in a period, or Redis lost its data), then moved
-by reservations and settlements only; see gateway.limits.
+by reservations and settlements only; see usage.limits.
 
 One acquire is one Redis round trip (a Lua script: atomic across workers), clock included:
-the script reads Redis's own TIME so machines with skewed clocks still agree.
+the script reads Redis's own TIME so machines with skewed clocks still agree (unless the process
+clock, chatsite.clock, says otherwise: tests pass their own time as the scripts' last argument).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatsite.clock import clock
+
 KEY_PREFIX = "chatsite:lim:"
-# An unreachable Redis must fail fast (requests then pass, see gateway.limits), never hang a request.
+# An unreachable Redis must fail fast (requests then pass, see usage.limits), never hang a request.
 _TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 VERSION_KEY = KEY_PREFIX + "version"
 
@@ -62,8 +64,11 @@ class Outcome:
 
 
 _ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local nb = tonumber(ARGV[1])
 local nbud = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
@@ -100,7 +105,8 @@ else
     local cap = tonumber(ARGV[2 + 2 * i])
     used[i] = used[i] + tonumber(ARGV[3 + 2 * i])
     redis.call('HSET', KEYS[i], 'u', tostring(used[i]), 't', tostring(now))
-    redis.call('PEXPIRE', KEYS[i], math.ceil(used[i] * window / cap) + 1000)
+    -- Kept at least a window: a drained bucket is as good as a missing one, and tests' clocks stand still.
+    redis.call('PEXPIRE', KEYS[i], math.max(math.ceil(used[i] * window / cap), window) + 1000)
   end
   for j = 1, nbud do
     redis.call('INCRBY', KEYS[nb + j], ARGV[base + 2 * j])
@@ -115,8 +121,11 @@ return out
 """
 
 _ADJUST = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local nb = tonumber(ARGV[1])
 local nbud = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
@@ -129,7 +138,7 @@ for i = 1, nb do
   u = math.max(0, u - tonumber(ARGV[3 + 2 * i]))
   if u > 0 then
     redis.call('HSET', KEYS[i], 'u', tostring(u), 't', tostring(now))
-    redis.call('PEXPIRE', KEYS[i], math.ceil(u / rate) + 1000)
+    redis.call('PEXPIRE', KEYS[i], math.max(math.ceil(u / rate), window) + 1000)
   else
     redis.call('DEL', KEYS[i])
   end
@@ -142,8 +151,11 @@ return 1
 """
 
 _PEEK = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local window = tonumber(ARGV[1])
 local out = {}
 for i = 1, #KEYS do
@@ -165,7 +177,13 @@ def _acquire_args(buckets: list[Bucket], budgets: list[Budget], window_ms: int) 
         args += [bucket.capacity, bucket.amount]
     for budget in budgets:
         args += [budget.limit, budget.amount]
-    return keys, args
+    return keys, [*args, _now_arg()]
+
+
+def _now_arg() -> int:
+    """The scripts' last argument: the time to count with, or -1 for Redis's own."""
+    shared = clock().shared_ms()
+    return -1 if shared is None else shared
 
 
 def _states(flat: list[Any]) -> list[BucketState]:
@@ -232,19 +250,21 @@ class RedisBackend:
         for bucket in buckets:
             args += [bucket.capacity, bucket.amount]
         args += [budget.amount for budget in budgets]
-        await adjust(keys=keys, args=args)
+        await adjust(keys=keys, args=[*args, _now_arg()])
 
     async def peek(self, buckets: list[Bucket], window_ms: int) -> list[BucketState]:
         if not buckets:
             return []
         peek = self._async()[3]
-        return _states(await peek(keys=[b.key for b in buckets], args=[window_ms] + [b.capacity for b in buckets]))
+        args = [window_ms, *(b.capacity for b in buckets), _now_arg()]
+        return _states(await peek(keys=[b.key for b in buckets], args=args))
 
     def peek_sync(self, buckets: list[Bucket], window_ms: int) -> list[BucketState]:
         if not buckets:
             return []
         peek = self._sync_client()[1]
-        return _states(peek(keys=[b.key for b in buckets], args=[window_ms] + [b.capacity for b in buckets]))
+        args = [window_ms, *(b.capacity for b in buckets), _now_arg()]
+        return _states(peek(keys=[b.key for b in buckets], args=args))
 
     def bump_version(self) -> None:
         self._sync_client()[0].incr(VERSION_KEY)
@@ -261,7 +281,7 @@ class MemoryBackend:
 
     @staticmethod
     def _now_ms() -> float:
-        return time.time() * 1000
+        return clock().time() * 1000
 
     def _used(self, key: str, capacity: int, now: float, window_ms: int) -> float:
         stored = self._buckets.get(key)
@@ -272,7 +292,7 @@ class MemoryBackend:
 
     def _budget(self, key: str) -> int | None:
         entry = self._budgets.get(key)
-        if entry is None or entry[1] < time.time():
+        if entry is None or entry[1] < clock().time():
             return None
         return entry[0]
 
@@ -319,7 +339,7 @@ class MemoryBackend:
     async def seed(self, key: str, spent: int, ttl_seconds: int) -> None:
         with self._lock:
             if self._budget(key) is None:
-                self._budgets[key] = (spent, time.time() + ttl_seconds)
+                self._budgets[key] = (spent, clock().time() + ttl_seconds)
 
     async def adjust(self, buckets: list[Bucket], budgets: list[Budget], window_ms: int) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
 """llama-cpp-python's OpenAI-compatible server, plus the token usage of streamed chat completions.
 
-Run as `python -m gateway.local_model_server` with llama_cpp.server's own arguments (gateway.local_model does).
+Run as `python -m chatsite.local_model_server` with llama_cpp.server's own arguments (chatsite.local_model does).
 llama-cpp-python (0.3) ignores `stream_options.include_usage`: its streams carry no usage, so the gateway would
 have to estimate what every browser chat costs. This adds the real figures as OpenAI does, in a last chunk
 with `choices: []`, counted exactly as llama-cpp-python counts them for a non-streamed answer: the prompt's

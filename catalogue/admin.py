@@ -1,4 +1,4 @@
-"""Admin for the catalogue (providers, models) and the usage ledger, with the usage overview page.
+"""Admin for the catalogue: providers (write-only keys, connection check, model import) and models.
 
 Every change made here lands in Django's admin log (see accounts.admin.AuditLogAdmin); the custom actions
 write their entries through `log_change` / `log_addition`.
@@ -6,20 +6,15 @@ write their entries through `log_change` / `log_addition`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
 
-from accounts import services as usage_services
-from gateway import catalogue
-from gateway.models import LanguageModel, Provider, UsageRecord
+from catalogue import services
+from catalogue.models import LanguageModel, Provider
 
 
 class ProviderForm(forms.ModelForm[Provider]):
@@ -97,7 +92,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
     @admin.action(description="Check connection and list upstream models")
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
-            result = catalogue.check_provider(provider)
+            result = services.check_provider(provider)
             if result.ok:
                 ids = ", ".join(m.id for m in result.models) or "none"
                 self.message_user(
@@ -118,7 +113,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
                 wanted = [m.removeprefix(f"{provider.pk}:") for m in chosen if m.startswith(f"{provider.pk}:")]
                 if not wanted:
                     continue
-                result = catalogue.import_models(provider, wanted)
+                result = services.import_models(provider, wanted)
                 model_admin = self.admin_site.get_model_admin(LanguageModel)
                 for model in result.created:
                     model_admin.log_addition(request, model, f"Imported from provider {provider.name}.")
@@ -139,7 +134,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
             return None
         listings = []
         for provider in providers:
-            check = catalogue.check_provider(provider)
+            check = services.check_provider(provider)
             known = set(provider.models.values_list("upstream_model", flat=True))
             listings.append({"provider": provider, "result": check, "known": known})
         context = {
@@ -150,7 +145,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
             "queryset": queryset,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/gateway/provider/import_models.html", context)
+        return TemplateResponse(request, "admin/catalogue/provider/import_models.html", context)
 
 
 @admin.register(LanguageModel)
@@ -194,68 +189,3 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
     def disable(self, request: HttpRequest, queryset: QuerySet[LanguageModel]) -> None:
         n = self._set_enabled(request, queryset, False)
         self.message_user(request, f"{n} model(s) disabled.", messages.SUCCESS)
-
-
-@admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
-    """The ledger, read-only: filter by user, key, model, date; the overview page sums it up."""
-
-    list_display = (
-        "created_at",
-        "user",
-        "key",
-        "model_public_id",
-        "source",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost",
-        "latency_ms",
-        "status",
-    )
-    list_filter = (
-        "source",
-        "status",
-        "created_at",
-        ("user", admin.RelatedOnlyFieldListFilter),
-        ("api_key", admin.RelatedOnlyFieldListFilter),
-        ("model", admin.RelatedOnlyFieldListFilter),
-    )
-    search_fields = ("user__username", "model_public_id", "api_key__prefix", "api_key__name")
-    date_hierarchy = "created_at"
-    list_select_related = ("user", "api_key")
-    change_list_template = "admin/gateway/usagerecord/change_list.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="key", ordering="api_key")
-    def key(self, record: UsageRecord) -> str:
-        return record.api_key.display if record.api_key else "—"
-
-    def get_urls(self) -> list[URLPattern]:
-        overview = path("overview/", self.admin_site.admin_view(self.overview_view), name="gateway_usage_overview")
-        return [overview, *super().get_urls()]
-
-    def overview_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        days = usage_services.CHART_DAYS
-        _, since = usage_services.chart_window(days)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Usage overview, last {days} days",
-            "opts": self.model._meta,
-            "chart": usage_services.daily_tokens_by_model(None, days),
-            "totals": usage_services.usage_summary(None, since),
-            "top_users": usage_services.top_users(days),
-            "changelist_url": reverse("admin:gateway_usagerecord_changelist"),
-            "days": days,
-        }
-        return TemplateResponse(request, "admin/gateway/usagerecord/overview.html", context)
-
-
-# Rate limits and budgets (issue 7) live in their own module.
-from gateway import admin_limits  # noqa: E402,F401
