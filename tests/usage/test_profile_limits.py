@@ -13,7 +13,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel
 from chatsite.clock import ManualClock
 from tests.conftest import PASSWORD
-from tests.limits.conftest import Caller
+from tests.usage.conftest import Caller
 from usage import limits
 from usage.models import Limit, UsageRecord
 

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel
-from tests.limits.conftest import Caller
+from tests.usage.conftest import Caller
 from usage import limits
 from usage.limits import LimitExceeded
 from usage.models import Limit, UsageRecord

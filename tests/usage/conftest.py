@@ -12,6 +12,7 @@ import pytest
 from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
 from tests.conversations.conftest import chat_model, connect, conversation  # noqa: F401
+from tests.gateway.conftest import gateway, live_gateway  # noqa: F401
 from tests.scaleout.redis_server import RedisServer, redis_server  # noqa: F401
 from usage import limits
 

@@ -16,7 +16,7 @@ from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel
 from chatsite.clock import ManualClock
-from tests.limits.conftest import Caller
+from tests.usage.conftest import Caller
 from usage import limits
 from usage.models import Limit
 
