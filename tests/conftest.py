@@ -41,6 +41,10 @@ def _close_gateway_db_connections() -> Iterator[None]:
     Tests calling the gateway in-process leave them open otherwise, and the test database
     cannot be dropped at the end while connections to it are open.
     """
+    from gateway.lookups import lookups
+
+    # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
+    lookups.invalidate()
     yield
     from chatsite.db import close_db_connections
 
@@ -142,6 +146,9 @@ def _no_connections_left_at_the_end(django_db_setup: None, django_db_blocker: An
     yield
     from django.db import connection
 
+    from gateway.lookups import lookups
+
+    lookups.stop()  # its listening connection would come back after being ended below
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
