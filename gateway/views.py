@@ -38,10 +38,22 @@ async def _sse(first: dict[str, Any] | None, events: AsyncIterator[dict[str, Any
         await events.aclose()  # type: ignore[attr-defined]
 
 
+class EventStreamResponse(StreamingHttpResponse):
+    """A stream of server-sent events whose frames (bytes) the API handler sends as they come.
+
+    gateway.asgi.ApiHandler sends `frames` itself, without the per-frame wrapping Django's
+    StreamingHttpResponse does for any iterator (str or bytes, sync or async).
+    """
+
+    def __init__(self, frames: AsyncIterator[bytes]) -> None:
+        super().__init__(frames, content_type="text/event-stream")
+        self.frames = frames
+
+
 async def event_stream(events: AsyncIterator[dict[str, Any] | None]) -> StreamingHttpResponse:
     """A text/event-stream answer; its status is decided by the first event (errors until then raise)."""
     first = await anext(events)
-    response = StreamingHttpResponse(_sse(first, events), content_type="text/event-stream")
+    response = EventStreamResponse(_sse(first, events))
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
