@@ -75,8 +75,12 @@ def serve(server: str, host: str, port: int, access_log: bool) -> None:
             options += ["--access-log", "-"]
         CommandLineInterface().run([*options, target])
         return
+    import logging
+
     import uvicorn
 
+    if access_log:
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # whatever LOG_LEVEL says
     uvicorn.run(
         target,
         host=host,
