@@ -7,7 +7,6 @@ method, auth and error shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from gateway import auth, services
-from gateway.endpoint import ApiCall, endpoint, error_response, json_response
+from gateway.endpoint import ApiCall, encode_json, endpoint, error_response, json_response
 from gateway.errors import GatewayError
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -24,7 +23,7 @@ DONE = b"data: [DONE]\n\n"
 
 
 def _frame(chunk: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + encode_json(chunk) + b"\n\n"
 
 
 async def _sse(first: dict[str, Any] | None, events: AsyncIterator[dict[str, Any] | None]) -> AsyncIterator[bytes]:
