@@ -36,10 +36,11 @@ def admin(db: None) -> User:
 
 @pytest.fixture(autouse=True)
 def _close_gateway_db_connections() -> Iterator[None]:
-    """Close the connections of chatsite.db's database threads after each test.
+    """Start each test with an empty rights cache; close chatsite.db's threads' connections after it.
 
-    Tests calling the gateway in-process leave them open otherwise, and the test database
-    cannot be dropped at the end while connections to it are open.
+    The cache would learn that the previous test's rows are gone a moment later anyway (the flush
+    notifies). Tests calling the gateway in-process leave database connections open otherwise,
+    and the test database cannot be dropped at the end while connections to it are open.
     """
     from gateway.lookups import lookups
 
