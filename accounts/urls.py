@@ -9,5 +9,4 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
     path("profile/keys/<int:key_id>/revoke/", views.revoke_key, name="revoke_key"),
-    path("profile/usage.json", views.UsageChartData.as_view(), name="usage_data"),
 ]

@@ -135,7 +135,7 @@ def test_api_usage_shows_on_the_profile_as_the_ledger_has_it(
     total = ledger["p"] + ledger["c"]
     assert f'<td class="num">3</td><td class="num">{ledger["p"]}</td><td class="num">{ledger["c"]}</td>' in api_row
     assert f'<td class="num">{total}</td><td class="num">{ledger["cost"]:.4f}</td>' in api_row
-    data = alice_browser.get("/accounts/profile/usage.json").json()
+    data = alice_browser.get("/api/usage/daily/").json()
     assert [s["model"] for s in data["models"]] == ["acme/chat-1"]
     assert sum(data["models"][0]["tokens"]) == total
     assert data["totals"]["api"]["requests"] == 3 and data["totals"]["chat"]["requests"] == 0
