@@ -285,3 +285,24 @@ def test_small_screen_and_keyboard_use(
         expect(page.get_by_role("button", name="Show conversations")).to_be_focused()
     finally:
         context.close()
+
+
+def test_logging_out_in_another_tab_ends_the_chat_and_the_page_says_so_keeping_the_text(
+    page: Page, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="First answer"))
+    log_in(page)
+    send(page, "Hello")
+    expect(last_reply(page)).to_contain_text("First answer")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("typed before the logout")
+
+    other = page.context.new_page()
+    other.goto("/")
+    other.get_by_role("button", name="Log out").click()
+    expect(other).to_have_url(re.compile(r"/accounts/login/"))
+
+    expect(page.locator("#chat-alert")).to_contain_text("signed out")
+    assert box.input_value() == "typed before the logout"
+    box.press("Enter")
+    expect(page.locator('[data-role="user"]')).to_have_count(1)
