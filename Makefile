@@ -30,9 +30,11 @@ run: $(VENV)/.base
 local-model: $(VENV)/.base
 	@./scripts/install-local.sh --force
 
+# Two workers (one per core of the machines we target); a file's tests stay on one worker, so its
+# module-scoped servers start once.
 test: $(VENV)/.dev
 	@./scripts/system-deps.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
