@@ -204,4 +204,5 @@ if (chat.conversation) {
   socket.connect(chat.conversation.id);
 }
 if (composer.enabled) composer.focus();
+document.body.dataset.chatReady = "true"; // for tests and tools: the page's script has run
 window.chatReady = true;
