@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from accounts import services
 from accounts.api_auth import authenticated_by_key
 from accounts.models import ApiKey, User
+from api.base import Private
 from catalogue.models import LanguageModel
 from usage import queries
 
@@ -113,6 +114,7 @@ def _session_only(request: Request, what: str) -> None:
     ),
 )
 class ApiKeyViewSet(
+    Private,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet[ApiKey],
@@ -136,9 +138,7 @@ class ApiKeyViewSet(
             expires_at=fields.get("expires_at"),
             allowed_models=fields.get("allowed_models") or [],
         )
-        answer = Response(NewApiKeySerializer(key, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
-        answer["Cache-Control"] = "no-store"
-        return answer
+        return Response(NewApiKeySerializer(key, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Revoke a key at once (browser session only)", request=None, responses=ApiKeySerializer)
     @action(detail=True, methods=["post"])

@@ -1,4 +1,5 @@
-"""The REST API's pagination, throttle and JSON parser (the defaults in settings.REST_FRAMEWORK)."""
+"""The REST API's pagination, throttle and JSON parser (the defaults in settings.REST_FRAMEWORK), and
+the mixin every view of it starts with."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
 from chatsite.clock import clock
@@ -54,3 +56,12 @@ class PerUserThrottle(SimpleRateThrottle):
         user = request.user
         ident = f"user-{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class Private:
+    """Mixed into every API view: answers are one user's data, for no cache to keep (errors too)."""
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from accounts.models import User
+from api.base import Private
 from chatsite.inputs import BadInput
 from conversations import actions, services
 from conversations.models import Conversation, Message
@@ -48,6 +49,7 @@ SEARCH = OpenApiParameter("q", str, description="Only conversations whose title 
     destroy=extend_schema(summary="Delete it and its messages (a reply being written stops)"),
 )
 class ConversationViewSet(
+    Private,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet[Conversation],

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.models import User
+from chatsite.inputs import BadInput
 from conversations import actions, services
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
@@ -26,7 +27,7 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages = [message_data(m) for m in services.messages_of(conversation.pk)]
     try:
         conversations = list(services.conversations_for(user, query)[:200])
-    except ValueError:  # a search no conversation can match (a NUL character)
+    except BadInput:  # a search no conversation can match (a NUL character)
         conversations = []
     models = list(services.chat_models())
     context: dict[str, Any] = {

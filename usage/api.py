@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from api.base import Private
 from usage import queries
 
 MAX_DAYS = 366
@@ -74,20 +75,14 @@ def _days(request: Request) -> int:
     return int(raw)
 
 
-def _no_store(data: dict[str, Any]) -> Response:
-    response = Response(data)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-class UsageView(APIView):
+class UsageView(Private, APIView):
     @extend_schema(
         summary="Your requests, tokens and cost: recently and all time", parameters=[DAYS], responses=UsageSerializer
     )
     def get(self, request: Request) -> Response:
         user, days = _user(request), _days(request)
         _, since = queries.chart_window(days)
-        return _no_store(
+        return Response(
             {
                 "days": days,
                 "recent": queries.usage_summary(user, since=since).as_dict(),
@@ -96,7 +91,7 @@ class UsageView(APIView):
         )
 
 
-class DailyUsageView(APIView):
+class DailyUsageView(Private, APIView):
     @extend_schema(
         summary="Your tokens per day by model (the profile's chart)", parameters=[DAYS], responses=DailySerializer
     )
@@ -105,4 +100,4 @@ class DailyUsageView(APIView):
         data = queries.daily_tokens_by_model(user, days=days)
         _, since = queries.chart_window(days)
         data["totals"] = queries.usage_summary(user, since=since).as_dict()
-        return _no_store(data)
+        return Response(data)

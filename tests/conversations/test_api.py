@@ -51,7 +51,9 @@ def error(response: httpx.Response) -> dict[str, Any]:
 def test_the_list_is_paginated_newest_activity_first(as_alice: httpx.Client, alice: User) -> None:
     for i in range(5):
         Conversation.objects.create(owner=alice, title=f"Chat {i}")
-    first = as_alice.get(API, params={"page_size": 2}).json()
+    answer = as_alice.get(API, params={"page_size": 2})
+    assert answer.headers["Cache-Control"] == "no-store"
+    first = answer.json()
     assert first["count"] == 5
     assert [c["title"] for c in first["results"]] == ["Chat 4", "Chat 3"]
     second = as_alice.get(first["next"]).json()
