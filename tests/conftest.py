@@ -153,8 +153,9 @@ def live_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveS
 def _no_connections_left_at_the_end(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """End sessions still attached to the test database so pytest-django can drop it.
 
-    Channels' database_sync_to_async runs ORM calls in executor threads that each keep their own
-    connection; nothing closes those threads' connections when the session ends. Torn down after
+    asgiref's sync_to_async (Django's sync views under ASGI, the tests' own calls) runs ORM calls in
+    executor threads that each keep their own connection; nothing closes those threads' connections
+    when the session ends. Torn down after
     every server fixture (those are set up later), before the test database is dropped.
     """
     yield
