@@ -3,15 +3,19 @@
 Every action on a socket re-checks its session (`user_of`): the session still exists, still names
 the user, carries the user's current auth hash (a password change invalidates it) and the user is
 still active; Django's own `get_user` decides, as for any HTTP request. And so that a socket nobody
-touches does not stay open either, logout, a password change, deactivation and deletion tell the
-user's sockets on every worker through their user group:
+touches does not stay open either, the end of a login reaches the user's sockets on every worker
+through their user group:
 
-- logout: {"type": "session.ended", "session": <digest>}: that session's sockets close at once
-  (the signal comes before Django deletes the session, so it names it);
-- the others: {"type": "session.check"}: each socket re-checks its own session and closes if it
-  is no longer valid (after a password change, the session that changed it stays valid).
+- a session deleted (logout, an admin deleting it, a login cycling the key):
+  {"type": "session.ended", "session": <digest>}: that session's sockets close at once. It is sent
+  once the row is gone, so a browser reconnecting at once is refused rather than let in again;
+- a password change, deactivation or deletion of the user: {"type": "session.check"}: each socket
+  re-checks its own session and closes if it no longer holds (after a password change, the
+  session that made it stays valid).
 
-A change made with `QuerySet.update()` sends no signal; such a socket still stops at its next action.
+With a session engine that keeps no rows (cache, signed cookies), logout is told through Django's
+user_logged_out signal instead, sent just before the session is emptied. A change made with
+`QuerySet.update()` or raw SQL sends no signal; such a socket still stops at its next action.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.signals import user_logged_out
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models.signals import post_delete, post_init, post_save
@@ -72,10 +77,25 @@ def still_valid(session_key: str | None, user_id: int) -> User | None:
 _WATCHED = ("password", "is_active")
 
 
-def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    if user is None or getattr(request, "session", None) is None:
+def _ended(user_id: Any, session_key: str | None) -> None:
+    try:
+        pk = int(user_id)
+    except (TypeError, ValueError):
         return
-    publish(user_group(user.pk), {"type": "session.ended", "session": digest(request.session.session_key)})
+    publish(user_group(pk), {"type": "session.ended", "session": digest(session_key)})
+
+
+def _session_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    try:
+        data = instance.get_decoded()
+    except Exception:  # a row that no longer decodes belongs to no login
+        return
+    _ended(data.get(SESSION_KEY), instance.session_key)
+
+
+def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None and getattr(request, "session", None) is not None:
+        _ended(user.pk, request.session.session_key)
 
 
 def _remember(sender: Any, instance: User, **kwargs: Any) -> None:
@@ -95,8 +115,18 @@ def _deleted(sender: Any, instance: User, **kwargs: Any) -> None:
     publish(user_group(instance.pk), {"type": "session.check"})
 
 
+def _session_model() -> Any:
+    engine = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    get_model_class = getattr(engine, "get_model_class", None)
+    return get_model_class() if get_model_class is not None else None
+
+
 def connect_signals() -> None:
-    user_logged_out.connect(_logged_out, dispatch_uid="chat-sessions-logout")
+    model = _session_model()
+    if model is not None:
+        post_delete.connect(_session_deleted, sender=model, dispatch_uid="chat-sessions-deleted-session")
+    else:
+        user_logged_out.connect(_logged_out, dispatch_uid="chat-sessions-logout")
     post_init.connect(_remember, sender=User, dispatch_uid="chat-sessions-remember")
     post_save.connect(_saved, sender=User, dispatch_uid="chat-sessions-saved")
     post_delete.connect(_deleted, sender=User, dispatch_uid="chat-sessions-deleted")

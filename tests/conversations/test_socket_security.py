@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
+from django.db import connection
 
 from accounts.models import User
 from catalogue.models import LanguageModel
@@ -154,6 +155,35 @@ async def test_deactivating_the_user_closes_their_sockets(
     await still_open(bobs)
 
 
+def delete_session_quietly(session: str) -> None:
+    """Deletes a session's row as SQL typed in a console would: no signal."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_session WHERE session_key = %s", [session])
+
+
+async def test_a_session_deleted_by_an_admin_closes_its_sockets(
+    alice: User, conversation: Conversation, connect: Connect
+) -> None:
+    session = await sync_to_async(session_key)(alice)
+    socket = await connect(alice, conversation.pk, session=session)
+    other_login = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await Session.objects.filter(session_key=session).adelete()
+    assert await closed_with(socket) == SESSION_ENDED
+    await still_open(other_login)
+
+
+async def test_a_socket_cannot_reopen_with_a_session_that_ended(
+    alice: User, conversation: Conversation, connect: Connect, browser: Browser
+) -> None:
+    client = await browser(alice)
+    session = client.cookies["sessionid"]
+    socket = await connect(alice, conversation.pk, session=session)
+    await client.post("/accounts/logout/")
+    assert await closed_with(socket) == SESSION_ENDED
+    await connect(alice, conversation.pk, session=session, expect=False)
+
+
 @pytest.mark.parametrize("how", ["session deleted", "password changed quietly", "deactivated quietly"])
 async def test_every_action_rechecks_the_session_and_refuses_once_it_ended(
     alice: User, conversation: Conversation, connect: Connect, fake_upstream: FakeUpstream, how: str
@@ -163,7 +193,7 @@ async def test_every_action_rechecks_the_session_and_refuses_once_it_ended(
     await until(socket, lambda f: f["type"] == "messages")
     # Changes that send no signal: only the check on the next action can notice them.
     if how == "session deleted":
-        await Session.objects.filter(session_key=session).adelete()
+        await sync_to_async(delete_session_quietly)(session)
     elif how == "password changed quietly":
         await User.objects.filter(pk=alice.pk).aupdate(password=make_password("changed elsewhere"))
     else:
