@@ -55,8 +55,10 @@ def _close_gateway_db_connections() -> Iterator[None]:
     notifies). Tests calling the gateway in-process leave database connections open otherwise,
     and the test database cannot be dropped at the end while connections to it are open.
     """
+    from gateway import health
     from gateway.lookups import lookups
 
+    health.forget_local_state()  # deployments' circuits and in-flight counts of earlier tests
     # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
     lookups.invalidate()
     yield
@@ -121,6 +123,12 @@ def clock() -> Iterator[ManualClock]:
     previous = use_clock(manual)
     yield manual
     use_clock(previous)
+
+
+@pytest.fixture
+def one_attempt(settings: Any) -> None:
+    """Routing makes one attempt per request: an upstream's failure reaches the client as it was."""
+    settings.ROUTING_MAX_ATTEMPTS = 1
 
 
 @pytest.fixture(scope="session")

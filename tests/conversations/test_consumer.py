@@ -149,6 +149,7 @@ async def test_an_error_after_the_first_token_keeps_the_partial_text(
     assert done["message"]["error"]
 
 
+@pytest.mark.usefixtures("one_attempt")
 async def test_retry_after_an_error_replaces_the_failed_reply(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
