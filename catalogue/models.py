@@ -176,3 +176,11 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.name}/{self.upstream_model}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        if self.primary:
+            # Edited from the model's page: the model's own fields name its primary deployment.
+            LanguageModel.objects.filter(pk=self.model_id).exclude(
+                provider_id=self.provider_id, upstream_model=self.upstream_model
+            ).update(provider_id=self.provider_id, upstream_model=self.upstream_model)

@@ -11,9 +11,11 @@ failure that says it is unreachable (connection refused, DNS), trip it: it *cool
 (claimed atomically, so only one worker sends it); its success closes the circuit, its failure trips
 it again. An upstream's `Retry-After` keeps its deployment aside until then, whatever the circuit says.
 
-No paid probes: recovery is seen through real traffic (half-open) or, while a deployment cools
-down, through `GET {base_url}/models` at most every `ROUTING_PROBE_SECONDS` (claimed the same way):
-a model list that answers ends the cooldown early (half-open: the next real request decides).
+No paid probes: recovery is seen through real traffic (half-open) or, while a deployment that could
+not be reached cools down, through `GET {base_url}/models` at most every `ROUTING_PROBE_SECONDS`
+(claimed the same way): a model list that answers ends the cooldown early (half-open: the next real
+request decides). A deployment tripped by its answers (5xx, timeouts) waits out its cooldown: its
+model list answering says nothing about its completions.
 
 State lives in Redis when `REDIS_URL` is set (every worker sees the same) and in this process
 otherwise. Time is `chatsite.clock`'s, so tests move cooldowns by moving the clock.
@@ -49,6 +51,7 @@ class State:
     trips: int = 0  # trips since the last success (the cooldown doubles with each)
     cooling_until: float = 0.0  # epoch seconds; the circuit is open until then
     retry_after_until: float = 0.0  # epoch seconds; the upstream asked us to wait until then
+    unreachable: bool = False  # the last trip was a host that could not be reached (worth probing)
 
     def available_at(self) -> float:
         """When this deployment may be tried again (now or earlier: it may)."""
@@ -73,14 +76,17 @@ def _after_failure(state: State, fault: UpstreamFault | None, now: float) -> Sta
     failures = state.failures + 1
     trips, cooling_until = state.trips, state.cooling_until
     half_open = trips > 0 and cooling_until <= now
-    if (fault is not None and fault.down) or half_open or failures >= int(settings.ROUTING_FAILURES_TO_TRIP):
+    down = fault is not None and fault.down
+    unreachable = state.unreachable
+    if down or half_open or failures >= int(settings.ROUTING_FAILURES_TO_TRIP):
         trips += 1
         cooling_until = now + _cooldown(trips)
         failures = 0
+        unreachable = down
     retry_until = state.retry_after_until
     if fault is not None and fault.retry_after is not None:
         retry_until = max(retry_until, now + fault.retry_after)
-    return State(failures, trips, cooling_until, retry_until)
+    return State(failures, trips, cooling_until, retry_until, unreachable)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,21 +137,24 @@ local retry_after = tonumber(ARGV[3])
 local threshold = tonumber(ARGV[4])
 local base = tonumber(ARGV[5])
 local cap = tonumber(ARGV[6])
-local st = redis.call('HMGET', KEYS[1], 'f', 't', 'c', 'r')
+local st = redis.call('HMGET', KEYS[1], 'f', 't', 'c', 'r', 'd')
 local failures = (tonumber(st[1]) or 0) + 1
 local trips = tonumber(st[2]) or 0
 local cooling = tonumber(st[3]) or 0
 local retry_until = tonumber(st[4]) or 0
+local unreachable = tonumber(st[5]) or 0
 local half_open = trips > 0 and cooling <= now
 if down or half_open or failures >= threshold then
   trips = trips + 1
   cooling = now + math.min(base * 2 ^ (trips - 1), cap)
   failures = 0
+  if down then unreachable = 1 else unreachable = 0 end
 end
 if retry_after >= 0 then retry_until = math.max(retry_until, now + retry_after) end
-redis.call('HSET', KEYS[1], 'f', failures, 't', trips, 'c', tostring(cooling), 'r', tostring(retry_until))
+redis.call('HSET', KEYS[1], 'f', failures, 't', trips, 'c', tostring(cooling), 'r', tostring(retry_until),
+  'd', unreachable)
 redis.call('EXPIRE', KEYS[1], math.ceil(math.max(cooling, retry_until) - now + cap * 4) + 60)
-return {failures, trips, tostring(cooling), tostring(retry_until)}
+return {failures, trips, tostring(cooling), tostring(retry_until), unreachable}
 """
 
 _SUCCEEDED = """
@@ -183,7 +192,7 @@ class RedisStore:
         client = self._client()[0]
         async with client.pipeline(transaction=False) as pipe:
             for i in ids:
-                pipe.hmget(KEY_PREFIX + str(i), "f", "t", "c", "r")
+                pipe.hmget(KEY_PREFIX + str(i), "f", "t", "c", "r", "d")
             rows = await pipe.execute()
         return {i: _state(row) for i, row in zip(ids, rows, strict=True)}
 
@@ -223,8 +232,10 @@ class RedisStore:
 
 
 def _state(row: list[Any]) -> State:
-    failures, trips, cooling, retry_until = (row + [None] * 4)[:4]
-    return State(int(failures or 0), int(trips or 0), float(cooling or 0), float(retry_until or 0))
+    failures, trips, cooling, retry_until, unreachable = (list(row) + [None] * 5)[:5]
+    return State(
+        int(failures or 0), int(trips or 0), float(cooling or 0), float(retry_until or 0), bool(int(unreachable or 0))
+    )
 
 
 Store = MemoryStore | RedisStore

@@ -129,7 +129,7 @@ class Attempts:
             states = await health.states([d.pk for d in self.routes])
             available = [d for d in self.routes if states[d.pk].available_at() <= now]
             for deployment in self.routes:
-                if deployment not in available:
+                if deployment not in available and states[deployment.pk].unreachable:
                     self._probe(deployment)
             if not available:
                 raise await self._exhausted(states)
