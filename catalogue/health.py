@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync
-from django.db.models import Count, F, FloatField, Func, Q
+from django.db.models import Aggregate, Count, F, FloatField, Q
 
 from catalogue.models import Deployment
 from chatsite.clock import clock
@@ -17,7 +17,7 @@ from usage.models import UsageRecord
 WINDOW = timedelta(hours=1)
 
 
-class _Median(Func):
+class _Median(Aggregate):
     function = "percentile_cont"
     template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = FloatField()

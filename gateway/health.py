@@ -130,6 +130,7 @@ class MemoryStore:
             return True
 
 
+# Times are whole milliseconds here: Lua prints numbers with 14 digits, too few for epoch seconds.
 _FAILED = """
 local now = tonumber(ARGV[1])
 local down = ARGV[2] == '1'
@@ -146,14 +147,14 @@ local unreachable = tonumber(st[5]) or 0
 local half_open = trips > 0 and cooling <= now
 if down or half_open or failures >= threshold then
   trips = trips + 1
-  cooling = now + math.min(base * 2 ^ (trips - 1), cap)
+  cooling = now + math.floor(math.min(base * 2 ^ (trips - 1), cap))
   failures = 0
   if down then unreachable = 1 else unreachable = 0 end
 end
-if retry_after >= 0 then retry_until = math.max(retry_until, now + retry_after) end
+if retry_after >= 0 then retry_until = math.max(retry_until, now + math.floor(retry_after)) end
 redis.call('HSET', KEYS[1], 'f', failures, 't', trips, 'c', tostring(cooling), 'r', tostring(retry_until),
   'd', unreachable)
-redis.call('EXPIRE', KEYS[1], math.ceil(math.max(cooling, retry_until) - now + cap * 4) + 60)
+redis.call('PEXPIRE', KEYS[1], math.max(cooling, retry_until, now) - now + cap * 4 + 60000)
 return {failures, trips, tostring(cooling), tostring(retry_until), unreachable}
 """
 
@@ -202,19 +203,19 @@ class RedisStore:
         row = await failed(
             keys=[KEY_PREFIX + str(deployment_id)],
             args=[
-                clock().time(),
+                _ms(clock().time()),
                 "1" if fault is not None and fault.down else "0",
-                retry_after,
+                _ms(retry_after) if retry_after >= 0 else -1,
                 int(settings.ROUTING_FAILURES_TO_TRIP),
-                float(settings.ROUTING_COOLDOWN_SECONDS),
-                float(settings.ROUTING_COOLDOWN_MAX_SECONDS),
+                _ms(float(settings.ROUTING_COOLDOWN_SECONDS)),
+                _ms(float(settings.ROUTING_COOLDOWN_MAX_SECONDS)),
             ],
         )
         return _state(row)
 
     async def succeeded(self, deployment_id: int) -> None:
         _, _, succeeded = self._client()
-        await succeeded(keys=[KEY_PREFIX + str(deployment_id)], args=[clock().time()])
+        await succeeded(keys=[KEY_PREFIX + str(deployment_id)], args=[_ms(clock().time())])
 
     async def end_cooldown(self, deployment_id: int) -> None:
         await self._client()[0].hset(KEY_PREFIX + str(deployment_id), "c", "0")
@@ -231,10 +232,18 @@ class RedisStore:
             await client.delete(*keys)
 
 
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
 def _state(row: list[Any]) -> State:
     failures, trips, cooling, retry_until, unreachable = (list(row) + [None] * 5)[:5]
     return State(
-        int(failures or 0), int(trips or 0), float(cooling or 0), float(retry_until or 0), bool(int(unreachable or 0))
+        int(failures or 0),
+        int(trips or 0),
+        float(cooling or 0) / 1000,
+        float(retry_until or 0) / 1000,
+        bool(int(unreachable or 0)),
     )
 
 

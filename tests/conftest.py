@@ -12,7 +12,7 @@ from django.contrib.auth.hashers import make_password
 
 from accounts.models import User
 from chatsite.clock import ManualClock, use_clock
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
 
@@ -107,6 +107,21 @@ def _fake_upstream_server() -> Iterator[FakeUpstream]:
     server = FakeUpstream().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def _backup_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def backup(_backup_server: FakeUpstream) -> FakeUpstream:
+    """A second fake upstream (another provider's deployment of a model), answering "from the backup"."""
+    _backup_server.reset()
+    _backup_server.default = Reply(content="from the backup")
+    return _backup_server
 
 
 @pytest.fixture

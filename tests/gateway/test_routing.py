@@ -8,7 +8,6 @@ with the test's clock, never slept through.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -21,20 +20,6 @@ from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
 from tests.live_server import free_port
 
 MESSAGES: Any = [{"role": "user", "content": "Say hello"}]
-
-
-@pytest.fixture(scope="session")
-def _backup_server() -> Iterator[FakeUpstream]:
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def backup(_backup_server: FakeUpstream) -> FakeUpstream:
-    _backup_server.reset()
-    _backup_server.default = Reply(content="from the backup")
-    return _backup_server
 
 
 @pytest.fixture
