@@ -14,7 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from catalogue import services
-from catalogue.models import LanguageModel, Provider
+from catalogue.health import reports
+from catalogue.models import Deployment, LanguageModel, Provider
 
 
 class ProviderForm(forms.ModelForm[Provider]):
@@ -148,6 +149,25 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
         return TemplateResponse(request, "admin/catalogue/provider/import_models.html", context)
 
 
+class DeploymentInline(admin.TabularInline[Deployment, LanguageModel]):
+    model = Deployment
+    extra = 0
+    fields = ("provider", "upstream_model", "priority", "weight", "max_concurrent", "enabled", "health")
+    readonly_fields = ("health",)
+    verbose_name = "deployment"
+    verbose_name_plural = "Deployments (the upstreams serving this model; the first row is the model's own provider)"
+
+    @admin.display(description="health (last hour)")
+    def health(self, deployment: Deployment) -> str:
+        if deployment.pk is None:
+            return "-"
+        (report,) = reports([deployment])
+        rate = "-" if report.error_rate is None else f"{report.error_rate:.0%}"
+        latency = "-" if report.p50_latency_ms is None else f"{report.p50_latency_ms:.0f} ms"
+        ttft = "-" if report.p50_ttft_ms is None else f"{report.p50_ttft_ms:.0f} ms"
+        return f"{report.state}; {report.requests} requests, errors {rate}, p50 {latency}, ttft p50 {ttft}"
+
+
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
     list_display = (
@@ -171,6 +191,7 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         ("Description", {"fields": ("owned_by", "category", "description")}),
     )
     actions = ["enable", "disable"]
+    inlines = [DeploymentInline]
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[LanguageModel], enabled: bool) -> int:
         n = 0

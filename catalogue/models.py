@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal
+from typing import Any
 
+from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from catalogue.secrets import decrypt, encrypt
@@ -45,8 +48,17 @@ class Provider(models.Model):
 
 class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
     def usable(self) -> LanguageModelQuerySet:
-        """The models anyone may call: enabled, of an enabled provider. The one definition of it."""
-        return self.filter(enabled=True, provider__enabled=True).select_related("provider")
+        """The models anyone may call: enabled, with an enabled deployment of an enabled provider.
+
+        The one definition of it. Each model comes with its routable deployments (`routes`).
+        """
+        routable = Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
+        return (
+            self.filter(enabled=True, deployments__in=routable)
+            .distinct()
+            .select_related("provider")
+            .prefetch_related(models.Prefetch("deployments", queryset=routable, to_attr="routes"))
+        )
 
     def chat(self) -> LanguageModelQuerySet:
         return self.filter(is_chat=True)
@@ -57,7 +69,11 @@ class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
 
 
 class LanguageModel(models.Model):
-    """A model of the catalogue, as /v1/models shows it."""
+    """A model of the catalogue, as /v1/models shows it, served by one or more deployments.
+
+    `provider` and `upstream_model` name the model's primary deployment (what `models add` sets);
+    saving them keeps that Deployment row in step. Routing reads Deployment rows only.
+    """
 
     public_id = models.CharField(max_length=200, unique=True, help_text="The id clients send; may contain '/'")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
@@ -82,10 +98,44 @@ class LanguageModel(models.Model):
     def __str__(self) -> str:
         return self.public_id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"provider", "upstream_model"} & set(update_fields):
+            self.sync_primary_deployment()
+
     @property
     def usable(self) -> bool:
         """The instance-side twin of `LanguageModel.objects.usable()`."""
-        return self.enabled and self.provider.enabled
+        routes = getattr(self, "routes", None)
+        if routes is None:
+            routes = [d for d in self.deployments.select_related("provider") if d.enabled and d.provider.enabled]
+        return self.enabled and bool(routes)
+
+    def sync_primary_deployment(self) -> Deployment:
+        """The primary deployment, created or moved to this model's provider and upstream model."""
+        primary = self.deployments.filter(primary=True).first()
+        if primary is None:
+            # A deployment added earlier with the same provider and upstream name becomes the primary one.
+            primary = self.deployments.filter(provider_id=self.provider_id, upstream_model=self.upstream_model).first()
+        if primary is None:
+            return Deployment.objects.create(
+                model=self, provider_id=self.provider_id, upstream_model=self.upstream_model, primary=True
+            )
+        if (primary.provider_id, primary.upstream_model, primary.primary) != (
+            self.provider_id,
+            self.upstream_model,
+            True,
+        ):
+            clash = self.deployments.filter(provider_id=self.provider_id, upstream_model=self.upstream_model)
+            clash.exclude(pk=primary.pk).delete()
+            primary.provider_id, primary.upstream_model, primary.primary = (
+                self.provider_id,
+                self.upstream_model,
+                True,
+            )
+            primary.save(update_fields=["provider", "upstream_model", "primary"])
+        return primary
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
@@ -93,3 +143,44 @@ class LanguageModel(models.Model):
             Decimal(prompt_tokens) * self.input_price_per_million
             + Decimal(completion_tokens) * self.output_price_per_million
         ) / million
+
+
+class Deployment(models.Model):
+    """One upstream serving a model: a provider and its name for the model, with routing weights.
+
+    Routing takes, among enabled deployments that are not cooling down, the best (lowest) priority,
+    spread by weight (see gateway.routing).
+    """
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="deployments")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deployments")
+    upstream_model = models.CharField(max_length=200)
+    priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
+    weight = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Share of traffic among deployments of one priority."
+    )
+    max_concurrent = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Requests in flight at most (per worker)."
+    )
+    enabled = models.BooleanField(default=True)
+    # The deployment the model's own provider and upstream model name (kept in step on the model's save).
+    primary = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "provider", "upstream_model"], name="deployment_unique_route"),
+            models.UniqueConstraint(fields=["model"], condition=Q(primary=True), name="deployment_one_primary"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.upstream_model}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        if self.primary:
+            # Edited from the model's page: the model's own fields name its primary deployment.
+            LanguageModel.objects.filter(pk=self.model_id).exclude(
+                provider_id=self.provider_id, upstream_model=self.upstream_model
+            ).update(provider_id=self.provider_id, upstream_model=self.upstream_model)

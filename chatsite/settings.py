@@ -10,7 +10,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_int, env_list, env_origins, env_str, env_url
+from chatsite.env import env_bool, env_float, env_int, env_list, env_origins, env_str, env_url
 
 # Lets `admin.ModelAdmin[Model]` and other generics work at run time as they do for mypy.
 django_stubs_ext.monkeypatch()
@@ -237,6 +237,15 @@ MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 8 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # Seconds of upstream silence after which a /v1 stream gets a `: keep-alive` comment line.
 GATEWAY_KEEPALIVE_SECONDS = env_int("GATEWAY_KEEPALIVE_SECONDS", 15, minimum=1)
+# Routing across a model's deployments (gateway.routing, gateway.health): attempts per request and
+# the time they may take until the first byte; the circuit breaker's trip point, cooldown (doubling
+# on repeated trips, up to the maximum) and how often a cooling deployment's model list is asked for.
+ROUTING_MAX_ATTEMPTS = env_int("ROUTING_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+ROUTING_DEADLINE_SECONDS = env_float("ROUTING_DEADLINE_SECONDS", 120.0, minimum=1)
+ROUTING_FAILURES_TO_TRIP = env_int("ROUTING_FAILURES_TO_TRIP", 3, minimum=1)
+ROUTING_COOLDOWN_SECONDS = env_float("ROUTING_COOLDOWN_SECONDS", 5.0, minimum=0.1)
+ROUTING_COOLDOWN_MAX_SECONDS = env_float("ROUTING_COOLDOWN_MAX_SECONDS", 300.0, minimum=0.1)
+ROUTING_PROBE_SECONDS = env_float("ROUTING_PROBE_SECONDS", 5.0, minimum=0.5)
 # Seconds the usage ledger's writer may wait to gather a larger batch of rows (0: write as soon as
 # it is free; rows of requests answered meanwhile still go in one INSERT). Flushed at shutdown.
 LEDGER_FLUSH_SECONDS = float(env_int("LEDGER_FLUSH_SECONDS", 0, minimum=0, maximum=3600))

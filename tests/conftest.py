@@ -12,7 +12,7 @@ from django.contrib.auth.hashers import make_password
 
 from accounts.models import User
 from chatsite.clock import ManualClock, use_clock
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
 
@@ -55,8 +55,10 @@ def _close_gateway_db_connections() -> Iterator[None]:
     notifies). Tests calling the gateway in-process leave database connections open otherwise,
     and the test database cannot be dropped at the end while connections to it are open.
     """
+    from gateway import health
     from gateway.lookups import lookups
 
+    health.forget_local_state()  # deployments' circuits and in-flight counts of earlier tests
     # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
     lookups.invalidate()
     yield
@@ -107,6 +109,21 @@ def _fake_upstream_server() -> Iterator[FakeUpstream]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def _backup_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def backup(_backup_server: FakeUpstream) -> FakeUpstream:
+    """A second fake upstream (another provider's deployment of a model), answering "from the backup"."""
+    _backup_server.reset()
+    _backup_server.default = Reply(content="from the backup")
+    return _backup_server
+
+
 @pytest.fixture
 def fake_upstream(_fake_upstream_server: FakeUpstream) -> FakeUpstream:
     """The session's fake upstream, with an empty script and record for this test."""
@@ -121,6 +138,12 @@ def clock() -> Iterator[ManualClock]:
     previous = use_clock(manual)
     yield manual
     use_clock(previous)
+
+
+@pytest.fixture
+def one_attempt(settings: Any) -> None:
+    """Routing makes one attempt per request: an upstream's failure reaches the client as it was."""
+    settings.ROUTING_MAX_ATTEMPTS = 1
 
 
 @pytest.fixture(scope="session")

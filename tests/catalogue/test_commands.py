@@ -118,3 +118,49 @@ def test_a_bad_command_exits_non_zero_with_one_line_on_stderr() -> None:
     )
     assert result.returncode != 0
     assert "--context-length" in result.stderr and "positive whole number" in result.stderr
+
+
+@pytest.mark.django_db
+def test_models_add_gives_a_model_its_primary_deployment_and_keeps_it_in_step() -> None:
+    run("providers", "add", "one", "--base-url", "http://127.0.0.1:9/v1")
+    run("providers", "add", "two", "--base-url", "http://127.0.0.1:10/v1")
+    run("models", "add", "acme/m", "--provider", "one", "--upstream-model", "m-1")
+    model = LanguageModel.objects.get()
+    assert [(d.provider.name, d.upstream_model, d.primary) for d in model.deployments.all()] == [("one", "m-1", True)]
+    run("models", "add", "acme/m", "--provider", "two", "--upstream-model", "m-2")
+    assert [(d.provider.name, d.upstream_model, d.primary) for d in model.deployments.all()] == [("two", "m-2", True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_models_route_adds_or_updates_one_deployment_and_health_prints_each() -> None:
+    run("providers", "add", "one", "--base-url", "http://127.0.0.1:9/v1")
+    run("providers", "add", "two", "--base-url", "http://127.0.0.1:10/v1")
+    run("models", "add", "acme/m", "--provider", "one")
+    out = run("models", "route", "acme/m", "--provider", "two", "--upstream-model", "m-2", "--priority", "1",
+              "--weight", "3", "--max-concurrent", "4")  # fmt: skip
+    assert "added deployment acme/m -> two/m-2 (priority 1, weight 3, max concurrent 4, enabled)" in out
+    out = run("models", "route", "acme/m", "--provider", "two", "--upstream-model", "m-2", "--disable")
+    assert "updated deployment acme/m -> two/m-2 (priority 1, weight 3, max concurrent 4, disabled)" in out
+    assert LanguageModel.objects.get().deployments.count() == 2
+    health = run("models", "health", "acme/m").splitlines()
+    assert len(health) == 2
+    assert health[0].split("\t")[:4] == ["acme/m", "one/acme/m", "priority 0 weight 1", "healthy"]
+    assert health[1].split("\t")[3] == "disabled"
+    assert "last hour: 0 requests" in health[0]
+    assert "acme/m\tone/acme/m (+1 more)" in run("models", "list")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "route", "nope", "--provider", "one"], "no model 'nope'"),
+        (["models", "route", "acme/m", "--provider", "nope"], "no provider named 'nope'"),
+        (["models", "health", "nope"], "no model 'nope'"),
+    ],
+)
+def test_models_route_and_health_refuse_what_does_not_exist(args: list[str], message: str) -> None:
+    run("providers", "add", "one", "--base-url", "http://127.0.0.1:9/v1")
+    run("models", "add", "acme/m", "--provider", "one")
+    with pytest.raises(CommandError, match=message):
+        run(*args)

@@ -10,9 +10,11 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from accounts.models import User
+from catalogue.models import Deployment, LanguageModel, Provider
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Browser, Connect, finished, merge, until
 from tests.fake_upstream import FakeUpstream, Reply
+from tests.live_server import free_port
 from usage.ledger import flush_usage
 from usage.models import UsageRecord
 
@@ -149,6 +151,7 @@ async def test_an_error_after_the_first_token_keeps_the_partial_text(
     assert done["message"]["error"]
 
 
+@pytest.mark.usefixtures("one_attempt")
 async def test_retry_after_an_error_replaces_the_failed_reply(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
@@ -294,3 +297,41 @@ async def test_deleting_a_conversation_mid_reply_stops_the_upstream_and_tells_th
     cancelled = await sync_to_async(fake_upstream.last.disconnected.wait, thread_sensitive=False)(5)
     assert cancelled
     assert not await sync_to_async(Message.objects.filter(conversation_id=conversation.pk).exists)()
+
+
+def _first_deployment_down(model: LanguageModel, backup_url: str) -> None:
+    provider = model.provider
+    provider.base_url = f"http://127.0.0.1:{free_port()}/v1"
+    provider.save()
+    second = Provider.objects.create(name="backup", base_url=backup_url, read_timeout=10)
+    Deployment.objects.create(model=model, provider=second, upstream_model="backup-small", priority=1)
+
+
+async def test_a_reply_whose_first_deployment_is_down_streams_from_the_second(
+    alice: User, conversation: Conversation, chat_model: LanguageModel, backup: FakeUpstream, connect: Connect
+) -> None:
+    await sync_to_async(_first_deployment_down)(chat_model, backup.base_url)
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Anyone there?"})
+    done, _frames = await until(socket, finished)
+    assert done["message"]["status"] == "complete"
+    assert done["message"]["content"] == "from the backup"
+    assert backup.last.body is not None and backup.last.body["model"] == "backup-small"
+
+
+async def test_when_every_deployment_is_down_the_reply_says_so(
+    alice: User, conversation: Conversation, chat_model: LanguageModel, connect: Connect
+) -> None:
+    def down() -> None:
+        provider = chat_model.provider
+        provider.base_url = f"http://127.0.0.1:{free_port()}/v1"
+        provider.save()
+
+    await sync_to_async(down)()
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Anyone there?"})
+    done, _frames = await until(socket, finished)
+    assert done["message"]["status"] == "error"
+    assert "is unavailable right now; try again in 5 s" in done["message"]["error"]
