@@ -181,11 +181,12 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         "enabled",
     )
     list_editable = ("enabled",)
-    list_filter = ("enabled", "is_chat", "provider", "category")
+    list_filter = ("enabled", "kind", "provider", "category")
     search_fields = ("public_id", "upstream_model", "description", "owned_by")
     list_select_related = ("provider",)
     fieldsets = (
-        (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "is_chat")}),
+        (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "kind")}),
+        ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
         ("Description", {"fields": ("owned_by", "category", "description")}),

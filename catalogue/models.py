@@ -61,7 +61,10 @@ class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
         )
 
     def chat(self) -> LanguageModelQuerySet:
-        return self.filter(is_chat=True)
+        return self.filter(kind=LanguageModel.Kind.CHAT)
+
+    def of_kind(self, kind: str) -> LanguageModelQuerySet:
+        return self.filter(kind=kind)
 
     def allowed_for(self, allowed_models: list[str] | None) -> LanguageModelQuerySet:
         """Narrowed to a key's allowed models (an empty list allows every model)."""
@@ -80,7 +83,18 @@ class LanguageModel(models.Model):
     upstream_model = models.CharField(max_length=200)
     context_length = models.PositiveIntegerField(default=4096)
     max_output_tokens = models.PositiveIntegerField(default=1024)
-    is_chat = models.BooleanField(default=True)
+
+    class Kind(models.TextChoices):
+        CHAT = "chat", "chat (messages in, a reply out: /v1/chat/completions)"
+        TEXT = "text", "text (a prompt continued: /v1/completions)"
+        EMBEDDING = "embedding", "embedding (/v1/embeddings)"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHAT)
+    # What the model accepts; a request asking for more is refused before it goes upstream.
+    vision = models.BooleanField(default=False, help_text="Accepts images in messages")
+    tools = models.BooleanField(default=True, help_text="Accepts tools (function calling)")
+    reasoning = models.BooleanField(default=False, help_text="Thinks before answering (reasoning text)")
+    json_output = models.BooleanField(default=True, help_text="Accepts response_format json_object / json_schema")
     owned_by = models.CharField(max_length=100, blank=True)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=50, blank=True)
@@ -103,6 +117,23 @@ class LanguageModel(models.Model):
         update_fields = kwargs.get("update_fields")
         if update_fields is None or {"provider", "upstream_model"} & set(update_fields):
             self.sync_primary_deployment()
+
+    @property
+    def is_chat(self) -> bool:
+        return self.kind == self.Kind.CHAT
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind == self.Kind.TEXT
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {
+            "vision": self.vision,
+            "tools": self.tools,
+            "reasoning": self.reasoning,
+            "json_output": self.json_output,
+        }
 
     @property
     def usable(self) -> bool:

@@ -232,7 +232,9 @@ def test_a_models_limits_prices_and_description_are_editable(admin_client: Clien
             "provider": str(provider.pk),
             "upstream_model": "fake-small",
             "enabled": "on",
-            "is_chat": "on",
+            "kind": "chat",
+            "vision": "on",
+            "json_output": "on",
             "context_length": "8192",
             "max_output_tokens": "2048",
             "input_price_per_million": "0.15",
@@ -247,6 +249,7 @@ def test_a_models_limits_prices_and_description_are_editable(admin_client: Clien
     model.refresh_from_db()
     assert (model.context_length, model.max_output_tokens) == (8192, 2048)
     assert str(model.output_price_per_million) == "0.600000" and model.description == "A small, fast model."
+    assert model.capabilities == {"vision": True, "tools": False, "reasoning": False, "json_output": True}
 
 
 def test_non_staff_users_cannot_reach_the_provider_admin(client: Client, alice: User, provider: Provider) -> None:
@@ -269,7 +272,9 @@ def test_a_models_page_edits_its_deployments_and_shows_their_health(
         "provider": str(provider.pk),
         "upstream_model": "fake-small",
         "enabled": "on",
-        "is_chat": "on",
+        "kind": "chat",
+        "tools": "on",
+        "json_output": "on",
         "context_length": "4096",
         "max_output_tokens": "1024",
         "input_price_per_million": "0",

@@ -48,7 +48,7 @@ def test_the_page_lists_my_conversations_and_the_enabled_chat_models(
     as_alice: httpx.Client, alices: Conversation, model: LanguageModel
 ) -> None:
     LanguageModel.objects.create(public_id="off", provider=model.provider, upstream_model="x", enabled=False)
-    LanguageModel.objects.create(public_id="embed", provider=model.provider, upstream_model="y", is_chat=False)
+    LanguageModel.objects.create(public_id="embed", provider=model.provider, upstream_model="y", kind="embedding")
     response = as_alice.get("/")
     page = response.text
     assert 'aria-label="Conversations"' in page
