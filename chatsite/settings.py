@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -167,6 +168,15 @@ else:
 # Rate limits (usage.limits): how long each process caches limit configuration (changes also
 # invalidate it through Redis).
 LIMITS_CACHE_SECONDS = env_int("LIMITS_CACHE_SECONDS", 10, minimum=0)
+
+# Environment variables a provider's key may be read from (glob patterns; catalogue.keysource). Names
+# the settings read (SECRET_KEY, DATABASE_URL, ADMIN_PASSWORD, ...) are refused whatever they say.
+PROVIDER_KEY_ENV_ALLOWED = env_list("PROVIDER_KEY_ENV_ALLOWED", ["*_API_KEY"])
+for _pattern in PROVIDER_KEY_ENV_ALLOWED:
+    if not re.fullmatch(r"[A-Za-z0-9_*?]+", _pattern) or not _pattern.strip("*?"):
+        raise ImproperlyConfigured(
+            f"PROVIDER_KEY_ENV_ALLOWED entries must be variable names or patterns such as *_API_KEY, got {_pattern!r}"
+        )
 
 # `make run` starts the bundled SmolLM2 model and registers it as provider `local` (chatsite.local_model).
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
