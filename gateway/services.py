@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -28,6 +30,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from django.conf import settings
 
 from catalogue.models import LanguageModel
 from gateway import upstream
@@ -137,10 +141,32 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
     return request, model
 
 
-def _upstream_body(body: dict[str, Any], model: LanguageModel, stream: bool) -> bytes:
-    """The client's body, untouched but for the upstream's model name and our usage needs."""
+# Fields some upstreams (LiteLLM and other gateways) read as where and how to send the request on:
+# a client of ours must not steer our upstream to another address or account.
+ROUTING_FIELDS = ("api_base", "base_url", "api_key", "api_version", "extra_headers", "custom_llm_provider")
+# Fields naming the client's own end user; the upstream gets our user instead (see upstream_user).
+END_USER_FIELDS = ("user", "safety_identifier")
+
+
+def upstream_user(user_id: int) -> str:
+    """Who calls, as the upstream sees it: our user id, hashed with a key derived from SECRET_KEY.
+
+    Stable per user (upstreams use it to trace abuse), meaningless outside this server.
+    """
+    key = hashlib.sha256(b"chatsite.upstream-user:" + settings.SECRET_KEY.encode()).digest()
+    return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _upstream_body(body: dict[str, Any], model: LanguageModel, stream: bool, caller: Caller) -> bytes:
+    """The client's body, untouched but for the upstream's model name, our usage needs, the end user
+    (ours, hashed, instead of the client's) and routing fields (dropped)."""
     forwarded = dict(body)
     forwarded["model"] = model.upstream_model
+    for name in ROUTING_FIELDS:
+        forwarded.pop(name, None)
+    for name in END_USER_FIELDS:
+        if name in forwarded:
+            forwarded[name] = upstream_user(caller.user.pk)
     if forwarded.get("tools") is False:
         del forwarded["tools"]
     if stream:
@@ -202,7 +228,7 @@ async def create_completion(
     usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
     try:
         target = upstream.target_for(model.provider)
-        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, model, False))
+        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, model, False, caller))
         if not isinstance(payload.get("choices"), list):
             raise upstream.bad_response(target, "an answer without choices")
         _normalize_completion(payload, request.model)
@@ -378,7 +404,7 @@ async def _stream(
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
         async with (
-            upstream.open_stream(target, "/chat/completions", _upstream_body(body, model, True)) as events,
+            upstream.open_stream(target, "/chat/completions", _upstream_body(body, model, True, caller)) as events,
             contextlib.aclosing(_paced(events, target, keepalive)) as blocks,
         ):
             async for block in blocks:
