@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
+from chatsite.inputs import BadInput, check_text
 from conversations.models import Conversation, Message
 from usage.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
@@ -47,6 +48,8 @@ def conversations_for(user: User, query: str = "") -> QuerySet[Conversation]:
     qs = Conversation.objects.filter(owner=user)
     query = query.strip()
     if query:
+        # A NUL in a LIKE pattern is a PostgreSQL error; such text can be in no conversation anyway.
+        check_text(query, "The search")
         matching = Message.objects.filter(conversation=OuterRef("pk"), content__icontains=query)
         qs = qs.filter(Q(title__icontains=query) | Exists(matching))
     return qs.order_by("-updated_at", "-id")
@@ -207,7 +210,10 @@ def _clean(content: str) -> str:
         raise ChatError("The message is empty.")
     if len(content) > MAX_MESSAGE_CHARS:
         raise ChatError(f"The message is too long (at most {MAX_MESSAGE_CHARS} characters).")
-    return content
+    try:
+        return check_text(content, "The message")
+    except BadInput as exc:
+        raise ChatError(str(exc)) from None
 
 
 def add_user_message(user: User, conversation_id: int, content: str) -> tuple[Message, Message]:

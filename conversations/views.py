@@ -3,19 +3,25 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatsite.inputs import BadInput, parse_json, unstorable
 from conversations import generation, services
 
 
+@never_cache
 @login_required
 def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     user = request.user
@@ -26,9 +32,13 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if conversation is not None:
         services.expire_stale(conversation.pk)
         messages = [services.message_dict(m) for m in services.messages_of(conversation.pk)]
+    try:
+        conversations = list(services.conversations_for(user, query)[:200])
+    except BadInput:  # a search no conversation can match (a NUL character)
+        conversations = []
     models = list(services.chat_models())
     context: dict[str, Any] = {
-        "conversations": services.conversations_for(user, query)[:200],
+        "conversations": conversations,
         "query": query,
         "conversation": conversation,
         "models": models,
@@ -44,15 +54,45 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     return render(request, "conversations/chat.html", context)
 
 
+def _storable(value: str) -> None:
+    reason = unstorable(value)
+    if reason is not None:
+        raise serializers.ValidationError(f"This text cannot be stored: {reason}.")
+
+
 class ConversationInput(serializers.Serializer):
-    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    model = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20_000)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[_storable])
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[_storable])
+    system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20_000, validators=[_storable])
+
+
+class SafeJSONParser(JSONParser):
+    """JSON bodies within MAX_REQUEST_BYTES and chatsite.inputs' depth; anything else is a 400, never a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read(settings.MAX_REQUEST_BYTES + 1) if stream is not None else b""
+        try:
+            return parse_json(raw, max_bytes=settings.MAX_REQUEST_BYTES)
+        except BadInput as exc:
+            raise ParseError(str(exc)) from None
 
 
 class _ChatAPI(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
+    parser_classes = [SafeJSONParser]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ParseError):
+            return _invalid(str(exc.detail))
+        if isinstance(exc, BadInput):
+            return _invalid(str(exc))
+        return super().handle_exception(exc)
 
 
 def _invalid(message: str) -> Response:
