@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,8 +74,15 @@ def log_in(page: Page, username: str = "alice") -> None:
 
 
 def wait_ready(page: Page) -> None:
-    """The page's script has run and its socket (if a conversation is open) is connected."""
-    page.wait_for_function("window.chatReady === true")
+    """The page's script has run and its socket (if a conversation is open) is connected.
+
+    Asked from outside the page: a predicate polled inside it is an eval, which the site's
+    Content-Security-Policy refuses.
+    """
+    deadline = time.monotonic() + 15
+    while not page.evaluate("window.chatReady === true"):
+        assert time.monotonic() < deadline, "the chat page's script never became ready"
+        page.wait_for_timeout(50)
 
 
 def send(page: Page, text: str) -> None:
