@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -12,7 +13,7 @@ import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_int, env_list, env_origins, env_str, env_url
+from chatsite.env import env_bool, env_choice, env_int, env_list, env_origins, env_str, env_url
 
 # Lets `admin.ModelAdmin[Model]` and other generics work at run time as they do for mypy.
 django_stubs_ext.monkeypatch()
@@ -57,6 +58,12 @@ INSTALLED_APPS = [
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    "axes",
     "channels",
     "chatsite",
     "accounts",
@@ -76,6 +83,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.StaffTwoFactorMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -91,6 +102,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.auth_settings",
             ],
         },
     },
@@ -142,6 +154,101 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# --- Sign-up, sign-in, single sign-on, two-factor (accounts/auth.py tells how they fit) ----------------
+# Who may create an account: open (anyone), invite (with an invite link from an admin or a member),
+# approval (anyone, but an admin activates the account), closed (nobody; admins add users).
+SIGNUP = env_choice("SIGNUP", ("open", "invite", "approval", "closed"), "open")
+# 0: the sign-in page offers single sign-on only and passwords are refused.
+LOCAL_LOGIN = env_bool("LOCAL_LOGIN", True)
+# Staff must set up two-factor authentication before they can use any page but that set-up.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", False)
+INVITE_DAYS = env_int("INVITE_DAYS", 7, minimum=1, maximum=365)
+
+ACCOUNT_ADAPTER = "accounts.auth.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.auth.SocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[chatsite] "
+# Per address (and per account for failed logins): allauth answers 429 or a form error beyond these.
+AUTH_RATE_PER_MINUTE = env_int("AUTH_RATE_PER_MINUTE", 20, minimum=1)
+ACCOUNT_RATE_LIMITS = {
+    "login": f"{AUTH_RATE_PER_MINUTE}/m/ip",
+    "signup": f"{AUTH_RATE_PER_MINUTE}/m/ip",
+    "login_failed": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/5m/key",
+    "reset_password": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/m/key",
+}
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
+
+
+def _oidc_apps() -> list[dict[str, object]]:
+    """One OpenID Connect provider from the environment; more are added in the admin (Social applications)."""
+    server_url = env_url("OIDC_SERVER_URL", ("https", "http"))
+    client_id = env_str("OIDC_CLIENT_ID")
+    if not server_url:
+        return []
+    if not client_id:
+        raise ImproperlyConfigured("OIDC_CLIENT_ID must be set when OIDC_SERVER_URL is")
+    provider_id = env_str("OIDC_PROVIDER_ID", "sso")
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", provider_id):
+        raise ImproperlyConfigured(f"OIDC_PROVIDER_ID must be lowercase letters, digits and '-', got {provider_id!r}")
+    return [
+        {
+            "provider_id": provider_id,
+            "name": env_str("OIDC_NAME", "Single sign-on"),
+            "client_id": client_id,
+            "secret": env_str("OIDC_CLIENT_SECRET"),
+            "settings": {"server_url": server_url, "oauth_pkce_enabled": True},
+        }
+    ]
+
+
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": _oidc_apps()}}
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
+
+# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures lock the account and, separately, the address
+# for LOGIN_LOCKOUT_MINUTES; the lock expires, and failures during it do not extend it, so nobody can
+# keep an account locked by failing its password over and over. `manage.py axes_reset_username NAME`
+# lifts one at once; the admin lists them (Axes: access attempts).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=24 * 60))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "login"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# The same client address for lockouts and rate limits (accounts.auth.client_ip).
+AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
+
+# Password-reset mail: printed on the console unless an SMTP server is named.
+EMAIL_BACKEND = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}[env_choice("EMAIL_BACKEND", ("console", "smtp"), "console")]
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
