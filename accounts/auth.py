@@ -39,6 +39,14 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The account a sign-in tried (for lockouts): allauth authenticates with `username`; its form posts `login`."""
+    if credentials and credentials.get("username"):
+        return str(credentials["username"])
+    data = getattr(request, "POST", None) or {}
+    return data.get("login") or data.get("username") or None
+
+
 def signup_open(request: HttpRequest) -> bool:
     mode = settings.SIGNUP
     if mode == "closed":

@@ -16,7 +16,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-_OPEN_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/accounts/login/", "/static/", "/healthz", "/readyz")
+_OPEN_PREFIXES = (
+    "/accounts/2fa/",
+    "/accounts/reauthenticate/",
+    "/accounts/logout/",
+    "/accounts/login/",
+    "/static/",
+    "/healthz",
+    "/readyz",
+)
 
 
 class StaffTwoFactorMiddleware:

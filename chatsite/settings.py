@@ -221,6 +221,9 @@ SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS"
 
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
+# A code of the previous or next 30 s step is accepted too (RFC 6238's allowance for clocks and typing);
+# each code is accepted once.
+MFA_TOTP_TOLERANCE = 1
 
 # Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures lock the account and, separately, the address
 # for LOGIN_LOCKOUT_MINUTES; the lock expires, and failures during it do not extend it, so nobody can
@@ -231,7 +234,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minim
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_FORM_FIELD = "login"
+AXES_USERNAME_CALLABLE = "accounts.auth.attempted_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
