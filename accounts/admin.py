@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from accounts import keys
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, Invite, User
 
 
 def _includes_self(request: HttpRequest, queryset: QuerySet[User]) -> bool:
@@ -240,3 +240,21 @@ class AuditLogAdmin(admin.ModelAdmin[LogEntry]):
     @admin.display(description="change")
     def change(self, entry: LogEntry) -> str:
         return entry.get_change_message()
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin[Invite]):
+    """Invite links (SIGNUP=invite): who invited whom. Links are made on /accounts/invites/; deleting an
+    unused one withdraws it. The token itself is never stored, so never shown."""
+
+    list_display = ("created_by", "created_at", "expires_at", "used_by", "used_at")
+    list_select_related = ("created_by", "used_by")
+    search_fields = ("created_by__username", "used_by__username")
+    fields = ("created_by", "created_at", "expires_at", "used_by", "used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -17,6 +17,7 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
@@ -113,3 +114,16 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             user = super().save_user(request, sociallogin, form)
             _consume_invite(request, user)
         return user
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check, for sign-ins that come with a request (every page that signs in).
+
+    Code that authenticates without one (a shell, Django's test client's `login`) has no address to
+    count against and nothing to lock out; it goes on to the next backend instead of failing.
+    """
+
+    def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> Any:
+        if request is None:
+            return None
+        return super().authenticate(request, *args, **kwargs)

@@ -156,7 +156,7 @@ LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account or address before any password is checked.
-    "axes.backends.AxesStandaloneBackend",
+    "accounts.auth.LockoutBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
