@@ -10,7 +10,6 @@ urlpatterns = [
     path("logout/", allauth_views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
     path("profile/keys/<int:key_id>/revoke/", views.revoke_key, name="revoke_key"),
-    path("profile/usage.json", views.UsageChartData.as_view(), name="usage_data"),
     path("security/", views.security, name="security"),
     path("invites/", views.invite_links, name="invites"),
     path("invite/<str:token>/", views.accept_invite, name="accept_invite"),

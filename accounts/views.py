@@ -12,11 +12,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import audit, invites, services
 from accounts.forms import ApiKeyCreateForm
@@ -174,20 +169,3 @@ def revoke_key(request: HttpRequest, key_id: int) -> HttpResponse:
         return redirect("profile")
     key = services.own_key(user, key_id)
     return render(request, "accounts/revoke_key.html", {"key": key})
-
-
-class UsageChartData(APIView):
-    """GET: the signed-in user's tokens per day by model over the last 30 days, for the profile chart."""
-
-    authentication_classes = [SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
-    def get(self, request: Request) -> Response:
-        user = request.user
-        assert isinstance(user, User)
-        data = queries.daily_tokens_by_model(user)
-        _, since = queries.chart_window()
-        data["totals"] = queries.usage_summary(user, since=since).as_dict()
-        response = Response(data)
-        response["Cache-Control"] = "no-store"
-        return response

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
     "axes",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "chatsite",
     "accounts",
@@ -290,13 +292,51 @@ for _pattern in PROVIDER_KEY_ENV_ALLOWED:
             f"PROVIDER_KEY_ENV_ALLOWED entries must be variable names or patterns such as *_API_KEY, got {_pattern!r}"
         )
 
+# The chat socket (conversations.frames): each socket may send CHAT_SOCKET_FRAME_BURST frames at once,
+# then CHAT_SOCKET_FRAMES_PER_SECOND; frames above CHAT_SOCKET_MAX_FRAME_BYTES are refused; one user has
+# at most CHAT_MAX_GENERATIONS replies being written at once (all conversations, all workers).
+CHAT_SOCKET_FRAMES_PER_SECOND = env_int("CHAT_SOCKET_FRAMES_PER_SECOND", 5, minimum=1)
+CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 20, minimum=1)
+CHAT_SOCKET_MAX_FRAME_BYTES = env_int("CHAT_SOCKET_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
+CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 3, minimum=1)
+
 # `make run` starts the bundled SmolLM2 model and registers it as provider `local` (chatsite.local_model).
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
 
+# The REST API under /api/ (api/, and each app's api.py): signed-in browsers (session with CSRF) and
+# scripts with an issued key; JSON only; one error shape (api/errors.py).
 REST_FRAMEWORK: dict[str, object] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.base.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.base.Pages",
+    "DEFAULT_THROTTLE_CLASSES": ["api.base.PerUserThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+# Requests per minute each user (or address, before sign-in) may make to /api/; 0 lifts the limit.
+API_REQUESTS_PER_MINUTE = env_int("API_REQUESTS_PER_MINUTE", 600, minimum=0)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chatsite REST API",
+    "DESCRIPTION": (
+        "Your conversations, their messages, your API keys and your usage. Sign in (browser session, with "
+        "the CSRF token on changes) or send an API key: `Authorization: Bearer sk-...`. Every error is "
+        '`{"error": {"message", "type", "param", "code"}}`. The OpenAI-compatible model API is under /v1.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
 }
 
 # Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto.

@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("v1/", include("gateway.urls")),
+    path("api/", include("api.urls")),
     path("", include("conversations.urls")),
 ]

@@ -1,4 +1,4 @@
-"""The chat page and its JSON endpoints refuse what PostgreSQL cannot store, and deep JSON, with a 4xx.
+"""The chat page and the REST API refuse what PostgreSQL cannot store, and deep JSON, with a 4xx.
 
 Each of these answered 500 with a traceback before: a search for a NUL (`?q=%00`), 100,000-level
 nested JSON, a NUL or an unpaired surrogate in a title, prompt or message.
@@ -17,7 +17,7 @@ from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
-API = "/chat/api/conversations/"
+API = "/api/conversations/"
 DEEP = "[" * 100_000 + "]" * 100_000
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -74,15 +73,8 @@ def log_in(page: Page, username: str = "alice") -> None:
 
 
 def wait_ready(page: Page) -> None:
-    """The page's script has run and its socket (if a conversation is open) is connected.
-
-    Asked from outside the page: a predicate polled inside it is an eval, which the site's
-    Content-Security-Policy refuses.
-    """
-    deadline = time.monotonic() + 15
-    while not page.evaluate("window.chatReady === true"):
-        assert time.monotonic() < deadline, "the chat page's script never became ready"
-        page.wait_for_timeout(50)
+    """The page's script has run (read from the DOM: evaluating script would break under a strict CSP)."""
+    page.locator('body[data-chat-ready="true"]').wait_for(state="attached")
 
 
 def send(page: Page, text: str) -> None:
@@ -293,3 +285,69 @@ def test_small_screen_and_keyboard_use(
         expect(page.get_by_role("button", name="Show conversations")).to_be_focused()
     finally:
         context.close()
+
+
+def test_logging_out_in_another_tab_ends_the_chat_and_the_page_says_so_keeping_the_text(
+    page: Page, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="First answer"))
+    log_in(page)
+    send(page, "Hello")
+    expect(last_reply(page)).to_contain_text("First answer")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("typed before the logout")
+
+    other = page.context.new_page()
+    other.goto("/")
+    other.get_by_role("button", name="Log out").click()
+    expect(other).to_have_url(re.compile(r"/accounts/login/"))
+
+    expect(page.locator("#chat-alert")).to_contain_text("signed out")
+    assert box.input_value() == "typed before the logout"
+    box.press("Enter")
+    expect(page.locator('[data-role="user"]')).to_have_count(1)
+
+
+# What the site's Content-Security-Policy will say: scripts and styles from our origin only.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def test_the_chat_and_the_api_docs_work_under_a_strict_content_security_policy(
+    browser: Browser, live_server: LiveServer, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
+) -> None:
+    # The policy is added to the answers on their way in (Playwright's route.fulfill); Chromium then no
+    # longer knows the page came from loopback, and its local-network checks would refuse the socket.
+    strict_browser = browser.browser_type.launch(
+        executable_path=chromium(),
+        args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"],
+        headless=True,
+    )
+    context = strict_browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+
+    def with_csp(route):  # type: ignore[no-untyped-def]
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    context.route("**/*", with_csp)
+    violations: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        fake_upstream.queue(Reply(content=MARKDOWN, chunks=10, delay=0.01))
+        log_in(page)
+        send(page, "Write a greeting function")
+        reply = last_reply(page)
+        expect(reply).to_have_attribute("data-status", "complete")
+        expect(reply.locator("pre code.hljs.language-python")).to_contain_text("def greet(name):")
+
+        page.goto("/api/docs/")
+        expect(page.get_by_role("heading", name=re.compile("chatsite REST API"))).to_be_visible()
+        expect(page.get_by_text("/api/conversations/{id}/messages/").first).to_be_visible()
+    finally:
+        context.close()
+        strict_browser.close()
+    assert violations == []
