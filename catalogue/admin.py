@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from catalogue import services
+from catalogue import keysource, services
 from catalogue.health import reports
 from catalogue.models import Deployment, LanguageModel, Provider
 
@@ -27,7 +27,8 @@ class ProviderForm(forms.ModelForm[Provider]):
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave empty to keep the current key. Ignored when an environment variable "
-        "is named below.",
+        "is named below. The key belongs to the base URL: changing the URL removes the stored key, so enter it "
+        "again with the new URL.",
     )
     clear_api_key = forms.BooleanField(label="Remove the stored key", required=False)
     # Said explicitly: Django 6 changes the scheme assumed for an address typed without one.
@@ -48,6 +49,14 @@ class ProviderForm(forms.ModelForm[Provider]):
             "enabled",
         )
 
+    def clean_api_key_env(self) -> str:
+        name: str = self.cleaned_data.get("api_key_env", "").strip()
+        if name:
+            reason = keysource.problem(name)
+            if reason:
+                raise forms.ValidationError(reason)
+        return name
+
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
         if self.cleaned_data.get("clear_api_key"):
@@ -59,8 +68,18 @@ class ProviderForm(forms.ModelForm[Provider]):
         return provider
 
 
+def _superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_active", False) and getattr(request.user, "is_superuser", False))
+
+
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin[Provider]):
+    """Providers hold the keys to paid upstream accounts and decide where requests go: superusers only.
+
+    Staff granted the provider permissions may look (view permission), never change, add, delete,
+    check a connection or import models, each of which sends the provider's key to its base URL.
+    """
+
     form = ProviderForm
     list_display = ("name", "base_url", "enabled", "key_source", "model_count")
     list_filter = ("enabled",)
@@ -79,10 +98,30 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
     readonly_fields = ("key_source",)
     actions = ["check_connection", "import_models"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _superuser(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
+        return _superuser(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
+        return _superuser(request) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: forms.Form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.key_dropped:
+            self.message_user(
+                request,
+                f"The base URL of {obj.name} changed, so its stored API key was removed: enter the key again.",
+                messages.WARNING,
+            )
+
     @admin.display(description="API key")
     def key_source(self, provider: Provider) -> str:
         # Says where the key comes from, never what it is.
         if provider.api_key_env:
+            if not keysource.allowed(provider.api_key_env):
+                return f"none (environment variable {provider.api_key_env} is not allowed)"
             return f"from environment variable {provider.api_key_env}"
         return "stored (encrypted)" if provider.api_key_encrypted else "none"
 
@@ -90,7 +129,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
     def model_count(self, provider: Provider) -> int:
         return provider.models.count()
 
-    @admin.action(description="Check connection and list upstream models")
+    @admin.action(description="Check connection and list upstream models", permissions=["change"])
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             result = services.check_provider(provider)

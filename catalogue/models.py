@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from catalogue import keysource
 from catalogue.secrets import decrypt, encrypt
 
 
@@ -27,18 +28,42 @@ class Provider(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # The base URL and stored key as loaded from the database (see save), and whether saving
+    # dropped the stored key because the URL changed.
+    _loaded: tuple[str | None, str | None] | None = None
+    key_dropped = False
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A stored key belongs to the address it was entered for: a new base URL without a key
+        # entered with it drops the old one, so it can never be sent to wherever the URL now points.
+        loaded = self._loaded
+        if loaded and loaded[0] is not None and self.base_url != loaded[0] and self.api_key_encrypted == loaded[1]:
+            self.api_key_encrypted = ""
+            self.key_dropped = True
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "api_key_encrypted"}
+        super().save(*args, **kwargs)
+        self._loaded = (self.base_url, self.api_key_encrypted)
+
+    @classmethod
+    def from_db(cls, *args: Any, **kwargs: Any) -> Provider:
+        provider = super().from_db(*args, **kwargs)
+        provider._loaded = (provider.__dict__.get("base_url"), provider.__dict__.get("api_key_encrypted"))
+        return provider
+
     def set_api_key(self, key: str) -> None:
         self.api_key_encrypted = encrypt(key) if key else ""
 
     def get_api_key(self) -> str:
         if self.api_key_env:
-            return os.environ.get(self.api_key_env, "")
+            # Checked again at use: a name stored before the rule, or by other means, is refused too.
+            return os.environ.get(self.api_key_env, "") if keysource.allowed(self.api_key_env) else ""
         return decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
 
     @property

@@ -10,6 +10,7 @@ carry "\\ud800"); both are refused here with a readable reason instead of failin
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -24,6 +25,13 @@ class BadInput(ValueError):
 
 def _no_constants(name: str) -> Any:
     raise BadInput(f"{name} is not valid JSON.")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no JSON encoder can write it back out
+        raise BadInput(f"The number {text[:40]} is too large.")
+    return value
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -52,7 +60,7 @@ def parse_json(raw: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX
         raise BadInput(f"The message is too large (at most {max_bytes} bytes).")
     try:
         # The C parser gives up (RecursionError) long before deep input could harm the process.
-        value = json.loads(raw, parse_constant=_no_constants)
+        value = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError:
         raise BadInput(f"The JSON is nested too deeply (at most {max_depth} levels).") from None
     except BadInput:
@@ -79,3 +87,27 @@ def check_text(text: str, what: str = "The text") -> str:
     if reason is not None:
         raise BadInput(f"{what} cannot be stored: {reason}.")
     return text
+
+
+def unstorable_in(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first string (key or value) of parsed JSON that cannot be stored, as (its path, why).
+
+    Paths read as OpenAI names params: `messages[0].content`. Walks without recursion.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            reason = unstorable(item)
+            if reason is not None:
+                return where, reason
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{where}.{key}" if where else str(key)
+                reason = unstorable(key)
+                if reason is not None:
+                    return child_path, reason
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+    return None

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -28,6 +30,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from django.conf import settings
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
@@ -143,10 +147,32 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
     return request, model
 
 
-def _upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool) -> bytes:
-    """The client's body, untouched but for the deployment's model name and our usage needs."""
+# Fields some upstreams (LiteLLM and other gateways) read as where and how to send the request on:
+# a client of ours must not steer our upstream to another address or account.
+ROUTING_FIELDS = ("api_base", "base_url", "api_key", "api_version", "extra_headers", "custom_llm_provider")
+# Fields naming the client's own end user; the upstream gets our user instead (see upstream_user).
+END_USER_FIELDS = ("user", "safety_identifier")
+
+
+def upstream_user(user_id: int) -> str:
+    """Who calls, as the upstream sees it: our user id, hashed with a key derived from SECRET_KEY.
+
+    Stable per user (upstreams use it to trace abuse), meaningless outside this server.
+    """
+    key = hashlib.sha256(b"chatsite.upstream-user:" + settings.SECRET_KEY.encode()).digest()
+    return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller) -> bytes:
+    """The client's body, untouched but for the deployment's model name, our usage needs, the end user
+    (ours, hashed, instead of the client's) and routing fields (dropped)."""
     forwarded = dict(body)
     forwarded["model"] = deployment.upstream_model
+    for name in ROUTING_FIELDS:
+        forwarded.pop(name, None)
+    for name in END_USER_FIELDS:
+        if name in forwarded:
+            forwarded[name] = upstream_user(caller.user.pk)
     if forwarded.get("tools") is False:
         del forwarded["tools"]
     if stream:
@@ -210,7 +236,7 @@ async def create_completion(
 
     async def attempt(deployment: Deployment) -> dict[str, Any]:
         target = attempts.target
-        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, deployment, False))
+        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, deployment, False, caller))
         if not isinstance(payload.get("choices"), list):
             raise upstream.bad_response(target, "an answer without choices")
         return payload
@@ -421,7 +447,7 @@ async def _open(
         relay = _Relay(request.model, request.wants_usage_chunk(), target)
         stack = contextlib.AsyncExitStack()
         try:
-            body = _upstream_body(call.body, deployment, True)
+            body = _upstream_body(call.body, deployment, True, call.caller)
             events = await stack.enter_async_context(upstream.open_stream(target, "/chat/completions", body))
             blocks = await stack.enter_async_context(contextlib.aclosing(_paced(events, target, keepalive)))
             head = await _head(blocks, relay)

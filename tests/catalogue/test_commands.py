@@ -24,10 +24,10 @@ def run(*args: str) -> str:
 @pytest.mark.django_db
 def test_providers_add_creates_then_updates_the_same_provider() -> None:
     assert "created provider openai" in run("providers", "add", "openai", "--base-url", "https://api.openai.com/v1")
-    out = run("providers", "add", "openai", "--base-url", "https://example.com/v1/", "--api-key-env", "OPENAI_KEY")
+    out = run("providers", "add", "openai", "--base-url", "https://example.com/v1/", "--api-key-env", "OPENAI_API_KEY")
     assert "updated provider openai" in out
     provider = Provider.objects.get()
-    assert (provider.base_url, provider.api_key_env) == ("https://example.com/v1", "OPENAI_KEY")
+    assert (provider.base_url, provider.api_key_env) == ("https://example.com/v1", "OPENAI_API_KEY")
 
 
 @pytest.mark.django_db
@@ -38,6 +38,11 @@ def test_providers_add_creates_then_updates_the_same_provider() -> None:
         (["ok", "--base-url", "ftp://x.test/v1"], "invalid --base-url"),
         (["ok", "--base-url", "not a url"], "invalid --base-url"),
         (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "NOT-A-VAR"], "invalid --api-key-env"),
+        # The server's own secrets are never a provider's key, nor anything outside the allow-list.
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "SECRET_KEY"], "server's own configuration"),
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "ADMIN_PASSWORD"], "server's own configuration"),
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "DATABASE_URL"], "server's own configuration"),
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "HOME"], "PROVIDER_KEY_ENV_ALLOWED"),
     ],
 )
 def test_providers_add_refuses_bad_input(args: list[str], message: str) -> None:
@@ -51,11 +56,22 @@ def test_providers_list_never_shows_a_stored_key() -> None:
     provider = Provider(name="vault", base_url="https://x.test/v1")
     provider.set_api_key("sk-very-secret-upstream-key")
     provider.save()
-    Provider.objects.create(name="env", base_url="https://y.test/v1", api_key_env="Y_KEY")
+    Provider.objects.create(name="env", base_url="https://y.test/v1", api_key_env="Y_API_KEY")
     out = run("providers", "list")
     assert "vault\thttps://x.test/v1\tkey stored\tenabled" in out
-    assert "key from $Y_KEY" in out
+    assert "key from $Y_API_KEY" in out
     assert "very-secret" not in out
+
+
+@pytest.mark.django_db
+def test_a_new_base_url_drops_the_stored_key() -> None:
+    provider = Provider(name="vault", base_url="https://x.test/v1")
+    provider.set_api_key("sk-very-secret-upstream-key")
+    provider.save()
+    out = run("providers", "add", "vault", "--base-url", "http://127.0.0.1:9/v1")
+    assert "stored key of vault was removed" in out
+    provider.refresh_from_db()
+    assert provider.get_api_key() == "" and not provider.has_api_key
 
 
 @pytest.mark.django_db
