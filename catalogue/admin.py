@@ -40,7 +40,10 @@ class ProviderForm(forms.ModelForm[Provider]):
         model = Provider
         fields = (
             "name",
+            "kind",
             "base_url",
+            "responses_api",
+            "output_cap_param",
             "api_key",
             "clear_api_key",
             "api_key_env",
@@ -81,12 +84,15 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
     """
 
     form = ProviderForm
-    list_display = ("name", "base_url", "enabled", "key_source", "model_count")
-    list_filter = ("enabled",)
+    list_display = ("name", "kind", "base_url", "enabled", "key_source", "model_count")
+    list_filter = ("enabled", "kind")
     search_fields = ("name", "base_url")
     fields = (
         "name",
+        "kind",
         "base_url",
+        "responses_api",
+        "output_cap_param",
         "key_source",
         "api_key",
         "clear_api_key",
@@ -228,7 +234,8 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
-        ("Description", {"fields": ("owned_by", "category", "description")}),
+        ("Description", {"fields": ("owned_by", "creator", "category", "description")}),
+        ("Links", {"fields": ("license_name", "license_url", "docs_url", "prompt_guide_url")}),
     )
     actions = ["enable", "disable"]
     inlines = [DeploymentInline]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import TextChoices
 from django.db.models import Q
 from django.utils import timezone
 
@@ -16,10 +17,30 @@ from catalogue.secrets import decrypt, encrypt
 
 
 class Provider(models.Model):
-    """An upstream OpenAI-compatible chat-completions API."""
+    """An upstream API: OpenAI-compatible (chat completions and the rest) or Anthropic's Messages API."""
+
+    class Kind(TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic Messages API"
+
+    class OutputCapParam(TextChoices):
+        MAX_TOKENS = "max_tokens", "max_tokens"
+        MAX_COMPLETION_TOKENS = "max_completion_tokens", "max_completion_tokens"
 
     name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI)
     base_url = models.URLField(max_length=500, help_text="Up to and including /v1, e.g. https://api.openai.com/v1")
+    responses_api = models.BooleanField(
+        default=False, help_text="Speaks OpenAI's Responses API: /v1/responses requests go to it as they are"
+    )
+    # Many OpenAI-compatible servers (llama.cpp, vLLM) know only max_tokens; OpenAI's reasoning models only
+    # max_completion_tokens. The cap is always sent, under the name this upstream knows.
+    output_cap_param = models.CharField(
+        max_length=30,
+        choices=OutputCapParam.choices,
+        default=OutputCapParam.MAX_TOKENS,
+        help_text="The name under which this upstream takes the output cap",
+    )
     # Either the name of an environment variable holding the key, or the key stored encrypted.
     api_key_env = models.CharField(max_length=100, blank=True)
     api_key_encrypted = models.TextField(blank=True, editable=False)
@@ -123,6 +144,11 @@ class LanguageModel(models.Model):
     owned_by = models.CharField(max_length=100, blank=True)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=50, blank=True)
+    creator = models.CharField(max_length=100, blank=True)
+    license_name = models.CharField(max_length=100, blank=True)
+    license_url = models.URLField(blank=True)
+    docs_url = models.URLField(blank=True)
+    prompt_guide_url = models.URLField(blank=True)
     input_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     output_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     enabled = models.BooleanField(default=True)

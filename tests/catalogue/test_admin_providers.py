@@ -30,7 +30,9 @@ def provider(fake_upstream: FakeUpstream) -> Provider:
 def provider_form(**overrides: object) -> dict[str, object]:
     data: dict[str, object] = {
         "name": "acme",
+        "kind": "openai",
         "base_url": "https://api.acme.test/v1",
+        "output_cap_param": "max_tokens",
         "api_key": "",
         "api_key_env": "",
         "connect_timeout": "5",

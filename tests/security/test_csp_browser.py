@@ -102,6 +102,7 @@ def test_a_remote_image_in_a_reply_is_never_fetched(
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name=re.compile("log in", re.I)).click()
         expect(page.get_by_role("navigation", name="Conversations")).to_be_visible()
+        page.locator('body[data-chat-ready="true"]').wait_for(state="attached")  # the page's script has run
 
         def refused(message: ConsoleMessage) -> bool:
             return "Content Security Policy" in message.text and str(listener.port) in message.text
@@ -134,6 +135,7 @@ def test_the_pages_run_under_the_policy_without_a_violation(
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name=re.compile("log in", re.I)).click()
         expect(page.get_by_role("navigation", name="Conversations")).to_be_visible()
+        page.locator('body[data-chat-ready="true"]').wait_for(state="attached")  # the page's script has run
         box = page.get_by_role("textbox", name="Message")
         box.fill("Hello")
         box.press("Enter")

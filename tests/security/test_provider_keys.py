@@ -54,7 +54,9 @@ def keyed(db: None) -> Provider:
 def form(provider: Provider, **overrides: object) -> dict[str, object]:
     data: dict[str, object] = {
         "name": provider.name,
+        "kind": provider.kind,
         "base_url": provider.base_url,
+        "output_cap_param": provider.output_cap_param,
         "api_key": "",
         "api_key_env": provider.api_key_env,
         "connect_timeout": "5",
