@@ -8,8 +8,7 @@ from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import TextChoices
-from django.db.models import Q
+from django.db.models import Q, TextChoices
 from django.utils import timezone
 
 from catalogue import keysource
