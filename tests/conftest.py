@@ -131,6 +131,14 @@ def fake_upstream(_fake_upstream_server: FakeUpstream) -> FakeUpstream:
     return _fake_upstream_server
 
 
+@pytest.fixture(scope="module")
+def chromium_browser() -> Iterator[Any]:
+    """Headless Debian chromium through Playwright, one per test module (tests/browser.py)."""
+    from tests.browser import launch
+
+    yield from launch()
+
+
 @pytest.fixture
 def clock() -> Iterator[ManualClock]:
     """A clock that moves only when the test says (rate limits, budgets' periods, cooldowns read it)."""

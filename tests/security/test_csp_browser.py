@@ -7,21 +7,19 @@ proves nothing is fetched: the browser refuses it (and says so on the console) u
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, expect
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from tests.conftest import PASSWORD
+from tests.browser import log_in
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
-from tests.needs import CHROMIUM_ARGS, chromium
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -60,23 +58,6 @@ def listener() -> Iterator[Listener]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium()
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; the ORM calls here are synchronous
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
 @pytest.fixture
 def model(fake_upstream: FakeUpstream, transactional_db: None) -> LanguageModel:
     provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=10)
@@ -84,7 +65,7 @@ def model(fake_upstream: FakeUpstream, transactional_db: None) -> LanguageModel:
 
 
 def test_a_remote_image_in_a_reply_is_never_fetched(
-    browser: Browser,
+    chromium_browser: Browser,
     live_server: LiveServer,
     alice: User,
     model: LanguageModel,
@@ -93,16 +74,11 @@ def test_a_remote_image_in_a_reply_is_never_fetched(
 ) -> None:
     beacon = f"http://127.0.0.1:{listener.port}/track.png?c=alices-secret"
     fake_upstream.queue(Reply(content=f"Sure. ![chart]({beacon}) Here it is.", chunks=3))
-    context = browser.new_context(base_url=live_server.url)
+    context = chromium_browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     try:
         page = context.new_page()
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill("alice")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name=re.compile("log in", re.I)).click()
-        expect(page.get_by_role("navigation", name="Conversations")).to_be_visible()
-        page.locator('body[data-chat-ready="true"]').wait_for(state="attached")  # the page's script has run
+        log_in(page)
 
         def refused(message: ConsoleMessage) -> bool:
             return "Content Security Policy" in message.text and str(listener.port) in message.text
@@ -120,9 +96,9 @@ def test_a_remote_image_in_a_reply_is_never_fetched(
 
 
 def test_the_pages_run_under_the_policy_without_a_violation(
-    browser: Browser, live_server: LiveServer, admin: User, model: LanguageModel, fake_upstream: FakeUpstream
+    chromium_browser: Browser, live_server: LiveServer, admin: User, model: LanguageModel, fake_upstream: FakeUpstream
 ) -> None:
-    context = browser.new_context(base_url=live_server.url)
+    context = chromium_browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
     violations: list[str] = []
     errors: list[str] = []
@@ -130,12 +106,7 @@ def test_the_pages_run_under_the_policy_without_a_violation(
         page = context.new_page()
         page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name=re.compile("log in", re.I)).click()
-        expect(page.get_by_role("navigation", name="Conversations")).to_be_visible()
-        page.locator('body[data-chat-ready="true"]').wait_for(state="attached")  # the page's script has run
+        log_in(page, "admin")
         box = page.get_by_role("textbox", name="Message")
         box.fill("Hello")
         box.press("Enter")
