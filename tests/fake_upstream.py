@@ -9,7 +9,10 @@ scripts what the next requests get:
     fake_upstream.queue(Reply(status=429, error_message="slow down"))      # error before the first byte
     fake_upstream.queue(Reply(chunks=3, fail_after_chunks=2))              # error event after two chunks
     fake_upstream.queue(Reply(drop_after_chunks=1))                        # connection dropped mid-stream
+    fake_upstream.queue(reply := Reply(chunks=9, hold_after_chunks=3))     # ... reply.released.set() goes on
     fake_upstream.queue(Reply(hang=True))                                  # never answers
+    fake_upstream.queue(Reply(drop=True))                                  # connection dropped before answering
+    fake_upstream.queue(Reply(status=429, retry_after="30"))               # with a Retry-After header
     fake_upstream.queue(Reply(garbage=True))                               # 200 with a body that isn't JSON
     fake_upstream.queue(Reply(tool_calls=[ToolCall("get_weather", '{"city": "Paris"}')]))
     fake_upstream.queue(Reply(reasoning="Let me think."))                  # reasoning_content first
@@ -69,8 +72,14 @@ class Reply:
     error_code: str | None = None
     fail_after_chunks: int | None = None  # stream an error event after this many chunks
     drop_after_chunks: int | None = None  # drop the connection after this many chunks
+    # Stop after this many chunks until the test sets `released` (or the client goes away): a test can
+    # look at a reply mid-stream however slow the machine is.
+    hold_after_chunks: int | None = None
+    released: threading.Event = field(default_factory=threading.Event)
     hang: bool = False  # send nothing until the client goes away
     garbage: bool = False  # a 200 whose body is not JSON
+    drop: bool = False  # drop the connection before answering anything
+    retry_after: str | None = None  # a Retry-After header on an error answer
     model: str | None = None  # the model name to answer with; default: the requested one
     reasoning: str | None = None  # reasoning text sent before the content
     reasoning_field: str = "reasoning_content"  # where chat answers put it (some upstreams say "reasoning")
@@ -147,10 +156,11 @@ class FakeUpstream:
         return False
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeUpstream:
+    def start(self, port: int = 0) -> FakeUpstream:
+        """Serve on `port` (0: a free one); a given port lets a test bring a "dead" upstream back."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app, interface="asgi3", log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
@@ -237,8 +247,12 @@ class FakeUpstream:
         if reply.hang:
             await _sleep_or_disconnect(3600, record)
             return
+        if reply.drop:
+            raise ConnectionAbortedError("fake upstream drops the connection before answering")
         if reply.status >= 400:
-            await _json(send, reply.status, _error(reply.error_message, reply.error_type, reply.error_code))
+            extra = [(b"retry-after", reply.retry_after.encode())] if reply.retry_after else []
+            error = _error(reply.error_message, reply.error_type, reply.error_code)
+            await _json(send, reply.status, error, extra)
             record.completed = True
             return
         if reply.garbage:
@@ -336,6 +350,8 @@ class FakeUpstream:
                 return
             if sent and reply.delay and await _sleep_or_disconnect(reply.delay, record):
                 return
+            if sent == reply.hold_after_chunks and await _wait_or_disconnect(reply.released, record):
+                return
             for index in range(reply.n):
                 await event({**base, "choices": [{"index": index, "delta": piece, "finish_reason": None}]})
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
@@ -420,16 +436,22 @@ def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
+async def _json(
+    send: Send, status: int, payload: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _wait_or_disconnect(event: threading.Event, record: RecordedRequest) -> bool:
+    """Wait until the event is set or the client went away; True when it went away."""
+    while not event.is_set():
+        if record.disconnected.is_set():
+            return True
+        await asyncio.sleep(0.01)
+    return record.disconnected.is_set()
 
 
 async def _sleep_or_disconnect(seconds: float, record: RecordedRequest) -> bool:
