@@ -48,7 +48,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 bench: $(VENV)/.dev
-	$(BIN)/python bench/gateway_overhead.py
+	$(BIN)/python bench/side_by_side.py $(BENCH_ARGS)
 
 # Refresh the chat page's front-end libraries in static/vendor/ from the versions in package.json (needs npm).
 vendor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -103,14 +104,30 @@ def build_request(host: str, port: int, path: str, body: bytes, headers: dict[st
 
 
 async def run_load(host: str, port: int, raw: bytes, concurrency: int, duration: float) -> Result:
-    result = Result()
+    """`concurrency` connections sending `raw` back to back for `duration` seconds."""
     deadline = time.perf_counter() + duration
+    return await _drive(host, port, raw, concurrency, lambda: time.perf_counter() < deadline)
+
+
+async def run_requests(host: str, port: int, raw: bytes, concurrency: int, total: int) -> Result:
+    """`total` requests sent over `concurrency` connections, back to back."""
+    left = [total]
+
+    def more() -> bool:
+        left[0] -= 1
+        return left[0] >= 0
+
+    return await _drive(host, port, raw, concurrency, more)
+
+
+async def _drive(host: str, port: int, raw: bytes, concurrency: int, more: Callable[[], bool]) -> Result:
+    result = Result()
 
     async def worker() -> None:
         connection = Connection(host, port)
         await connection.open()
         try:
-            while time.perf_counter() < deadline:
+            while more():
                 started = time.perf_counter()
                 try:
                     status, first, events = await connection.request(raw)

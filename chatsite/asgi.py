@@ -16,16 +16,23 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from conversations import generation  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from gateway.asgi import with_api_handler  # noqa: E402
+from usage.ledger import flush_usage  # noqa: E402
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Servers that speak ASGI lifespan (uvicorn) let replies being written end cleanly at shutdown."""
+    """Servers that speak ASGI lifespan (uvicorn) let replies being written end cleanly at shutdown.
+
+    After the requests in flight have finished (uvicorn waits for them): chat replies still being
+    written are kept as interrupted, then the usage ledger's last rows are written. Daphne, without
+    lifespan, gets the same from exit hooks (conversations.generation, usage.ledger).
+    """
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await generation.interrupt_all()
+            await flush_usage()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -1,6 +1,10 @@
 """`make run`: prepare everything the service needs, then serve it.
 
 Each step prints what it does, so a first run that takes a while never looks hung.
+
+The server is uvicorn (with uvloop and httptools) unless SERVER=daphne: both serve HTTP and
+WebSockets, both stop gracefully on SIGTERM with the usage ledger written (see chatsite.asgi).
+Neither writes a line per request unless ACCESS_LOG=1.
 """
 
 from __future__ import annotations
@@ -47,13 +51,60 @@ def ensure_admin() -> None:
         print("    user 'admin' exists", flush=True)
 
 
+SERVERS = ("uvicorn", "daphne")
+
+
+def server_choice() -> str:
+    """The SERVER variable: which ASGI server `make run` starts."""
+    from chatsite.env import env_str
+
+    server = env_str("SERVER", SERVERS[0]).lower()
+    if server not in SERVERS:
+        raise ImproperlyConfigured(f"SERVER must be one of {', '.join(SERVERS)}, got {server!r}")
+    return server
+
+
+def serve(server: str, host: str, port: int, access_log: bool) -> None:
+    target = "chatsite.asgi:application"
+    if server == "daphne":
+        from daphne.cli import CommandLineInterface
+
+        # Daphne writes a line per request at its default verbosity (1); 0 keeps only its warnings.
+        options = ["--bind", host, "--port", str(port), "--proxy-headers", "-v", "0"]
+        if access_log:
+            options += ["--access-log", "-"]
+        CommandLineInterface().run([*options, target])
+        return
+    import logging
+
+    import uvicorn
+
+    if access_log:
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # whatever LOG_LEVEL says
+    uvicorn.run(
+        target,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        proxy_headers=True,
+        access_log=access_log,
+        # Django's LOGGING configures the loggers; uvicorn's own config would replace it.
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-    from chatsite.env import env_int, env_str
+    from chatsite.env import env_bool, env_int, env_str
 
     try:
         host = env_str("HOST", "127.0.0.1")
         port = env_int("PORT", 8000, minimum=1, maximum=65535)
+        server = server_choice()
+        access_log = env_bool("ACCESS_LOG", False)
         done = step(
             "Starting the database"
             + (" (DATABASE_URL)" if os.environ.get("DATABASE_URL") else " (embedded PostgreSQL under var/pgdata)")
@@ -83,10 +134,8 @@ def main() -> None:
 
     start_local_model()
 
-    print(f"==> Serving on http://{host}:{port}/ (Ctrl-C stops everything)", flush=True)
-    from daphne.cli import CommandLineInterface
-
-    CommandLineInterface().run(["--bind", host, "--port", str(port), "--proxy-headers", "chatsite.asgi:application"])
+    print(f"==> Serving on http://{host}:{port}/ with {server} (Ctrl-C stops everything)", flush=True)
+    serve(server, host, port, access_log)
 
 
 if __name__ == "__main__":

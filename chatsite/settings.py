@@ -197,6 +197,12 @@ MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 8 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # Seconds of upstream silence after which a /v1 stream gets a `: keep-alive` comment line.
 GATEWAY_KEEPALIVE_SECONDS = env_int("GATEWAY_KEEPALIVE_SECONDS", 15, minimum=1)
+# Seconds the usage ledger's writer may wait to gather a larger batch of rows (0: write as soon as
+# it is free; rows of requests answered meanwhile still go in one INSERT). Flushed at shutdown.
+LEDGER_FLUSH_SECONDS = float(env_int("LEDGER_FLUSH_SECONDS", 0, minimum=0, maximum=3600))
+# Seconds before the /v1 rights cache's listener reconnects after losing its database connection
+# (doubling up to 30 times that while it keeps failing); meanwhile rights are read from the database.
+GATEWAY_LISTEN_RETRY_SECONDS = env_int("GATEWAY_LISTEN_RETRY_SECONDS", 1, minimum=1)
 # Pooled connections per upstream provider (and worker process).
 GATEWAY_UPSTREAM_CONNECTIONS = env_int("GATEWAY_UPSTREAM_CONNECTIONS", 256, minimum=1)
 

@@ -25,4 +25,9 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     problem = await sync_to_async(_database_answers)()
     if problem:
         return JsonResponse({"status": "unavailable", "reason": f"database unreachable ({problem})"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    from gateway.lookups import lookups
+
+    # "listening": /v1 rights come from this worker's cache; "database": its listener is down, so
+    # they are read from the database on every request until it listens again (gateway.lookups).
+    rights = "listening" if lookups.trusted() else "database"
+    return JsonResponse({"status": "ok", "database": "ok", "rights_cache": rights})

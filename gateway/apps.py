@@ -1,6 +1,46 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+# Saves that change nobody's rights (the triggers ignore these columns too).
+_IRRELEVANT = frozenset({"last_login", "last_used_at"})
 
 
 class GatewayConfig(AppConfig):
     name = "gateway"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.apps import apps
+        from django.db.models.signals import post_delete, post_migrate, post_save
+
+        # After every migrate (and every flush, which also empties the tables): the triggers that
+        # tell each worker's rights cache about changes (gateway.lookups). Sent once per app with
+        # models, after all migrations ran; this app has none, so it listens for the catalogue's.
+        catalogue = apps.get_app_config("catalogue")
+        post_migrate.connect(_after_migrate, sender=catalogue, dispatch_uid="gateway-rights-triggers")
+        # The triggers reach every worker a moment after the commit; the worker that made the
+        # change also forgets at once, so its own next request already sees it.
+        senders = [apps.get_model("accounts", "User"), apps.get_model("accounts", "ApiKey")]
+        senders += list(apps.get_app_config("catalogue").get_models())
+        for sender in senders:
+            post_save.connect(_changed, sender=sender, dispatch_uid=f"gateway-rights-saved-{sender.__name__}")
+            post_delete.connect(_changed, sender=sender, dispatch_uid=f"gateway-rights-deleted-{sender.__name__}")
+
+
+def _after_migrate(using: str = "default", **kwargs: Any) -> None:
+    from gateway.lookups import install_triggers, lookups
+
+    install_triggers(using)
+    lookups.invalidate()
+
+
+def _changed(update_fields: frozenset[str] | None = None, using: str = "default", **kwargs: Any) -> None:
+    from django.db import transaction
+
+    from gateway.lookups import lookups
+
+    if update_fields and set(update_fields) <= _IRRELEVANT:
+        return
+    lookups.invalidate()
+    transaction.on_commit(lookups.invalidate, using=using)

@@ -10,19 +10,23 @@ headers SecurityMiddleware would add. Views, URLs, signals and settings are Djan
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import DisallowedHost, RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import Http404, HttpRequest, HttpResponseBase
+from django.urls import set_script_prefix
 
 from gateway.endpoint import error_response
 from gateway.errors import GatewayError
+from gateway.views import EventStreamResponse
 
 PREFIX = "/v1"
 log = logging.getLogger(__name__)
@@ -70,11 +74,71 @@ class ApiHandler(ASGIHandler):
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         # Without Django's per-request ThreadSensitiveContext: it starts a thread for every
-        # request for the signal receivers' sync hops. No sync view is routed here, so those few
-        # hops share asgiref's one thread; the database work runs in the default pool anyway.
+        # request for the signal receivers' sync hops, which `handle` below does not make.
         if scope["type"] != "http":
             raise ValueError(f"The API handler serves HTTP only, not {scope['type']}")
         await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Django's ASGIHandler.handle without its two thread hops per request.
+
+        Django sends request_started (its receivers run in a thread hop) and closes the response in
+        another hop. Their receivers (close_old_connections, reset_queries) tend the database
+        connections of the thread serving the request; /v1 code never opens one on the loop's
+        thread (its database work runs on chatsite.db's threads), so request_started is not sent and
+        the response is closed inline (its request_finished then finds no connection to tend).
+        Measured with bench/side_by_side.py (three rounds each): CPU per plain request 1.28 -> 1.17 ms,
+        added p50 latency at concurrency 1 1.8 -> 1.4 ms.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None
+            body_file.close()
+            await self.send_response(error_response, send)
+            error_response.close()
+            return
+
+        async def process_request() -> HttpResponseBase:
+            response = await self.get_response_async(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client went away mid-answer
+                await self.send_response(response, send)
+            return response
+
+        # As Django does: a client that goes away cancels the view (and so the upstream request).
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        processor = asyncio.create_task(process_request())
+        await asyncio.wait([listener, processor], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listener, processor):
+            if task.done():
+                with contextlib.suppress(RequestAborted):
+                    task.result()
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if not processor.cancelled():
+            processor.result().close()
+        body_file.close()
+
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        """Django's, but for event streams: their frames go out as they are, one message each.
+
+        Measured with bench/side_by_side.py: CPU per streamed request (20 chunks) 2.2 -> 2.1 ms.
+        """
+        if not isinstance(response, EventStreamResponse) or response.cookies:
+            await super().send_response(response, send)
+            return
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        async with contextlib.aclosing(response.frames) as frames:  # type: ignore[type-var]
+            async for frame in frames:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body"})
 
 
 def with_api_handler(django_app: ASGIApp) -> ASGIApp:

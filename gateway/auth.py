@@ -3,8 +3,10 @@
     caller = await authenticate(request, model_hint=body_model)
     model = await get_model(public_id, caller)      # 404 model_not_found / 403 for a scoped key
 
-The key is looked up on every request (a revoked key fails on the very next call), and the model
-the body names in the same trip to the database.
+Keys (with their user) and models come from the process's rights cache (gateway.lookups), which
+every change to users, keys or the catalogue empties on every worker at once; on a miss the key
+and the model the body names are read in one trip to the database. A key's expiry is checked
+on every request against the cached row.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel
 from chatsite.db import db
 from gateway.errors import GatewayError
+from gateway.lookups import MISSING, lookups, secret_digest
 from usage.ledger import current_ledger
 from usage.models import UsageRecord
 
@@ -75,13 +78,23 @@ async def authenticate_key(secret: str, *, model_hint: str | None = None) -> Cal
     `model_hint`: the model id the request asks for. It is looked up in the same trip to the
     database and kept on the Caller for get_model: one thread hop per request instead of two.
     """
-    key, model = await db(_authenticate, secret, model_hint)
+    digest = secret_digest(secret)
+    key = lookups.get("key", digest)
+    model: Any = MISSING
+    if key is MISSING:
+        token = lookups.begin()
+        key, model = await db(_authenticate, secret, model_hint)
+        lookups.put("key", digest, key, token)
+        if model_hint and key is not None:
+            lookups.put("model", model_hint, model, token)
     if key is None or not key.is_active or not key.user.is_active:
         raise _unauthorized()
-    if key.last_used_at is None or timezone.now() - key.last_used_at >= LAST_USED_RESOLUTION:
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        key.last_used_at = now  # the cached row too: touched once a minute, not on every request
         current_ledger().touch(key.pk)
     caller = Caller(key.user, key, UsageRecord.Source.API)
-    if model_hint:
+    if model_hint and model is not MISSING:
         caller._prefetched[model_hint] = model
     return caller
 
@@ -115,8 +128,14 @@ async def get_model(public_id: str, caller: Caller | None = None) -> LanguageMod
     """A usable model; 404 model_not_found, or 403 for a key scoped to others."""
     if caller is not None and public_id in caller._prefetched:
         model = caller._prefetched.pop(public_id)
+    elif not public_id:
+        model = None
     else:
-        model = await db(_find_model, public_id) if public_id else None
+        model = lookups.get("model", public_id)
+        if model is MISSING:
+            token = lookups.begin()
+            model = await db(_find_model, public_id)
+            lookups.put("model", public_id, model, token)
     if model is None:
         raise _not_found(public_id)
     _check_scope(public_id, caller)
@@ -130,7 +149,13 @@ def _listed(allowed: list[str] | None) -> list[LanguageModel]:
 async def list_models(caller: Caller | None = None) -> list[LanguageModel]:
     """The usable models (those a scoped key may use, for such a key), by public id."""
     allowed = caller.api_key.allowed_models if caller is not None and caller.api_key is not None else None
-    return await db(_listed, allowed)
+    cache_key = tuple(allowed) if allowed else ()
+    listed = lookups.get("list", cache_key)
+    if listed is MISSING:
+        token = lookups.begin()
+        listed = await db(_listed, allowed)
+        lookups.put("list", cache_key, listed, token)
+    return list(listed)
 
 
 def model_card(model: LanguageModel) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -36,9 +37,21 @@ class ApiCall:
 Handler = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
 
+def encode_json(payload: Any) -> bytes:
+    """Compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) writes it.
+
+    orjson: 0.2 us instead of 7 us for a stream chunk, which is encoded once per chunk sent
+    (CPU per streamed request of 20 chunks 2.1 -> 1.9 ms with bench/side_by_side.py). What it
+    refuses (integers beyond 64 bits an upstream may send) goes through json.
+    """
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
+    return HttpResponse(encode_json(payload), status=status, content_type="application/json", headers=headers)
 
 
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> HttpResponse:

@@ -7,7 +7,6 @@ method, auth and error shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from gateway import auth, services
-from gateway.endpoint import ApiCall, endpoint, error_response, json_response
+from gateway.endpoint import ApiCall, encode_json, endpoint, error_response, json_response
 from gateway.errors import GatewayError
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -24,7 +23,7 @@ DONE = b"data: [DONE]\n\n"
 
 
 def _frame(chunk: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(chunk, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + encode_json(chunk) + b"\n\n"
 
 
 async def _sse(first: dict[str, Any] | None, events: AsyncIterator[dict[str, Any] | None]) -> AsyncIterator[bytes]:
@@ -38,10 +37,22 @@ async def _sse(first: dict[str, Any] | None, events: AsyncIterator[dict[str, Any
         await events.aclose()  # type: ignore[attr-defined]
 
 
+class EventStreamResponse(StreamingHttpResponse):
+    """A stream of server-sent events whose frames (bytes) the API handler sends as they come.
+
+    gateway.asgi.ApiHandler sends `frames` itself, without the per-frame wrapping Django's
+    StreamingHttpResponse does for any iterator (str or bytes, sync or async).
+    """
+
+    def __init__(self, frames: AsyncIterator[bytes]) -> None:
+        super().__init__(frames, content_type="text/event-stream")
+        self.frames = frames
+
+
 async def event_stream(events: AsyncIterator[dict[str, Any] | None]) -> StreamingHttpResponse:
     """A text/event-stream answer; its status is decided by the first event (errors until then raise)."""
     first = await anext(events)
-    response = StreamingHttpResponse(_sse(first, events), content_type="text/event-stream")
+    response = EventStreamResponse(_sse(first, events))
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

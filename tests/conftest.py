@@ -37,11 +37,16 @@ def admin(db: None) -> User:
 
 @pytest.fixture(autouse=True)
 def _close_gateway_db_connections() -> Iterator[None]:
-    """Close the connections of chatsite.db's database threads after each test.
+    """Start each test with an empty rights cache; close chatsite.db's threads' connections after it.
 
-    Tests calling the gateway in-process leave them open otherwise, and the test database
-    cannot be dropped at the end while connections to it are open.
+    The cache would learn that the previous test's rows are gone a moment later anyway (the flush
+    notifies). Tests calling the gateway in-process leave database connections open otherwise,
+    and the test database cannot be dropped at the end while connections to it are open.
     """
+    from gateway.lookups import lookups
+
+    # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
+    lookups.invalidate()
     yield
     from chatsite.db import close_db_connections
 
@@ -157,6 +162,9 @@ def _no_connections_left_at_the_end(django_db_setup: None, django_db_blocker: An
     yield
     from django.db import connection
 
+    from gateway.lookups import lookups
+
+    lookups.stop()  # its listening connection would come back after being ended below
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

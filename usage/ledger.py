@@ -1,17 +1,30 @@
-"""The usage ledger's writer: rows of usage.UsageRecord, written off the request path.
+"""The usage ledger's writer: rows of usage.UsageRecord, written off the request path, in batches.
 
-Rows are written after the answer, by a per-event-loop writer that batches the rows of
-concurrent requests into one INSERT (see `_Ledger`); `flush_usage()` waits for it. Key
+    current_ledger().add(row)      # on the request path: an append, nothing more
+    await flush_usage()            # tests; graceful shutdown
+
+A per-event-loop writer task takes every row queued meanwhile and writes them in one multi-row
+INSERT, one transaction, on a database thread (`_write_ledger`): under load, the rows of the
+requests answered while one batch is written form the next batch. LEDGER_FLUSH_SECONDS (default 0:
+write as soon as the writer is free) lets it wait that long to gather larger batches. Key
 `last_used_at` rides along, at most once a minute per key.
+
+Nothing is lost at shutdown: the ASGI lifespan's shutdown (uvicorn) awaits `flush_usage()`, and
+at exit (daphne stops its loop on SIGTERM without a lifespan) whatever is still queued is written
+synchronously.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import contextvars
 import logging
+import threading
 import weakref
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -21,18 +34,24 @@ from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)
 
+# A batch this large is written at once, whatever LEDGER_FLUSH_SECONDS says.
+MAX_BATCH = 1000
+
 
 class _Ledger:
-    """Writes usage rows off the request path, batching whatever accumulates during one INSERT."""
+    """Writes usage rows off the request path, batching whatever accumulates meanwhile."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._rows: list[UsageRecord] = []
         self._touched: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()  # write without waiting for a fuller batch (a flush, a full batch)
 
     def add(self, row: UsageRecord) -> None:
         self._rows.append(row)
+        if len(self._rows) >= MAX_BATCH:
+            self._now.set()
         self._kick()
 
     def touch(self, key_id: int) -> None:
@@ -46,15 +65,28 @@ class _Ledger:
             self._task = self._loop.create_task(self._drain(), context=contextvars.Context())
 
     async def _drain(self) -> None:
-        while self._rows or self._touched:
-            rows, self._rows = self._rows, []
-            touched, self._touched = self._touched, set()
-            try:
-                await db(_write_ledger, rows, touched)
-            except Exception:
-                log.exception("could not write %d usage rows", len(rows))
+        try:
+            while self._rows or self._touched:
+                linger = float(settings.LEDGER_FLUSH_SECONDS)
+                if linger > 0 and not self._now.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(linger):
+                            await self._now.wait()
+                rows, touched = self.take()
+                try:
+                    await db(_write_ledger, rows, touched)
+                except Exception:
+                    log.exception("could not write %d usage rows", len(rows))
+        finally:
+            self._now.clear()
+
+    def take(self) -> tuple[list[UsageRecord], set[int]]:
+        rows, self._rows = self._rows, []
+        touched, self._touched = self._touched, set()
+        return rows, touched
 
     async def flush(self) -> None:
+        self._now.set()
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
@@ -92,3 +124,32 @@ async def flush_usage() -> None:
     ledger = _ledgers.get(asyncio.get_running_loop())
     if ledger is not None:
         await ledger.flush()
+
+
+@atexit.register
+def _write_what_is_left() -> None:
+    """Write, blocking, the rows still queued when the process exits (daphne on SIGTERM, say).
+
+    By now the database threads finished the batch they were writing (the interpreter joins
+    them before running exit hooks) and no event loop runs to write the rest.
+    """
+    leftovers = [ledger.take() for ledger in list(_ledgers.values())]
+    rows = [row for batch, _ in leftovers for row in batch]
+    touched = {key for _, keys in leftovers for key in keys}
+    if not rows and not touched:
+        return
+
+    def write() -> None:
+        from django.db import connection
+
+        try:
+            _write_ledger(rows, touched)
+        except Exception:
+            log.exception("could not write %d usage rows at exit", len(rows))
+        finally:
+            connection.close()
+
+    # A thread of its own: Django refuses ORM calls from a thread that ran an event loop.
+    writer = threading.Thread(target=write, name="ledger-at-exit")
+    writer.start()
+    writer.join(timeout=30)

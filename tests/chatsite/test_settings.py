@@ -59,6 +59,18 @@ def test_the_launcher_refuses_a_bad_port(variable: str, value: str) -> None:
     assert f"Configuration error: {variable} must be" in result.stderr
 
 
+def test_the_launcher_refuses_an_unknown_server_naming_the_variable() -> None:
+    result = run(["-m", "chatsite.launcher"], SERVER="gunicorn")
+    assert result.returncode != 0
+    assert "Configuration error: SERVER must be one of uvicorn, daphne, got 'gunicorn'" in result.stderr
+
+
+def test_the_launcher_refuses_a_bad_access_log_value() -> None:
+    result = run(["-m", "chatsite.launcher"], ACCESS_LOG="verbose")
+    assert result.returncode != 0
+    assert "Configuration error: ACCESS_LOG must be a boolean" in result.stderr
+
+
 def test_an_unset_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     code = "from django.conf import settings; print(settings.SECRET_KEY)"
     first = run(["-c", code], VAR_DIR=str(tmp_path), DATABASE_URL="postgres://nobody@127.0.0.1:1/none")

@@ -1,0 +1,64 @@
+"""`make run` serves with the server SERVER names, and stops when asked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live_server import database_url, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+
+
+@pytest.mark.parametrize(("server", "access_log"), [("uvicorn", False), ("daphne", False), ("uvicorn", True)])
+def test_make_run_serves_with_the_chosen_server_and_stops_on_sigterm(server: str, access_log: bool) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DATABASE_URL": database_url(dict(connection.settings_dict)),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SERVER": server,
+        "PORT": str(port),
+        "LOCAL_MODEL": "0",
+        "ADMIN_PASSWORD": "a-long-and-unusual-password",
+        "VAR_DIR": tempfile.mkdtemp(prefix="launcher-var-"),
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": "1" if access_log else "0",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatsite.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{server} did not answer"
+            time.sleep(0.1)
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
+        assert answer.status_code == 401  # the API answers, in OpenAI's error shape
+        assert answer.json()["error"]["code"] == "invalid_api_key"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+    assert f"Serving on http://127.0.0.1:{port}/ with {server}" in output
+    assert ("GET /v1/models" in output) == access_log  # a line per request only when asked
