@@ -18,15 +18,26 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from accounts import keys
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, Invite, User
 
 
 def _includes_self(request: HttpRequest, queryset: QuerySet[User]) -> bool:
     return any(user.pk == request.user.pk for user in queryset)
 
 
+def _is_superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_active", False) and getattr(request.user, "is_superuser", False))
+
+
+# Fields that grant powers: only a superuser may change them, on anyone (themselves included).
+POWER_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
 @admin.register(User)
 class ChatUserAdmin(UserAdmin):
+    """People. Staff given the user permissions manage ordinary accounts; granting or removing staff or
+    superuser rights, and changing any staff account (its password included), takes a superuser."""
+
     list_display = (
         "username",
         "email",
@@ -39,6 +50,23 @@ class ChatUserAdmin(UserAdmin):
     )
     list_filter = ("is_active", "is_staff", "is_superuser")
     actions = ["activate", "deactivate", "make_admin", "remove_admin"]
+
+    def has_superuser_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_staff and not _is_superuser(request):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_staff and not _is_superuser(request):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if _is_superuser(request) else (*fields, *POWER_FIELDS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return (
@@ -87,9 +115,13 @@ class ChatUserAdmin(UserAdmin):
             changed += 1
         return changed
 
+    def _ordinary(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        """The users this admin may act on: anyone for a superuser, non-staff accounts for other staff."""
+        return queryset if _is_superuser(request) else queryset.filter(is_staff=False, is_superuser=False)
+
     @admin.action(description="Activate selected users", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        n = self._set(request, queryset, "Activated.", is_active=True)
+        n = self._set(request, self._ordinary(request, queryset), "Activated.", is_active=True)
         self.message_user(request, f"{n} user(s) activated.", messages.SUCCESS)
 
     @admin.action(description="Deactivate selected users (their API keys stop working at once)", permissions=["change"])
@@ -97,17 +129,17 @@ class ChatUserAdmin(UserAdmin):
         if _includes_self(request, queryset):
             self.message_user(request, "You cannot deactivate yourself; nothing was changed.", messages.ERROR)
             return
-        n = self._set(request, queryset, "Deactivated.", is_active=False)
+        n = self._set(request, self._ordinary(request, queryset), "Deactivated.", is_active=False)
         self.message_user(
             request, f"{n} user(s) deactivated; their keys and sessions no longer work.", messages.SUCCESS
         )
 
-    @admin.action(description="Make selected users admins", permissions=["change"])
+    @admin.action(description="Make selected users admins", permissions=["superuser"])
     def make_admin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         n = self._set(request, queryset, "Made admin.", is_staff=True, is_superuser=True)
         self.message_user(request, f"{n} user(s) are now admins.", messages.SUCCESS)
 
-    @admin.action(description="Remove admin rights from selected users", permissions=["change"])
+    @admin.action(description="Remove admin rights from selected users", permissions=["superuser"])
     def remove_admin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         if _includes_self(request, queryset):
             self.message_user(request, "You cannot remove your own admin rights; nothing was changed.", messages.ERROR)
@@ -208,3 +240,21 @@ class AuditLogAdmin(admin.ModelAdmin[LogEntry]):
     @admin.display(description="change")
     def change(self, entry: LogEntry) -> str:
         return entry.get_change_message()
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin[Invite]):
+    """Invite links (SIGNUP=invite): who invited whom. Links are made on /accounts/invites/; deleting an
+    unused one withdraws it. The token itself is never stored, so never shown."""
+
+    list_display = ("created_by", "created_at", "expires_at", "used_by", "used_at")
+    list_select_related = ("created_by", "used_by")
+    search_fields = ("created_by__username", "used_by__username")
+    fields = ("created_by", "created_at", "expires_at", "used_by", "used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

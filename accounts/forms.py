@@ -3,18 +3,41 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from allauth.account import forms as allauth_forms
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import User
 from catalogue.models import LanguageModel
 
 
-class SignupForm(UserCreationForm[User]):
-    class Meta(UserCreationForm.Meta):
-        model = User
-        fields = ("username", "email")
+class LoginForm(allauth_forms.LoginForm):
+    """allauth's sign-in form; also takes `username` (the field's name before allauth, which scripts post)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        data = kwargs.get("data")
+        if data is not None and "login" not in data and "username" in data:
+            data = data.copy()
+            data["login"] = data["username"]
+            kwargs["data"] = data
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> Any:
+        if not settings.LOCAL_LOGIN:
+            raise forms.ValidationError("Passwords are turned off on this site: sign in with single sign-on.")
+        return super().clean()
+
+
+class SignupForm(allauth_forms.SignupForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "password2" in self.fields:
+            self.fields["password2"].label = "Password confirmation"
+
+    def clean(self) -> Any:
+        if not settings.LOCAL_LOGIN:
+            raise forms.ValidationError("Passwords are turned off on this site: sign up with single sign-on.")
+        return super().clean()
 
 
 class ApiKeyCreateForm(forms.Form):

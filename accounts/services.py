@@ -11,7 +11,7 @@ from datetime import datetime
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts import keys
+from accounts import audit, keys
 from accounts.models import ApiKey, User
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -20,8 +20,10 @@ from accounts.models import ApiKey, User
 def issue_key(
     user: User, name: str, *, expires_at: datetime | None = None, allowed_models: list[str] | None = None
 ) -> tuple[ApiKey, str]:
-    """A new key for the user; the secret is returned once and never stored."""
-    return keys.create_key(user, name.strip(), expires_at=expires_at, allowed_models=allowed_models)
+    """A new key for the user; the secret is returned once and never stored. Recorded in the audit log."""
+    key, secret = keys.create_key(user, name.strip(), expires_at=expires_at, allowed_models=allowed_models)
+    audit.record(user, key, audit.ADDITION, f"Created by its owner ({key.display}).")
+    return key, secret
 
 
 def own_key(user: User, key_id: int) -> ApiKey:
@@ -32,7 +34,10 @@ def own_key(user: User, key_id: int) -> ApiKey:
 def revoke_own_key(user: User, key_id: int) -> tuple[ApiKey, bool]:
     """Revoke one of the user's keys at once; the bool is False when it already was revoked."""
     key = own_key(user, key_id)
-    return key, keys.revoke(key)
+    revoked = keys.revoke(key)
+    if revoked:
+        audit.record(user, key, audit.CHANGE, f"Revoked by its owner ({key.display}).")
+    return key, revoked
 
 
 def key_status(key: ApiKey, now: datetime | None = None) -> str:

@@ -1,13 +1,18 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from allauth.account import views as allauth_views
+from django.urls import include, path
 
 from accounts import views
 
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The names the pages and other apps use; allauth's own (account_login, ...) reach the same views.
+    path("signup/", views.SignupView.as_view(), name="signup"),
+    path("login/", allauth_views.LoginView.as_view(), name="login"),
+    path("logout/", allauth_views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
     path("profile/keys/<int:key_id>/revoke/", views.revoke_key, name="revoke_key"),
-    path("profile/usage.json", views.UsageChartData.as_view(), name="usage_data"),
+    path("security/", views.security, name="security"),
+    path("invites/", views.invite_links, name="invites"),
+    path("invite/<str:token>/", views.accept_invite, name="accept_invite"),
+    # Password change and reset, two-factor authentication, single sign-on (allauth).
+    path("", include("allauth.urls")),
 ]

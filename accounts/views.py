@@ -2,23 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import views as allauth_views
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts import services
-from accounts.forms import ApiKeyCreateForm, SignupForm
-from accounts.models import ApiKey, User
+from accounts import audit, invites, services
+from accounts.forms import ApiKeyCreateForm
+from accounts.models import ApiKey, Invite, User
 from catalogue.models import LanguageModel
 from usage import queries
 
@@ -26,15 +23,68 @@ from usage import queries
 _MODEL_SLOT = "__MODEL__"
 
 
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect("chat")
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("chat")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+class SignupView(allauth_views.SignupView):
+    """allauth's sign-up; a form with errors answers 400, as the page always did."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context_data(**kwargs)
+        context["invite"] = invites.pending(self.request)
+        return context
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
+
+@require_http_methods(["GET"])
+def accept_invite(request: HttpRequest, token: str) -> HttpResponse:
+    """An invite link: remembered in the session, then on to sign-up (local or single sign-on)."""
+    invite = invites.remember(request, token)
+    if invite is None:
+        return render(request, "accounts/invite_invalid.html", status=404)
+    return redirect("signup")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def invite_links(request: HttpRequest) -> HttpResponse:
+    """SIGNUP=invite: make an invite link (shown once) and see one's invites."""
+    user = _user(request)
+    if settings.SIGNUP != "invite":
+        return render(request, "accounts/invites.html", {"enabled": False}, status=404)
+    link = None
+    if request.method == "POST":
+        try:
+            invite, token = invites.create(user)
+        except invites.TooManyInvites as exc:
+            messages.error(request, str(exc))
+        else:
+            link = request.build_absolute_uri(reverse("accept_invite", args=[token]))
+            audit.record(user, invite, audit.ADDITION, "Invite link created.")
+    sent = Invite.objects.filter(created_by=user).select_related("used_by")[:100]
+    return render(
+        request, "accounts/invites.html", {"enabled": True, "link": link, "sent": sent, "days": settings.INVITE_DAYS}
+    )
+
+
+@never_cache
+@login_required
+def security(request: HttpRequest) -> HttpResponse:
+    """Password, two-factor authentication, single sign-on connections, invites: the account's safety."""
+    from allauth.mfa.models import Authenticator
+
+    user = _user(request)
+    kinds = set(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+    context = {
+        "has_password": user.has_usable_password(),
+        "totp": Authenticator.Type.TOTP in kinds,
+        "recovery_codes": Authenticator.Type.RECOVERY_CODES in kinds,
+        "invites": settings.SIGNUP == "invite",
+        "staff_2fa_required": settings.STAFF_2FA_REQUIRED and user.is_staff,
+    }
+    return render(request, "accounts/security.html", context)
 
 
 def _user(request: HttpRequest) -> User:
@@ -119,20 +169,3 @@ def revoke_key(request: HttpRequest, key_id: int) -> HttpResponse:
         return redirect("profile")
     key = services.own_key(user, key_id)
     return render(request, "accounts/revoke_key.html", {"key": key})
-
-
-class UsageChartData(APIView):
-    """GET: the signed-in user's tokens per day by model over the last 30 days, for the profile chart."""
-
-    authentication_classes = [SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
-    def get(self, request: Request) -> Response:
-        user = request.user
-        assert isinstance(user, User)
-        data = queries.daily_tokens_by_model(user)
-        _, since = queries.chart_window()
-        data["totals"] = queries.usage_summary(user, since=since).as_dict()
-        response = Response(data)
-        response["Cache-Control"] = "no-store"
-        return response

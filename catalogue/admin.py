@@ -13,8 +13,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from catalogue import services
-from catalogue.models import LanguageModel, Provider
+from catalogue import keysource, services
+from catalogue.health import reports
+from catalogue.models import Deployment, LanguageModel, Provider
 
 
 class ProviderForm(forms.ModelForm[Provider]):
@@ -26,7 +27,8 @@ class ProviderForm(forms.ModelForm[Provider]):
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave empty to keep the current key. Ignored when an environment variable "
-        "is named below.",
+        "is named below. The key belongs to the base URL: changing the URL removes the stored key, so enter it "
+        "again with the new URL.",
     )
     clear_api_key = forms.BooleanField(label="Remove the stored key", required=False)
     # Said explicitly: Django 6 changes the scheme assumed for an address typed without one.
@@ -38,7 +40,10 @@ class ProviderForm(forms.ModelForm[Provider]):
         model = Provider
         fields = (
             "name",
+            "kind",
             "base_url",
+            "responses_api",
+            "output_cap_param",
             "api_key",
             "clear_api_key",
             "api_key_env",
@@ -46,6 +51,14 @@ class ProviderForm(forms.ModelForm[Provider]):
             "read_timeout",
             "enabled",
         )
+
+    def clean_api_key_env(self) -> str:
+        name: str = self.cleaned_data.get("api_key_env", "").strip()
+        if name:
+            reason = keysource.problem(name)
+            if reason:
+                raise forms.ValidationError(reason)
+        return name
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
@@ -58,15 +71,28 @@ class ProviderForm(forms.ModelForm[Provider]):
         return provider
 
 
+def _superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_active", False) and getattr(request.user, "is_superuser", False))
+
+
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin[Provider]):
+    """Providers hold the keys to paid upstream accounts and decide where requests go: superusers only.
+
+    Staff granted the provider permissions may look (view permission), never change, add, delete,
+    check a connection or import models, each of which sends the provider's key to its base URL.
+    """
+
     form = ProviderForm
-    list_display = ("name", "base_url", "enabled", "key_source", "model_count")
-    list_filter = ("enabled",)
+    list_display = ("name", "kind", "base_url", "enabled", "key_source", "model_count")
+    list_filter = ("enabled", "kind")
     search_fields = ("name", "base_url")
     fields = (
         "name",
+        "kind",
         "base_url",
+        "responses_api",
+        "output_cap_param",
         "key_source",
         "api_key",
         "clear_api_key",
@@ -78,10 +104,30 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
     readonly_fields = ("key_source",)
     actions = ["check_connection", "import_models"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _superuser(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
+        return _superuser(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Provider | None = None) -> bool:
+        return _superuser(request) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: forms.Form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.key_dropped:
+            self.message_user(
+                request,
+                f"The base URL of {obj.name} changed, so its stored API key was removed: enter the key again.",
+                messages.WARNING,
+            )
+
     @admin.display(description="API key")
     def key_source(self, provider: Provider) -> str:
         # Says where the key comes from, never what it is.
         if provider.api_key_env:
+            if not keysource.allowed(provider.api_key_env):
+                return f"none (environment variable {provider.api_key_env} is not allowed)"
             return f"from environment variable {provider.api_key_env}"
         return "stored (encrypted)" if provider.api_key_encrypted else "none"
 
@@ -89,7 +135,7 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
     def model_count(self, provider: Provider) -> int:
         return provider.models.count()
 
-    @admin.action(description="Check connection and list upstream models")
+    @admin.action(description="Check connection and list upstream models", permissions=["change"])
     def check_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             result = services.check_provider(provider)
@@ -148,6 +194,25 @@ class ProviderAdmin(admin.ModelAdmin[Provider]):
         return TemplateResponse(request, "admin/catalogue/provider/import_models.html", context)
 
 
+class DeploymentInline(admin.TabularInline[Deployment, LanguageModel]):
+    model = Deployment
+    extra = 0
+    fields = ("provider", "upstream_model", "priority", "weight", "max_concurrent", "enabled", "health")
+    readonly_fields = ("health",)
+    verbose_name = "deployment"
+    verbose_name_plural = "Deployments (the upstreams serving this model; the first row is the model's own provider)"
+
+    @admin.display(description="health (last hour)")
+    def health(self, deployment: Deployment) -> str:
+        if deployment.pk is None:
+            return "-"
+        (report,) = reports([deployment])
+        rate = "-" if report.error_rate is None else f"{report.error_rate:.0%}"
+        latency = "-" if report.p50_latency_ms is None else f"{report.p50_latency_ms:.0f} ms"
+        ttft = "-" if report.p50_ttft_ms is None else f"{report.p50_ttft_ms:.0f} ms"
+        return f"{report.state}; {report.requests} requests, errors {rate}, p50 {latency}, ttft p50 {ttft}"
+
+
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
     list_display = (
@@ -161,16 +226,19 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         "enabled",
     )
     list_editable = ("enabled",)
-    list_filter = ("enabled", "is_chat", "provider", "category")
+    list_filter = ("enabled", "kind", "provider", "category")
     search_fields = ("public_id", "upstream_model", "description", "owned_by")
     list_select_related = ("provider",)
     fieldsets = (
-        (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "is_chat")}),
+        (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "kind")}),
+        ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
-        ("Description", {"fields": ("owned_by", "category", "description")}),
+        ("Description", {"fields": ("owned_by", "creator", "category", "description")}),
+        ("Links", {"fields": ("license_name", "license_url", "docs_url", "prompt_guide_url")}),
     )
     actions = ["enable", "disable"]
+    inlines = [DeploymentInline]
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[LanguageModel], enabled: bool) -> int:
         n = 0

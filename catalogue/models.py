@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal
+from typing import Any
 
+from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q, TextChoices
 from django.utils import timezone
 
+from catalogue import keysource
 from catalogue.secrets import decrypt, encrypt
 
 
 class Provider(models.Model):
-    """An upstream OpenAI-compatible chat-completions API."""
+    """An upstream API: OpenAI-compatible (chat completions and the rest) or Anthropic's Messages API."""
+
+    class Kind(TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic Messages API"
+
+    class OutputCapParam(TextChoices):
+        MAX_TOKENS = "max_tokens", "max_tokens"
+        MAX_COMPLETION_TOKENS = "max_completion_tokens", "max_completion_tokens"
 
     name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI)
     base_url = models.URLField(max_length=500, help_text="Up to and including /v1, e.g. https://api.openai.com/v1")
+    responses_api = models.BooleanField(
+        default=False, help_text="Speaks OpenAI's Responses API: /v1/responses requests go to it as they are"
+    )
+    # Many OpenAI-compatible servers (llama.cpp, vLLM) know only max_tokens; OpenAI's reasoning models only
+    # max_completion_tokens. The cap is always sent, under the name this upstream knows.
+    output_cap_param = models.CharField(
+        max_length=30,
+        choices=OutputCapParam.choices,
+        default=OutputCapParam.MAX_TOKENS,
+        help_text="The name under which this upstream takes the output cap",
+    )
     # Either the name of an environment variable holding the key, or the key stored encrypted.
     api_key_env = models.CharField(max_length=100, blank=True)
     api_key_encrypted = models.TextField(blank=True, editable=False)
@@ -24,18 +48,42 @@ class Provider(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # The base URL and stored key as loaded from the database (see save), and whether saving
+    # dropped the stored key because the URL changed.
+    _loaded: tuple[str | None, str | None] | None = None
+    key_dropped = False
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A stored key belongs to the address it was entered for: a new base URL without a key
+        # entered with it drops the old one, so it can never be sent to wherever the URL now points.
+        loaded = self._loaded
+        if loaded and loaded[0] is not None and self.base_url != loaded[0] and self.api_key_encrypted == loaded[1]:
+            self.api_key_encrypted = ""
+            self.key_dropped = True
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "api_key_encrypted"}
+        super().save(*args, **kwargs)
+        self._loaded = (self.base_url, self.api_key_encrypted)
+
+    @classmethod
+    def from_db(cls, *args: Any, **kwargs: Any) -> Provider:
+        provider = super().from_db(*args, **kwargs)
+        provider._loaded = (provider.__dict__.get("base_url"), provider.__dict__.get("api_key_encrypted"))
+        return provider
+
     def set_api_key(self, key: str) -> None:
         self.api_key_encrypted = encrypt(key) if key else ""
 
     def get_api_key(self) -> str:
         if self.api_key_env:
-            return os.environ.get(self.api_key_env, "")
+            # Checked again at use: a name stored before the rule, or by other means, is refused too.
+            return os.environ.get(self.api_key_env, "") if keysource.allowed(self.api_key_env) else ""
         return decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
 
     @property
@@ -45,11 +93,23 @@ class Provider(models.Model):
 
 class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
     def usable(self) -> LanguageModelQuerySet:
-        """The models anyone may call: enabled, of an enabled provider. The one definition of it."""
-        return self.filter(enabled=True, provider__enabled=True).select_related("provider")
+        """The models anyone may call: enabled, with an enabled deployment of an enabled provider.
+
+        The one definition of it. Each model comes with its routable deployments (`routes`).
+        """
+        routable = Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
+        return (
+            self.filter(enabled=True, deployments__in=routable)
+            .distinct()
+            .select_related("provider")
+            .prefetch_related(models.Prefetch("deployments", queryset=routable, to_attr="routes"))
+        )
 
     def chat(self) -> LanguageModelQuerySet:
-        return self.filter(is_chat=True)
+        return self.filter(kind=LanguageModel.Kind.CHAT)
+
+    def of_kind(self, kind: str) -> LanguageModelQuerySet:
+        return self.filter(kind=kind)
 
     def allowed_for(self, allowed_models: list[str] | None) -> LanguageModelQuerySet:
         """Narrowed to a key's allowed models (an empty list allows every model)."""
@@ -57,17 +117,37 @@ class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
 
 
 class LanguageModel(models.Model):
-    """A model of the catalogue, as /v1/models shows it."""
+    """A model of the catalogue, as /v1/models shows it, served by one or more deployments.
+
+    `provider` and `upstream_model` name the model's primary deployment (what `models add` sets);
+    saving them keeps that Deployment row in step. Routing reads Deployment rows only.
+    """
 
     public_id = models.CharField(max_length=200, unique=True, help_text="The id clients send; may contain '/'")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
     upstream_model = models.CharField(max_length=200)
     context_length = models.PositiveIntegerField(default=4096)
     max_output_tokens = models.PositiveIntegerField(default=1024)
-    is_chat = models.BooleanField(default=True)
+
+    class Kind(models.TextChoices):
+        CHAT = "chat", "chat (messages in, a reply out: /v1/chat/completions)"
+        TEXT = "text", "text (a prompt continued: /v1/completions)"
+        EMBEDDING = "embedding", "embedding (/v1/embeddings)"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHAT)
+    # What the model accepts; a request asking for more is refused before it goes upstream.
+    vision = models.BooleanField(default=False, help_text="Accepts images in messages")
+    tools = models.BooleanField(default=True, help_text="Accepts tools (function calling)")
+    reasoning = models.BooleanField(default=False, help_text="Thinks before answering (reasoning text)")
+    json_output = models.BooleanField(default=True, help_text="Accepts response_format json_object / json_schema")
     owned_by = models.CharField(max_length=100, blank=True)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=50, blank=True)
+    creator = models.CharField(max_length=100, blank=True)
+    license_name = models.CharField(max_length=100, blank=True)
+    license_url = models.URLField(blank=True)
+    docs_url = models.URLField(blank=True)
+    prompt_guide_url = models.URLField(blank=True)
     input_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     output_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     enabled = models.BooleanField(default=True)
@@ -82,10 +162,61 @@ class LanguageModel(models.Model):
     def __str__(self) -> str:
         return self.public_id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"provider", "upstream_model"} & set(update_fields):
+            self.sync_primary_deployment()
+
+    @property
+    def is_chat(self) -> bool:
+        return self.kind == self.Kind.CHAT
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind == self.Kind.TEXT
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {
+            "vision": self.vision,
+            "tools": self.tools,
+            "reasoning": self.reasoning,
+            "json_output": self.json_output,
+        }
+
     @property
     def usable(self) -> bool:
         """The instance-side twin of `LanguageModel.objects.usable()`."""
-        return self.enabled and self.provider.enabled
+        routes = getattr(self, "routes", None)
+        if routes is None:
+            routes = [d for d in self.deployments.select_related("provider") if d.enabled and d.provider.enabled]
+        return self.enabled and bool(routes)
+
+    def sync_primary_deployment(self) -> Deployment:
+        """The primary deployment, created or moved to this model's provider and upstream model."""
+        primary = self.deployments.filter(primary=True).first()
+        if primary is None:
+            # A deployment added earlier with the same provider and upstream name becomes the primary one.
+            primary = self.deployments.filter(provider_id=self.provider_id, upstream_model=self.upstream_model).first()
+        if primary is None:
+            return Deployment.objects.create(
+                model=self, provider_id=self.provider_id, upstream_model=self.upstream_model, primary=True
+            )
+        if (primary.provider_id, primary.upstream_model, primary.primary) != (
+            self.provider_id,
+            self.upstream_model,
+            True,
+        ):
+            clash = self.deployments.filter(provider_id=self.provider_id, upstream_model=self.upstream_model)
+            clash.exclude(pk=primary.pk).delete()
+            primary.provider_id, primary.upstream_model, primary.primary = (
+                self.provider_id,
+                self.upstream_model,
+                True,
+            )
+            primary.save(update_fields=["provider", "upstream_model", "primary"])
+        return primary
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
@@ -93,3 +224,44 @@ class LanguageModel(models.Model):
             Decimal(prompt_tokens) * self.input_price_per_million
             + Decimal(completion_tokens) * self.output_price_per_million
         ) / million
+
+
+class Deployment(models.Model):
+    """One upstream serving a model: a provider and its name for the model, with routing weights.
+
+    Routing takes, among enabled deployments that are not cooling down, the best (lowest) priority,
+    spread by weight (see gateway.routing).
+    """
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="deployments")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deployments")
+    upstream_model = models.CharField(max_length=200)
+    priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
+    weight = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Share of traffic among deployments of one priority."
+    )
+    max_concurrent = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Requests in flight at most (per worker)."
+    )
+    enabled = models.BooleanField(default=True)
+    # The deployment the model's own provider and upstream model name (kept in step on the model's save).
+    primary = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "provider", "upstream_model"], name="deployment_unique_route"),
+            models.UniqueConstraint(fields=["model"], condition=Q(primary=True), name="deployment_one_primary"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.upstream_model}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        if self.primary:
+            # Edited from the model's page: the model's own fields name its primary deployment.
+            LanguageModel.objects.filter(pk=self.model_id).exclude(
+                provider_id=self.provider_id, upstream_model=self.upstream_model
+            ).update(provider_id=self.provider_id, upstream_model=self.upstream_model)

@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from chatsite.origins import SameOriginValidator  # noqa: E402
 from conversations import generation  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from gateway.asgi import with_api_handler  # noqa: E402
@@ -41,7 +41,8 @@ application = ProtocolTypeRouter(
     {
         # /v1 (the API's hot path) skips Django's thread-hopping middleware; see gateway.asgi.
         "http": with_api_handler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Only our own pages may open sockets (scheme, host and port; see chatsite.origins).
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "lifespan": lifespan,
     }
 )

@@ -249,7 +249,10 @@ def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel
                 "upstream_model": MODEL_ID,
                 "context_length": n_ctx,
                 "max_output_tokens": max_output_tokens,
-                "is_chat": True,
+                "kind": "chat",
+                # llama.cpp's server with this small model answers tools and json_schema with errors.
+                "tools": False,
+                "json_output": False,
                 "owned_by": "HuggingFaceTB",
                 "category": "local",
                 "description": "SmolLM2 135M Instruct (Q4_1), bundled and running on this machine: fast, "

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_int, env_list, env_origins, env_str, env_url
+from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_origins, env_str, env_url
 
 # Lets `admin.ModelAdmin[Model]` and other generics work at run time as they do for mypy.
 django_stubs_ext.monkeypatch()
@@ -55,6 +58,14 @@ INSTALLED_APPS = [
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    "axes",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "chatsite",
     "accounts",
@@ -66,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatsite.csp.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +85,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.StaffTwoFactorMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -88,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.auth_settings",
             ],
         },
     },
@@ -139,6 +156,104 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked.
+    "accounts.auth.LockoutBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+# --- Sign-up, sign-in, single sign-on, two-factor (accounts/auth.py tells how they fit) ----------------
+# Who may create an account: open (anyone), invite (with an invite link from an admin or a member),
+# approval (anyone, but an admin activates the account), closed (nobody; admins add users).
+SIGNUP = env_choice("SIGNUP", ("open", "invite", "approval", "closed"), "open")
+# 0: the sign-in page offers single sign-on only and passwords are refused.
+LOCAL_LOGIN = env_bool("LOCAL_LOGIN", True)
+# Staff must set up two-factor authentication before they can use any page but that set-up.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", False)
+INVITE_DAYS = env_int("INVITE_DAYS", 7, minimum=1, maximum=365)
+
+ACCOUNT_ADAPTER = "accounts.auth.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.auth.SocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[chatsite] "
+# Per address (and per account for failed logins): allauth answers 429 or a form error beyond these.
+AUTH_RATE_PER_MINUTE = env_int("AUTH_RATE_PER_MINUTE", 20, minimum=1)
+ACCOUNT_RATE_LIMITS = {
+    "login": f"{AUTH_RATE_PER_MINUTE}/m/ip",
+    "signup": f"{AUTH_RATE_PER_MINUTE}/m/ip",
+    "login_failed": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/5m/key",
+    "reset_password": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/m/key",
+}
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
+
+
+def _oidc_apps() -> list[dict[str, object]]:
+    """One OpenID Connect provider from the environment; more are added in the admin (Social applications)."""
+    server_url = env_url("OIDC_SERVER_URL", ("https", "http"))
+    client_id = env_str("OIDC_CLIENT_ID")
+    if not server_url:
+        return []
+    if not client_id:
+        raise ImproperlyConfigured("OIDC_CLIENT_ID must be set when OIDC_SERVER_URL is")
+    provider_id = env_str("OIDC_PROVIDER_ID", "sso")
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", provider_id):
+        raise ImproperlyConfigured(f"OIDC_PROVIDER_ID must be lowercase letters, digits and '-', got {provider_id!r}")
+    return [
+        {
+            "provider_id": provider_id,
+            "name": env_str("OIDC_NAME", "Single sign-on"),
+            "client_id": client_id,
+            "secret": env_str("OIDC_CLIENT_SECRET"),
+            "settings": {"server_url": server_url, "oauth_pkce_enabled": True},
+        }
+    ]
+
+
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": _oidc_apps()}}
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
+# A code of the previous or next 30 s step is accepted too (RFC 6238's allowance for clocks and typing);
+# each code is accepted once.
+MFA_TOTP_TOLERANCE = 1
+
+# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures lock the account and, separately, the address
+# for LOGIN_LOCKOUT_MINUTES; the lock expires, and failures during it do not extend it, so nobody can
+# keep an account locked by failing its password over and over. `manage.py axes_reset_username NAME`
+# lifts one at once; the admin lists them (Axes: access attempts).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=24 * 60))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.auth.attempted_username"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# The same client address for lockouts and rate limits (accounts.auth.client_ip).
+AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
+
+# Password-reset mail: printed on the console unless an SMTP server is named.
+EMAIL_BACKEND = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+}[env_choice("EMAIL_BACKEND", ("console", "smtp"), "console")]
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -168,13 +283,60 @@ else:
 # invalidate it through Redis).
 LIMITS_CACHE_SECONDS = env_int("LIMITS_CACHE_SECONDS", 10, minimum=0)
 
+# Environment variables a provider's key may be read from (glob patterns; catalogue.keysource). Names
+# the settings read (SECRET_KEY, DATABASE_URL, ADMIN_PASSWORD, ...) are refused whatever they say.
+PROVIDER_KEY_ENV_ALLOWED = env_list("PROVIDER_KEY_ENV_ALLOWED", ["*_API_KEY"])
+for _pattern in PROVIDER_KEY_ENV_ALLOWED:
+    if not re.fullmatch(r"[A-Za-z0-9_*?]+", _pattern) or not _pattern.strip("*?"):
+        raise ImproperlyConfigured(
+            f"PROVIDER_KEY_ENV_ALLOWED entries must be variable names or patterns such as *_API_KEY, got {_pattern!r}"
+        )
+
+# The chat socket (conversations.frames): each socket may send CHAT_SOCKET_FRAME_BURST frames at once,
+# then CHAT_SOCKET_FRAMES_PER_SECOND; frames above CHAT_SOCKET_MAX_FRAME_BYTES are refused; one user has
+# at most CHAT_MAX_GENERATIONS replies being written at once (all conversations, all workers).
+CHAT_SOCKET_FRAMES_PER_SECOND = env_int("CHAT_SOCKET_FRAMES_PER_SECOND", 5, minimum=1)
+CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 20, minimum=1)
+CHAT_SOCKET_MAX_FRAME_BYTES = env_int("CHAT_SOCKET_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
+CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 3, minimum=1)
+
 # `make run` starts the bundled SmolLM2 model and registers it as provider `local` (chatsite.local_model).
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
 
+# The REST API under /api/ (api/, and each app's api.py): signed-in browsers (session with CSRF) and
+# scripts with an issued key; JSON only; one error shape (api/errors.py).
 REST_FRAMEWORK: dict[str, object] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.base.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.base.Pages",
+    "DEFAULT_THROTTLE_CLASSES": ["api.base.PerUserThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+# Requests per minute each user (or address, before sign-in) may make to /api/; 0 lifts the limit.
+API_REQUESTS_PER_MINUTE = env_int("API_REQUESTS_PER_MINUTE", 600, minimum=0)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chatsite REST API",
+    "DESCRIPTION": (
+        "Your conversations, their messages, your API keys and your usage. Sign in (browser session, with "
+        "the CSRF token on changes) or send an API key: `Authorization: Bearer sk-...`. Every error is "
+        '`{"error": {"message", "type", "param", "code"}}`. The OpenAI-compatible model API is under /v1.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
 }
 
 # Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto.
@@ -188,6 +350,26 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Every page's Content-Security-Policy (chatsite.csp): our own scripts and styles only, no inline
+# script, images from us or data:/blob:, no framing, connections back to us only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],  # and the page's own ws:// or wss:// origin, added per request
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "frame-src": [NONE],
+        "worker-src": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        # No form-action: the single sign-on button's POST is answered with a redirect to the identity
+        # provider, which a form-action of 'self' would stop.
+    }
+}
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -197,6 +379,15 @@ MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 8 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # Seconds of upstream silence after which a /v1 stream gets a `: keep-alive` comment line.
 GATEWAY_KEEPALIVE_SECONDS = env_int("GATEWAY_KEEPALIVE_SECONDS", 15, minimum=1)
+# Routing across a model's deployments (gateway.routing, gateway.health): attempts per request and
+# the time they may take until the first byte; the circuit breaker's trip point, cooldown (doubling
+# on repeated trips, up to the maximum) and how often a cooling deployment's model list is asked for.
+ROUTING_MAX_ATTEMPTS = env_int("ROUTING_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+ROUTING_DEADLINE_SECONDS = env_float("ROUTING_DEADLINE_SECONDS", 120.0, minimum=1)
+ROUTING_FAILURES_TO_TRIP = env_int("ROUTING_FAILURES_TO_TRIP", 3, minimum=1)
+ROUTING_COOLDOWN_SECONDS = env_float("ROUTING_COOLDOWN_SECONDS", 5.0, minimum=0.1)
+ROUTING_COOLDOWN_MAX_SECONDS = env_float("ROUTING_COOLDOWN_MAX_SECONDS", 300.0, minimum=0.1)
+ROUTING_PROBE_SECONDS = env_float("ROUTING_PROBE_SECONDS", 5.0, minimum=0.5)
 # Seconds the usage ledger's writer may wait to gather a larger batch of rows (0: write as soon as
 # it is free; rows of requests answered meanwhile still go in one INSERT). Flushed at shutdown.
 LEDGER_FLUSH_SECONDS = float(env_int("LEDGER_FLUSH_SECONDS", 0, minimum=0, maximum=3600))

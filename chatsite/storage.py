@@ -11,6 +11,9 @@ class ManifestStorageWithFallback(CompressedManifestStaticFilesStorage):
     """
 
     manifest_strict = False
+    # The chat page's ES modules import one another by relative path: rewrite those imports to the
+    # hashed names too, so a module and everything it imports change names together.
+    support_js_module_import_aggregation = True
 
     def stored_name(self, name: str) -> str:
         try:

@@ -1,30 +1,46 @@
 """The chat socket: one per open conversation, a subscriber of the conversation's group.
 
-Client → server: {"type": "send", "content"}, {"type": "stop"}, {"type": "regenerate"},
-{"type": "edit", "id", "content"}, {"type": "sync"}.
+Client → server: see conversations/frames.py ("send", "edit", "regenerate", "stop", "sync", "ping").
 Server → client: {"type": "messages", "messages": [...]} on connect, {"type": "message", "message"},
 {"type": "delta", "id", "offset", "text"} (offset in UTF-16 units), {"type": "snapshot", "id", "content"},
-{"type": "removed", "ids"}, {"type": "conversation", "conversation"}, {"type": "error", "message"}.
+{"type": "removed", "ids"}, {"type": "conversation", "conversation"}, {"type": "deleted"}, {"type": "pong"},
+{"type": "error", "code", "message"} (code: "invalid", "rate_limited", "refused", "session_ended").
+
+Close codes: 4401 the login ended (or there was none), 4404 no such conversation, 4410 it was deleted.
+This class only parses and dispatches: the actions are conversations.actions, run as the socket's
+user after its session is re-checked (conversations.sessions).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from conversations import generation, services
+from accounts.models import User
+from chatsite.db import db
+from conversations import actions, events, frames, generation, services, sessions
 from conversations.models import Message
+from conversations.serializers import message_data
+
+T = TypeVar("T")
 
 WATCH_SECONDS = 5.0
+SESSION_ENDED = 4401
+NOT_FOUND = 4404
+DELETED = 4410
+
+
+class SessionEnded(Exception):
+    pass
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation_id: int
-    group: str
+    user: User
     watchdog: asyncio.Task[None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -32,81 +48,116 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Replies whose snapshot this socket awaits: frames queued before it are in it, so they are
         # dropped rather than sent ahead of it (the browser would see a gap).
         self.awaiting: set[int] = set()
+        self.groups_joined: list[str] = []
+        self.closing = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=SESSION_ENDED)
             return
         self.user = user
+        self.session_key = self.scope["session"].session_key
+        self.session = sessions.digest(self.session_key)
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
-        conversation = await database_sync_to_async(services.find_conversation)(user, self.conversation_id)
-        if conversation is None:
-            await self.close(code=4404)
+        if await db(services.find_conversation, user, self.conversation_id) is None:
+            await self.close(code=NOT_FOUND)
             return
-        self.group = generation.conversation_group(self.conversation_id)
+        self.bucket = frames.FrameBucket(settings.CHAT_SOCKET_FRAMES_PER_SECOND, settings.CHAT_SOCKET_FRAME_BURST)
         # Subscribe before reading the stored state, so no frame falls between the two.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        for group in (events.conversation_group(self.conversation_id), events.user_group(user.pk)):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
         await self.accept()
-        await database_sync_to_async(services.expire_stale)(self.conversation_id)
-        messages = await database_sync_to_async(services.messages_of)(self.conversation_id)
-        await self.send_json({"type": "messages", "messages": [services.message_dict(m) for m in messages]})
+        await events.run(actions.do_expire_stale, self.conversation_id)
+        messages = await db(services.messages_of, self.conversation_id)
+        await self.send_json({"type": "messages", "messages": [message_data(m) for m in messages]})
         for message in messages:
             if message.status == Message.Status.STREAMING:
                 await self._request_snapshot(message.pk)
         self._watch()
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
         if self.watchdog is not None:
             self.watchdog.cancel()
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict):
-            await self.send_json({"type": "error", "message": "Malformed request."})
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        if not self.closing:
+            await super().send_json(content, close)
+
+    # --- from the browser ---------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if self.closing:
             return
-        kind = content.get("type")
+        if not self.bucket.take():
+            await self._refuse("rate_limited", "Too many requests on this connection; slow down.")
+            return
         try:
-            if kind == "send":
-                user_message, reply = await database_sync_to_async(services.add_user_message)(
-                    self.user, self.conversation_id, content.get("content")
-                )
-                await self._publish_message(user_message)
-                await self._publish_conversation()
-                await self._start(reply)
-            elif kind == "regenerate":
-                removed, reply = await database_sync_to_async(services.regenerate)(self.user, self.conversation_id)
-                await self._publish_removed(removed)
-                await self._start(reply)
-            elif kind == "edit":
-                edited, removed, reply = await database_sync_to_async(services.edit_and_resend)(
-                    self.user, self.conversation_id, int(content.get("id") or 0), content.get("content")
-                )
-                await self._publish_message(edited)
-                await self._publish_removed(removed)
-                await self._start(reply)
-            elif kind == "stop":
-                for message_id in await database_sync_to_async(services.streaming_ids)(self.conversation_id):
-                    await generation.request_stop(message_id)
-            elif kind == "sync":
-                for message_id in await database_sync_to_async(services.streaming_ids)(self.conversation_id):
-                    await self._request_snapshot(message_id)
-            else:
-                await self.send_json({"type": "error", "message": f"Unknown request type {kind!r}."})
+            frame = frames.parse(text_data, bytes_data)
+        except frames.FrameError as exc:
+            await self._refuse("invalid", str(exc))
+            return
+        await getattr(self, f"_on_{frame.type}")(frame)
+
+    async def _on_send(self, frame: frames.Send) -> None:
+        self._start(await self._act(actions.do_send, frame.content))
+
+    async def _on_edit(self, frame: frames.Edit) -> None:
+        self._start(await self._act(actions.do_edit, frame.id, frame.content))
+
+    async def _on_regenerate(self, frame: frames.Regenerate) -> None:
+        self._start(await self._act(actions.do_regenerate))
+
+    async def _on_stop(self, frame: frames.Stop) -> None:
+        await self._act(actions.do_stop)
+
+    async def _on_sync(self, frame: frames.Sync) -> None:
+        for message_id in await self._act(services.own_streaming_ids) or []:
+            await self._request_snapshot(message_id)
+
+    async def _on_ping(self, frame: frames.Ping) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def _act(self, action: Callable[..., T], *args: Any) -> T | None:
+        """Run `action(user, conversation_id, *args)` if the socket's login still holds; None if refused."""
+        try:
+            return await events.run(self._as_user, action, *args)
+        except SessionEnded:
+            await self._end_session()
         except services.ChatError as exc:
-            await self.send_json({"type": "error", "message": str(exc)})
-        except (TypeError, ValueError):
-            await self.send_json({"type": "error", "message": "Malformed request."})
+            await self._refuse("refused", str(exc))
+        return None
+
+    def _as_user(self, action: Callable[..., T], *args: Any) -> T:
+        user = sessions.still_valid(self.session_key, self.user.pk)
+        if user is None:
+            raise SessionEnded
+        return action(user, self.conversation_id, *args)
+
+    async def _refuse(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def _end_session(self) -> None:
+        if self.closing:
+            return
+        await self._refuse("session_ended", "You are signed out. Log in again to go on.")
+        self.closing = True
+        await self.close(code=SESSION_ENDED)
+
+    # --- replies --------------------------------------------------------------------------------------
+
+    def _start(self, reply: Message | None) -> None:
+        if reply is not None:
+            generation.start(self.conversation_id, reply.pk)
+            self._watch()
 
     async def _request_snapshot(self, message_id: int) -> None:
         self.awaiting.add(message_id)
         await generation.request_sync(message_id, self.channel_name)
-
-    async def _start(self, reply: Message) -> None:
-        await self._publish_message(reply)
-        generation.start(self.conversation_id, reply.pk)
-        self._watch()
 
     def _watch(self) -> None:
         if self.watchdog is None or self.watchdog.done():
@@ -114,26 +165,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _watch_stale(self) -> None:
         """While a reply streams, notice when its generator died (its worker stopped) and say so."""
-        while await database_sync_to_async(services.streaming_ids)(self.conversation_id):
+        while await db(services.streaming_ids, self.conversation_id):
             await asyncio.sleep(WATCH_SECONDS)
-            for message in await database_sync_to_async(services.expire_stale)(self.conversation_id):
-                await self._publish_message(message)
+            await events.run(actions.do_expire_stale, self.conversation_id)
 
-    async def _publish_message(self, message: Message) -> None:
-        payload = services.message_dict(message)
-        await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": payload})
+    # --- group events -------------------------------------------------------------------------------
 
-    async def _publish_removed(self, ids: list[int]) -> None:
-        if ids:
-            await self.channel_layer.group_send(self.group, {"type": "chat.removed", "ids": ids})
-
-    async def _publish_conversation(self) -> None:
-        conversation = await database_sync_to_async(services.find_conversation)(self.user, self.conversation_id)
-        if conversation is not None:
-            payload = services.conversation_dict(conversation)
-            await self.channel_layer.group_send(self.group, {"type": "chat.conversation", "conversation": payload})
-
-    # Group events, forwarded to the browser.
     async def chat_message(self, event: dict[str, Any]) -> None:
         if event["message"]["status"] != Message.Status.STREAMING:
             self.awaiting.discard(event["message"]["id"])
@@ -156,5 +193,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_deleted(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "deleted"})
-        with contextlib.suppress(Exception):
-            await self.close(code=4410)
+        if not self.closing:
+            self.closing = True
+            await self.close(code=DELETED)
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        if event.get("session") == self.session:
+            await self._end_session()
+
+    async def session_check(self, event: dict[str, Any]) -> None:
+        if not self.closing and await db(sessions.still_valid, self.session_key, self.user.pk) is None:
+            await self._end_session()

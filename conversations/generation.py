@@ -19,11 +19,11 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
-from channels.db import database_sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
-
+from chatsite.db import db
 from conversations import services
+from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
+from conversations.serializers import message_data
 from gateway.errors import GatewayError
 from usage.models import UsageRecord
 
@@ -37,24 +37,9 @@ _generations: dict[int, Generation] = {}
 STOPPED_BY_SERVER = services.STOPPED_BY_SERVER
 
 
-def conversation_group(conversation_id: int) -> str:
-    return f"chat.conversation.{conversation_id}"
-
-
-def control_group(message_id: int) -> str:
-    return f"chat.generation.{message_id}"
-
-
 def utf16_len(text: str) -> int:
     """Offsets on the wire count UTF-16 code units, as JavaScript strings do."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def layer() -> BaseChannelLayer:
-    channel_layer = get_channel_layer()
-    if channel_layer is None:
-        raise RuntimeError("CHANNEL_LAYERS is not configured")
-    return channel_layer
 
 
 def start(conversation_id: int, message_id: int) -> None:
@@ -107,12 +92,9 @@ async def interrupt_all(grace_seconds: float = 5.0) -> None:
         await asyncio.wait(tasks, timeout=grace_seconds)
 
 
-async def request_stop(message_id: int) -> None:
-    await layer().group_send(control_group(message_id), {"type": "generation.stop"})
-
-
 async def request_sync(message_id: int, reply_channel: str) -> None:
-    await layer().group_send(control_group(message_id), {"type": "generation.sync", "reply": reply_channel})
+    """Asks the generation writing `message_id` (on any worker) to send its text so far to `reply_channel`."""
+    await publish_now(control_group(message_id), {"type": "generation.sync", "reply": reply_channel})
 
 
 class Generation:
@@ -162,7 +144,7 @@ class Generation:
             from gateway.auth import Caller
             from gateway.services import stream_completion
 
-            prepared = await database_sync_to_async(services.generation_input)(self.message_id)
+            prepared = await db(services.generation_input, self.message_id)
             if prepared is None:
                 self.stopped = True
                 return
@@ -214,7 +196,7 @@ class Generation:
             if due:
                 self.persisted_at = now
                 self.persisted_len = len(self.content)
-                await database_sync_to_async(services.save_progress)(self.message_id, self.content)
+                await db(services.save_progress, self.message_id, self.content)
 
     async def _flush(self) -> None:
         if not self.pending:
@@ -222,25 +204,17 @@ class Generation:
         text, self.pending = self.pending, ""
         offset = self.published
         self.published += utf16_len(text)
-        await layer().group_send(
-            self.group, {"type": "chat.delta", "id": self.message_id, "offset": offset, "text": text}
-        )
+        await publish_now(self.group, {"type": "chat.delta", "id": self.message_id, "offset": offset, "text": text})
 
     async def _finish(self, status: str, control: str) -> None:
         channel_layer = layer()
         try:
             await self._flush()
-            error = self.error
-            if status == Message.Status.INTERRUPTED and not error:
-                error = "Stopped."
-            message = await database_sync_to_async(services.finish)(
-                self.message_id, self.content, status, error, self.usage
-            )
+            # A reply the person stopped is interrupted with no error: a stop is no failure.
+            message = await db(services.finish, self.message_id, self.content, status, self.error, self.usage)
             _generations.pop(self.message_id, None)
             if message is not None:
-                await channel_layer.group_send(
-                    self.group, {"type": "chat.message", "message": services.message_dict(message)}
-                )
+                await publish_now(self.group, {"type": "chat.message", "message": message_data(message)})
         except Exception:
             log.exception("could not save chat reply %s", self.message_id)
         finally:

@@ -1,7 +1,8 @@
 """Browser chat business logic: conversations, messages, history sent upstream.
 
-The generation itself (a background task that outlives sockets) is in conversations/generation.py.
-Everything here is synchronous ORM code; async callers wrap it in database_sync_to_async.
+Everything here is synchronous ORM code. Changes others must hear of go through
+conversations/actions.py, which stores through these functions and then publishes; the generation
+itself (a background task that outlives sockets) is in conversations/generation.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -17,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
+from chatsite.inputs import BadInput, check_text
 from conversations.models import Conversation, Message
 from usage.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
@@ -32,7 +35,18 @@ TITLE_CHARS = 60
 
 
 class ChatError(Exception):
-    """A request the chat refuses, with a message fit to show the person."""
+    """A request the chat refuses, with a message fit to show the person (and the field it is about)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class ConversationGone(ChatError):
+    """The conversation does not exist, or is someone else's (which must look the same)."""
+
+    def __init__(self) -> None:
+        super().__init__("This conversation no longer exists.")
 
 
 def chat_models() -> QuerySet[LanguageModel]:
@@ -47,6 +61,8 @@ def conversations_for(user: User, query: str = "") -> QuerySet[Conversation]:
     qs = Conversation.objects.filter(owner=user)
     query = query.strip()
     if query:
+        # A NUL in a LIKE pattern is a PostgreSQL error; such text can be in no conversation anyway.
+        check_text(query, "The search")
         matching = Message.objects.filter(conversation=OuterRef("pk"), content__icontains=query)
         qs = qs.filter(Q(title__icontains=query) | Exists(matching))
     return qs.order_by("-updated_at", "-id")
@@ -66,7 +82,7 @@ def _model_by_public_id(public_id: str | None) -> LanguageModel | None:
         return None
     model = chat_models().filter(public_id=public_id).first()
     if model is None:
-        raise ChatError(f"The model {public_id!r} is not available.")
+        raise ChatError(f"The model {public_id!r} is not available.", param="model")
     return model
 
 
@@ -112,49 +128,33 @@ def make_title(text: str) -> str:
     return (cut if len(cut) > TITLE_CHARS // 2 else line[:TITLE_CHARS]).rstrip(",.;:") + "…"
 
 
-def message_dict(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.pk,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error,
-        "model": message.model.public_id if message.model else None,
-        "prompt_tokens": message.prompt_tokens,
-        "completion_tokens": message.completion_tokens,
-        "created_at": message.created_at.isoformat(),
-    }
-
-
-def conversation_dict(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": conversation.pk,
-        "title": conversation.title or "New chat",
-        "model": conversation.model.public_id if conversation.model else None,
-        "system_prompt": conversation.system_prompt,
-        "updated_at": conversation.updated_at.isoformat(),
-        "url": f"/c/{conversation.pk}/",
-    }
-
-
 def expire_stale(conversation_id: int) -> list[Message]:
     """Marks replies whose generator stopped beating as interrupted; returns them."""
     cutoff = timezone.now() - STALE_AFTER
-    stale = list(
-        Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING, updated_at__lt=cutoff)
-    )
-    for message in stale:
+    candidates = Message.objects.filter(
+        conversation_id=conversation_id, status=Message.Status.STREAMING, updated_at__lt=cutoff
+    ).select_related("model")
+    expired = []
+    for message in candidates:
+        # Only if still streaming: its generator may have finished it meanwhile.
         updated = Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(
             status=Message.Status.INTERRUPTED, error=STOPPED_BY_SERVER
         )
         if updated:
             message.status = Message.Status.INTERRUPTED
             message.error = STOPPED_BY_SERVER
-    return stale
+            expired.append(message)
+    return expired
 
 
 def messages_of(conversation_id: int) -> list[Message]:
     return list(Message.objects.filter(conversation_id=conversation_id).select_related("model"))
+
+
+def open_state(conversation_id: int) -> list[Message]:
+    """What a socket shows as it opens: the messages, a dead worker's reply marked interrupted first."""
+    expire_stale(conversation_id)
+    return messages_of(conversation_id)
 
 
 def streaming_ids(conversation_id: int) -> list[int]:
@@ -162,6 +162,14 @@ def streaming_ids(conversation_id: int) -> list[int]:
         Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING).values_list(
             "pk", flat=True
         )
+    )
+
+
+def own_streaming_ids(user: User, conversation_id: int) -> list[int]:
+    return list(
+        Message.objects.filter(
+            conversation_id=conversation_id, conversation__owner=user, status=Message.Status.STREAMING
+        ).values_list("pk", flat=True)
     )
 
 
@@ -173,19 +181,35 @@ def _lock(user: User, conversation_id: int) -> Conversation:
         .first()
     )
     if conversation is None:
-        raise ChatError("This conversation no longer exists.")
+        raise ConversationGone()
     # A socket opened before an admin deactivated the account must not go on spending on its behalf.
     if not conversation.owner.is_active:
         raise ChatError("Your account is deactivated.")
     if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
         raise ChatError("A reply is still being written. Stop it first.")
+    _check_generations_in_flight(user)
     if conversation.model is None or not conversation.model.usable:
         model = default_model()
         if model is None:
-            raise ChatError("No model is configured. An admin can add one at /admin/.")
+            raise ChatError("No model is configured. An admin can add one at /admin/.", param="model")
         conversation.model = model
         conversation.save(update_fields=["model"])
     return conversation
+
+
+def _check_generations_in_flight(user: User) -> None:
+    """At most CHAT_MAX_GENERATIONS replies written at once per user, across conversations and workers."""
+    # Serialises one user's starts (other users never wait), so two at once cannot both see room.
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+    limit = settings.CHAT_MAX_GENERATIONS
+    live = Message.objects.filter(
+        conversation__owner=user, status=Message.Status.STREAMING, updated_at__gte=timezone.now() - STALE_AFTER
+    ).count()
+    if live >= limit:
+        raise ChatError(
+            f"You already have {live} replies being written (at most {limit} at once). "
+            "Wait for one to finish or stop it."
+        )
 
 
 def _placeholder(conversation: Conversation) -> Message:
@@ -207,7 +231,10 @@ def _clean(content: str) -> str:
         raise ChatError("The message is empty.")
     if len(content) > MAX_MESSAGE_CHARS:
         raise ChatError(f"The message is too long (at most {MAX_MESSAGE_CHARS} characters).")
-    return content
+    try:
+        return check_text(content, "The message")
+    except BadInput as exc:
+        raise ChatError(str(exc)) from None
 
 
 def add_user_message(user: User, conversation_id: int, content: str) -> tuple[Message, Message]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from chatsite.inputs import BadInput, parse_json, unstorable_in
 from gateway import auth, services
 from gateway.errors import GatewayError
 from gateway.translate_anthropic.errors import anthropic_error
@@ -80,8 +82,16 @@ def method_not_allowed(allowed: str, *, shape: str = OPENAI) -> HttpResponse:
     return error_response(exc, {"Allow": allowed}, shape=shape)
 
 
+# Deep enough for tools' JSON schemas, shallow enough that walking a body stays cheap.
+MAX_JSON_DEPTH = 64
+# Only JSON escapes can carry a NUL or a lone surrogate into parsed strings (raw ones are invalid JSON
+# or invalid UTF-8), so bodies without such an escape skip the walk over every string.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def read_json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object; GatewayError 413 above MAX_REQUEST_BYTES, 400 when it is no JSON object."""
+    """The request's JSON object; GatewayError 413 above MAX_REQUEST_BYTES, 400 when it is no JSON object,
+    is nested deeper than MAX_JSON_DEPTH, or holds text no one can store or send on (NUL, lone surrogates)."""
     limit = settings.MAX_REQUEST_BYTES
     try:
         raw = request.body
@@ -90,16 +100,22 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     if raw is None or len(raw) > limit:
         raise GatewayError(413, f"The request body is larger than the limit of {limit} bytes.", code="too_large")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = parse_json(raw, max_bytes=limit, max_depth=MAX_JSON_DEPTH)
+    except BadInput as exc:
+        reason = str(exc).rstrip(".")
         raise GatewayError(
             400,
-            "We could not parse the JSON body of your request. The body must be a JSON object "
-            "(Content-Type: application/json).",
+            f"We could not parse the JSON body of your request ({reason[:1].lower()}{reason[1:]}). The body must "
+            "be a JSON object (Content-Type: application/json).",
             code="invalid_json",
         ) from None
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
+    if _SUSPECT_ESCAPE.search(raw):
+        found = unstorable_in(body)
+        if found is not None:
+            where, reason = found
+            raise GatewayError(400, f"Invalid value for '{where}': {reason}.", param=where, code="invalid_value")
     return body
 
 

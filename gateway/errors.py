@@ -5,6 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 
+class UpstreamFault:
+    """How routing should treat an upstream's failure (gateway.routing reads it; clients never see it).
+
+    `retryable`: another attempt (another deployment, or the same after a backoff) may succeed.
+    `down`: the deployment looks unreachable (connection refused, DNS): cool it down at once.
+    `retry_after`: seconds the upstream asked us to stay away.
+    """
+
+    __slots__ = ("down", "retry_after", "retryable")
+
+    def __init__(self, *, retryable: bool, down: bool = False, retry_after: float | None = None) -> None:
+        self.retryable = retryable
+        self.down = down
+        self.retry_after = retry_after
+
+
 class GatewayError(Exception):
     """Raised by gateway services; the /v1 views and the chat consumer both render it."""
 
@@ -17,6 +33,7 @@ class GatewayError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        fault: UpstreamFault | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -25,6 +42,7 @@ class GatewayError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
+        self.fault = fault  # set on failures of an upstream: see UpstreamFault
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

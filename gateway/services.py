@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -29,8 +31,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from catalogue.models import LanguageModel
-from gateway import upstream
+from django.conf import settings
+
+from catalogue.models import Deployment, LanguageModel
+from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
@@ -56,6 +60,7 @@ class _Call:
     model: LanguageModel | None = None
     ttft_ms: int | None = None
     reservation: limits.Reservation | None = None
+    attempts: routing.Attempts | None = None
     finished: bool = False
 
     def first_token(self) -> None:
@@ -73,12 +78,17 @@ class _Call:
         if self.finished:
             return
         self.finished = True
+        attempts = self.attempts
+        if attempts is not None:
+            attempts.release()
         current_ledger().add(
             UsageRecord(
                 user=self.caller.user,
                 api_key=self.caller.api_key,
                 model=self.model,
                 model_public_id=self.public_id[:200],
+                deployment=attempts.current if attempts is not None else None,
+                attempts=attempts.count if attempts is not None else 0,
                 source=self.caller.source,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
@@ -137,10 +147,32 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
     return request, model
 
 
-def _upstream_body(body: dict[str, Any], model: LanguageModel, stream: bool) -> bytes:
-    """The client's body, untouched but for the upstream's model name and our usage needs."""
+# Fields some upstreams (LiteLLM and other gateways) read as where and how to send the request on:
+# a client of ours must not steer our upstream to another address or account.
+ROUTING_FIELDS = ("api_base", "base_url", "api_key", "api_version", "extra_headers", "custom_llm_provider")
+# Fields naming the client's own end user; the upstream gets our user instead (see upstream_user).
+END_USER_FIELDS = ("user", "safety_identifier")
+
+
+def upstream_user(user_id: int) -> str:
+    """Who calls, as the upstream sees it: our user id, hashed with a key derived from SECRET_KEY.
+
+    Stable per user (upstreams use it to trace abuse), meaningless outside this server.
+    """
+    key = hashlib.sha256(b"chatsite.upstream-user:" + settings.SECRET_KEY.encode()).digest()
+    return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller) -> bytes:
+    """The client's body, untouched but for the deployment's model name, our usage needs, the end user
+    (ours, hashed, instead of the client's) and routing fields (dropped)."""
     forwarded = dict(body)
-    forwarded["model"] = model.upstream_model
+    forwarded["model"] = deployment.upstream_model
+    for name in ROUTING_FIELDS:
+        forwarded.pop(name, None)
+    for name in END_USER_FIELDS:
+        if name in forwarded:
+            forwarded[name] = upstream_user(caller.user.pk)
     if forwarded.get("tools") is False:
         del forwarded["tools"]
     if stream:
@@ -200,11 +232,17 @@ async def create_completion(
     call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
     usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
-    try:
-        target = upstream.target_for(model.provider)
-        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, model, False))
+    attempts = call.attempts = routing.Attempts(model)
+
+    async def attempt(deployment: Deployment) -> dict[str, Any]:
+        target = attempts.target
+        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, deployment, False, caller))
         if not isinstance(payload.get("choices"), list):
             raise upstream.bad_response(target, "an answer without choices")
+        return payload
+
+    try:
+        payload = await routing.first(attempts, attempt)
         _normalize_completion(payload, request.model)
         usage, status, error_code = _answer_usage(call, payload), 200, ""
         return payload
@@ -363,6 +401,68 @@ def stream_events(
     return _stream(caller, body, keepalive=keepalive, response_headers=response_headers)
 
 
+async def _head(
+    blocks: AsyncIterator[list[str] | None], relay: _Relay
+) -> tuple[list[dict[str, Any] | None], GatewayError | None]:
+    """What a stream says first: the chunks of its first block that has any, or [None] for a keep-alive.
+
+    Until this returns nothing has gone to the client, so its failures (an error event, an empty or
+    unreadable stream, a read timeout) may be tried on another deployment. A failure later in the
+    same block as good chunks comes back beside them, to be raised once they went out.
+    """
+    async for block in blocks:
+        if block is None:
+            return [None], None
+        chunks: list[dict[str, Any] | None] = []
+        for data in block:
+            try:
+                chunk = relay.chunk(data)
+            except GatewayError as exc:
+                if not chunks:
+                    raise
+                return chunks, exc
+            if chunk is not None:
+                chunks.append(chunk)
+        if chunks:
+            return chunks, None
+    raise upstream.bad_response(relay.target, "an empty stream")
+
+
+async def _open(
+    call: _Call,
+    request: ChatCompletionRequest,
+    keepalive: float | None,
+) -> tuple[
+    contextlib.AsyncExitStack,
+    AsyncIterator[list[str] | None],
+    tuple[list[dict[str, Any] | None], GatewayError | None],
+    _Relay,
+]:
+    """Open the stream on the first deployment whose stream starts well (gateway.routing)."""
+    attempts = call.attempts
+    assert attempts is not None
+    while True:
+        deployment = await attempts.next()
+        target = attempts.target
+        relay = _Relay(request.model, request.wants_usage_chunk(), target)
+        stack = contextlib.AsyncExitStack()
+        try:
+            body = _upstream_body(call.body, deployment, True, call.caller)
+            events = await stack.enter_async_context(upstream.open_stream(target, "/chat/completions", body))
+            blocks = await stack.enter_async_context(contextlib.aclosing(_paced(events, target, keepalive)))
+            head = await _head(blocks, relay)
+        except GatewayError as exc:
+            await stack.aclose()
+            await attempts.failed(exc)
+            continue
+        except BaseException:
+            await stack.aclose()
+            raise
+        if head[0] != [None]:
+            await attempts.succeeded()
+        return stack, blocks, head, relay
+
+
 async def _stream(
     caller: Caller,
     body: dict[str, Any],
@@ -372,28 +472,32 @@ async def _stream(
 ) -> AsyncIterator[dict[str, Any] | None]:
     call = _Call(caller, body, stream=True, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
-    target = upstream.target_for(model.provider)
-    relay = _Relay(request.model, request.wants_usage_chunk(), target)
+    call.attempts = routing.Attempts(model)
+    relay: _Relay | None = None
     status, error_code = CLIENT_CLOSED, "client_disconnected"
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
-        async with (
-            upstream.open_stream(target, "/chat/completions", _upstream_body(body, model, True)) as events,
-            contextlib.aclosing(_paced(events, target, keepalive)) as blocks,
-        ):
+        stack, blocks, head, relay = await _open(call, request, keepalive)
+        async with stack:
+            items, pending = head
+            for item in items:
+                committed = True
+                if item is not None:
+                    call.first_token()
+                yield item
+            if pending is not None:
+                raise pending
             async for block in blocks:
                 if block is None:
-                    committed = True
                     yield None
                     continue
                 for data in block:
                     chunk = relay.chunk(data)
                     if chunk is not None:
                         call.first_token()
-                        committed = True
                         yield chunk
         if call.ttft_ms is None:
-            raise upstream.bad_response(target, "an empty stream")
+            raise upstream.bad_response(relay.target, "an empty stream")
         status, error_code = 200, ""
         if relay.wants_usage:
             yield relay.usage_chunk(relay.usage(call))
@@ -401,9 +505,11 @@ async def _stream(
         status, error_code = exc.status, _error_code(exc)
         if not committed:
             raise
+        await call.attempts.note_failure(exc)
         yield exc.to_dict()
     except Exception:
         status, error_code = 500, "server_error"
         raise
     finally:
-        await call.finish(relay.usage(call), status, error_code)
+        usage = relay.usage(call) if relay is not None else call.estimated()
+        await call.finish(usage, status, error_code)

@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import itertools
 import json
 import logging
+import math
 import re
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from django.conf import settings
 
 from catalogue.models import Provider
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamFault
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,7 @@ def _transport_error(exc: Exception, target: Target) -> GatewayError:
             f"The upstream provider '{target.name}' could not be reached.",
             type="upstream_error",
             code="upstream_unavailable",
+            fault=UpstreamFault(retryable=True, down=True),
         )
     if isinstance(exc, httpx.TimeoutException):
         return GatewayError(
@@ -152,12 +156,14 @@ def _transport_error(exc: Exception, target: Target) -> GatewayError:
             f"The upstream provider '{target.name}' did not answer in time.",
             type="upstream_error",
             code="upstream_timeout",
+            fault=UpstreamFault(retryable=True),
         )
     return GatewayError(
         502,
         f"The connection to the upstream provider '{target.name}' failed.",
         type="upstream_error",
         code="upstream_error",
+        fault=UpstreamFault(retryable=True),
     )
 
 
@@ -191,10 +197,12 @@ def status_error(status: int, body: bytes, target: Target, headers: httpx.Header
         message = body[:300].decode("utf-8", "replace").strip() or f"HTTP {status}"
     message = scrub(message, target)[:2000]
     log.warning("upstream %s answered HTTP %s", target.name, status)
+    retry_after = _retry_after(headers.get("retry-after") if headers is not None else None)
+    fault = UpstreamFault(retryable=status in RETRYABLE_STATUSES or status >= 500, retry_after=retry_after)
     if 400 <= status < 500:
         extra = {}
-        if status == 429 and headers is not None and headers.get("retry-after"):
-            extra["Retry-After"] = headers["retry-after"]
+        if status == 429 and retry_after is not None:
+            extra["Retry-After"] = str(math.ceil(retry_after))
         return GatewayError(
             status,
             f"Upstream provider '{target.name}': {message}",
@@ -202,13 +210,36 @@ def status_error(status: int, body: bytes, target: Target, headers: httpx.Header
             code=code,
             param=param,
             headers=extra,
+            fault=fault,
         )
     return GatewayError(
         502,
         f"The upstream provider '{target.name}' failed (HTTP {status}): {message}",
         type="upstream_error",
         code="upstream_error",
+        fault=fault,
     )
+
+
+# Statuses below 500 another attempt may cure: overloaded or timing out upstreams, a conflict.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds, from its seconds or HTTP-date form; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def event_error(payload: dict[str, Any], target: Target) -> GatewayError:
@@ -220,13 +251,18 @@ def event_error(payload: dict[str, Any], target: Target) -> GatewayError:
         f"The upstream provider '{target.name}' failed: {scrub(message, target)[:2000] or 'unknown error'}",
         type="upstream_error",
         code=code or "upstream_error",
+        fault=UpstreamFault(retryable=True),
     )
 
 
 def bad_response(target: Target, what: str = "an unreadable answer") -> GatewayError:
     log.warning("upstream %s: %s", target.name, what)
     return GatewayError(
-        502, f"The upstream provider '{target.name}' sent {what}.", type="upstream_error", code="upstream_bad_response"
+        502,
+        f"The upstream provider '{target.name}' sent {what}.",
+        type="upstream_error",
+        code="upstream_bad_response",
+        fault=UpstreamFault(retryable=True),
     )
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chatsite.inputs import unstorable
 from gateway import auth, services
 from gateway.endpoint import ApiCall, encode_json, endpoint, error_response, json_response
 from gateway.errors import GatewayError
@@ -78,6 +79,9 @@ async def models(call: ApiCall) -> HttpResponseBase:
 
 @endpoint("GET")
 async def model(call: ApiCall, model_id: str) -> HttpResponseBase:
+    reason = unstorable(model_id)
+    if reason is not None:  # no model has such an id, and PostgreSQL refuses a NUL in a query
+        raise GatewayError(400, f"Invalid model id: {reason}.", param="model", code="invalid_value")
     found = await auth.get_model(model_id, call.caller)
     call.headers.update(await services.rate_limit_headers(call.caller))
     return json_response(auth.model_card(found))

@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund >/dev/null
 dest=static/vendor
 rm -rf "$dest" && mkdir -p "$dest/marked" "$dest/dompurify" "$dest/highlight"
-# Source maps too: the files name them, and collectstatic's manifest storage fails on a missing one.
-cp node_modules/marked/lib/marked.umd.js node_modules/marked/lib/marked.umd.js.map node_modules/marked/LICENSE "$dest/marked/"
-cp node_modules/dompurify/dist/purify.min.js node_modules/dompurify/dist/purify.min.js.map node_modules/dompurify/LICENSE "$dest/dompurify/"
+# The chat page's modules import the libraries' ES module builds. Source maps too: the files name
+# them, and collectstatic's manifest storage fails on a missing one.
+cp node_modules/marked/lib/marked.esm.js node_modules/marked/lib/marked.esm.js.map node_modules/marked/LICENSE "$dest/marked/"
+cp node_modules/dompurify/dist/purify.es.mjs node_modules/dompurify/dist/purify.es.mjs.map node_modules/dompurify/LICENSE "$dest/dompurify/"
 hl=node_modules/@highlightjs/cdn-assets
-cp "$hl/highlight.min.js" "$hl/LICENSE" "$dest/highlight/"
+cp "$hl/es/highlight.min.js" "$hl/LICENSE" "$dest/highlight/"
 cp "$hl/styles/github.min.css" "$hl/styles/github-dark.min.css" "$dest/highlight/"
 # The profile page's usage chart.
 mkdir -p "$dest/chart.js"

@@ -2,37 +2,50 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import make_password
 
 from accounts.models import User
 from chatsite.clock import ManualClock, use_clock
 from tests.fake_anthropic import FakeAnthropic
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
 
 PASSWORD = "correct-horse-battery-staple"
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD, hashed once per session: hashing it for every user of every test costs ~0.2 s each."""
+    return make_password(PASSWORD)
+
+
+def make_user(username: str, **fields: Any) -> User:
+    """A user whose password is PASSWORD, as `create_user` makes one."""
+    return User.objects.create(username=username, email=f"{username}@example.com", password=password_hash(), **fields)
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     """The owner in most tests."""
-    return User.objects.create_user("alice", "alice@example.com", PASSWORD)
+    return make_user("alice")
 
 
 @pytest.fixture
 def bob(db: None) -> User:
     """Another user, who must never see alice's data."""
-    return User.objects.create_user("bob", "bob@example.com", PASSWORD)
+    return make_user("bob")
 
 
 @pytest.fixture
 def admin(db: None) -> User:
-    return User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    return make_user("admin", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +56,10 @@ def _close_gateway_db_connections() -> Iterator[None]:
     notifies). Tests calling the gateway in-process leave database connections open otherwise,
     and the test database cannot be dropped at the end while connections to it are open.
     """
+    from gateway import health
     from gateway.lookups import lookups
 
+    health.forget_local_state()  # deployments' circuits and in-flight counts of earlier tests
     # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
     lookups.invalidate()
     yield
@@ -95,6 +110,21 @@ def _fake_upstream_server() -> Iterator[FakeUpstream]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def _backup_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def backup(_backup_server: FakeUpstream) -> FakeUpstream:
+    """A second fake upstream (another provider's deployment of a model), answering "from the backup"."""
+    _backup_server.reset()
+    _backup_server.default = Reply(content="from the backup")
+    return _backup_server
+
+
 @pytest.fixture
 def fake_upstream(_fake_upstream_server: FakeUpstream) -> FakeUpstream:
     """The session's fake upstream, with an empty script and record for this test."""
@@ -116,6 +146,14 @@ def fake_anthropic(_fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
     return _fake_anthropic_server
 
 
+@pytest.fixture(scope="module")
+def chromium_browser() -> Iterator[Any]:
+    """Headless Debian chromium through Playwright, one per test module (tests/browser.py)."""
+    from tests.browser import launch
+
+    yield from launch()
+
+
 @pytest.fixture
 def clock() -> Iterator[ManualClock]:
     """A clock that moves only when the test says (rate limits, budgets' periods, cooldowns read it)."""
@@ -123,6 +161,12 @@ def clock() -> Iterator[ManualClock]:
     previous = use_clock(manual)
     yield manual
     use_clock(previous)
+
+
+@pytest.fixture
+def one_attempt(settings: Any) -> None:
+    """Routing makes one attempt per request: an upstream's failure reaches the client as it was."""
+    settings.ROUTING_MAX_ATTEMPTS = 1
 
 
 @pytest.fixture(scope="session")
@@ -155,8 +199,9 @@ def live_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveS
 def _no_connections_left_at_the_end(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """End sessions still attached to the test database so pytest-django can drop it.
 
-    Channels' database_sync_to_async runs ORM calls in executor threads that each keep their own
-    connection; nothing closes those threads' connections when the session ends. Torn down after
+    asgiref's sync_to_async (Django's sync views under ASGI, the tests' own calls) runs ORM calls in
+    executor threads that each keep their own connection; nothing closes those threads' connections
+    when the session ends. Torn down after
     every server fixture (those are set up later), before the test database is dropped.
     """
     yield

@@ -8,6 +8,8 @@ app under uvicorn in a background thread. Each test scripts what the next reques
     fake_upstream.queue(Reply(chunks=3, fail_after_chunks=2))              # error event after two chunks
     fake_upstream.queue(Reply(drop_after_chunks=1))                        # connection dropped mid-stream
     fake_upstream.queue(Reply(hang=True))                                  # never answers
+    fake_upstream.queue(Reply(drop=True))                                  # connection dropped before answering
+    fake_upstream.queue(Reply(status=429, retry_after="30"))               # with a Retry-After header
     fake_upstream.queue(Reply(garbage=True))                               # 200 with a body that isn't JSON
     fake_upstream.queue(Reply(tool_calls=[ToolCall("get_weather", '{"city": "Paris"}')]))
 
@@ -66,6 +68,8 @@ class Reply:
     drop_after_chunks: int | None = None  # drop the connection after this many chunks
     hang: bool = False  # send nothing until the client goes away
     garbage: bool = False  # a 200 whose body is not JSON
+    drop: bool = False  # drop the connection before answering anything
+    retry_after: str | None = None  # a Retry-After header on an error answer
     model: str | None = None  # the model name to answer with; default: the requested one
 
 
@@ -132,10 +136,11 @@ class FakeUpstream:
         return False
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeUpstream:
+    def start(self, port: int = 0) -> FakeUpstream:
+        """Serve on `port` (0: a free one); a given port lets a test bring a "dead" upstream back."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app, interface="asgi3", log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
@@ -218,8 +223,12 @@ class FakeUpstream:
         if reply.hang:
             await _sleep_or_disconnect(3600, record)
             return
+        if reply.drop:
+            raise ConnectionAbortedError("fake upstream drops the connection before answering")
         if reply.status >= 400:
-            await _json(send, reply.status, _error(reply.error_message, reply.error_type, reply.error_code))
+            extra = [(b"retry-after", reply.retry_after.encode())] if reply.retry_after else []
+            error = _error(reply.error_message, reply.error_type, reply.error_code)
+            await _json(send, reply.status, error, extra)
             record.completed = True
             return
         if reply.garbage:
@@ -352,15 +361,12 @@ def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
+async def _json(
+    send: Send, status: int, payload: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -28,6 +28,11 @@ class UsageRecord(models.Model):
     api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
     model = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.SET_NULL)
     model_public_id = models.CharField(max_length=200)
+    # The deployment that answered (or the last one tried), and how many upstream attempts it took.
+    deployment = models.ForeignKey(
+        "catalogue.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -47,6 +52,7 @@ class UsageRecord(models.Model):
             models.Index(fields=["api_key", "created_at"]),
             models.Index(fields=["model", "created_at"]),
             models.Index(fields=["created_at"]),
+            models.Index(fields=["deployment", "created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -67,9 +67,10 @@ def test_each_key_shows_its_requests_and_tokens(client: Client, alice: User, led
 
 def test_the_chart_data_has_one_value_per_day_and_model(client: Client, alice: User, ledger: None) -> None:
     client.force_login(alice)
-    response = client.get("/accounts/profile/usage.json")
+    response = client.get("/api/usage/daily/")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
+    assert response["Cache-Control"] == "no-store"
     data = response.json()
     today = timezone.localdate()
     assert data["days"] == 30 and len(data["labels"]) == 30
@@ -89,19 +90,19 @@ def test_the_chart_data_has_one_value_per_day_and_model(client: Client, alice: U
 
 def test_the_chart_data_is_empty_but_complete_for_a_new_user(client: Client, bob: User) -> None:
     client.force_login(bob)
-    data = client.get("/accounts/profile/usage.json").json()
+    data = client.get("/api/usage/daily/").json()
     assert data["models"] == [] and len(data["labels"]) == 30
     assert data["totals"]["total"]["requests"] == 0
 
 
 def test_the_chart_data_is_only_ever_my_own(client: Client, bob: User, ledger: None) -> None:
     client.force_login(bob)
-    data = client.get("/accounts/profile/usage.json").json()
+    data = client.get("/api/usage/daily/").json()
     assert [s["model"] for s in data["models"]] == ["acme/chat-1"]
     assert data["totals"]["total"]["total_tokens"] == 1998
 
 
 def test_the_chart_data_refuses_anonymous_callers(client: Client, ledger: None) -> None:
-    response = client.get("/accounts/profile/usage.json")
-    assert response.status_code == 403
-    assert "detail" in response.json()
+    response = client.get("/api/usage/daily/")
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"

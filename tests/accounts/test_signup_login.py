@@ -58,7 +58,7 @@ def test_it_refuses_a_weak_password_with_a_readable_error(client: Client, passwo
 def test_it_refuses_mismatched_passwords(client: Client) -> None:
     response = signup(client, "erin", PASSWORD, PASSWORD + "x")
     assert response.status_code == 400
-    assert b"The two password fields didn" in response.content
+    assert b"You must type the same password each time." in response.content
 
 
 def test_logging_in_with_the_right_password_lands_on_the_chat_page(client: Client, alice: User) -> None:

@@ -30,7 +30,9 @@ def provider(fake_upstream: FakeUpstream) -> Provider:
 def provider_form(**overrides: object) -> dict[str, object]:
     data: dict[str, object] = {
         "name": "acme",
+        "kind": "openai",
         "base_url": "https://api.acme.test/v1",
+        "output_cap_param": "max_tokens",
         "api_key": "",
         "api_key_env": "",
         "connect_timeout": "5",
@@ -38,6 +40,31 @@ def provider_form(**overrides: object) -> dict[str, object]:
         "enabled": "on",
     }
     data.update(overrides)
+    return data
+
+
+def deployments_form(model: LanguageModel, *extra: dict[str, str]) -> dict[str, str]:
+    """The deployments inline of a model's admin page, as the browser posts it, plus `extra` new rows."""
+    rows = list(model.deployments.all())
+    data = {
+        "deployments-TOTAL_FORMS": str(len(rows) + len(extra)),
+        "deployments-INITIAL_FORMS": str(len(rows)),
+        "deployments-MIN_NUM_FORMS": "0",
+        "deployments-MAX_NUM_FORMS": "1000",
+    }
+    fields = ("provider", "upstream_model", "priority", "weight", "max_concurrent")
+    for i, row in enumerate(rows):
+        data[f"deployments-{i}-id"] = str(row.pk)
+        data[f"deployments-{i}-model"] = str(model.pk)
+        for name in fields:
+            value = getattr(row, f"{name}_id" if name == "provider" else name)
+            data[f"deployments-{i}-{name}"] = "" if value is None else str(value)
+        if row.enabled:
+            data[f"deployments-{i}-enabled"] = "on"
+    for j, new in enumerate(extra, start=len(rows)):
+        data[f"deployments-{j}-model"] = str(model.pk)
+        for name, value in new.items():
+            data[f"deployments-{j}-{name}"] = value
     return data
 
 
@@ -207,7 +234,9 @@ def test_a_models_limits_prices_and_description_are_editable(admin_client: Clien
             "provider": str(provider.pk),
             "upstream_model": "fake-small",
             "enabled": "on",
-            "is_chat": "on",
+            "kind": "chat",
+            "vision": "on",
+            "json_output": "on",
             "context_length": "8192",
             "max_output_tokens": "2048",
             "input_price_per_million": "0.15",
@@ -215,12 +244,14 @@ def test_a_models_limits_prices_and_description_are_editable(admin_client: Clien
             "owned_by": "fakeco",
             "category": "small",
             "description": "A small, fast model.",
+            **deployments_form(model),
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     model.refresh_from_db()
     assert (model.context_length, model.max_output_tokens) == (8192, 2048)
     assert str(model.output_price_per_million) == "0.600000" and model.description == "A small, fast model."
+    assert model.capabilities == {"vision": True, "tools": False, "reasoning": False, "json_output": True}
 
 
 def test_non_staff_users_cannot_reach_the_provider_admin(client: Client, alice: User, provider: Provider) -> None:
@@ -229,3 +260,38 @@ def test_non_staff_users_cannot_reach_the_provider_admin(client: Client, alice: 
         "/admin/catalogue/provider/", {"action": "check_connection", "_selected_action": [provider.pk]}
     )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_models_page_edits_its_deployments_and_shows_their_health(
+    admin_client: Client, provider: Provider, fake_upstream: FakeUpstream
+) -> None:
+    model = LanguageModel.objects.create(public_id="fake-small", provider=provider, upstream_model="fake-small")
+    backup = Provider.objects.create(name="backup", base_url="http://127.0.0.1:9/v1")
+    page = admin_client.get(f"/admin/catalogue/languagemodel/{model.pk}/change/").content.decode()
+    assert "Deployments" in page and "healthy; 0 requests" in page
+    form = {
+        "public_id": "fake-small",
+        "provider": str(provider.pk),
+        "upstream_model": "fake-small",
+        "enabled": "on",
+        "kind": "chat",
+        "tools": "on",
+        "json_output": "on",
+        "context_length": "4096",
+        "max_output_tokens": "1024",
+        "input_price_per_million": "0",
+        "output_price_per_million": "0",
+        **deployments_form(
+            model,
+            {"provider": str(backup.pk), "upstream_model": "other-name", "priority": "1", "weight": "2",
+             "enabled": "on"},
+        ),
+    }  # fmt: skip
+    response = admin_client.post(f"/admin/catalogue/languagemodel/{model.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [(d.provider.name, d.upstream_model, d.priority, d.weight) for d in model.deployments.all()] == [
+        ("fake", "fake-small", 0, 1),
+        ("backup", "other-name", 1, 2),
+    ]
+    page = admin_client.get(f"/admin/catalogue/languagemodel/{model.pk}/change/").content.decode()
+    assert page.count("healthy; 0 requests") == 2

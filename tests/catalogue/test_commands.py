@@ -24,10 +24,10 @@ def run(*args: str) -> str:
 @pytest.mark.django_db
 def test_providers_add_creates_then_updates_the_same_provider() -> None:
     assert "created provider openai" in run("providers", "add", "openai", "--base-url", "https://api.openai.com/v1")
-    out = run("providers", "add", "openai", "--base-url", "https://example.com/v1/", "--api-key-env", "OPENAI_KEY")
+    out = run("providers", "add", "openai", "--base-url", "https://example.com/v1/", "--api-key-env", "OPENAI_API_KEY")
     assert "updated provider openai" in out
     provider = Provider.objects.get()
-    assert (provider.base_url, provider.api_key_env) == ("https://example.com/v1", "OPENAI_KEY")
+    assert (provider.base_url, provider.api_key_env) == ("https://example.com/v1", "OPENAI_API_KEY")
 
 
 @pytest.mark.django_db
@@ -38,6 +38,11 @@ def test_providers_add_creates_then_updates_the_same_provider() -> None:
         (["ok", "--base-url", "ftp://x.test/v1"], "invalid --base-url"),
         (["ok", "--base-url", "not a url"], "invalid --base-url"),
         (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "NOT-A-VAR"], "invalid --api-key-env"),
+        # The server's own secrets are never a provider's key, nor anything outside the allow-list.
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "SECRET_KEY"], "server's own configuration"),
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "ADMIN_PASSWORD"], "server's own configuration"),
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "DATABASE_URL"], "server's own configuration"),
+        (["ok", "--base-url", "https://x.test/v1", "--api-key-env", "HOME"], "PROVIDER_KEY_ENV_ALLOWED"),
     ],
 )
 def test_providers_add_refuses_bad_input(args: list[str], message: str) -> None:
@@ -51,11 +56,22 @@ def test_providers_list_never_shows_a_stored_key() -> None:
     provider = Provider(name="vault", base_url="https://x.test/v1")
     provider.set_api_key("sk-very-secret-upstream-key")
     provider.save()
-    Provider.objects.create(name="env", base_url="https://y.test/v1", api_key_env="Y_KEY")
+    Provider.objects.create(name="env", base_url="https://y.test/v1", api_key_env="Y_API_KEY")
     out = run("providers", "list")
     assert "vault\thttps://x.test/v1\tkey stored\tenabled" in out
-    assert "key from $Y_KEY" in out
+    assert "key from $Y_API_KEY" in out
     assert "very-secret" not in out
+
+
+@pytest.mark.django_db
+def test_a_new_base_url_drops_the_stored_key() -> None:
+    provider = Provider(name="vault", base_url="https://x.test/v1")
+    provider.set_api_key("sk-very-secret-upstream-key")
+    provider.save()
+    out = run("providers", "add", "vault", "--base-url", "http://127.0.0.1:9/v1")
+    assert "stored key of vault was removed" in out
+    provider.refresh_from_db()
+    assert provider.get_api_key() == "" and not provider.has_api_key
 
 
 @pytest.mark.django_db
@@ -118,3 +134,49 @@ def test_a_bad_command_exits_non_zero_with_one_line_on_stderr() -> None:
     )
     assert result.returncode != 0
     assert "--context-length" in result.stderr and "positive whole number" in result.stderr
+
+
+@pytest.mark.django_db
+def test_models_add_gives_a_model_its_primary_deployment_and_keeps_it_in_step() -> None:
+    run("providers", "add", "one", "--base-url", "http://127.0.0.1:9/v1")
+    run("providers", "add", "two", "--base-url", "http://127.0.0.1:10/v1")
+    run("models", "add", "acme/m", "--provider", "one", "--upstream-model", "m-1")
+    model = LanguageModel.objects.get()
+    assert [(d.provider.name, d.upstream_model, d.primary) for d in model.deployments.all()] == [("one", "m-1", True)]
+    run("models", "add", "acme/m", "--provider", "two", "--upstream-model", "m-2")
+    assert [(d.provider.name, d.upstream_model, d.primary) for d in model.deployments.all()] == [("two", "m-2", True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_models_route_adds_or_updates_one_deployment_and_health_prints_each() -> None:
+    run("providers", "add", "one", "--base-url", "http://127.0.0.1:9/v1")
+    run("providers", "add", "two", "--base-url", "http://127.0.0.1:10/v1")
+    run("models", "add", "acme/m", "--provider", "one")
+    out = run("models", "route", "acme/m", "--provider", "two", "--upstream-model", "m-2", "--priority", "1",
+              "--weight", "3", "--max-concurrent", "4")  # fmt: skip
+    assert "added deployment acme/m -> two/m-2 (priority 1, weight 3, max concurrent 4, enabled)" in out
+    out = run("models", "route", "acme/m", "--provider", "two", "--upstream-model", "m-2", "--disable")
+    assert "updated deployment acme/m -> two/m-2 (priority 1, weight 3, max concurrent 4, disabled)" in out
+    assert LanguageModel.objects.get().deployments.count() == 2
+    health = run("models", "health", "acme/m").splitlines()
+    assert len(health) == 2
+    assert health[0].split("\t")[:4] == ["acme/m", "one/acme/m", "priority 0 weight 1", "healthy"]
+    assert health[1].split("\t")[3] == "disabled"
+    assert "last hour: 0 requests" in health[0]
+    assert "acme/m\tone/acme/m (+1 more)" in run("models", "list")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "route", "nope", "--provider", "one"], "no model 'nope'"),
+        (["models", "route", "acme/m", "--provider", "nope"], "no provider named 'nope'"),
+        (["models", "health", "nope"], "no model 'nope'"),
+    ],
+)
+def test_models_route_and_health_refuse_what_does_not_exist(args: list[str], message: str) -> None:
+    run("providers", "add", "one", "--base-url", "http://127.0.0.1:9/v1")
+    run("models", "add", "acme/m", "--provider", "one")
+    with pytest.raises(CommandError, match=message):
+        run(*args)

@@ -37,6 +37,13 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
         ("DB_POOL_MAX", "lots", "DB_POOL_MAX must be an integer"),
         ("MAX_REQUEST_BYTES", "10", "MAX_REQUEST_BYTES must be at least 1024"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
+        ("SIGNUP", "sometimes", "SIGNUP must be one of open, invite, approval, closed"),
+        ("LOCAL_LOGIN", "perhaps", "LOCAL_LOGIN must be a boolean"),
+        ("STAFF_2FA_REQUIRED", "please", "STAFF_2FA_REQUIRED must be a boolean"),
+        ("EMAIL_BACKEND", "pigeon", "EMAIL_BACKEND must be one of console, smtp"),
+        ("LOGIN_FAILURE_LIMIT", "0", "LOGIN_FAILURE_LIMIT must be at least 1"),
+        ("PROVIDER_KEY_ENV_ALLOWED", "*", "PROVIDER_KEY_ENV_ALLOWED entries must be"),
+        ("OIDC_SERVER_URL", "ftp://idp", "OIDC_SERVER_URL must be a URL"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(variable: str, value: str, message: str) -> None:

@@ -6,18 +6,20 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.test import Client
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations import generation
 from conversations.models import Conversation
+from conversations.routing import socket_path
 from tests.fake_upstream import FakeUpstream
+from tests.signed_in import session_key, sign_in
 
 
 @pytest.fixture
@@ -34,30 +36,38 @@ def conversation(alice: User, chat_model: LanguageModel) -> Conversation:
     return Conversation.objects.create(owner=alice, model=chat_model)
 
 
-def session_cookie(user: User) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
 Connect = Callable[..., Awaitable[WebsocketCommunicator]]
 
 
 @pytest.fixture
 async def connect() -> AsyncIterator[Connect]:
-    """Opens a socket to a conversation as `user` (None: anonymous); all are closed after the test."""
+    """Opens a socket to a conversation as `user` (None: anonymous); all are closed after the test.
+
+    `session`: the session key to use (default: a new login of `user`); `origin=None` sends no Origin;
+    `headers`: more handshake headers.
+    """
     from chatsite.asgi import application
 
     opened: list[WebsocketCommunicator] = []
 
     async def _connect(
-        user: User | None, conversation_id: int, *, origin: str = "http://127.0.0.1", expect: bool = True
+        user: User | None,
+        conversation_id: int,
+        *,
+        origin: str | None = "http://127.0.0.1",
+        host: str = "127.0.0.1",
+        session: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        expect: bool = True,
     ) -> WebsocketCommunicator:
-        headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1")]
-        if user is not None:
-            cookie = await sync_to_async(session_cookie)(user)
-            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers=headers)
+        sent = [(b"host", host.encode()), *(headers or [])]
+        if origin is not None:
+            sent.append((b"origin", origin.encode()))
+        if session is None and user is not None:
+            session = await sync_to_async(session_key)(user)
+        if session is not None:
+            sent.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode()))
+        communicator = WebsocketCommunicator(application, socket_path(conversation_id), headers=sent)
         connected, _code = await communicator.connect(timeout=10)
         assert connected is expect
         if connected:
@@ -76,6 +86,27 @@ async def connect() -> AsyncIterator[Connect]:
     layer = get_channel_layer()
     if layer is not None and hasattr(layer, "flush"):
         await layer.flush()
+
+
+Browser = Callable[[User | None], Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """HTTP clients of the app on the test's own event loop (where its sockets and generations run),
+    signed in as a user: `client = await browser(alice)`."""
+    from chatsite.asgi import application
+
+    clients: list[httpx.AsyncClient] = []
+
+    async def _browser(user: User | None) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://127.0.0.1")  # type: ignore[arg-type]
+        clients.append(client)
+        return await sync_to_async(sign_in)(client, user)
+
+    yield _browser
+    for client in clients:
+        await client.aclose()
 
 
 async def until(

@@ -6,41 +6,22 @@ fails these tests instead of skipping them.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations.services import MAX_MESSAGE_CHARS
+from tests.browser import log_in, wait_ready
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
 from tests.needs import CHROMIUM_ARGS, chromium
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium()
-    # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse
-    # the test's own ORM calls; they are plain synchronous code here, so allow them.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
@@ -53,8 +34,8 @@ def models(fake_upstream: FakeUpstream, transactional_db: None) -> list[Language
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 800})
+def page(chromium_browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 800})
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
@@ -62,19 +43,6 @@ def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
-def log_in(page: Page, username: str = "alice") -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    wait_ready(page)
-
-
-def wait_ready(page: Page) -> None:
-    """The page's script has run and its socket (if a conversation is open) is connected."""
-    page.wait_for_function("window.chatReady === true")
 
 
 def send(page: Page, text: str) -> None:
@@ -254,9 +222,13 @@ def test_a_refused_edit_keeps_the_edited_text_and_a_stored_one_closes_the_editor
 
 
 def test_small_screen_and_keyboard_use(
-    browser: Browser, live_server: LiveServer, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
+    chromium_browser: Browser,
+    live_server: LiveServer,
+    alice: User,
+    models: list[LanguageModel],
+    fake_upstream: FakeUpstream,
 ) -> None:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
     try:
         page = context.new_page()
         log_in(page)
@@ -285,3 +257,73 @@ def test_small_screen_and_keyboard_use(
         expect(page.get_by_role("button", name="Show conversations")).to_be_focused()
     finally:
         context.close()
+
+
+def test_logging_out_in_another_tab_ends_the_chat_and_the_page_says_so_keeping_the_text(
+    page: Page, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="First answer"))
+    log_in(page)
+    send(page, "Hello")
+    expect(last_reply(page)).to_contain_text("First answer")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("typed before the logout")
+
+    other = page.context.new_page()
+    other.goto("/")
+    other.get_by_role("button", name="Log out").click()
+    expect(other).to_have_url(re.compile(r"/accounts/login/"))
+
+    expect(page.locator("#chat-alert")).to_contain_text("signed out")
+    assert box.input_value() == "typed before the logout"
+    box.press("Enter")
+    expect(page.locator('[data-role="user"]')).to_have_count(1)
+
+
+# What the site's Content-Security-Policy will say: scripts and styles from our origin only.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def test_the_chat_and_the_api_docs_work_under_a_strict_content_security_policy(
+    chromium_browser: Browser,
+    live_server: LiveServer,
+    alice: User,
+    models: list[LanguageModel],
+    fake_upstream: FakeUpstream,
+) -> None:
+    # The policy is added to the answers on their way in (Playwright's route.fulfill); Chromium then no
+    # longer knows the page came from loopback, and its local-network checks would refuse the socket.
+    strict_browser = chromium_browser.browser_type.launch(
+        executable_path=chromium(),
+        args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"],
+        headless=True,
+    )
+    context = strict_browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+
+    def with_csp(route):  # type: ignore[no-untyped-def]
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    context.route("**/*", with_csp)
+    violations: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        fake_upstream.queue(Reply(content=MARKDOWN, chunks=10, delay=0.01))
+        log_in(page)
+        send(page, "Write a greeting function")
+        reply = last_reply(page)
+        expect(reply).to_have_attribute("data-status", "complete")
+        expect(reply.locator("pre code.hljs.language-python")).to_contain_text("def greet(name):")
+
+        page.goto("/api/docs/")
+        expect(page.get_by_role("heading", name=re.compile("chatsite REST API"))).to_be_visible()
+        expect(page.get_by_text("/api/conversations/{id}/messages/").first).to_be_visible()
+    finally:
+        context.close()
+        strict_browser.close()
+    assert violations == []

@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
+from catalogue.models import Deployment, LanguageModel, Provider
 from conversations.models import Conversation, Message
-from tests.conversations.conftest import Connect, finished, merge, until
+from tests.conversations.conftest import Browser, Connect, finished, merge, until
 from tests.fake_upstream import FakeUpstream, Reply
+from tests.live_server import free_port
 from usage.ledger import flush_usage
 from usage.models import UsageRecord
 
@@ -107,8 +108,9 @@ async def test_stop_cancels_the_upstream_and_keeps_the_partial_text_as_interrupt
     assert partial and WORDS.startswith(partial) and partial != WORDS
     cancelled = await sync_to_async(fake_upstream.last.disconnected.wait, thread_sensitive=False)(5)
     assert cancelled, "the upstream request was closed"
+    assert done["message"]["error"] == "", "a stop is no error"
     stored = await reload(done["message"]["id"])
-    assert (stored.status, stored.content) == ("interrupted", partial)
+    assert (stored.status, stored.content, stored.error) == ("interrupted", partial, "")
 
 
 async def test_stop_from_another_socket_of_the_same_conversation_works(
@@ -149,6 +151,7 @@ async def test_an_error_after_the_first_token_keeps_the_partial_text(
     assert done["message"]["error"]
 
 
+@pytest.mark.usefixtures("one_attempt")
 async def test_retry_after_an_error_replaces_the_failed_reply(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
@@ -278,14 +281,8 @@ async def test_an_anonymous_socket_is_refused(conversation: Conversation, connec
     await connect(None, conversation.pk, expect=False)
 
 
-async def test_a_socket_from_another_origin_is_refused(
-    alice: User, conversation: Conversation, connect: Connect
-) -> None:
-    await connect(alice, conversation.pk, origin="http://evil.example", expect=False)
-
-
 async def test_deleting_a_conversation_mid_reply_stops_the_upstream_and_tells_the_sockets(
-    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, browser: Browser
 ) -> None:
     fake_upstream.queue(Reply(hang=True))
     socket = await connect(alice, conversation.pk)
@@ -293,27 +290,48 @@ async def test_deleting_a_conversation_mid_reply_stops_the_upstream_and_tells_th
     await until(socket, lambda f: f["type"] == "message" and f["message"]["role"] == "assistant")
     assert await sync_to_async(fake_upstream.wait_for_requests, thread_sensitive=False)(1)
 
-    @sync_to_async(thread_sensitive=False)
-    def delete() -> int:
-        client = Client()
-        client.force_login(alice)
-        return client.delete(f"/chat/api/conversations/{conversation.pk}/").status_code
-
-    assert await delete() == 204
+    answer = await (await browser(alice)).delete(f"/api/conversations/{conversation.pk}/")
+    assert answer.status_code == 204
     await until(socket, lambda f: f["type"] == "deleted")
+    assert (await socket.receive_output(timeout=5))["code"] == 4410
     cancelled = await sync_to_async(fake_upstream.last.disconnected.wait, thread_sensitive=False)(5)
     assert cancelled
     assert not await sync_to_async(Message.objects.filter(conversation_id=conversation.pk).exists)()
 
 
-async def test_a_socket_opened_before_the_account_was_deactivated_can_no_longer_send(
-    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
+def _first_deployment_down(model: LanguageModel, backup_url: str) -> None:
+    provider = model.provider
+    provider.base_url = f"http://127.0.0.1:{free_port()}/v1"
+    provider.save()
+    second = Provider.objects.create(name="backup", base_url=backup_url, read_timeout=10)
+    Deployment.objects.create(model=model, provider=second, upstream_model="backup-small", priority=1)
+
+
+async def test_a_reply_whose_first_deployment_is_down_streams_from_the_second(
+    alice: User, conversation: Conversation, chat_model: LanguageModel, backup: FakeUpstream, connect: Connect
 ) -> None:
+    await sync_to_async(_first_deployment_down)(chat_model, backup.base_url)
     socket = await connect(alice, conversation.pk)
     await until(socket, lambda f: f["type"] == "messages")
-    await sync_to_async(User.objects.filter(pk=alice.pk).update)(is_active=False)
-    await socket.send_json_to({"type": "send", "content": "Still here?"})
-    error, _ = await until(socket, lambda f: f["type"] == "error")
-    assert "deactivated" in error["message"]
-    assert await messages(conversation) == []
-    assert fake_upstream.requests == []
+    await socket.send_json_to({"type": "send", "content": "Anyone there?"})
+    done, _frames = await until(socket, finished)
+    assert done["message"]["status"] == "complete"
+    assert done["message"]["content"] == "from the backup"
+    assert backup.last.body is not None and backup.last.body["model"] == "backup-small"
+
+
+async def test_when_every_deployment_is_down_the_reply_says_so(
+    alice: User, conversation: Conversation, chat_model: LanguageModel, connect: Connect
+) -> None:
+    def down() -> None:
+        provider = chat_model.provider
+        provider.base_url = f"http://127.0.0.1:{free_port()}/v1"
+        provider.save()
+
+    await sync_to_async(down)()
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Anyone there?"})
+    done, _frames = await until(socket, finished)
+    assert done["message"]["status"] == "error"
+    assert "is unavailable right now; try again in 5 s" in done["message"]["error"]

@@ -22,6 +22,7 @@ from catalogue.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer
+from tests.scaleout.redis_server import redis_server  # noqa: F401
 from usage.models import UsageRecord
 
 MODEL = "acme/chat-small"  # a public id with a slash, as catalogues often have

@@ -185,15 +185,19 @@ def test_other_methods_and_paths_under_v1_answer_in_the_error_shape(gateway: Gat
 # --- upstream faults ---------------------------------------------------------------------------
 
 
-def test_an_unreachable_upstream_is_a_502(gateway: Gateway) -> None:
+def test_an_unreachable_only_upstream_is_a_503_with_retry_after(gateway: Gateway) -> None:
     Provider.objects.filter(pk=gateway.provider.pk).update(base_url=f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(openai.InternalServerError) as caught:
         call(gateway)
-    assert caught.value.status_code == 502
+    assert caught.value.status_code == 503
     assert error_of(caught.value)["code"] == "upstream_unavailable"
+    assert caught.value.response.headers["retry-after"] == "5"  # the first cooldown
 
 
-def test_a_silent_upstream_is_a_504(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+def test_a_silent_upstream_is_a_504_when_no_attempt_is_left(
+    gateway: Gateway, fake_upstream: FakeUpstream, settings: Any
+) -> None:
+    settings.ROUTING_MAX_ATTEMPTS = 1
     Provider.objects.filter(pk=gateway.provider.pk).update(read_timeout=0.5)
     fake_upstream.queue(Reply(hang=True))
     with pytest.raises(openai.InternalServerError) as caught:
@@ -211,6 +215,7 @@ def test_a_silent_upstream_is_a_504(gateway: Gateway, fake_upstream: FakeUpstrea
         (429, openai.RateLimitError),
     ],
 )
+@pytest.mark.usefixtures("one_attempt")
 def test_an_upstream_4xx_keeps_its_status_and_message(
     gateway: Gateway, fake_upstream: FakeUpstream, status: int, exception: type[openai.APIStatusError]
 ) -> None:
@@ -222,6 +227,7 @@ def test_an_upstream_4xx_keeps_its_status_and_message(
 
 
 @pytest.mark.parametrize("reply", [Reply(status=500), Reply(status=503), Reply(garbage=True)])
+@pytest.mark.usefixtures("one_attempt")
 def test_an_upstream_5xx_or_garbage_is_a_502(gateway: Gateway, fake_upstream: FakeUpstream, reply: Reply) -> None:
     fake_upstream.queue(reply)
     with pytest.raises(openai.InternalServerError) as caught:
@@ -229,6 +235,7 @@ def test_an_upstream_5xx_or_garbage_is_a_502(gateway: Gateway, fake_upstream: Fa
     assert caught.value.status_code == 502
 
 
+@pytest.mark.usefixtures("one_attempt")
 def test_a_streamed_request_failing_before_the_first_byte_is_an_ordinary_error(
     gateway: Gateway, fake_upstream: FakeUpstream
 ) -> None:

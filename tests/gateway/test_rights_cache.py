@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.keys import create_key
 from accounts.models import ApiKey, User
-from catalogue.models import LanguageModel, Provider
+from catalogue.models import Deployment, LanguageModel, Provider
 from gateway.lookups import CHANNEL, MISSING, lookups, secret_digest
 from tests.gateway.conftest import MODEL, Gateway
 
@@ -93,9 +93,11 @@ def test_a_key_scoped_to_other_models_after_caching_is_refused(cached: Gateway) 
 
 def test_a_model_created_after_a_miss_is_found(cached: Gateway) -> None:
     assert _chat(cached, model="acme/new") == 404
-    LanguageModel.objects.bulk_create(
+    # Written without the ORM's signals, as a script or a SQL console would: only the triggers tell.
+    (new,) = LanguageModel.objects.bulk_create(
         [LanguageModel(public_id="acme/new", provider=cached.provider, upstream_model="fake-new")]
     )
+    Deployment.objects.bulk_create([Deployment(model=new, provider=cached.provider, upstream_model="fake-new")])
     _eventually(lambda: _chat(cached, model="acme/new") == 200, "the new model is found")
 
 

@@ -173,6 +173,7 @@ async def test_cancelling_the_consuming_task_closes_the_upstream_request(
     assert row.status == 499
 
 
+@pytest.mark.usefixtures("one_attempt")
 async def test_an_error_before_the_first_chunk_is_raised(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(status=500))
     with pytest.raises(GatewayError) as caught:
@@ -232,7 +233,9 @@ async def raw_upstream(*parts: bytes | float) -> AsyncIterator[str]:
 
 def _point_provider_at(url: str) -> None:
     try:
-        Provider.objects.filter(name="fake").update(base_url=url)
+        provider = Provider.objects.get(name="fake")
+        provider.base_url = url
+        provider.save()  # through the ORM: this process's rights cache forgets the old address at once
     finally:
         connection.close()
 
@@ -266,6 +269,7 @@ async def test_an_empty_stream_after_a_keep_alive_is_an_error_event(chat: Caller
 
 
 @pytest.mark.parametrize("choices", [b'{"0":{"delta":{"content":"x"}}}', b'"x"', b"[1]"])
+@pytest.mark.usefixtures("one_attempt")
 async def test_a_stream_event_without_a_list_of_choices_is_an_upstream_error(chat: Caller, choices: bytes) -> None:
     bad = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"choices":' + choices + b"}\n\n"
     async with raw_upstream(GOOD_CHUNK, bad) as url:

@@ -23,7 +23,7 @@ class Cluster:
     redis: RedisServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(django_db_setup: None, django_db_blocker: Any, redis_server: RedisServer) -> Iterator[Cluster]:  # noqa: F811
     from django.conf import settings
     from django.db import connection

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from catalogue.models import LanguageModel
+from chatsite.clock import ManualClock
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
@@ -64,3 +65,28 @@ async def test_with_the_budget_spent_the_chat_says_so(
     assert refused["status"] == "error"
     assert "exceeded your current quota" in refused["error"] and "$0.50 daily budget" in refused["error"]
     assert await Message.objects.filter(conversation=conversation, role="user", content="hello").aexists()
+
+
+async def test_the_default_limits_an_admin_sets_bind_every_users_chat(
+    alice: User,
+    bob: User,
+    conversation: Conversation,
+    chat_model: LanguageModel,
+    fake_upstream: FakeUpstream,
+    connect: Connect,
+    clock: ManualClock,
+) -> None:
+    await Limit.objects.acreate(requests_per_minute=1)  # the default: no user, no key
+    fake_upstream.queue(Reply(content="Alice's answer"), Reply(content="Bob's answer"))
+    assert (await _send(connect, alice, conversation, "first"))["status"] == "complete"
+    refused = await _send(connect, alice, conversation, "second")
+    assert refused["status"] == "error" and "requests per minute" in refused["error"]
+
+    # Each user has the default to themselves: bob is not held back by alice's use.
+    bobs = await Conversation.objects.acreate(owner=bob, model=chat_model)
+    assert (await _send(connect, bob, bobs, "mine"))["status"] == "complete"
+    assert len(fake_upstream.chat_requests()) == 2
+
+    clock.advance(60)  # the bucket refills: alice may chat again
+    fake_upstream.queue(Reply(content="Later"))
+    assert (await _send(connect, alice, conversation, "third"))["status"] == "complete"

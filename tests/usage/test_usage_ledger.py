@@ -59,6 +59,7 @@ def test_usage_is_estimated_when_the_upstream_reports_none(
     assert row.cost > 0
 
 
+@pytest.mark.usefixtures("one_attempt")
 def test_failed_requests_are_recorded_with_their_status(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(status=500))
     with pytest.raises(openai.InternalServerError):

@@ -5,7 +5,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalogue.models import LanguageModel, Provider
+from catalogue.health import describe
+from catalogue.models import Deployment, LanguageModel, Provider
+
+
+def _natural(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {value!r}")
+    return number
 
 
 def _positive(value: str) -> int:
@@ -29,11 +40,26 @@ class Command(BaseCommand):
         add.add_argument("--upstream-model", help="The provider's name for it (default: MODEL_ID).")
         add.add_argument("--context-length", type=_positive)
         add.add_argument("--max-output-tokens", type=_positive)
+        route = sub.add_parser("route", help="Add or update one deployment of a model (another upstream serving it).")
+        route.add_argument("model_id")
+        route.add_argument("--provider", required=True, help="Name of the provider of this deployment.")
+        route.add_argument("--upstream-model", help="The provider's name for it (default: the model's upstream name).")
+        route.add_argument("--priority", type=_natural, help="Lower is tried first (default 0).")
+        route.add_argument("--weight", type=_positive, help="Share of traffic within its priority (default 1).")
+        route.add_argument("--max-concurrent", type=_natural, help="Requests in flight at most per worker (0: no cap).")
+        route.add_argument("--disable", action="store_true", help="Keep the deployment but route nothing to it.")
+        health = sub.add_parser("health", help="Each deployment's state: healthy, cooling down until ..., disabled.")
+        health.add_argument("model_id", nargs="?")
         sub.add_parser("list", help="List the catalogue.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "add":
+        action = options["action"]
+        if action == "add":
             self._add(options)
+        elif action == "route":
+            self._route(options)
+        elif action == "health":
+            self._health(options.get("model_id"))
         else:
             self._list()
 
@@ -70,8 +96,50 @@ class Command(BaseCommand):
             self.stdout.write("no models")
             return
         for m in models:
-            state = "enabled" if m.enabled and m.provider.enabled else "disabled"
+            state = "enabled" if m.usable else "disabled"
+            more = m.deployments.count() - 1
+            routes = f"{m.provider.name}/{m.upstream_model}" + (f" (+{more} more)" if more > 0 else "")
             self.stdout.write(
-                f"{m.public_id}\t{m.provider.name}/{m.upstream_model}\tcontext {m.context_length}\t"
-                f"max output {m.max_output_tokens}\t{state}"
+                f"{m.public_id}\t{routes}\tcontext {m.context_length}\tmax output {m.max_output_tokens}\t{state}"
             )
+
+    def _route(self, options: dict[str, Any]) -> None:
+        model = LanguageModel.objects.filter(public_id=options["model_id"]).first()
+        if model is None:
+            raise CommandError(f"no model {options['model_id']!r} (add it with: models add)")
+        provider = Provider.objects.filter(name=options["provider"]).first()
+        if provider is None:
+            raise CommandError(f"no provider named {options['provider']!r} (add it with: providers add)")
+        upstream_model = (options["upstream_model"] or model.upstream_model).strip()
+        if not upstream_model or len(upstream_model) > 200:
+            raise CommandError("--upstream-model must have 1 to 200 characters")
+        deployment, created = Deployment.objects.get_or_create(
+            model=model, provider=provider, upstream_model=upstream_model
+        )
+        if options["priority"] is not None:
+            deployment.priority = options["priority"]
+        if options["weight"] is not None:
+            deployment.weight = options["weight"]
+        if options["max_concurrent"] is not None:
+            deployment.max_concurrent = options["max_concurrent"] or None
+        deployment.enabled = not options["disable"]
+        deployment.save()
+        cap = deployment.max_concurrent or "no cap"
+        self.stdout.write(
+            f"{'added' if created else 'updated'} deployment {model.public_id} -> {provider.name}/{upstream_model} "
+            f"(priority {deployment.priority}, weight {deployment.weight}, max concurrent {cap}, "
+            f"{'enabled' if deployment.enabled else 'disabled'})"
+        )
+
+    def _health(self, model_id: str | None) -> None:
+        deployments = Deployment.objects.select_related("model", "provider").order_by("model__public_id", "priority")
+        if model_id:
+            if not LanguageModel.objects.filter(public_id=model_id).exists():
+                raise CommandError(f"no model {model_id!r}")
+            deployments = deployments.filter(model__public_id=model_id)
+        rows = list(deployments)
+        if not rows:
+            self.stdout.write("no deployments")
+            return
+        for row in describe(rows):
+            self.stdout.write("\t".join(row))

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator, validate_slug
 
+from catalogue import keysource
 from catalogue.models import Provider
 
 
@@ -35,8 +36,10 @@ class Command(BaseCommand):
             URLValidator(schemes=["http", "https"])(base_url)
         except ValidationError:
             raise CommandError(f"invalid --base-url {base_url!r}: expected an http(s) URL") from None
-        if api_key_env is not None and api_key_env and not api_key_env.replace("_", "").isalnum():
-            raise CommandError(f"invalid --api-key-env {api_key_env!r}: expected an environment variable name")
+        if api_key_env:
+            reason = keysource.problem(api_key_env)
+            if reason:
+                raise CommandError(f"invalid --api-key-env: {reason}")
         provider = Provider.objects.filter(name=name).first()
         created = provider is None
         provider = provider or Provider(name=name)
@@ -45,6 +48,10 @@ class Command(BaseCommand):
             provider.api_key_env = api_key_env
         provider.save()
         self.stdout.write(f"{'created' if created else 'updated'} provider {name} ({provider.base_url})")
+        if provider.key_dropped:
+            self.stdout.write(
+                f"the base URL changed: the stored key of {name} was removed; enter it again in the admin"
+            )
 
     def _list(self) -> None:
         providers = list(Provider.objects.order_by("name"))
@@ -58,6 +65,8 @@ class Command(BaseCommand):
 
 
 def _key_source(provider: Provider) -> str:
+    if provider.api_key_env and not keysource.allowed(provider.api_key_env):
+        return f"no key (${provider.api_key_env} is not allowed)"
     if provider.api_key_env:
         return f"key from ${provider.api_key_env}"
     return "key stored" if provider.api_key_encrypted else "no key"

@@ -1,0 +1,101 @@
+"""Deployments' health as the admin and `models health` show it: the circuit's state, and the last
+hour of the ledger (requests, error rate, p50 latency and time to first token)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from asgiref.sync import async_to_sync
+from django.db.models import Aggregate, Count, F, FloatField, Q
+
+from catalogue.models import Deployment
+from chatsite.clock import clock
+from gateway import health
+from usage.models import UsageRecord
+
+WINDOW = timedelta(hours=1)
+
+
+class _Median(Aggregate):
+    function = "percentile_cont"
+    template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+@dataclass
+class Report:
+    deployment: Deployment
+    state: str  # "healthy", "half-open", "cooling down until HH:MM:SS UTC", "disabled"
+    requests: int
+    error_rate: float | None
+    p50_latency_ms: float | None
+    p50_ttft_ms: float | None
+
+
+def _failed() -> Q:
+    return Q(status__gte=500) | Q(status__in=(408, 409, 429))
+
+
+def reports(deployments: list[Deployment]) -> list[Report]:
+    ids = [d.pk for d in deployments]
+    states = async_to_sync(health.states)(ids) if ids else {}
+    since = clock().now() - WINDOW
+    stats = {
+        row["deployment"]: row
+        for row in UsageRecord.objects.filter(deployment__in=ids, created_at__gte=since)
+        .values("deployment")
+        .annotate(
+            requests=Count("id"),
+            failed=Count("id", filter=_failed()),
+            latency=_Median(F("latency_ms")),
+            ttft=_Median(F("ttft_ms")),
+        )
+    }
+    now = clock().time()
+    out = []
+    for deployment in deployments:
+        state = states.get(deployment.pk, health.HEALTHY)
+        if not deployment.enabled or not deployment.provider.enabled:
+            label = "disabled"
+        elif state.available_at() > now:
+            until = datetime.fromtimestamp(state.available_at(), UTC)
+            label = f"cooling down until {until:%H:%M:%S} UTC"
+        else:
+            label = state.label(now)
+        row = stats.get(deployment.pk)
+        requests = row["requests"] if row else 0
+        out.append(
+            Report(
+                deployment,
+                label,
+                requests,
+                row["failed"] / requests if row and requests else None,
+                row["latency"] if row else None,
+                row["ttft"] if row else None,
+            )
+        )
+    return out
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def describe(deployments: list[Deployment]) -> list[list[str]]:
+    """One line of text columns per deployment (the `models health` command)."""
+    lines = []
+    for r in reports(deployments):
+        d = r.deployment
+        rate = "-" if r.error_rate is None else f"{r.error_rate:.0%}"
+        lines.append(
+            [
+                d.model.public_id,
+                f"{d.provider.name}/{d.upstream_model}",
+                f"priority {d.priority} weight {d.weight}",
+                r.state,
+                f"last hour: {r.requests} requests, errors {rate}, p50 {_ms(r.p50_latency_ms)}, "
+                f"ttft p50 {_ms(r.p50_ttft_ms)}",
+            ]
+        )
+    return lines

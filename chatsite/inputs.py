@@ -1,0 +1,113 @@
+"""Untrusted input at the boundary: JSON with size and depth limits, text PostgreSQL can store.
+
+    data = parse_json(raw, max_bytes=..., max_depth=32)   # BadInput with a message fit for the caller
+    check_text(content)                                     # BadInput for NUL or an unpaired surrogate
+
+PostgreSQL refuses NUL in text (a DataError) and psycopg cannot encode a lone surrogate (JSON may
+carry "\\ud800"); both are refused here with a readable reason instead of failing at the database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+DEFAULT_MAX_DEPTH = 32
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class BadInput(ValueError):
+    """Input refused, with a message fit to show whoever sent it."""
+
+
+def _no_constants(name: str) -> Any:
+    raise BadInput(f"{name} is not valid JSON.")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no JSON encoder can write it back out
+        raise BadInput(f"The number {text[:40]} is too large.")
+    return value
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON, walking without recursion; stops once past `limit`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_json(raw: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parsed JSON, or BadInput when it is too large, too deep, not JSON or not UTF-8."""
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise BadInput(f"The message is too large (at most {max_bytes} bytes).")
+    try:
+        # The C parser gives up (RecursionError) long before deep input could harm the process.
+        value = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+    except RecursionError:
+        raise BadInput(f"The JSON is nested too deeply (at most {max_depth} levels).") from None
+    except BadInput:
+        raise
+    except (ValueError, TypeError):
+        raise BadInput("The message is not valid JSON.") from None
+    if _depth(value, max_depth) > max_depth:
+        raise BadInput(f"The JSON is nested too deeply (at most {max_depth} levels).")
+    return value
+
+
+def unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored, or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "it contains a NUL character"
+    return "it contains an unpaired surrogate (invalid Unicode)"
+
+
+def check_text(text: str, what: str = "The text") -> str:
+    reason = unstorable(text)
+    if reason is not None:
+        raise BadInput(f"{what} cannot be stored: {reason}.")
+    return text
+
+
+def unstorable_in(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first string (key or value) of parsed JSON that cannot be stored, as (its path, why).
+
+    Paths read as OpenAI names params: `messages[0].content`. Walks without recursion.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            reason = unstorable(item)
+            if reason is not None:
+                return where, reason
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{where}.{key}" if where else str(key)
+                reason = unstorable(key)
+                if reason is not None:
+                    return child_path, reason
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+    return None

@@ -1,0 +1,145 @@
+"""What people do in the chat. Each action stores its change, then publishes it once committed.
+
+    reply = do_send(user, conversation_id, "Hello")              # views, commands, tests
+    reply = await events.run(do_send, user, conversation_id, "Hello")   # the socket
+
+Open sockets (on any worker) hear of every change only through these publications, so a change
+made through the REST API, a socket or another tab reaches every open view of it alike, and
+nothing is announced for a change that rolled back. A refused action raises services.ChatError
+(ConversationGone for a conversation that is not the user's) and changes nothing.
+
+Starting the generation of a stored reply is the caller's: it runs on the caller's event loop
+(conversations.generation.start).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from conversations import services
+from conversations.events import control_group, conversation_group, publish
+from conversations.models import Conversation, Message
+from conversations.serializers import conversation_data, message_data
+
+
+def _publish_message(message: Message) -> None:
+    publish(conversation_group(message.conversation_id), {"type": "chat.message", "message": message_data(message)})
+
+
+def _publish_conversation(conversation: Conversation) -> None:
+    payload = conversation_data(conversation)
+    publish(conversation_group(conversation.pk), {"type": "chat.conversation", "conversation": payload})
+
+
+def _publish_removed(conversation_id: int, ids: list[int]) -> None:
+    if ids:
+        publish(conversation_group(conversation_id), {"type": "chat.removed", "ids": ids})
+
+
+def _owned(user: User, conversation_id: int) -> Conversation:
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("model")
+        .filter(pk=conversation_id, owner=user)
+        .first()
+    )
+    if conversation is None:
+        raise services.ConversationGone()
+    return conversation
+
+
+def do_create(user: User, *, model: str | None = None, system_prompt: str = "", title: str = "") -> Conversation:
+    """A new, empty conversation (the chosen model, or the default one)."""
+    with transaction.atomic():
+        conversation = services.create_conversation(user, model or None, system_prompt)
+        if title.strip():
+            services.update_conversation(conversation, title=title)
+    return conversation
+
+
+def do_send(user: User, conversation_id: int, content: str) -> Message:
+    """Stores the user's message and an empty streaming reply; returns the reply to generate."""
+    with transaction.atomic():
+        user_message, reply = services.add_user_message(user, conversation_id, content)
+        _publish_message(user_message)
+        _publish_conversation(reply.conversation)
+        _publish_message(reply)
+    return reply
+
+
+def do_edit(user: User, conversation_id: int, message_id: int, content: str) -> Message:
+    """Changes an earlier message of the user, drops what followed it; returns the new reply to generate."""
+    with transaction.atomic():
+        edited, removed, reply = services.edit_and_resend(user, conversation_id, message_id, content)
+        _publish_message(edited)
+        _publish_removed(conversation_id, removed)
+        _publish_message(reply)
+    return reply
+
+
+def do_regenerate(user: User, conversation_id: int) -> Message:
+    """Replaces the last reply; returns the new one to generate."""
+    with transaction.atomic():
+        removed, reply = services.regenerate(user, conversation_id)
+        _publish_removed(conversation_id, removed)
+        _publish_message(reply)
+    return reply
+
+
+def do_stop(user: User, conversation_id: int) -> list[int]:
+    """Asks the generations of the conversation's replies being written to stop; returns their ids."""
+    with transaction.atomic():
+        conversation = _owned(user, conversation_id)
+        ids = services.streaming_ids(conversation.pk)
+        for message_id in ids:
+            publish(control_group(message_id), {"type": "generation.stop"})
+    return ids
+
+
+def do_update(
+    user: User,
+    conversation_id: int,
+    *,
+    title: str | None = None,
+    model: str | None = None,
+    system_prompt: str | None = None,
+) -> Conversation:
+    """Changes the title, model or system prompt (those given)."""
+    with transaction.atomic():
+        conversation = _owned(user, conversation_id)
+        services.update_conversation(conversation, title=title, model_id=model, system_prompt=system_prompt)
+        _publish_conversation(conversation)
+    return conversation
+
+
+def do_rename(user: User, conversation_id: int, title: str) -> Conversation:
+    return do_update(user, conversation_id, title=title)
+
+
+def do_set_model(user: User, conversation_id: int, model: str) -> Conversation:
+    return do_update(user, conversation_id, model=model)
+
+
+def do_set_system_prompt(user: User, conversation_id: int, system_prompt: str) -> Conversation:
+    return do_update(user, conversation_id, system_prompt=system_prompt)
+
+
+def do_delete(user: User, conversation_id: int) -> None:
+    """Deletes the conversation and its messages; replies being written stop, open sockets are told."""
+    with transaction.atomic():
+        conversation = _owned(user, conversation_id)
+        streaming = services.streaming_ids(conversation.pk)
+        services.delete_conversation(conversation)
+        for message_id in streaming:
+            publish(control_group(message_id), {"type": "generation.stop"})
+        publish(conversation_group(conversation_id), {"type": "chat.deleted"})
+
+
+def do_expire_stale(conversation_id: int) -> list[Message]:
+    """Marks replies whose worker died as interrupted and says so; returns them."""
+    with transaction.atomic():
+        stale = services.expire_stale(conversation_id)
+        for message in stale:
+            _publish_message(message)
+    return stale

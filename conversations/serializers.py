@@ -1,0 +1,84 @@
+"""The one JSON shape of conversations and messages: the REST API, the chat socket and the page share it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from catalogue.models import LanguageModel
+from conversations.models import Conversation, Message
+
+
+class MessageSerializer(serializers.ModelSerializer[Message]):
+    model: serializers.SlugRelatedField[LanguageModel] = serializers.SlugRelatedField(
+        slug_field="public_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "role",
+            "content",
+            "status",
+            "error",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer[Conversation]):
+    model: serializers.SlugRelatedField[LanguageModel] = serializers.SlugRelatedField(
+        slug_field="public_id", read_only=True, allow_null=True
+    )
+    url = serializers.SerializerMethodField(help_text="This conversation in the REST API.")
+    page_url = serializers.SerializerMethodField(help_text="This conversation's chat page.")
+    messages_url = serializers.SerializerMethodField(help_text="Its messages in the REST API.")
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "title",
+            "model",
+            "system_prompt",
+            "created_at",
+            "updated_at",
+            "url",
+            "page_url",
+            "messages_url",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, conversation: Conversation) -> str:
+        return reverse("api:conversation-detail", args=[conversation.pk])
+
+    def get_page_url(self, conversation: Conversation) -> str:
+        return reverse("conversation", args=[conversation.pk])
+
+    def get_messages_url(self, conversation: Conversation) -> str:
+        return reverse("api:conversation-messages", args=[conversation.pk])
+
+
+class ConversationInput(serializers.Serializer[Any]):
+    """What a client may set on a conversation; `model` is a public model id.
+
+    DRF's CharField already refuses NUL characters and unpaired surrogates, which PostgreSQL cannot store.
+    """
+
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20_000, trim_whitespace=False)
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    return dict(MessageSerializer(message).data)
+
+
+def conversation_data(conversation: Conversation) -> dict[str, Any]:
+    return dict(ConversationSerializer(conversation).data)

@@ -1,0 +1,258 @@
+"""Which deployment serves a request, and trying the next one when it fails before the first byte.
+
+Every /v1 endpoint and the browser chat route the same way:
+
+    attempts = routing.Attempts(model)             # model from gateway.auth (its `routes` loaded)
+    while True:
+        deployment = await attempts.next()         # GatewayError 503 upstream_unavailable when none may be tried
+        try:
+            answer = await call_upstream(deployment)     # anything raising GatewayError
+        except GatewayError as exc:
+            await attempts.failed(exc)             # re-raises unless another attempt may cure it
+            continue
+        await attempts.succeeded()                 # the first byte (or the answer) came
+        break
+    ...
+    attempts.release()                             # the request ended: its slot is free (idempotent)
+
+`send_json(attempts, build)` runs that loop for a JSON POST. Streams keep the loop in their
+endpoint (gateway.services) because "succeeded" means the first event arrived, and nothing is
+retried once a byte went to the client.
+
+Choosing: among enabled deployments whose circuit lets them be tried (gateway.health), the best
+(lowest) priority; within it, the fewest requests in flight per unit of weight, ties spread by
+weight with smooth weighted round-robin (deterministic: 3:1 weights give exactly 3:1). A deployment
+at its concurrency cap is skipped while another has room; when none has, the request waits for a
+slot (within the deadline). A failed deployment is not tried again while untried ones remain; then
+the same ones are retried after a short backoff. Bounded by `ROUTING_MAX_ATTEMPTS` and
+`ROUTING_DEADLINE_SECONDS` (to the first byte), so a client never waits on a cascade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from catalogue.models import Deployment, LanguageModel
+from chatsite.clock import clock
+from gateway import health, upstream
+from gateway.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BACKOFF_SECONDS = 0.2  # before trying an already failed deployment again; doubles, at most BACKOFF_MAX
+BACKOFF_MAX = 2.0
+
+# Smooth weighted round-robin's running weights, per model and deployment (this process).
+_current: dict[int, dict[int, int]] = {}
+_probes: set[asyncio.Task[None]] = set()
+
+
+def routes_of(model: LanguageModel) -> list[Deployment]:
+    """The model's enabled deployments of enabled providers (loaded with it by `usable()`)."""
+    routes = getattr(model, "routes", None)
+    if routes is None:
+        routes = [d for d in model.deployments.select_related("provider") if d.enabled and d.provider.enabled]
+    return list(routes)
+
+
+def _pick(model_id: int, candidates: list[Deployment]) -> Deployment:
+    """Fewest in flight per unit of weight; ties by smooth weighted round-robin (nginx's)."""
+    load = {d.pk: health.in_flight(d.pk) / d.weight for d in candidates}
+    least = min(load.values())
+    tied = [d for d in candidates if load[d.pk] == least]
+    if len(tied) == 1:
+        return tied[0]
+    current = _current.setdefault(model_id, {})
+    total = 0
+    for deployment in tied:
+        current[deployment.pk] = current.get(deployment.pk, 0) + deployment.weight
+        total += deployment.weight
+    chosen = max(tied, key=lambda d: (current[d.pk], -d.pk))
+    current[chosen.pk] -= total
+    return chosen
+
+
+def _has_room(deployment: Deployment) -> bool:
+    return deployment.max_concurrent is None or health.in_flight(deployment.pk) < deployment.max_concurrent
+
+
+def unavailable(model: LanguageModel, retry_after: float | None) -> GatewayError:
+    seconds = max(1, math.ceil(retry_after)) if retry_after is not None else None
+    message = f"Every upstream of the model '{model.public_id}' is unavailable right now"
+    message += f"; try again in {seconds} s." if seconds is not None else "; try again shortly."
+    return GatewayError(
+        503,
+        message,
+        type="upstream_error",
+        code="upstream_unavailable",
+        headers={"Retry-After": str(seconds)} if seconds is not None else {},
+    )
+
+
+class Attempts:
+    """One request's tries at a model's deployments (see the module's docstring)."""
+
+    def __init__(self, model: LanguageModel) -> None:
+        self.model = model
+        self.routes = routes_of(model)
+        self.count = 0
+        self.tried: list[int] = []
+        self.current: Deployment | None = None
+        self.last_error: GatewayError | None = None
+        self._holding: int | None = None  # the deployment whose in-flight slot this request holds
+        self._deadline = time.monotonic() + float(settings.ROUTING_DEADLINE_SECONDS)
+
+    @property
+    def target(self) -> upstream.Target:
+        assert self.current is not None
+        return upstream.target_for(self.current.provider)
+
+    def _remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+    async def next(self) -> Deployment:
+        """The deployment to try now; GatewayError when no attempt is left or none may be tried."""
+        self.release()
+        while True:
+            if self.count >= int(settings.ROUTING_MAX_ATTEMPTS) or self._remaining() <= 0:
+                raise await self._exhausted()
+            now = clock().time()
+            states = await health.states([d.pk for d in self.routes])
+            available = [d for d in self.routes if states[d.pk].available_at() <= now]
+            for deployment in self.routes:
+                if deployment not in available and states[deployment.pk].unreachable:
+                    self._probe(deployment)
+            if not available:
+                raise await self._exhausted(states)
+            untried = [d for d in available if d.pk not in self.tried]
+            if not untried:
+                await asyncio.sleep(min(BACKOFF_SECONDS * 2 ** (self.count - len(self.routes)), BACKOFF_MAX))
+            candidates = untried or available
+            with_room = [d for d in candidates if _has_room(d)]
+            if not with_room:
+                await health.wait_for_a_free_slot(max(0.0, min(self._remaining(), 1.0)))
+                continue
+            chosen = None
+            for priority in sorted({d.priority for d in with_room}):
+                chosen = await self._claim([d for d in with_room if d.priority == priority], states)
+                if chosen is not None:
+                    break
+            if chosen is None:
+                # Each is half-open and another request holds its one trial: look again shortly.
+                await asyncio.sleep(BACKOFF_SECONDS)
+                continue
+            self.count += 1
+            self.tried.append(chosen.pk)
+            self.current = chosen
+            health.begin(chosen.pk)
+            self._holding = chosen.pk
+            return chosen
+
+    async def _claim(self, tier: list[Deployment], states: dict[int, health.State]) -> Deployment | None:
+        """A deployment of the tier; a half-open one only if this request wins its one trial."""
+        while tier:
+            chosen = _pick(self.model.pk, tier)
+            if not states[chosen.pk].trips:
+                return chosen
+            if await health.claim(f"trial:{chosen.pk}", float(settings.ROUTING_COOLDOWN_SECONDS)):
+                return chosen
+            tier = [d for d in tier if d.pk != chosen.pk]
+        return None
+
+    async def failed(self, exc: GatewayError) -> None:
+        """The current attempt failed with `exc`: record it; re-raise unless another attempt may cure it."""
+        deployment = self.current
+        self.release()
+        fault = exc.fault
+        if deployment is None or fault is None:
+            raise exc
+        if not fault.retryable:
+            await health.succeeded(deployment.pk)  # it answered: the request was at fault, not the upstream
+            raise exc
+        await health.failed(deployment.pk, fault)
+        self.last_error = exc
+        log.info("model %s: deployment %s failed (%s); %s", self.model.public_id, deployment.pk, exc.code, "retrying")
+
+    async def note_failure(self, exc: GatewayError) -> None:
+        """A failure after the first byte (nothing is retried then): it still counts against the deployment."""
+        if self.current is not None and exc.fault is not None and exc.fault.retryable:
+            await health.failed(self.current.pk, exc.fault)
+
+    async def succeeded(self) -> None:
+        if self.current is not None:
+            await health.succeeded(self.current.pk)
+
+    def release(self) -> None:
+        """End this request's hold on its deployment's in-flight slot (idempotent)."""
+        if self._holding is not None:
+            health.end(self._holding)
+            self._holding = None
+
+    async def _exhausted(self, states: dict[int, health.State] | None = None) -> GatewayError:
+        if states is None:
+            states = await health.states([d.pk for d in self.routes])
+        now = clock().time()
+        waits = [states[d.pk].available_at() - now for d in self.routes]
+        if not self.routes:
+            return unavailable(self.model, None)
+        if all(wait > 0 for wait in waits):
+            return unavailable(self.model, min(waits))
+        return self.last_error or unavailable(self.model, None)
+
+    def _probe(self, deployment: Deployment) -> None:
+        """While a deployment cools down, ask its provider for its model list now and then (never a completion)."""
+        task = asyncio.get_running_loop().create_task(_probe(deployment))
+        _probes.add(task)
+        task.add_done_callback(_probes.discard)
+
+
+async def _probe(deployment: Deployment) -> None:
+    if not await health.claim(f"probe:{deployment.pk}", float(settings.ROUTING_PROBE_SECONDS)):
+        return
+    try:
+        await upstream.list_models(upstream.target_for(deployment.provider))
+    except GatewayError:
+        return
+    except Exception:
+        log.warning("probing deployment %s failed", deployment.pk, exc_info=True)
+        return
+    log.info("deployment %s answers its model list again: half-open", deployment.pk)
+    await health.end_cooldown(deployment.pk)
+
+
+async def send_json(
+    attempts: Attempts, build: Callable[[Deployment], tuple[str, bytes]]
+) -> tuple[dict[str, Any], Deployment]:
+    """POST `build(deployment)` (path, body) to the model's deployments until one answers."""
+    while True:
+        deployment = await attempts.next()
+        path, body = build(deployment)
+        try:
+            payload = await upstream.post_json(attempts.target, path, body)
+        except GatewayError as exc:
+            await attempts.failed(exc)
+            continue
+        await attempts.succeeded()
+        return payload, deployment
+
+
+async def first(attempts: Attempts, attempt: Callable[[Deployment], Awaitable[T]]) -> T:
+    """The first successful `attempt(deployment)` over the model's deployments (a generic form of send_json)."""
+    while True:
+        deployment = await attempts.next()
+        try:
+            result = await attempt(deployment)
+        except GatewayError as exc:
+            await attempts.failed(exc)
+            continue
+        await attempts.succeeded()
+        return result

@@ -1,0 +1,82 @@
+// The open conversation's title, model, system prompt, rename and delete, changed through the API.
+import { api } from "./api.js";
+
+export class Toolbar {
+  // chat: { conversation (or null), setConversation(c), alert(text), leave() }
+  constructor(els, chat) {
+    this.els = els;
+    this.chat = chat;
+    els.rename.addEventListener("click", () => this.askRename());
+    els.renameDialog.addEventListener("close", () => this.rename());
+    els.del.addEventListener("click", () => this.askDelete());
+    els.deleteDialog.addEventListener("close", () => this.remove());
+    els.model.addEventListener("change", () => this.change({ model: els.model.value }));
+    els.saveSystem.addEventListener("click", () => this.saveSystemPrompt());
+  }
+
+  show(conversation) {
+    const title = conversation.title || "New chat";
+    this.els.title.textContent = title;
+    document.title = `${title} · chatsite`;
+    this.els.rename.hidden = false;
+    this.els.del.hidden = false;
+    if (conversation.model && this.els.model.value !== conversation.model) this.els.model.value = conversation.model;
+  }
+
+  get choices() {
+    return { model: this.els.model.value, system_prompt: this.els.systemPrompt.value };
+  }
+
+  async change(fields) {
+    const conversation = this.chat.conversation;
+    if (!conversation) return null;
+    try {
+      const updated = await api("PATCH", conversation.url, fields);
+      this.chat.setConversation(updated);
+      return updated;
+    } catch (e) {
+      this.chat.alert(e.message);
+      return null;
+    }
+  }
+
+  askRename() {
+    const { renameDialog, renameInput } = this.els;
+    renameInput.value = this.chat.conversation.title || "";
+    renameDialog.returnValue = "";
+    renameDialog.showModal();
+    renameInput.select();
+  }
+
+  rename() {
+    const { renameDialog, renameInput } = this.els;
+    if (renameDialog.returnValue === "save" && renameInput.value.trim()) this.change({ title: renameInput.value });
+  }
+
+  askDelete() {
+    this.els.deleteTitle.textContent = this.chat.conversation.title || "New chat";
+    this.els.deleteDialog.returnValue = "";
+    this.els.deleteDialog.showModal();
+  }
+
+  async remove() {
+    if (this.els.deleteDialog.returnValue !== "delete") return;
+    try {
+      await api("DELETE", this.chat.conversation.url);
+      this.chat.leave();
+    } catch (e) {
+      this.chat.alert(e.message);
+    }
+  }
+
+  async saveSystemPrompt() {
+    const status = this.els.systemStatus;
+    if (!this.chat.conversation) { status.textContent = "Used from the first message."; return; }
+    try {
+      await api("PATCH", this.chat.conversation.url, { system_prompt: this.els.systemPrompt.value });
+      status.textContent = "Saved.";
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+"""The chat page: login, the conversation list with search, the models, a conversation's messages."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from accounts.models import User
+from catalogue.models import LanguageModel, Provider
+from conversations.models import Conversation, Message
+from tests.inprocess import InProcessApp
+from tests.signed_in import sign_in
+
+
+@pytest.fixture
+def model(transactional_db: None) -> LanguageModel:
+    provider = Provider.objects.create(name="up", base_url="http://127.0.0.1:9/v1")
+    return LanguageModel.objects.create(public_id="team/chat", provider=provider, upstream_model="m")
+
+
+@pytest.fixture
+def alices(alice: User, model: LanguageModel) -> Conversation:
+    conversation = Conversation.objects.create(owner=alice, title="Trip to Lisbon", model=model)
+    Message.objects.create(conversation=conversation, role="user", content="Where do I eat pastéis de nata?")
+    return conversation
+
+
+@pytest.fixture
+def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
+    return sign_in(app.client(), alice)
+
+
+@pytest.fixture
+def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
+    return sign_in(app.client(), bob)
+
+
+def test_the_chat_page_requires_login(app: InProcessApp) -> None:
+    response = app.client().get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/accounts/login/")
+
+
+def test_the_page_lists_my_conversations_and_the_enabled_chat_models(
+    as_alice: httpx.Client, alices: Conversation, model: LanguageModel
+) -> None:
+    LanguageModel.objects.create(public_id="off", provider=model.provider, upstream_model="x", enabled=False)
+    LanguageModel.objects.create(public_id="embed", provider=model.provider, upstream_model="y", kind="embedding")
+    response = as_alice.get("/")
+    page = response.text
+    assert 'aria-label="Conversations"' in page
+    assert "Trip to Lisbon" in page
+    assert '<option value="team/chat"' in page
+    assert 'value="off"' not in page and 'value="embed"' not in page
+    assert "No model is configured" not in page
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_the_page_names_its_urls_and_runs_no_inline_script(as_alice: httpx.Client, alices: Conversation) -> None:
+    page = as_alice.get(f"/c/{alices.pk}/").text
+    assert 'data-conversations-url="/api/conversations/"' in page
+    assert 'data-socket-path="/ws/conversations/{id}/"' in page
+    assert '<script type="module" src="/static/js/chat/main.js">' in page
+    scripts = page.split("<script")[1:]
+    assert all(' src="' in tag.split(">")[0] or 'type="application/json"' in tag.split(">")[0] for tag in scripts)
+
+
+def test_with_no_model_the_page_says_so_and_where_an_admin_adds_one(as_alice: httpx.Client) -> None:
+    page = as_alice.get("/").text
+    assert "No model is configured yet." in page
+    assert 'href="/admin/"' in page
+
+
+def test_a_conversation_page_shows_its_messages(as_alice: httpx.Client, alices: Conversation) -> None:
+    response = as_alice.get(f"/c/{alices.pk}/")
+    assert response.status_code == 200
+    block = re.search(r'<script id="chat-initial" type="application/json">(.*?)</script>', response.text, re.S)
+    assert block
+    initial = json.loads(block.group(1))
+    assert [(m["role"], m["content"]) for m in initial["messages"]] == [("user", "Where do I eat pastéis de nata?")]
+    assert initial["conversation"]["title"] == "Trip to Lisbon"
+
+
+def test_another_users_conversation_page_is_not_found(as_bob: httpx.Client, alices: Conversation) -> None:
+    assert as_bob.get(f"/c/{alices.pk}/").status_code == 404
+
+
+def test_searching_from_the_page_lists_only_my_matching_conversations(
+    as_alice: httpx.Client, as_bob: httpx.Client, alices: Conversation, alice: User
+) -> None:
+    Conversation.objects.create(owner=alice, title="Tax return")
+    page = as_alice.get("/", params={"q": "nata"}).text
+    assert "Trip to Lisbon" in page and "Tax return" not in page
+    assert "Trip to Lisbon" not in as_bob.get("/", params={"q": "lisbon"}).text
+
+
+def test_a_search_no_text_can_match_finds_nothing_instead_of_failing(
+    as_alice: httpx.Client, alices: Conversation
+) -> None:
+    response = as_alice.get("/", params={"q": "\x00"})
+    assert response.status_code == 200
+    assert "Trip to Lisbon" not in response.text
