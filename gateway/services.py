@@ -38,6 +38,12 @@ from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
+from gateway.translate_anthropic import (
+    MessagesToChatStream,
+    UnreadableAnswer,
+    message_to_chat_completion,
+    messages_body,
+)
 from usage import limits
 from usage.ledger import current_ledger
 from usage.models import UsageRecord
@@ -186,6 +192,31 @@ def _upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, c
     return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _anthropic_body(
+    request: ChatCompletionRequest, model: LanguageModel, deployment: Deployment, stream: bool, caller: Caller
+) -> bytes:
+    """The chat request as a Messages body for an Anthropic upstream (end user ours, hashed)."""
+    body = messages_body(request, max_tokens=request.output_cap(model.max_output_tokens))
+    body["model"] = deployment.upstream_model
+    if "metadata" in body:
+        body["metadata"] = {"user_id": upstream_user(caller.user.pk)}
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _request(
+    call: _Call, request: ChatCompletionRequest, deployment: Deployment, target: upstream.Target, stream: bool
+) -> tuple[str, bytes]:
+    """The upstream path and body of one attempt, in the protocol the deployment's provider speaks."""
+    if target.anthropic:
+        assert call.model is not None
+        return target.messages_path, _anthropic_body(request, call.model, deployment, stream, call.caller)
+    return "/chat/completions", _upstream_body(call.body, deployment, stream, call.caller)
+
+
 # ---------------------------------------------------------------------------------------------
 # Non-streaming
 
@@ -236,7 +267,13 @@ async def create_completion(
 
     async def attempt(deployment: Deployment) -> dict[str, Any]:
         target = attempts.target
-        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, deployment, False, caller))
+        path, sent = _request(call, request, deployment, target, False)
+        payload = await upstream.post_json(target, path, sent)
+        if target.anthropic:
+            try:
+                payload = message_to_chat_completion(payload)
+            except UnreadableAnswer as exc:
+                raise upstream.bad_response(target, str(exc)) from None
         if not isinstance(payload.get("choices"), list):
             raise upstream.bad_response(target, "an answer without choices")
         return payload
@@ -327,13 +364,34 @@ class _Relay:
     reported: Usage | None = None
     completion_bytes: int = 0
     last: dict[str, Any] = field(default_factory=dict)
+    # Set for an Anthropic upstream: its events become chat chunks before anything else reads them.
+    translator: MessagesToChatStream | None = None
 
-    def chunk(self, data: str) -> dict[str, Any] | None:
-        """One event as the client's chunk; None when there is nothing to forward (the usage chunk)."""
+    def chunks(self, data: str) -> list[dict[str, Any]]:
+        """One event as the client's chunks (none for the usage chunk, a few for an Anthropic event)."""
         try:
-            chunk = json.loads(data)
+            parsed = json.loads(data)
         except ValueError:
             raise upstream.bad_response(self.target, "an unreadable stream event") from None
+        if self.translator is None:
+            chunk = self.chunk(parsed)
+            return [chunk] if chunk is not None else []
+        try:
+            translated = self.translator.feed(parsed)
+        except UnreadableAnswer as exc:
+            raise upstream.bad_response(self.target, str(exc)) from None
+        return [chunk for chunk in map(self.chunk, translated) if chunk is not None]
+
+    def end(self) -> None:
+        """At the end of the upstream's stream: an Anthropic stream cut before message_stop is a fault."""
+        if self.translator is not None:
+            try:
+                self.translator.finish()
+            except UnreadableAnswer as exc:
+                raise upstream.bad_response(self.target, str(exc)) from None
+
+    def chunk(self, chunk: Any) -> dict[str, Any] | None:
+        """One parsed chat chunk as the client's; None when there is nothing to forward (the usage chunk)."""
         if not isinstance(chunk, dict):
             raise upstream.bad_response(self.target, "an unreadable stream event")
         choices = chunk.get("choices")
@@ -416,13 +474,11 @@ async def _head(
         chunks: list[dict[str, Any] | None] = []
         for data in block:
             try:
-                chunk = relay.chunk(data)
+                chunks.extend(relay.chunks(data))
             except GatewayError as exc:
                 if not chunks:
                     raise
                 return chunks, exc
-            if chunk is not None:
-                chunks.append(chunk)
         if chunks:
             return chunks, None
     raise upstream.bad_response(relay.target, "an empty stream")
@@ -445,10 +501,12 @@ async def _open(
         deployment = await attempts.next()
         target = attempts.target
         relay = _Relay(request.model, request.wants_usage_chunk(), target)
+        if target.anthropic:
+            relay.translator = MessagesToChatStream()
         stack = contextlib.AsyncExitStack()
         try:
-            body = _upstream_body(call.body, deployment, True, call.caller)
-            events = await stack.enter_async_context(upstream.open_stream(target, "/chat/completions", body))
+            path, body = _request(call, request, deployment, target, True)
+            events = await stack.enter_async_context(upstream.open_stream(target, path, body))
             blocks = await stack.enter_async_context(contextlib.aclosing(_paced(events, target, keepalive)))
             head = await _head(blocks, relay)
         except GatewayError as exc:
@@ -492,10 +550,10 @@ async def _stream(
                     yield None
                     continue
                 for data in block:
-                    chunk = relay.chunk(data)
-                    if chunk is not None:
+                    for chunk in relay.chunks(data):
                         call.first_token()
                         yield chunk
+            relay.end()
         if call.ttft_ms is None:
             raise upstream.bad_response(relay.target, "an empty stream")
         status, error_code = 200, ""
