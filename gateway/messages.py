@@ -18,7 +18,12 @@ from gateway import services
 from gateway.auth import Caller, get_model
 from gateway.errors import GatewayError
 from gateway.protocol_anthropic import parse_count_tokens_request, parse_messages_request
-from gateway.translate_anthropic import ChatToMessagesStream, chat_completion_to_message, messages_to_chat
+from gateway.translate_anthropic import (
+    ChatToMessagesStream,
+    anthropic_error,
+    chat_completion_to_message,
+    messages_to_chat,
+)
 from usage.tokens import estimate_prompt_tokens
 
 # Statuses of the errors a stream yields after it began (it yields them in OpenAI's shape, no status).
@@ -32,14 +37,23 @@ def _chat_body(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 async def create_message(
-    caller: Caller, body: dict[str, Any], *, response_headers: dict[str, str] | None = None
+    caller: Caller,
+    body: dict[str, Any],
+    *,
+    beta: str | None = None,
+    response_headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A non-streaming Message, answered with the client's model id."""
+    """A non-streaming Message, answered with the client's model id.
+
+    A deployment speaking Anthropic's API gets the client's request as it is (with its `anthropic-beta`),
+    and the client its Message as it came; others get it translated.
+    """
     model, chat = _chat_body(body)
     chat.pop("stream", None)
     chat.pop("stream_options", None)
-    completion = await services.create_completion(caller, chat, response_headers=response_headers)
-    message = chat_completion_to_message(completion)
+    native = services.Native(body, beta)
+    completion = await services.create_completion(caller, chat, response_headers=response_headers, native=native)
+    message = native.answer if native.answer is not None else chat_completion_to_message(completion)
     message["model"] = model
     return message
 
@@ -57,35 +71,55 @@ async def stream_message(
     body: dict[str, Any],
     *,
     keepalive: float | None,
+    beta: str | None = None,
     response_headers: dict[str, str] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Anthropic's stream events for a Messages request (`ping` whenever the upstream was silent).
 
     Raises GatewayError before the first event; a failure after it is Anthropic's `error` event,
-    ending the stream. Closing this generator closes the upstream request.
+    ending the stream. Closing this generator closes the upstream request. A deployment speaking
+    Anthropic's API streams the client's request as it is, and its events go out as they came.
     """
     model, chat = _chat_body(body)
     chat["stream"] = True
     chat["stream_options"] = {"include_usage": True}  # message_delta carries the usage
     translator = ChatToMessagesStream(model=model, input_tokens=estimate_prompt_tokens(chat))
+    native = False
     if keepalive is None:
         chunks: AsyncIterator[dict[str, Any] | None] = services.stream_completion(caller, chat)
     else:
-        chunks = services.stream_events(caller, chat, keepalive=keepalive, response_headers=response_headers)
+        chunks = services.stream_events(
+            caller, chat, keepalive=keepalive, response_headers=response_headers, native=services.Native(body, beta)
+        )
     try:
         async for chunk in chunks:
             if chunk is None:
-                events = translator.ping()
+                # Not the translator's message_start yet: the upstream may be Anthropic, which sends its own.
+                events = [{"type": "ping"}]
+            elif "native" in chunk:
+                native = True
+                events = [_our_model(chunk["native"], model)]
             elif "error" in chunk and not chunk.get("choices"):
-                events = translator.fail(_stream_error(chunk))
+                error = _stream_error(chunk)
+                events = [anthropic_error(error)[1]] if native else translator.fail(error)
+            elif native:
+                continue  # the chat pipeline's usage chunk: the upstream's message_delta said it
             else:
                 events = translator.feed(chunk)
             for event in events:
                 yield event
-        for event in translator.finish():
-            yield event
+        if not native:
+            for event in translator.finish():
+                yield event
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def _our_model(event: dict[str, Any], model: str) -> dict[str, Any]:
+    message = event.get("message")
+    if event.get("type") == "message_start" and isinstance(message, dict):
+        message["model"] = model
+    return event
 
 
 async def count_tokens(caller: Caller, body: dict[str, Any]) -> dict[str, int]:

@@ -253,12 +253,44 @@ def _answer_usage(call: _Call, payload: dict[str, Any]) -> Usage:
     return usage
 
 
+@dataclass
+class Native:
+    """An Anthropic client's own Messages request, sent as it is to deployments that speak Anthropic's API.
+
+    `cache_control`, thinking blocks and their signatures, betas' fields survive (no round trip
+    through OpenAI's format); `answer` receives the upstream's Message as it came.
+    """
+
+    body: dict[str, Any]
+    beta: str | None = None
+    answer: dict[str, Any] | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"anthropic-beta": self.beta} if self.beta else {}
+
+    def request(self, deployment: Deployment, caller: Caller, stream: bool = False) -> bytes:
+        sent = dict(self.body)
+        sent["model"] = deployment.upstream_model
+        if stream:
+            sent["stream"] = True
+        else:
+            sent.pop("stream", None)
+        metadata = sent.get("metadata")
+        if isinstance(metadata, dict) and "user_id" in metadata:
+            sent["metadata"] = {**metadata, "user_id": upstream_user(caller.user.pk)}
+        return json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 async def create_completion(
-    caller: Caller, body: dict[str, Any], *, response_headers: dict[str, str] | None = None
+    caller: Caller,
+    body: dict[str, Any],
+    *,
+    response_headers: dict[str, str] | None = None,
+    native: Native | None = None,
 ) -> dict[str, Any]:
     """A non-streaming chat completion, answered with our public model id.
 
-    `response_headers`, when given, receives headers for the answer (x-ratelimit-*).
+    `response_headers`, when given, receives headers for the answer (x-ratelimit-*). `native`: see Native.
     """
     call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
@@ -268,8 +300,13 @@ async def create_completion(
     async def attempt(deployment: Deployment) -> dict[str, Any]:
         target = attempts.target
         path, sent = _request(call, request, deployment, target, False)
-        payload = await upstream.post_json(target, path, sent)
+        extra: dict[str, str] = {}
+        if target.anthropic and native is not None:
+            sent, extra = native.request(deployment, caller), native.headers()
+        payload = await upstream.post_json(target, path, sent, extra)
         if target.anthropic:
+            if native is not None:
+                native.answer = payload
             try:
                 payload = message_to_chat_completion(payload)
             except UnreadableAnswer as exc:
@@ -366,6 +403,8 @@ class _Relay:
     last: dict[str, Any] = field(default_factory=dict)
     # Set for an Anthropic upstream: its events become chat chunks before anything else reads them.
     translator: MessagesToChatStream | None = None
+    # An Anthropic client's request sent as it is: its events go out as they came, as {"native": event}.
+    native: bool = False
 
     def chunks(self, data: str) -> list[dict[str, Any]]:
         """One event as the client's chunks (none for the usage chunk, a few for an Anthropic event)."""
@@ -380,7 +419,10 @@ class _Relay:
             translated = self.translator.feed(parsed)
         except UnreadableAnswer as exc:
             raise upstream.bad_response(self.target, str(exc)) from None
-        return [chunk for chunk in map(self.chunk, translated) if chunk is not None]
+        chunks = [chunk for chunk in map(self.chunk, translated) if chunk is not None]
+        if self.native:
+            return [{"native": parsed}] if parsed.get("type") != "ping" else []
+        return chunks
 
     def end(self) -> None:
         """At the end of the upstream's stream: an Anthropic stream cut before message_stop is a fault."""
@@ -451,12 +493,15 @@ def stream_events(
     *,
     keepalive: float,
     response_headers: dict[str, str] | None = None,
+    native: Native | None = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Like stream_completion, but yields None whenever the upstream was silent for `keepalive` s.
 
     A None commits the stream as a chunk does: later failures are yielded as an error dict.
+    `native` (see Native): a deployment speaking Anthropic's API streams the client's own request,
+    and its events are yielded as they came, each as {"native": event}.
     """
-    return _stream(caller, body, keepalive=keepalive, response_headers=response_headers)
+    return _stream(caller, body, keepalive=keepalive, response_headers=response_headers, native=native)
 
 
 async def _head(
@@ -488,6 +533,7 @@ async def _open(
     call: _Call,
     request: ChatCompletionRequest,
     keepalive: float | None,
+    native: Native | None = None,
 ) -> tuple[
     contextlib.AsyncExitStack,
     AsyncIterator[list[str] | None],
@@ -501,12 +547,16 @@ async def _open(
         deployment = await attempts.next()
         target = attempts.target
         relay = _Relay(request.model, request.wants_usage_chunk(), target)
+        extra: dict[str, str] = {}
         if target.anthropic:
             relay.translator = MessagesToChatStream()
+            relay.native = native is not None
         stack = contextlib.AsyncExitStack()
         try:
             path, body = _request(call, request, deployment, target, True)
-            events = await stack.enter_async_context(upstream.open_stream(target, path, body))
+            if native is not None and target.anthropic:
+                body, extra = native.request(deployment, call.caller, stream=True), native.headers()
+            events = await stack.enter_async_context(upstream.open_stream(target, path, body, extra))
             blocks = await stack.enter_async_context(contextlib.aclosing(_paced(events, target, keepalive)))
             head = await _head(blocks, relay)
         except GatewayError as exc:
@@ -527,6 +577,7 @@ async def _stream(
     *,
     keepalive: float | None,
     response_headers: dict[str, str] | None,
+    native: Native | None = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
     call = _Call(caller, body, stream=True, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
@@ -535,7 +586,7 @@ async def _stream(
     status, error_code = CLIENT_CLOSED, "client_disconnected"
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
-        stack, blocks, head, relay = await _open(call, request, keepalive)
+        stack, blocks, head, relay = await _open(call, request, keepalive, native)
         async with stack:
             items, pending = head
             for item in items:

@@ -73,7 +73,9 @@ class Target:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def request(self, client: httpx.AsyncClient, path: str, body: bytes) -> httpx.Request:
+    def request(
+        self, client: httpx.AsyncClient, path: str, body: bytes, extra: dict[str, str] | None = None
+    ) -> httpx.Request:
         """A POST with the URL and headers parsed once per target (httpx's parsing shows in profiles)."""
         key = (self.base_url, path, self.api_key, self.kind)
         parsed = _parsed.get(key)
@@ -82,6 +84,8 @@ class Target:
                 _parsed.clear()
             parsed = _parsed[key] = (httpx.URL(self.url(path)), httpx.Headers(self.headers()))
         url, headers = parsed
+        if extra:
+            headers = httpx.Headers({**headers, **extra})
         return client.build_request("POST", url, content=body, headers=headers)
 
 
@@ -318,11 +322,11 @@ def _json_answer(response: httpx.Response, target: Target) -> Any:
         raise bad_response(target) from None
 
 
-async def post_json(target: Target, path: str, body: bytes) -> dict[str, Any]:
-    """POST and return the JSON object answered; GatewayError on any fault."""
+async def post_json(target: Target, path: str, body: bytes, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """POST (with `extra` headers) and return the JSON object answered; GatewayError on any fault."""
     client = client_for(target)
     try:
-        response = await client.send(target.request(client, path, body))
+        response = await client.send(target.request(client, path, body, extra))
     except httpx.HTTPError as exc:
         raise _transport_error(exc, target) from None
     payload = _json_answer(response, target)
@@ -415,13 +419,15 @@ def _event_data(event: bytes) -> str | None:
 
 
 @asynccontextmanager
-async def open_stream(target: Target, path: str, body: bytes) -> AsyncIterator[EventStream]:
+async def open_stream(
+    target: Target, path: str, body: bytes, extra: dict[str, str] | None = None
+) -> AsyncIterator[EventStream]:
     """POST a streaming request; yields the event stream once the upstream answered 200.
 
     Leaving the block (normally, by error or by cancellation) closes the upstream request.
     """
     client = client_for(target)
-    request = target.request(client, path, body)
+    request = target.request(client, path, body, extra)
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:

@@ -83,16 +83,20 @@ async def _anthropic_sse(first: dict[str, Any], events: AsyncIterator[dict[str, 
 @endpoint("POST", body=True, shape=ANTHROPIC)
 async def create_message(call: ApiCall) -> HttpResponseBase:
     # anthropic-version and anthropic-beta are accepted as sent: the answer's shape is the same for all.
+    beta = call.request.headers.get("anthropic-beta")
     if call.body.get("stream") is True:
+        keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
         events = messages.stream_message(
-            call.caller, call.body, keepalive=settings.GATEWAY_KEEPALIVE_SECONDS, response_headers=call.headers
+            call.caller, call.body, keepalive=keepalive, beta=beta, response_headers=call.headers
         )
         first = await anext(events)  # errors until the first event are answered with their status
         response = EventStreamResponse(_anthropic_sse(first, events))
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-    return json_response(await messages.create_message(call.caller, call.body, response_headers=call.headers))
+    return json_response(
+        await messages.create_message(call.caller, call.body, beta=beta, response_headers=call.headers)
+    )
 
 
 @endpoint("POST", body=True, shape=ANTHROPIC)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -180,3 +181,111 @@ def test_an_upstream_client_error_keeps_its_status_in_openais_shape(
     with pytest.raises(openai.BadRequestError) as caught:
         gateway.client().chat.completions.create(model=CLAUDE, messages=HELLO)
     assert isinstance(caught.value.body, dict) and "bad thing" in caught.value.body["message"]
+
+
+# --- Anthropic in front and behind: passthrough ------------------------------------------------
+
+CACHED_SYSTEM: Any = [{"type": "text", "text": "A long manual. " * 50, "cache_control": {"type": "ephemeral"}}]
+SIGNED_TURNS: Any = [
+    {"role": "user", "content": "What is 6 x 7?"},
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "6 x 7 = 42.", "signature": "EqQBCgIYAhIMsigned"},
+            {"type": "text", "text": "42"},
+        ],
+    },
+    {"role": "user", "content": [{"type": "text", "text": "And 6 x 8?", "cache_control": {"type": "ephemeral"}}]},
+]
+
+
+def test_an_anthropic_client_of_an_anthropic_model_is_passed_through_unchanged(
+    gateway: Gateway, fake_anthropic: FakeAnthropic, claude: LanguageModel
+) -> None:
+    fake_anthropic.queue(
+        AnthropicReply(content=[Thinking("6 x 8 = 48.", signature="sig-48"), Text("48")], cache_read_input_tokens=700)
+    )
+    body: Any = {
+        "model": CLAUDE,
+        "max_tokens": 2048,
+        "system": CACHED_SYSTEM,
+        "messages": SIGNED_TURNS,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "some_new_beta_field": {"keep": [1, 2.5, "é"]},
+    }
+    answer = gateway.http.post(
+        "/v1/messages",
+        headers={
+            "x-api-key": gateway.secret,
+            "anthropic-version": "2023-06-01",
+            "anthropic-beta": "context-1m-2025-08-07",
+        },
+        json=body,
+    )
+    assert answer.status_code == 200, answer.text
+    sent = fake_anthropic.last
+    assert sent.beta == "context-1m-2025-08-07"
+    assert sent.body == {**body, "model": UPSTREAM_CLAUDE}
+    expected = json.dumps({**body, "model": UPSTREAM_CLAUDE}, separators=(",", ":"), ensure_ascii=False).encode()
+    assert sent.raw == expected
+    message = answer.json()
+    assert message["model"] == CLAUDE
+    assert message["content"][0] == {"type": "thinking", "thinking": "6 x 8 = 48.", "signature": "sig-48"}
+    assert message["usage"]["cache_read_input_tokens"] == 700
+    [row] = wait_for_usage(1)
+    assert row.status == 200 and row.prompt_tokens >= 700
+
+
+def test_a_streamed_passthrough_relays_anthropics_events_as_they_came(
+    gateway: Gateway, fake_anthropic: FakeAnthropic, claude: LanguageModel
+) -> None:
+    fake_anthropic.queue(
+        AnthropicReply(content=[Thinking("8 x 6.", signature="sig-stream"), Text("48")], cache_read_input_tokens=700)
+    )
+    body: Any = {"model": CLAUDE, "max_tokens": 2048, "system": CACHED_SYSTEM, "messages": SIGNED_TURNS, "stream": True}
+    with gateway.http.stream(
+        "POST", "/v1/messages", headers={"x-api-key": gateway.secret, "anthropic-beta": "b-1"}, json=body
+    ) as answer:
+        lines = list(answer.iter_lines())
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    kinds = [event["type"] for event in events]
+    assert kinds.count("message_start") == 1 and kinds[-1] == "message_stop"
+    assert events[0]["message"]["model"] == CLAUDE
+    signatures = [
+        e["delta"]["signature"] for e in events if e["type"] == "content_block_delta" and "signature" in e["delta"]
+    ]
+    assert signatures == ["sig-stream"], "signature deltas survive"
+    [delta] = [e for e in events if e["type"] == "message_delta"]
+    assert delta["usage"]["output_tokens"] > 0
+    sent = fake_anthropic.last
+    assert sent.beta == "b-1" and sent.body == {**body, "model": UPSTREAM_CLAUDE}
+    [row] = wait_for_usage(1)
+    assert row.status == 200 and row.stream and row.prompt_tokens >= 700
+
+
+def test_the_anthropic_sdk_streams_a_passthrough_with_thinking(
+    gateway: Gateway, fake_anthropic: FakeAnthropic, claude: LanguageModel
+) -> None:
+    fake_anthropic.queue(AnthropicReply(content=[Thinking("Hmm.", signature="sig-sdk"), Text("Done")]))
+    client = anthropic.Anthropic(
+        base_url=gateway.url, api_key=gateway.secret, max_retries=0, http_client=gateway.app.sdk_client()
+    )
+    with client.messages.stream(
+        model=CLAUDE, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024}, messages=SIGNED_TURNS
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.model == CLAUDE
+    thinking = final.content[0]
+    assert thinking.type == "thinking" and thinking.signature == "sig-sdk"
+    assert final.content[1].type == "text" and final.content[1].text == "Done"
+
+
+def test_an_overloaded_passthrough_is_a_529_for_the_anthropic_client(
+    gateway: Gateway, fake_anthropic: FakeAnthropic, claude: LanguageModel
+) -> None:
+    fake_anthropic.queue(*[AnthropicReply(status=529, error_type="overloaded_error", error_message="Overloaded")] * 5)
+    client = anthropic.Anthropic(
+        base_url=gateway.url, api_key=gateway.secret, max_retries=0, http_client=gateway.app.sdk_client()
+    )
+    with pytest.raises(anthropic.OverloadedError):
+        client.messages.create(model=CLAUDE, max_tokens=100, messages=SIGNED_TURNS)
