@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -31,18 +29,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
+from gateway.bodies import Native, upstream_request
+from gateway.bodies import upstream_user as upstream_user  # where other rooms have found it
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.translate_anthropic import (
     MessagesToChatStream,
     UnreadableAnswer,
     message_to_chat_completion,
-    messages_body,
 )
 from usage import limits
 from usage.ledger import current_ledger
@@ -153,70 +150,6 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
     return request, model
 
 
-# Fields some upstreams (LiteLLM and other gateways) read as where and how to send the request on:
-# a client of ours must not steer our upstream to another address or account.
-ROUTING_FIELDS = ("api_base", "base_url", "api_key", "api_version", "extra_headers", "custom_llm_provider")
-# Fields naming the client's own end user; the upstream gets our user instead (see upstream_user).
-END_USER_FIELDS = ("user", "safety_identifier")
-
-
-def upstream_user(user_id: int) -> str:
-    """Who calls, as the upstream sees it: our user id, hashed with a key derived from SECRET_KEY.
-
-    Stable per user (upstreams use it to trace abuse), meaningless outside this server.
-    """
-    key = hashlib.sha256(b"chatsite.upstream-user:" + settings.SECRET_KEY.encode()).digest()
-    return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def _upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller) -> bytes:
-    """The client's body, untouched but for the deployment's model name, our usage needs, the end user
-    (ours, hashed, instead of the client's) and routing fields (dropped)."""
-    forwarded = dict(body)
-    forwarded["model"] = deployment.upstream_model
-    for name in ROUTING_FIELDS:
-        forwarded.pop(name, None)
-    for name in END_USER_FIELDS:
-        if name in forwarded:
-            forwarded[name] = upstream_user(caller.user.pk)
-    if forwarded.get("tools") is False:
-        del forwarded["tools"]
-    if stream:
-        forwarded["stream"] = True
-        # We always want the usage chunk for the ledger; the client gets it only if it asked.
-        options = forwarded.get("stream_options")
-        forwarded["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    else:
-        forwarded.pop("stream", None)
-        forwarded.pop("stream_options", None)
-    return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _anthropic_body(
-    request: ChatCompletionRequest, model: LanguageModel, deployment: Deployment, stream: bool, caller: Caller
-) -> bytes:
-    """The chat request as a Messages body for an Anthropic upstream (end user ours, hashed)."""
-    body = messages_body(request, max_tokens=request.output_cap(model.max_output_tokens))
-    body["model"] = deployment.upstream_model
-    if "metadata" in body:
-        body["metadata"] = {"user_id": upstream_user(caller.user.pk)}
-    if stream:
-        body["stream"] = True
-    else:
-        body.pop("stream", None)
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _request(
-    call: _Call, request: ChatCompletionRequest, deployment: Deployment, target: upstream.Target, stream: bool
-) -> tuple[str, bytes]:
-    """The upstream path and body of one attempt, in the protocol the deployment's provider speaks."""
-    if target.anthropic:
-        assert call.model is not None
-        return target.messages_path, _anthropic_body(request, call.model, deployment, stream, call.caller)
-    return "/chat/completions", _upstream_body(call.body, deployment, stream, call.caller)
-
-
 # ---------------------------------------------------------------------------------------------
 # Non-streaming
 
@@ -253,34 +186,6 @@ def _answer_usage(call: _Call, payload: dict[str, Any]) -> Usage:
     return usage
 
 
-@dataclass
-class Native:
-    """An Anthropic client's own Messages request, sent as it is to deployments that speak Anthropic's API.
-
-    `cache_control`, thinking blocks and their signatures, betas' fields survive (no round trip
-    through OpenAI's format); `answer` receives the upstream's Message as it came.
-    """
-
-    body: dict[str, Any]
-    beta: str | None = None
-    answer: dict[str, Any] | None = None
-
-    def headers(self) -> dict[str, str]:
-        return {"anthropic-beta": self.beta} if self.beta else {}
-
-    def request(self, deployment: Deployment, caller: Caller, stream: bool = False) -> bytes:
-        sent = dict(self.body)
-        sent["model"] = deployment.upstream_model
-        if stream:
-            sent["stream"] = True
-        else:
-            sent.pop("stream", None)
-        metadata = sent.get("metadata")
-        if isinstance(metadata, dict) and "user_id" in metadata:
-            sent["metadata"] = {**metadata, "user_id": upstream_user(caller.user.pk)}
-        return json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 async def create_completion(
     caller: Caller,
     body: dict[str, Any],
@@ -299,7 +204,7 @@ async def create_completion(
 
     async def attempt(deployment: Deployment) -> dict[str, Any]:
         target = attempts.target
-        path, sent = _request(call, request, deployment, target, False)
+        path, sent = upstream_request(call.body, request, model, deployment, target, False, caller)
         extra: dict[str, str] = {}
         if target.anthropic and native is not None:
             sent, extra = native.request(deployment, caller), native.headers()
@@ -553,7 +458,8 @@ async def _open(
             relay.native = native is not None
         stack = contextlib.AsyncExitStack()
         try:
-            path, body = _request(call, request, deployment, target, True)
+            assert call.model is not None
+            path, body = upstream_request(call.body, request, call.model, deployment, target, True, call.caller)
             if native is not None and target.anthropic:
                 body, extra = native.request(deployment, call.caller, stream=True), native.headers()
             events = await stack.enter_async_context(upstream.open_stream(target, path, body, extra))
