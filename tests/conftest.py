@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from playwright.sync_api import expect
 
 from accounts.models import User
 from chatsite.clock import ManualClock, use_clock
@@ -18,6 +19,10 @@ from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
 
 PASSWORD = "correct-horse-battery-staple"
+
+# Playwright's expect() gives up after 5 s by default: a loaded machine may take longer to render a
+# frame, and a test waiting for a condition must never fail for the machine's speed.
+expect.set_options(timeout=30_000)
 
 
 @functools.cache

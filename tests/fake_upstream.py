@@ -7,6 +7,7 @@ app under uvicorn in a background thread. Each test scripts what the next reques
     fake_upstream.queue(Reply(status=429, error_message="slow down"))      # error before the first byte
     fake_upstream.queue(Reply(chunks=3, fail_after_chunks=2))              # error event after two chunks
     fake_upstream.queue(Reply(drop_after_chunks=1))                        # connection dropped mid-stream
+    fake_upstream.queue(reply := Reply(chunks=9, hold_after_chunks=3))     # ... reply.released.set() goes on
     fake_upstream.queue(Reply(hang=True))                                  # never answers
     fake_upstream.queue(Reply(drop=True))                                  # connection dropped before answering
     fake_upstream.queue(Reply(status=429, retry_after="30"))               # with a Retry-After header
@@ -66,6 +67,10 @@ class Reply:
     error_code: str | None = None
     fail_after_chunks: int | None = None  # stream an error event after this many chunks
     drop_after_chunks: int | None = None  # drop the connection after this many chunks
+    # Stop after this many chunks until the test sets `released` (or the client goes away): a test can
+    # look at a reply mid-stream however slow the machine is.
+    hold_after_chunks: int | None = None
+    released: threading.Event = field(default_factory=threading.Event)
     hang: bool = False  # send nothing until the client goes away
     garbage: bool = False  # a 200 whose body is not JSON
     drop: bool = False  # drop the connection before answering anything
@@ -279,6 +284,8 @@ class FakeUpstream:
                 return
             if sent and reply.delay and await _sleep_or_disconnect(reply.delay, record):
                 return
+            if sent == reply.hold_after_chunks and await _wait_or_disconnect(reply.released, record):
+                return
             for index in range(reply.n):
                 await event({**base, "choices": [{"index": index, "delta": piece, "finish_reason": None}]})
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
@@ -368,6 +375,15 @@ async def _json(
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _wait_or_disconnect(event: threading.Event, record: RecordedRequest) -> bool:
+    """Wait until the event is set or the client went away; True when it went away."""
+    while not event.is_set():
+        if record.disconnected.is_set():
+            return True
+        await asyncio.sleep(0.01)
+    return record.disconnected.is_set()
 
 
 async def _sleep_or_disconnect(seconds: float, record: RecordedRequest) -> bool:

@@ -64,7 +64,8 @@ MARKDOWN = (
 def test_sign_up_send_and_watch_markdown_and_code_stream_in(
     page: Page, models: list[LanguageModel], fake_upstream: FakeUpstream
 ) -> None:
-    fake_upstream.queue(Reply(content=MARKDOWN, chunks=30, delay=0.05))
+    upstream_reply = Reply(content=MARKDOWN, chunks=30, hold_after_chunks=10)
+    fake_upstream.queue(upstream_reply)
     page.goto("/accounts/signup/")
     page.get_by_label("Username").fill("dora")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -81,6 +82,8 @@ def test_sign_up_send_and_watch_markdown_and_code_stream_in(
     expect(reply).to_have_attribute("data-status", "streaming")
     expect(page.get_by_role("button", name="Stop")).to_be_visible()
     expect(reply.locator(".msg-body")).to_contain_text("Plan")  # text shows while it streams
+    expect(reply).to_have_attribute("data-status", "streaming")
+    upstream_reply.released.set()
     expect(reply).to_have_attribute("data-status", "complete")
     expect(page.get_by_role("button", name="Send")).to_be_visible()
     expect(page.get_by_role("button", name="Stop")).to_be_hidden()
@@ -138,7 +141,7 @@ def test_reload_mid_reply_continues_then_stop_keeps_the_partial_text(
     page: Page, alice: User, models: list[LanguageModel], fake_upstream: FakeUpstream
 ) -> None:
     words = " ".join(f"w{i}" for i in range(300))
-    fake_upstream.queue(Reply(content=words, chunks=300, delay=0.05))
+    fake_upstream.queue(Reply(content=words, chunks=300, hold_after_chunks=50))
     log_in(page)
     send(page, "Talk for a while")
     reply = last_reply(page)
