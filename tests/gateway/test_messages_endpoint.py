@@ -263,3 +263,13 @@ def test_an_unknown_path_under_messages_answers_in_anthropics_shape(gateway: Gat
     answer = gateway.http.post("/v1/messages/nope", headers={"x-api-key": gateway.secret}, json={})
     assert answer.status_code == 404
     assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
+
+
+def test_a_key_holding_a_lone_surrogate_is_a_400_not_a_server_error(gateway: Gateway) -> None:
+    for path in ("/v1/messages", "/v1/chat/completions"):
+        answer = gateway.http.post(
+            path,
+            headers={"x-api-key": gateway.secret, "Authorization": f"Bearer {gateway.secret}"},
+            content=b'{"model": "' + MODEL.encode() + b'", "max_tokens": 5, "messages": [], "a\\ud800\\u0000": 1}',
+        )
+        assert answer.status_code == 400, answer.text
