@@ -115,8 +115,8 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
         found = unstorable_in(body)
         if found is not None:
             where, reason = found
-            # The offending text may be a key: name it with its bad characters escaped, or the answer can't be sent.
-            where = where.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+            # The offending text may be a key: name it with its surrogates escaped, or the answer can't be sent.
+            where = where.encode("utf-8", "backslashreplace").decode()
             raise GatewayError(400, f"Invalid value for '{where}': {reason}.", param=where, code="invalid_value")
     return body
 
