@@ -97,7 +97,7 @@ async def test_the_conversation_gets_a_title_from_the_first_message(
 async def test_stop_cancels_the_upstream_and_keeps_the_partial_text_as_interrupted(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
-    fake_upstream.queue(Reply(content=WORDS, chunks=40, delay=0.1))
+    fake_upstream.queue(Reply(content=WORDS, chunks=40, hold_after_chunks=5))  # held until stopped
     socket = await connect(alice, conversation.pk)
     await socket.send_json_to({"type": "send", "content": "Talk"})
     await until(socket, lambda f: f["type"] == "delta")
@@ -116,7 +116,7 @@ async def test_stop_cancels_the_upstream_and_keeps_the_partial_text_as_interrupt
 async def test_stop_from_another_socket_of_the_same_conversation_works(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
-    fake_upstream.queue(Reply(content=WORDS, chunks=40, delay=0.1))
+    fake_upstream.queue(Reply(content=WORDS, chunks=40, hold_after_chunks=5))  # held until stopped
     first = await connect(alice, conversation.pk)
     second = await connect(alice, conversation.pk)
     await first.send_json_to({"type": "send", "content": "Talk"})
@@ -170,7 +170,8 @@ async def test_retry_after_an_error_replaces_the_failed_reply(
 async def test_reconnecting_mid_reply_shows_the_text_so_far_then_continues(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
-    fake_upstream.queue(Reply(content=WORDS, chunks=40, delay=0.03))
+    upstream_reply = Reply(content=WORDS, chunks=40, hold_after_chunks=10)
+    fake_upstream.queue(upstream_reply)
     first = await connect(alice, conversation.pk)
     await first.send_json_to({"type": "send", "content": "Talk"})
     await until(first, lambda f: f["type"] == "delta")
@@ -181,6 +182,7 @@ async def test_reconnecting_mid_reply_shows_the_text_so_far_then_continues(
     reply = state["messages"][-1]
     assert reply["role"] == "assistant" and reply["status"] == "streaming"
     text = reply["content"]
+    upstream_reply.released.set()
     done, frames = await until(second, finished)
     for frame in frames:
         if frame["type"] == "snapshot":
@@ -199,7 +201,7 @@ async def test_closing_every_socket_lets_the_reply_finish_and_be_saved(
     await socket.send_json_to({"type": "send", "content": "Talk"})
     reply, _ = await until(socket, lambda f: f["type"] == "message" and f["message"]["role"] == "assistant")
     await socket.disconnect()
-    for _ in range(200):
+    for _ in range(1200):  # a condition, not a duration: up to a minute on a slow machine
         stored = await reload(reply["message"]["id"])
         if stored.status != "streaming":
             break

@@ -91,7 +91,7 @@ def _reply_as_shown_by(server: LiveServer, conversation: Conversation) -> dict[s
 def test_a_graceful_restart_mid_reply_keeps_the_partial_text_as_interrupted(
     servers: list[LiveServer], conversation: Conversation, fake_upstream: FakeUpstream
 ) -> None:
-    fake_upstream.queue(Reply(content=WORDS, chunks=40, delay=0.1))
+    fake_upstream.queue(Reply(content=WORDS, chunks=40, hold_after_chunks=10))  # still writing when stopped
     first = _start(servers)
     _start_a_reply_and_let_some_of_it_be_saved(first, conversation)
 
@@ -108,7 +108,7 @@ def test_a_graceful_restart_mid_reply_keeps_the_partial_text_as_interrupted(
 def test_a_killed_server_mid_reply_leaves_the_partial_text_shown_as_interrupted(
     servers: list[LiveServer], conversation: Conversation, fake_upstream: FakeUpstream
 ) -> None:
-    fake_upstream.queue(Reply(content=WORDS, chunks=40, delay=0.1))
+    fake_upstream.queue(Reply(content=WORDS, chunks=40, hold_after_chunks=10))  # still writing when stopped
     first = _start(servers)
     _start_a_reply_and_let_some_of_it_be_saved(first, conversation)
     saved = Message.objects.get(conversation=conversation, role="assistant").content

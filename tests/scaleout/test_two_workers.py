@@ -130,7 +130,8 @@ def test_a_reply_started_on_one_worker_is_followed_from_a_socket_on_the_other(
 ) -> None:
     conversation = Conversation.objects.create(owner=alice, model=model)
     cookie = _session_cookie(alice)
-    fake_upstream.queue(Reply(content=WORDS, chunks=30, delay=0.1))
+    upstream_reply = Reply(content=WORDS, chunks=30, hold_after_chunks=10)  # held until B has joined
+    fake_upstream.queue(upstream_reply)
 
     with _socket(shared.a, conversation, cookie) as on_a:
         _frames(on_a, lambda f: f["type"] == "messages")
@@ -138,7 +139,9 @@ def test_a_reply_started_on_one_worker_is_followed_from_a_socket_on_the_other(
         _frames(on_a, lambda f: f["type"] == "delta")  # A's generation is under way
 
         with _socket(shared.b, conversation, cookie) as on_b:
-            frames = _frames(on_b, _finished)
+            frames = _frames(on_b, lambda f: f["type"] == "messages")
+            upstream_reply.released.set()
+            frames += _frames(on_b, _finished)
         a_rest = _frames(on_a, _finished)
 
     loaded = frames[0]
