@@ -24,7 +24,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
-from gateway.endpoint import error_response
+from gateway.endpoint import error_response, shape_for
 from gateway.errors import GatewayError
 from gateway.views import EventStreamResponse
 
@@ -38,19 +38,21 @@ GetResponse = Callable[[HttpRequest], Any]
 
 def api_middleware(get_response: GetResponse) -> GetResponse:
     async def middleware(request: HttpRequest) -> HttpResponseBase:
+        shape = shape_for(request.path)
         try:
             request.get_host()  # validates against ALLOWED_HOSTS
         except DisallowedHost:
-            return error_response(GatewayError(400, "Invalid Host header.", code="invalid_host"))
+            return error_response(GatewayError(400, "Invalid Host header.", code="invalid_host"), shape=shape)
         try:
             response = await get_response(request)
         except Http404:
-            response = error_response(GatewayError(404, f"Unknown request URL: {request.path}.", code="unknown_url"))
+            unknown = GatewayError(404, f"Unknown request URL: {request.path}.", code="unknown_url")
+            response = error_response(unknown, shape=shape)
         except Exception:
-            # Even a bug answers in OpenAI's error shape; the details go to the log only.
+            # Even a bug answers in the API's error shape; the details go to the log only.
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(
-                GatewayError(500, "The server had an error processing your request.", type="server_error")
+                GatewayError(500, "The server had an error processing your request.", type="server_error"), shape=shape
             )
         if settings.SECURE_CONTENT_TYPE_NOSNIFF:
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
