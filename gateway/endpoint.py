@@ -1,11 +1,16 @@
-"""One decorator for the /v1 endpoints: method, body, bearer auth, error shape, rate-limit headers.
+"""One decorator for the /v1 endpoints: method, body, key auth, error shape, rate-limit headers.
 
     @endpoint("POST", body=True)
     async def chat_completions(call: ApiCall) -> HttpResponseBase: ...
 
+    @endpoint("POST", body=True, shape=ANTHROPIC)
+    async def messages(call: ApiCall) -> HttpResponseBase: ...
+
 The handler gets the authenticated caller and the parsed body; a GatewayError it raises becomes an
-answer in OpenAI's error shape (with the caller's x-ratelimit-* headers, but on a 429, which carries
-its own), and headers it puts in `call.headers` are added to its answer.
+answer in the endpoint's error shape (with the caller's x-ratelimit-* headers, but on a 429, which
+carries its own), and headers it puts in `call.headers` are added to its answer. OpenAI's endpoints
+take the key as a bearer token; Anthropic's take it as `x-api-key` too, and answer errors in
+Anthropic's shape ({"type": "error", "error": {"type", "message"}}, gateway.translate_anthropic).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 from chatsite.inputs import BadInput, parse_json, unstorable_in
 from gateway import auth, services
 from gateway.errors import GatewayError
+from gateway.translate_anthropic.errors import anthropic_error
 
 
 @dataclass
@@ -56,13 +62,24 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return HttpResponse(encode_json(payload), status=status, content_type="application/json", headers=headers)
 
 
-def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> HttpResponse:
-    return json_response(exc.to_dict(), exc.status, {**(headers or {}), **exc.headers})
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+ANTHROPIC_PATHS = "/v1/messages"  # what answers in Anthropic's shape, before any view decided it
 
 
-def method_not_allowed(allowed: str) -> HttpResponse:
+def error_response(exc: GatewayError, headers: dict[str, str] | None = None, *, shape: str = OPENAI) -> HttpResponse:
+    status, payload = anthropic_error(exc) if shape == ANTHROPIC else (exc.status, exc.to_dict())
+    return json_response(payload, status, {**(headers or {}), **exc.headers})
+
+
+def shape_for(path: str) -> str:
+    """The error shape of a path's answers, for errors raised before a view (or outside one)."""
+    return ANTHROPIC if path.startswith(ANTHROPIC_PATHS) else OPENAI
+
+
+def method_not_allowed(allowed: str, *, shape: str = OPENAI) -> HttpResponse:
     exc = GatewayError(405, f"Method not allowed; use {allowed}.", code="method_not_allowed")
-    return error_response(exc, {"Allow": allowed})
+    return error_response(exc, {"Allow": allowed}, shape=shape)
 
 
 # Deep enough for tools' JSON schemas, shallow enough that walking a body stays cheap.
@@ -98,19 +115,28 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
         found = unstorable_in(body)
         if found is not None:
             where, reason = found
+            # The offending text may be a key: name it with its surrogates escaped, or the answer can't be sent.
+            where = where.encode("utf-8", "backslashreplace").decode()
             raise GatewayError(400, f"Invalid value for '{where}': {reason}.", param=where, code="invalid_value")
     return body
 
 
-def endpoint(method: str, *, body: bool = False) -> Callable[[Handler], Handler]:
-    """A /v1 view answering `method` for bearer-authenticated callers (see the module's docstring)."""
+def _secret(request: HttpRequest, shape: str) -> str:
+    authorization = request.headers.get("Authorization")
+    if shape == ANTHROPIC:
+        return auth.anthropic_secret(request.headers.get("x-api-key"), authorization)
+    return auth.bearer_secret(authorization)
+
+
+def endpoint(method: str, *, body: bool = False, shape: str = OPENAI) -> Callable[[Handler], Handler]:
+    """A /v1 view answering `method` for key-authenticated callers (see the module's docstring)."""
 
     def decorate(handler: Handler) -> Handler:
         @csrf_exempt
         @functools.wraps(handler)
         async def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method != method:
-                return method_not_allowed(method)
+                return method_not_allowed(method, shape=shape)
             payload: dict[str, Any] = {}
             problem: GatewayError | None = None
             if body:
@@ -120,11 +146,11 @@ def endpoint(method: str, *, body: bool = False) -> Callable[[Handler], Handler]
                     problem = exc
             hint = payload.get("model")
             try:
-                caller = await auth.authenticate_bearer(
-                    request.headers.get("Authorization"), model_hint=hint if isinstance(hint, str) else None
+                caller = await auth.authenticate_key(
+                    _secret(request, shape), model_hint=hint if isinstance(hint, str) else None
                 )
             except GatewayError as exc:
-                return error_response(exc)  # an unknown caller learns nothing about its body
+                return error_response(exc, shape=shape)  # an unknown caller learns nothing about its body
             call = ApiCall(request, caller, payload)
             try:
                 if problem is not None:
@@ -132,7 +158,7 @@ def endpoint(method: str, *, body: bool = False) -> Callable[[Handler], Handler]
                 response = await handler(call, *args, **kwargs)
             except GatewayError as exc:
                 headers = {} if exc.status == 429 else await services.rate_limit_headers(caller)
-                return error_response(exc, headers)
+                return error_response(exc, headers, shape=shape)
             for name, value in call.headers.items():
                 response.headers.setdefault(name, value)
             return response

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -31,13 +29,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
+from gateway.bodies import Native, upstream_request
+from gateway.bodies import upstream_user as upstream_user  # where other rooms have found it
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
+from gateway.translate_anthropic import (
+    MessagesToChatStream,
+    UnreadableAnswer,
+    message_to_chat_completion,
+)
 from usage import limits
 from usage.ledger import current_ledger
 from usage.models import UsageRecord
@@ -147,45 +150,6 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
     return request, model
 
 
-# Fields some upstreams (LiteLLM and other gateways) read as where and how to send the request on:
-# a client of ours must not steer our upstream to another address or account.
-ROUTING_FIELDS = ("api_base", "base_url", "api_key", "api_version", "extra_headers", "custom_llm_provider")
-# Fields naming the client's own end user; the upstream gets our user instead (see upstream_user).
-END_USER_FIELDS = ("user", "safety_identifier")
-
-
-def upstream_user(user_id: int) -> str:
-    """Who calls, as the upstream sees it: our user id, hashed with a key derived from SECRET_KEY.
-
-    Stable per user (upstreams use it to trace abuse), meaningless outside this server.
-    """
-    key = hashlib.sha256(b"chatsite.upstream-user:" + settings.SECRET_KEY.encode()).digest()
-    return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def _upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller) -> bytes:
-    """The client's body, untouched but for the deployment's model name, our usage needs, the end user
-    (ours, hashed, instead of the client's) and routing fields (dropped)."""
-    forwarded = dict(body)
-    forwarded["model"] = deployment.upstream_model
-    for name in ROUTING_FIELDS:
-        forwarded.pop(name, None)
-    for name in END_USER_FIELDS:
-        if name in forwarded:
-            forwarded[name] = upstream_user(caller.user.pk)
-    if forwarded.get("tools") is False:
-        del forwarded["tools"]
-    if stream:
-        forwarded["stream"] = True
-        # We always want the usage chunk for the ledger; the client gets it only if it asked.
-        options = forwarded.get("stream_options")
-        forwarded["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    else:
-        forwarded.pop("stream", None)
-        forwarded.pop("stream_options", None)
-    return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 # ---------------------------------------------------------------------------------------------
 # Non-streaming
 
@@ -223,11 +187,15 @@ def _answer_usage(call: _Call, payload: dict[str, Any]) -> Usage:
 
 
 async def create_completion(
-    caller: Caller, body: dict[str, Any], *, response_headers: dict[str, str] | None = None
+    caller: Caller,
+    body: dict[str, Any],
+    *,
+    response_headers: dict[str, str] | None = None,
+    native: Native | None = None,
 ) -> dict[str, Any]:
     """A non-streaming chat completion, answered with our public model id.
 
-    `response_headers`, when given, receives headers for the answer (x-ratelimit-*).
+    `response_headers`, when given, receives headers for the answer (x-ratelimit-*). `native`: see Native.
     """
     call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
@@ -236,7 +204,18 @@ async def create_completion(
 
     async def attempt(deployment: Deployment) -> dict[str, Any]:
         target = attempts.target
-        payload = await upstream.post_json(target, "/chat/completions", _upstream_body(body, deployment, False, caller))
+        path, sent = upstream_request(call.body, request, model, deployment, target, False, caller)
+        extra: dict[str, str] = {}
+        if target.anthropic and native is not None:
+            sent, extra = native.request(deployment, caller), native.headers()
+        payload = await upstream.post_json(target, path, sent, extra)
+        if target.anthropic:
+            if native is not None:
+                native.answer = payload
+            try:
+                payload = message_to_chat_completion(payload)
+            except UnreadableAnswer as exc:
+                raise upstream.bad_response(target, str(exc)) from None
         if not isinstance(payload.get("choices"), list):
             raise upstream.bad_response(target, "an answer without choices")
         return payload
@@ -327,13 +306,39 @@ class _Relay:
     reported: Usage | None = None
     completion_bytes: int = 0
     last: dict[str, Any] = field(default_factory=dict)
+    # Set for an Anthropic upstream: its events become chat chunks before anything else reads them.
+    translator: MessagesToChatStream | None = None
+    # An Anthropic client's request sent as it is: its events go out as they came, as {"native": event}.
+    native: bool = False
 
-    def chunk(self, data: str) -> dict[str, Any] | None:
-        """One event as the client's chunk; None when there is nothing to forward (the usage chunk)."""
+    def chunks(self, data: str) -> list[dict[str, Any]]:
+        """One event as the client's chunks (none for the usage chunk, a few for an Anthropic event)."""
         try:
-            chunk = json.loads(data)
+            parsed = json.loads(data)
         except ValueError:
             raise upstream.bad_response(self.target, "an unreadable stream event") from None
+        if self.translator is None:
+            chunk = self.chunk(parsed)
+            return [chunk] if chunk is not None else []
+        try:
+            translated = self.translator.feed(parsed)
+        except UnreadableAnswer as exc:
+            raise upstream.bad_response(self.target, str(exc)) from None
+        chunks = [chunk for chunk in map(self.chunk, translated) if chunk is not None]
+        if self.native:
+            return [{"native": parsed}] if parsed.get("type") != "ping" else []
+        return chunks
+
+    def end(self) -> None:
+        """At the end of the upstream's stream: an Anthropic stream cut before message_stop is a fault."""
+        if self.translator is not None:
+            try:
+                self.translator.finish()
+            except UnreadableAnswer as exc:
+                raise upstream.bad_response(self.target, str(exc)) from None
+
+    def chunk(self, chunk: Any) -> dict[str, Any] | None:
+        """One parsed chat chunk as the client's; None when there is nothing to forward (the usage chunk)."""
         if not isinstance(chunk, dict):
             raise upstream.bad_response(self.target, "an unreadable stream event")
         choices = chunk.get("choices")
@@ -393,12 +398,15 @@ def stream_events(
     *,
     keepalive: float,
     response_headers: dict[str, str] | None = None,
+    native: Native | None = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Like stream_completion, but yields None whenever the upstream was silent for `keepalive` s.
 
     A None commits the stream as a chunk does: later failures are yielded as an error dict.
+    `native` (see Native): a deployment speaking Anthropic's API streams the client's own request,
+    and its events are yielded as they came, each as {"native": event}.
     """
-    return _stream(caller, body, keepalive=keepalive, response_headers=response_headers)
+    return _stream(caller, body, keepalive=keepalive, response_headers=response_headers, native=native)
 
 
 async def _head(
@@ -416,13 +424,11 @@ async def _head(
         chunks: list[dict[str, Any] | None] = []
         for data in block:
             try:
-                chunk = relay.chunk(data)
+                chunks.extend(relay.chunks(data))
             except GatewayError as exc:
                 if not chunks:
                     raise
                 return chunks, exc
-            if chunk is not None:
-                chunks.append(chunk)
         if chunks:
             return chunks, None
     raise upstream.bad_response(relay.target, "an empty stream")
@@ -432,6 +438,7 @@ async def _open(
     call: _Call,
     request: ChatCompletionRequest,
     keepalive: float | None,
+    native: Native | None = None,
 ) -> tuple[
     contextlib.AsyncExitStack,
     AsyncIterator[list[str] | None],
@@ -445,10 +452,17 @@ async def _open(
         deployment = await attempts.next()
         target = attempts.target
         relay = _Relay(request.model, request.wants_usage_chunk(), target)
+        extra: dict[str, str] = {}
+        if target.anthropic:
+            relay.translator = MessagesToChatStream()
+            relay.native = native is not None
         stack = contextlib.AsyncExitStack()
         try:
-            body = _upstream_body(call.body, deployment, True, call.caller)
-            events = await stack.enter_async_context(upstream.open_stream(target, "/chat/completions", body))
+            assert call.model is not None
+            path, body = upstream_request(call.body, request, call.model, deployment, target, True, call.caller)
+            if native is not None and target.anthropic:
+                body, extra = native.request(deployment, call.caller, stream=True), native.headers()
+            events = await stack.enter_async_context(upstream.open_stream(target, path, body, extra))
             blocks = await stack.enter_async_context(contextlib.aclosing(_paced(events, target, keepalive)))
             head = await _head(blocks, relay)
         except GatewayError as exc:
@@ -469,6 +483,7 @@ async def _stream(
     *,
     keepalive: float | None,
     response_headers: dict[str, str] | None,
+    native: Native | None = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
     call = _Call(caller, body, stream=True, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
@@ -477,7 +492,7 @@ async def _stream(
     status, error_code = CLIENT_CLOSED, "client_disconnected"
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
-        stack, blocks, head, relay = await _open(call, request, keepalive)
+        stack, blocks, head, relay = await _open(call, request, keepalive, native)
         async with stack:
             items, pending = head
             for item in items:
@@ -492,10 +507,10 @@ async def _stream(
                     yield None
                     continue
                 for data in block:
-                    chunk = relay.chunk(data)
-                    if chunk is not None:
+                    for chunk in relay.chunks(data):
                         call.first_token()
                         yield chunk
+            relay.end()
         if call.ttft_ms is None:
             raise upstream.bad_response(relay.target, "an empty stream")
         status, error_code = 200, ""

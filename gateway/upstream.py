@@ -1,4 +1,4 @@
-"""Talking to OpenAI-compatible upstreams; the only module that imports httpx.
+"""Talking to upstreams (OpenAI-compatible, or Anthropic's Messages API); the only module that imports httpx.
 
 One pooled `httpx.AsyncClient` per provider configuration and event loop (a client's connections
 belong to the loop that opened them). Every transport or protocol fault becomes a GatewayError in
@@ -30,6 +30,7 @@ from django.conf import settings
 
 from catalogue.models import Provider
 from gateway.errors import GatewayError, UpstreamFault
+from gateway.translate_anthropic.errors import openai_error
 
 log = logging.getLogger(__name__)
 
@@ -48,29 +49,50 @@ class Target:
     api_key: str = field(repr=False)
     connect_timeout: float
     read_timeout: float
+    kind: str = Provider.Kind.OPENAI
+
+    @property
+    def anthropic(self) -> bool:
+        return self.kind == Provider.Kind.ANTHROPIC
+
+    @property
+    def messages_path(self) -> str:
+        """Anthropic's /v1/messages under the base URL, given with or without its /v1."""
+        return "/messages" if self.base_url.rstrip("/").endswith("/v1") else "/v1/messages"
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-        if self.api_key:
+        if self.anthropic:
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+            if self.api_key:
+                headers["x-api-key"] = self.api_key
+        elif self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def request(self, client: httpx.AsyncClient, path: str, body: bytes) -> httpx.Request:
+    def request(
+        self, client: httpx.AsyncClient, path: str, body: bytes, extra: dict[str, str] | None = None
+    ) -> httpx.Request:
         """A POST with the URL and headers parsed once per target (httpx's parsing shows in profiles)."""
-        key = (self.base_url, path, self.api_key)
+        key = (self.base_url, path, self.api_key, self.kind)
         parsed = _parsed.get(key)
         if parsed is None:
             if len(_parsed) > 1000:
                 _parsed.clear()
             parsed = _parsed[key] = (httpx.URL(self.url(path)), httpx.Headers(self.headers()))
         url, headers = parsed
+        if extra:
+            headers = httpx.Headers({**headers, **extra})
         return client.build_request("POST", url, content=body, headers=headers)
 
 
-_parsed: dict[tuple[str, str, str], tuple[httpx.URL, httpx.Headers]] = {}
+_parsed: dict[tuple[str, str, str, str], tuple[httpx.URL, httpx.Headers]] = {}
+
+# The Messages API version we speak (its request and answer shapes); betas are the client's to ask for.
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 _key_cache: dict[tuple[int, str], str] = {}
@@ -91,6 +113,7 @@ def target_for(provider: Provider) -> Target:
         api_key=api_key,
         connect_timeout=provider.connect_timeout,
         read_timeout=provider.read_timeout,
+        kind=provider.kind,
     )
 
 
@@ -193,6 +216,8 @@ def status_error(status: int, body: bytes, target: Target, headers: httpx.Header
     except ValueError:
         payload = None
     message, type_, code, param = _describe(payload)
+    if target.anthropic:
+        return _anthropic_status_error(status, type_, message, target, headers)
     if not message:
         message = body[:300].decode("utf-8", "replace").strip() or f"HTTP {status}"
     message = scrub(message, target)[:2000]
@@ -218,6 +243,27 @@ def status_error(status: int, body: bytes, target: Target, headers: httpx.Header
         type="upstream_error",
         code="upstream_error",
         fault=fault,
+    )
+
+
+def _anthropic_status_error(
+    status: int, anthropic_type: str | None, message: str, target: Target, headers: httpx.Headers | None
+) -> GatewayError:
+    """An Anthropic upstream's error answer: its type says what it is (529 overloaded_error -> our 503)."""
+    ours, type_, code = openai_error(anthropic_type)
+    if 400 <= status < 500 and anthropic_type is None:
+        ours, type_, code = status, "invalid_request_error", None
+    retry_after = _retry_after(headers.get("retry-after") if headers is not None else None)
+    retryable = status in RETRYABLE_STATUSES or status >= 500
+    extra = {"Retry-After": str(math.ceil(retry_after))} if ours == 429 and retry_after is not None else {}
+    text = scrub(message or f"HTTP {status}", target)[:2000]
+    return GatewayError(
+        ours,
+        f"Upstream provider '{target.name}': {text}",
+        type=type_,
+        code=code,
+        headers=extra,
+        fault=UpstreamFault(retryable=retryable, retry_after=retry_after),
     )
 
 
@@ -276,11 +322,11 @@ def _json_answer(response: httpx.Response, target: Target) -> Any:
         raise bad_response(target) from None
 
 
-async def post_json(target: Target, path: str, body: bytes) -> dict[str, Any]:
-    """POST and return the JSON object answered; GatewayError on any fault."""
+async def post_json(target: Target, path: str, body: bytes, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """POST (with `extra` headers) and return the JSON object answered; GatewayError on any fault."""
     client = client_for(target)
     try:
-        response = await client.send(target.request(client, path, body))
+        response = await client.send(target.request(client, path, body, extra))
     except httpx.HTTPError as exc:
         raise _transport_error(exc, target) from None
     payload = _json_answer(response, target)
@@ -373,13 +419,15 @@ def _event_data(event: bytes) -> str | None:
 
 
 @asynccontextmanager
-async def open_stream(target: Target, path: str, body: bytes) -> AsyncIterator[EventStream]:
+async def open_stream(
+    target: Target, path: str, body: bytes, extra: dict[str, str] | None = None
+) -> AsyncIterator[EventStream]:
     """POST a streaming request; yields the event stream once the upstream answered 200.
 
     Leaving the block (normally, by error or by cancellation) closes the upstream request.
     """
     client = client_for(target)
-    request = target.request(client, path, body)
+    request = target.request(client, path, body, extra)
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:

@@ -4,6 +4,8 @@ from gateway import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("chat/completions", views.chat_completions, name="v1-chat-completions"),
+    path("messages", views.create_message, name="v1-messages"),
+    path("messages/count_tokens", views.count_tokens, name="v1-messages-count-tokens"),
     path("models", views.models, name="v1-models"),
     # Ids may contain '/': clients percent-encode it, the server decodes it back into the path.
     path("models/<path:model_id>", views.model, name="v1-model"),

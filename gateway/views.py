@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from chatsite.inputs import unstorable
-from gateway import auth, services
-from gateway.endpoint import ApiCall, encode_json, endpoint, error_response, json_response
+from gateway import auth, messages, services
+from gateway.endpoint import ANTHROPIC, ApiCall, encode_json, endpoint, error_response, json_response, shape_for
 from gateway.errors import GatewayError
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -70,6 +70,42 @@ async def chat_completions(call: ApiCall) -> HttpResponseBase:
     return json_response(answer)
 
 
+async def _anthropic_sse(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    try:
+        event: dict[str, Any] | None = first
+        while event is not None:
+            yield b"event: " + event["type"].encode() + b"\ndata: " + encode_json(event) + b"\n\n"
+            event = await anext(events, None)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+@endpoint("POST", body=True, shape=ANTHROPIC)
+async def create_message(call: ApiCall) -> HttpResponseBase:
+    # anthropic-version and anthropic-beta are accepted as sent: the answer's shape is the same for all.
+    beta = call.request.headers.get("anthropic-beta")
+    if call.body.get("stream") is True:
+        keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
+        events = messages.stream_message(
+            call.caller, call.body, keepalive=keepalive, beta=beta, response_headers=call.headers
+        )
+        first = await anext(events)  # errors until the first event are answered with their status
+        response = EventStreamResponse(_anthropic_sse(first, events))
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    return json_response(
+        await messages.create_message(call.caller, call.body, beta=beta, response_headers=call.headers)
+    )
+
+
+@endpoint("POST", body=True, shape=ANTHROPIC)
+async def count_tokens(call: ApiCall) -> HttpResponseBase:
+    counted = await messages.count_tokens(call.caller, call.body)
+    call.headers.update(await services.rate_limit_headers(call.caller))
+    return json_response(counted)
+
+
 @endpoint("GET")
 async def models(call: ApiCall) -> HttpResponseBase:
     listed = await auth.list_models(call.caller)
@@ -90,4 +126,4 @@ async def model(call: ApiCall, model_id: str) -> HttpResponseBase:
 @csrf_exempt
 async def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     exc = GatewayError(404, f"Unknown request URL: {request.method} {request.path}.", code="unknown_url")
-    return error_response(exc)
+    return error_response(exc, shape=shape_for(request.path))

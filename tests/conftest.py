@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from chatsite.clock import ManualClock, use_clock
+from tests.fake_anthropic import FakeAnthropic
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
@@ -134,6 +135,20 @@ def fake_upstream(_fake_upstream_server: FakeUpstream) -> FakeUpstream:
     """The session's fake upstream, with an empty script and record for this test."""
     _fake_upstream_server.reset()
     return _fake_upstream_server
+
+
+@pytest.fixture(scope="session")
+def _fake_anthropic_server() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_anthropic(_fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
+    """The session's fake Anthropic API (tests/fake_anthropic.py), with an empty script and record."""
+    _fake_anthropic_server.reset()
+    return _fake_anthropic_server
 
 
 @pytest.fixture(scope="module")

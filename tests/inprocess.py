@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
+import httpx2
 
 T = TypeVar("T")
 
@@ -65,6 +66,31 @@ class _AsyncASGITransport(httpx.AsyncBaseTransport):
         return httpx.Response(status, headers=headers, content=content, request=request)
 
 
+class _SyncSdkBridge(httpx2.BaseTransport):
+    """httpx2 (the anthropic SDK's fork of httpx, which refuses httpx's clients) on an httpx transport."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        forwarded = httpx.Request(request.method, str(request.url), headers=request.headers.raw, content=request.read())
+        response = self._inner.handle_request(forwarded)
+        content = response.read()
+        return httpx2.Response(response.status_code, headers=response.headers.raw, content=content, request=request)
+
+
+class _AsyncSdkBridge(httpx2.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = await request.aread()
+        forwarded = httpx.Request(request.method, str(request.url), headers=request.headers.raw, content=body)
+        response = await self._inner.handle_async_request(forwarded)
+        content = await response.aread()
+        return httpx2.Response(response.status_code, headers=response.headers.raw, content=content, request=request)
+
+
 class InProcessApp:
     def __init__(self) -> None:
         from chatsite.asgi import application
@@ -84,6 +110,14 @@ class InProcessApp:
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=_AsyncASGITransport(self), base_url=self.url, **kwargs)
+
+    def sdk_client(self, **kwargs: Any) -> httpx2.Client:
+        """An httpx2.Client on the app, for SDKs built on httpx2 (anthropic's)."""
+        return httpx2.Client(transport=_SyncSdkBridge(_SyncASGITransport(self)), base_url=self.url, **kwargs)
+
+    def async_sdk_client(self, **kwargs: Any) -> httpx2.AsyncClient:
+        """An httpx2.AsyncClient on the app, for SDKs built on httpx2 (anthropic's)."""
+        return httpx2.AsyncClient(transport=_AsyncSdkBridge(_AsyncASGITransport(self)), base_url=self.url, **kwargs)
 
     def flush(self) -> None:
         """Wait until the app's usage rows are written (its ledger writes after each answer)."""

@@ -52,6 +52,17 @@ def test_providers_add_refuses_bad_input(args: list[str], message: str) -> None:
 
 
 @pytest.mark.django_db
+def test_providers_add_takes_the_protocol_the_provider_speaks() -> None:
+    out = run("providers", "add", "claude", "--base-url", "https://api.anthropic.com", "--kind", "anthropic")
+    assert "created provider claude (https://api.anthropic.com, speaks anthropic)" in out
+    run("providers", "add", "claude", "--base-url", "https://api.anthropic.com")  # the kind stays unless given
+    assert Provider.objects.get().kind == Provider.Kind.ANTHROPIC
+    assert "claude\thttps://api.anthropic.com\tno key\tenabled\tanthropic" in run("providers", "list")
+    with pytest.raises(CommandError, match="invalid choice"):
+        run("providers", "add", "other", "--base-url", "https://x.test/v1", "--kind", "gemini")
+
+
+@pytest.mark.django_db
 def test_providers_list_never_shows_a_stored_key() -> None:
     provider = Provider(name="vault", base_url="https://x.test/v1")
     provider.set_api_key("sk-very-secret-upstream-key")

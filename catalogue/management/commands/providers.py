@@ -11,7 +11,7 @@ from catalogue.models import Provider
 
 
 class Command(BaseCommand):
-    help = "Manage upstream providers (OpenAI-compatible APIs)."
+    help = "Manage upstream providers (OpenAI-compatible APIs, or Anthropic's Messages API)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -19,15 +19,21 @@ class Command(BaseCommand):
         add.add_argument("name")
         add.add_argument("--base-url", required=True, help="Up to and including /v1, e.g. https://api.openai.com/v1")
         add.add_argument("--api-key-env", help="Name of the environment variable holding the provider's API key.")
+        add.add_argument(
+            "--kind",
+            choices=Provider.Kind.values,
+            help="The protocol the provider speaks: openai (chat completions, the default) or anthropic "
+            "(Messages API, e.g. --base-url https://api.anthropic.com).",
+        )
         sub.add_parser("list", help="List providers (never their keys).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "add":
-            self._add(options["name"], options["base_url"], options["api_key_env"])
+            self._add(options["name"], options["base_url"], options["api_key_env"], options["kind"])
         else:
             self._list()
 
-    def _add(self, name: str, base_url: str, api_key_env: str | None) -> None:
+    def _add(self, name: str, base_url: str, api_key_env: str | None, kind: str | None) -> None:
         try:
             validate_slug(name)
         except ValidationError:
@@ -46,8 +52,12 @@ class Command(BaseCommand):
         provider.base_url = base_url.rstrip("/")
         if api_key_env is not None:
             provider.api_key_env = api_key_env
+        if kind is not None:  # an update leaves the kind as it was unless given
+            provider.kind = kind
         provider.save()
-        self.stdout.write(f"{'created' if created else 'updated'} provider {name} ({provider.base_url})")
+        self.stdout.write(
+            f"{'created' if created else 'updated'} provider {name} ({provider.base_url}, speaks {provider.kind})"
+        )
         if provider.key_dropped:
             self.stdout.write(
                 f"the base URL changed: the stored key of {name} was removed; enter it again in the admin"
@@ -61,7 +71,7 @@ class Command(BaseCommand):
         for p in providers:
             key = _key_source(p)
             state = "enabled" if p.enabled else "disabled"
-            self.stdout.write(f"{p.name}\t{p.base_url}\t{key}\t{state}")
+            self.stdout.write(f"{p.name}\t{p.base_url}\t{key}\t{state}\t{p.kind}")
 
 
 def _key_source(provider: Provider) -> str:

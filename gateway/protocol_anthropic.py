@@ -1,0 +1,554 @@
+"""Anthropic's Messages API wire format as pydantic models, beside OpenAI's in gateway.protocol.
+
+Fields follow the order of Anthropic's spec (as its SDKs are generated from it: required fields
+first, then the optional ones alphabetically). Anything marked "ours" is an extension or a
+deliberate leniency.
+
+Requests are validated here. Like OpenAI's, the models allow extra fields: Anthropic adds
+parameters often (betas, server tools, containers, ...), and a request whose upstream speaks
+Anthropic is forwarded as the client sent it, so what we do not model still reaches it. Block
+types we do not model (server tools' results, search results, ...) are kept as `OtherBlock`.
+
+The answer and stream-event models are what a reply from an Anthropic upstream is read with when
+it is translated for an OpenAI client (gateway.translate_anthropic); answers we relay or build
+for Anthropic clients are plain dicts, checked against these models by the tests.
+
+Error messages name the param the way Anthropic's do, with dots and indexes:
+`messages.0.content.1.source.media_type: ...`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+
+from gateway.errors import GatewayError
+
+_OPEN = ConfigDict(extra="allow")
+
+
+class _Open(BaseModel):
+    model_config = _OPEN
+
+
+def _kind(value: Any) -> Any:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+def _tagged(known: frozenset[str]) -> Any:
+    """A discriminator on `type` that sends any type not in `known` to the "other" member."""
+
+    def pick(value: Any) -> str:
+        kind = _kind(value)
+        return kind if kind in known else "other"
+
+    return Discriminator(pick)
+
+
+class CacheControl(_Open):
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | None = None
+
+
+# --- content blocks ---------------------------------------------------------------------------
+
+
+class TextBlock(_Open):
+    text: str
+    type: Literal["text"]
+    cache_control: CacheControl | None = None
+    citations: list[dict[str, Any]] | None = None
+
+
+class Base64ImageSource(_Open):
+    data: str
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+    type: Literal["base64"]
+
+
+class Base64PdfSource(_Open):
+    data: str
+    media_type: Literal["application/pdf"]
+    type: Literal["base64"]
+
+
+class UrlSource(_Open):
+    type: Literal["url"]
+    url: str
+
+
+class FileSource(_Open):
+    """A file uploaded to Anthropic's Files API: only an Anthropic upstream knows it."""
+
+    file_id: str
+    type: Literal["file"]
+
+
+class PlainTextSource(_Open):
+    data: str
+    media_type: Literal["text/plain"]
+    type: Literal["text"]
+
+
+ImageSource = Annotated[Base64ImageSource | UrlSource | FileSource, Field(discriminator="type")]
+
+
+class ImageBlock(_Open):
+    source: ImageSource
+    type: Literal["image"]
+    cache_control: CacheControl | None = None
+
+
+class ContentSource(_Open):
+    """A document given as content blocks (text and images), e.g. for citations of chosen passages."""
+
+    content: str | list[Annotated[TextBlock | ImageBlock, Field(discriminator="type")]]
+    type: Literal["content"]
+
+
+DocumentSource = Annotated[
+    Base64PdfSource | PlainTextSource | ContentSource | UrlSource | FileSource, Field(discriminator="type")
+]
+
+
+class DocumentBlock(_Open):
+    source: DocumentSource
+    type: Literal["document"]
+    cache_control: CacheControl | None = None
+    citations: dict[str, Any] | None = None
+    context: str | None = None
+    title: str | None = None
+
+
+class ToolUseBlock(_Open):
+    id: str
+    input: dict[str, Any]
+    name: str = Field(min_length=1)
+    type: Literal["tool_use"]
+    cache_control: CacheControl | None = None
+
+
+class OtherBlock(_Open):
+    """Ours: a block type we do not model (search results, server tools' blocks, ...), kept as sent."""
+
+    type: str
+
+
+ToolResultContent = Annotated[
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[OtherBlock, Tag("other")],
+    _tagged(frozenset(("text", "image", "document"))),
+]
+
+
+class ToolResultBlock(_Open):
+    tool_use_id: str
+    type: Literal["tool_result"]
+    cache_control: CacheControl | None = None
+    content: str | list[ToolResultContent] | None = None
+    is_error: bool | None = None
+
+
+class ThinkingBlock(_Open):
+    signature: str
+    thinking: str
+    type: Literal["thinking"]
+
+
+class RedactedThinkingBlock(_Open):
+    data: str
+    type: Literal["redacted_thinking"]
+
+
+_BLOCK_TYPES = frozenset(
+    ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"),
+)
+ContentBlock = Annotated[
+    Annotated[TextBlock, Tag("text")]
+    | Annotated[ImageBlock, Tag("image")]
+    | Annotated[DocumentBlock, Tag("document")]
+    | Annotated[ToolUseBlock, Tag("tool_use")]
+    | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
+    | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
+    | Annotated[OtherBlock, Tag("other")],
+    _tagged(_BLOCK_TYPES),
+]
+Content = str | list[ContentBlock]
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class UserMessage(_Open):
+    content: Content
+    role: Literal["user"]
+
+
+class AssistantMessage(_Open):
+    content: Content
+    role: Literal["assistant"]
+
+
+class SystemMessage(_Open):
+    """A system turn inside `messages` (newer than the top-level `system`, which most clients use)."""
+
+    content: str | list[TextBlock]
+    role: Literal["system"]
+
+
+Message = Annotated[UserMessage | AssistantMessage | SystemMessage, Field(discriminator="role")]
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+
+class CustomTool(_Open):
+    """A tool the client runs: what OpenAI calls a function."""
+
+    input_schema: dict[str, Any]
+    name: str = Field(min_length=1, max_length=128)
+    cache_control: CacheControl | None = None
+    description: str | None = None
+    type: Literal["custom"] | None = None
+
+
+class ServerTool(_Open):
+    """Ours: one of Anthropic's own tools (`web_search_20250305`, `bash_20250124`, ...), run by Anthropic."""
+
+    name: str
+    type: str
+
+
+def _tool_kind(value: Any) -> str:
+    kind = _kind(value)
+    return "custom" if kind in (None, "custom") else "server"
+
+
+Tool = Annotated[
+    Annotated[CustomTool, Tag("custom")] | Annotated[ServerTool, Tag("server")],
+    Discriminator(_tool_kind),
+]
+
+
+class ToolChoiceAuto(_Open):
+    type: Literal["auto"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceAny(_Open):
+    type: Literal["any"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceTool(_Open):
+    name: str
+    type: Literal["tool"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceNone(_Open):
+    type: Literal["none"]
+
+
+ToolChoice = Annotated[ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone, Field(discriminator="type")]
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+class Metadata(_Open):
+    user_id: str | None = Field(default=None, max_length=256)
+
+
+class ThinkingEnabled(_Open):
+    budget_tokens: int = Field(ge=1024)
+    type: Literal["enabled"]
+
+
+class ThinkingDisabled(_Open):
+    type: Literal["disabled"]
+
+
+class ThinkingAdaptive(_Open):
+    type: Literal["adaptive"]
+
+
+Thinking = Annotated[ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive, Field(discriminator="type")]
+
+
+class MessagesRequest(_Open):
+    """MessageCreateParams."""
+
+    max_tokens: int = Field(ge=0)  # 0 pre-warms Anthropic's prompt cache without generating
+    messages: list[Message] = Field(min_length=1)
+    model: str = Field(min_length=1)
+    metadata: Metadata | None = None
+    service_tier: str | None = None
+    stop_sequences: list[str] | None = None
+    stream: bool | None = None
+    system: str | list[TextBlock] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    thinking: Thinking | None = None
+    tool_choice: ToolChoice | None = None
+    tools: list[Tool] | None = None
+    top_k: int | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+
+
+class CountTokensRequest(_Open):
+    """MessageCountTokensParams."""
+
+    messages: list[Message] = Field(min_length=1)
+    model: str = Field(min_length=1)
+    system: str | list[TextBlock] | None = None
+    thinking: Thinking | None = None
+    tool_choice: ToolChoice | None = None
+    tools: list[Tool] | None = None
+
+
+# --- the answer -------------------------------------------------------------------------------
+
+StopReason = Literal[
+    "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"
+]
+
+
+class Usage(_Open):
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    input_tokens: int
+    output_tokens: int
+
+
+class MessageResponse(_Open):
+    """Message: a non-streamed answer, and what `message_start` carries."""
+
+    id: str
+    content: list[ContentBlock]
+    model: str
+    role: Literal["assistant"]
+    stop_reason: StopReason | str | None = None  # ours: a newer reason is kept, not refused
+    stop_sequence: str | None = None
+    type: Literal["message"]
+    usage: Usage
+
+
+class CountTokensResponse(_Open):
+    input_tokens: int
+
+
+# --- stream events ----------------------------------------------------------------------------
+
+
+class TextDelta(_Open):
+    text: str
+    type: Literal["text_delta"]
+
+
+class InputJsonDelta(_Open):
+    partial_json: str
+    type: Literal["input_json_delta"]
+
+
+class ThinkingDelta(_Open):
+    thinking: str
+    type: Literal["thinking_delta"]
+
+
+class SignatureDelta(_Open):
+    signature: str
+    type: Literal["signature_delta"]
+
+
+class OtherDelta(_Open):
+    """Ours: a delta type we do not model (`citations_delta`, ...)."""
+
+    type: str
+
+
+BlockDelta = Annotated[
+    Annotated[TextDelta, Tag("text_delta")]
+    | Annotated[InputJsonDelta, Tag("input_json_delta")]
+    | Annotated[ThinkingDelta, Tag("thinking_delta")]
+    | Annotated[SignatureDelta, Tag("signature_delta")]
+    | Annotated[OtherDelta, Tag("other")],
+    _tagged(frozenset(("text_delta", "input_json_delta", "thinking_delta", "signature_delta"))),
+]
+
+
+class MessageStartEvent(_Open):
+    message: MessageResponse
+    type: Literal["message_start"]
+
+
+class ContentBlockStartEvent(_Open):
+    content_block: ContentBlock
+    index: int
+    type: Literal["content_block_start"]
+
+
+class ContentBlockDeltaEvent(_Open):
+    delta: BlockDelta
+    index: int
+    type: Literal["content_block_delta"]
+
+
+class ContentBlockStopEvent(_Open):
+    index: int
+    type: Literal["content_block_stop"]
+
+
+class MessageDelta(_Open):
+    stop_reason: StopReason | str | None = None
+    stop_sequence: str | None = None
+
+
+class DeltaUsage(_Open):
+    """Cumulative counts; input and cache counts appear only when they changed (or always, lately)."""
+
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int
+
+
+class MessageDeltaEvent(_Open):
+    delta: MessageDelta
+    type: Literal["message_delta"]
+    usage: DeltaUsage
+
+
+class MessageStopEvent(_Open):
+    type: Literal["message_stop"]
+
+
+class PingEvent(_Open):
+    type: Literal["ping"]
+
+
+class ErrorDetail(_Open):
+    type: str
+    message: str
+
+
+class ErrorEvent(_Open):
+    """An error inside a stream, and the body of an error answer: {"type": "error", "error": {...}}."""
+
+    type: Literal["error"]
+    error: ErrorDetail
+
+
+class OtherEvent(_Open):
+    """Ours: Anthropic says new event types may appear; a client should ignore those it does not know."""
+
+    type: str
+
+
+_EVENT_TYPES = frozenset(
+    (
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+    )
+)
+StreamEvent = Annotated[
+    Annotated[MessageStartEvent, Tag("message_start")]
+    | Annotated[ContentBlockStartEvent, Tag("content_block_start")]
+    | Annotated[ContentBlockDeltaEvent, Tag("content_block_delta")]
+    | Annotated[ContentBlockStopEvent, Tag("content_block_stop")]
+    | Annotated[MessageDeltaEvent, Tag("message_delta")]
+    | Annotated[MessageStopEvent, Tag("message_stop")]
+    | Annotated[PingEvent, Tag("ping")]
+    | Annotated[ErrorEvent, Tag("error")]
+    | Annotated[OtherEvent, Tag("other")],
+    _tagged(_EVENT_TYPES),
+]
+STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(StreamEvent)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+# Error locations hold discriminator tags after a union field or its index; they name no param.
+_TAGGED = frozenset(("messages", "content", "tools", "source", "tool_choice", "thinking", "delta", "content_block"))
+_TYPE_NAMES = frozenset(("str", "int", "bool", "float", "list", "dict", "none"))
+
+
+def param_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's error location as Anthropic names a param: `messages.0.content.1.source`."""
+    parts: list[str] = []
+    skip_tag = False
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(str(part))
+            skip_tag = len(parts) > 1 and parts[-2] in _TAGGED
+            continue
+        if skip_tag:
+            skip_tag = False
+            continue
+        # Union members ("str", "list[...]", "function-after[...]") show up in locations too.
+        if part in _TYPE_NAMES or not part.isidentifier():
+            continue
+        parts.append(part)
+        skip_tag = part in _TAGGED and part not in ("messages", "content", "tools")
+    return ".".join(parts)
+
+
+def _first_error(exc: ValidationError) -> Any:
+    """The most specific error: with unions pydantic reports every member; the deepest one helps most."""
+    return max(exc.errors(include_url=False), key=lambda error: len(error["loc"]))
+
+
+def _invalid(message: str, param: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code="invalid_value")
+
+
+def _parse(model: type[BaseModel], body: Any) -> Any:
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = _first_error(exc)
+        param = param_path(tuple(first["loc"]))
+        if first["type"] == "union_tag_invalid":
+            param += ".role" if param.startswith("messages") and param.count(".") == 1 else ".type"
+        if first["type"] == "missing":
+            raise _invalid(f"{param}: Field required", param) from None
+        raise _invalid(f"{param}: {first['msg']}", param or None) from None
+
+
+def _check_roles(body: dict[str, Any]) -> None:
+    """OpenAI-minded clients put `system` as a message; say where Anthropic's system prompt goes."""
+    for position, message in enumerate(body.get("messages") or ()):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in (None, "user", "assistant", "system"):
+            raise _invalid(
+                f'messages.{position}.role: Unexpected role "{role}". The Messages API accepts a top-level '
+                '`system` parameter, and the roles "user" and "assistant" in `messages`.',
+                f"messages.{position}.role",
+            )
+
+
+def parse_messages_request(body: Any) -> MessagesRequest:
+    """Validate a /v1/messages body; GatewayError 400 naming the first offending param."""
+    if isinstance(body, dict):
+        _check_roles(body)
+    request: MessagesRequest = _parse(MessagesRequest, body)
+    return request
+
+
+def parse_count_tokens_request(body: Any) -> CountTokensRequest:
+    """Validate a /v1/messages/count_tokens body; GatewayError 400 naming the first offending param."""
+    if isinstance(body, dict):
+        _check_roles(body)
+    request: CountTokensRequest = _parse(CountTokensRequest, body)
+    return request
