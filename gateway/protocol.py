@@ -326,6 +326,20 @@ class ChatCompletionRequest(_Open):
     def choices(self) -> int:
         return self.n or 1
 
+    def needs(self) -> list[tuple[str, str, str]]:
+        """What this request asks of the model: (capability, the param asking it, in words) each."""
+        needed: list[tuple[str, str, str]] = []
+        for message in self.messages:
+            content = getattr(message, "content", None)
+            if isinstance(content, list) and any(isinstance(part, ImagePart) for part in content):
+                needed.append(("vision", "messages", "images"))
+                break
+        if self.tools or self.functions:
+            needed.append(("tools", "tools" if self.tools else "functions", "tools"))
+        if self.response_format is not None and self.response_format.type != "text":
+            needed.append(("json_output", "response_format", f"response_format {self.response_format.type}"))
+        return needed
+
 
 # --- validation -------------------------------------------------------------------------------
 
