@@ -61,6 +61,7 @@ def snippets(base_url: str, model: str, api_key: str | None = None) -> dict[str,
     key = api_key or KEY_PLACEHOLDER
     q_model, q_base, q_key = json.dumps(model), json.dumps(base_url), json.dumps(key)
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
+    responses_body = json.dumps({"model": model, "input": "Hello!"})
     return {
         "curl": (
             f"curl {base_url}/chat/completions \\\n"
@@ -85,6 +86,31 @@ def snippets(base_url: str, model: str, api_key: str | None = None) -> dict[str,
             '  messages: [{ role: "user", content: "Hello!" }],\n'
             "});\n"
             "console.log(reply.choices[0].message.content);"
+        ),
+        "responses": (
+            "from openai import OpenAI\n\n"
+            f"client = OpenAI(base_url={q_base}, api_key={q_key})\n"
+            f'response = client.responses.create(model={q_model}, input="Hello!")\n'
+            "print(response.output_text)"
+        ),
+        "responses_curl": (
+            f"curl {base_url}/responses \\\n"
+            f'  -H "Authorization: Bearer {key}" \\\n'
+            '  -H "Content-Type: application/json" \\\n'
+            f"  -d '{responses_body}'"
+        ),
+        "codex": (
+            "# ~/.codex/config.toml\n"
+            f"model = {q_model}\n"
+            'model_provider = "chatsite"\n\n'
+            "[model_providers.chatsite]\n"
+            'name = "chatsite"\n'
+            f"base_url = {q_base}\n"
+            'env_key = "CHATSITE_API_KEY"\n'
+            'wire_api = "responses"\n\n'
+            "# then, in your shell:\n"
+            f"# export CHATSITE_API_KEY={key}\n"
+            "# codex"
         ),
         "langchain": (
             "from langchain_openai import ChatOpenAI\n\n"
@@ -114,6 +140,9 @@ SNIPPET_LABELS = {
     "curl": "curl",
     "python": "Python (openai)",
     "javascript": "JavaScript (openai)",
+    "responses": "Python (Responses API)",
+    "responses_curl": "curl (Responses API)",
+    "codex": "Codex CLI (config.toml)",
     "langchain": "LangChain (ChatOpenAI)",
     "continue": "Continue (config.yaml)",
 }

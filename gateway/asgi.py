@@ -24,6 +24,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
+from chatsite.request_id import current_request_id, new_request_id
 from gateway.endpoint import error_response, shape_for
 from gateway.errors import GatewayError
 from gateway.views import EventStreamResponse
@@ -46,14 +47,14 @@ def api_middleware(get_response: GetResponse) -> GetResponse:
         try:
             response = await get_response(request)
         except Http404:
-            unknown = GatewayError(404, f"Unknown request URL: {request.path}.", code="unknown_url")
-            response = error_response(unknown, shape=shape)
+            response = error_response(_unknown_url(request.path), shape=shape)
         except Exception:
             # Even a bug answers in the API's error shape; the details go to the log only.
             log.exception("unhandled error in %s %s", request.method, request.path)
             response = error_response(
                 GatewayError(500, "The server had an error processing your request.", type="server_error"), shape=shape
             )
+        response.headers["x-request-id"] = current_request_id.get()
         if settings.SECURE_CONTENT_TYPE_NOSNIFF:
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if settings.SECURE_HSTS_SECONDS and request.is_secure():
@@ -61,6 +62,14 @@ def api_middleware(get_response: GetResponse) -> GetResponse:
         return response
 
     return middleware
+
+
+def _unknown_url(path: str) -> GatewayError:
+    message = f"Unknown request URL: {path}."
+    if not path.startswith(PREFIX + "/"):
+        # An SDK given a base URL without its trailing slash joins `/v1` and `chat/completions`.
+        message += f" Does the base URL lack its trailing slash? The API's paths start with {PREFIX}/."
+    return GatewayError(404, message, code="unknown_url")
 
 
 class ApiHandler(ASGIHandler):
@@ -149,7 +158,9 @@ def with_api_handler(django_app: ASGIApp) -> ASGIApp:
 
     async def app(scope: Scope, receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+        # Every path under /v1, also without its slash ("/v1chat/completions"), answers as the API does.
+        if scope["type"] == "http" and path.startswith(PREFIX):
+            new_request_id()
             if _declared_length(scope) > settings.MAX_REQUEST_BYTES:
                 # Refused before Django reads (and spools to disk) a body we would refuse anyway.
                 await _too_large(send)
@@ -179,6 +190,7 @@ async def _too_large(send: Callable[..., Awaitable[Any]]) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
+        (b"x-request-id", current_request_id.get().encode()),
     ]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})

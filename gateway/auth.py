@@ -185,8 +185,18 @@ def model_card(model: LanguageModel) -> dict[str, Any]:
         "owned_by": model.owned_by or model.provider.name,
         "context_length": model.context_length,
         "max_output_tokens": model.max_output_tokens,
+        # Ours: what the model is and can do, as the catalogues of hosted services publish it.
+        "kind": model.kind,
+        "is_chat": model.is_chat,
+        "is_text": model.is_text,
+        "capabilities": model.capabilities,
         "description": model.description,
         "category": model.category,
+        "creator": model.creator,
+        "license_name": model.license_name,
+        "license_url": model.license_url,
+        "docs_url": model.docs_url,
+        "prompt_guide_url": model.prompt_guide_url,
         "pricing": {
             "input_per_million": str(model.input_price_per_million.normalize()),
             "output_per_million": str(model.output_price_per_million.normalize()),

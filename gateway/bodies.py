@@ -36,11 +36,17 @@ def upstream_user(user_id: int) -> str:
     return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller) -> bytes:
+def upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller, cap: int) -> bytes:
     """The client's body, untouched but for the deployment's model name, our usage needs, the end user
-    (ours, hashed, instead of the client's) and routing fields (dropped)."""
+    (ours, hashed, instead of the client's), routing fields (dropped) and the output cap."""
     forwarded = dict(body)
     forwarded["model"] = deployment.upstream_model
+    # Every upstream gets a cap, under the one name it knows: a server that ignores the other name
+    # writes until its own limit (llama.cpp knows only max_tokens, OpenAI's reasoning models only
+    # max_completion_tokens).
+    forwarded.pop("max_tokens", None)
+    forwarded.pop("max_completion_tokens", None)
+    forwarded[deployment.provider.output_cap_param] = cap
     for name in ROUTING_FIELDS:
         forwarded.pop(name, None)
     for name in END_USER_FIELDS:
@@ -86,7 +92,8 @@ def upstream_request(
     """The upstream path and body of one attempt, in the protocol the deployment's provider speaks."""
     if target.anthropic:
         return target.messages_path, _anthropic_body(request, model, deployment, stream, caller)
-    return "/chat/completions", upstream_body(body, deployment, stream, caller)
+    cap = request.output_cap(model.max_output_tokens)
+    return "/chat/completions", upstream_body(body, deployment, stream, caller, cap)
 
 
 @dataclass

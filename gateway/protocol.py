@@ -12,9 +12,18 @@ them against OpenAI's schema.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from gateway.errors import GatewayError
 
@@ -213,6 +222,32 @@ class StreamOptions(_Open):
     include_obfuscation: bool | None = None
 
 
+class PredictionContent(_Open):
+    type: Literal["content"]
+    content: str | Annotated[list[TextPart], Field(min_length=1)]
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    """Metadata: at most 16 pairs, keys up to 64 characters, values up to 512 (the spec's description)."""
+    if value is None:
+        return None
+    if len(value) > 16:
+        raise ValueError("at most 16 key-value pairs")
+    for key, item in value.items():
+        if len(key) > 64:
+            raise ValueError(f"the key '{key[:64]}...' is longer than 64 characters")
+        if len(item) > 512:
+            raise ValueError(f"the value of '{key}' is longer than 512 characters")
+    return value
+
+
+Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+ServiceTier = Literal["auto", "default", "flex", "scale", "priority", "fast"]
+Verbosity = Literal["low", "medium", "high"]
+INT64 = 2**63
+
+
 # --- the request ------------------------------------------------------------------------------
 
 
@@ -220,7 +255,7 @@ class ChatCompletionRequest(_Open):
     """CreateChatCompletionRequest."""
 
     # ModelResponseProperties
-    metadata: dict[str, str] | None = None
+    metadata: Metadata = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -230,10 +265,10 @@ class ChatCompletionRequest(_Open):
     # the chat properties
     messages: list[Message] = Field(min_length=1)
     model: str = Field(min_length=1)
-    service_tier: str | None = None
-    modalities: list[str] | None = None
-    verbosity: str | None = None
-    reasoning_effort: str | None = None
+    service_tier: ServiceTier | None = None
+    modalities: list[Literal["text", "audio"]] | None = None
+    verbosity: Verbosity | None = None
+    reasoning_effort: ReasoningEffort | None = None
     max_completion_tokens: int | None = Field(default=None, ge=1)  # ours: ge=1 (the spec sets no minimum)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
@@ -247,8 +282,8 @@ class ChatCompletionRequest(_Open):
     logprobs: bool | None = None
     max_tokens: int | None = Field(default=None, ge=1)  # ours: ge=1
     n: int | None = Field(default=None, ge=1, le=128)
-    prediction: dict[str, Any] | None = None
-    seed: int | None = None
+    prediction: PredictionContent | None = None
+    seed: int | None = Field(default=None, ge=-INT64, lt=INT64)
     stream_options: StreamOptions | None = None
     # Ours: `false` (as some providers document) means "no tools"; services drops it upstream.
     tools: list[Tool] | Literal[False] | None = None
@@ -291,14 +326,31 @@ class ChatCompletionRequest(_Open):
     def choices(self) -> int:
         return self.n or 1
 
+    def needs(self) -> list[tuple[str, str, str]]:
+        """What this request asks of the model: (capability, the param asking it, in words) each."""
+        needed: list[tuple[str, str, str]] = []
+        for message in self.messages:
+            content = getattr(message, "content", None)
+            if isinstance(content, list) and any(isinstance(part, ImagePart) for part in content):
+                needed.append(("vision", "messages", "images"))
+                break
+        if self.tools or self.functions:
+            needed.append(("tools", "tools" if self.tools else "functions", "tools"))
+        if self.response_format is not None and self.response_format.type != "text":
+            needed.append(("json_output", "response_format", f"response_format {self.response_format.type}"))
+        return needed
+
 
 # --- validation -------------------------------------------------------------------------------
 
 
 # Fields holding discriminated unions: in pydantic's error locations the tag follows the field
 # (or its list index); it is no param name, so it is left out.
-_TAGGED_LISTS = frozenset(("messages", "content", "tools"))
+_TAGGED_LISTS = frozenset(("messages", "content", "tools", "input"))
+_TAGGED_FIELDS = frozenset(("response_format", "format"))
 _TYPE_NAMES = frozenset(("str", "int", "bool", "float", "list", "dict", "none"))
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _param_path(loc: tuple[int | str, ...]) -> str:
@@ -314,43 +366,67 @@ def _param_path(loc: tuple[int | str, ...]) -> str:
         if skip_tag:
             skip_tag = False
             continue
+        if part.startswith("tagged-union["):
+            skip_tag = True  # the member's tag comes next
+            continue
         # Union members ("str", "list[...]", "NamedToolChoice") show up in locations too.
         if part in _TYPE_NAMES or not part.isidentifier() or part[0].isupper():
             continue
         path += f".{part}" if path else part
         last_field = part
-        skip_tag = part == "response_format"
+        skip_tag = part in _TAGGED_FIELDS
     return path
+
+
+# "Not an object": what a union's object members say about a string; another member says more.
+_WRONG_SHAPE = frozenset(("model_type", "dict_type", "model_attributes_type"))
 
 
 def _first_error(exc: ValidationError) -> Any:
     """The most specific error: with unions pydantic reports every member; the deepest one helps most."""
     errors = exc.errors(include_url=False)
-    return max(errors, key=lambda error: len(error["loc"]))
+    telling = [error for error in errors if error["type"] not in _WRONG_SHAPE] or errors
+    # Among equally deep errors, a broken constraint ("too short") says more than a wrong type.
+    return max(telling, key=lambda error: (len(error["loc"]), not str(error["type"]).endswith("_type")))
 
 
-def parse_chat_request(body: Any) -> ChatCompletionRequest:
-    """Validate a request body; GatewayError 400 naming the first offending param."""
+def invalid_param(param: str, detail: str) -> GatewayError:
+    return GatewayError(400, f"Invalid value for '{param}': {detail}.", param=param, code="invalid_value")
+
+
+def parse_body(model: type[M], body: Any) -> M:
+    """Validate a request body as `model`; GatewayError 400 naming the first offending param."""
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.")
     try:
-        request = ChatCompletionRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         first = _first_error(exc)
-        param = _param_path(tuple(first["loc"])) or None
-        if first["type"] == "union_tag_invalid" and param:
-            param += ".role" if param.startswith("messages") and param.endswith("]") else ".type"
-        detail = first["msg"]
-        if first["type"] == "missing":
-            message = f"Missing required parameter: '{param}'."
-        else:
-            message = f"Invalid value for '{param}': {detail}."
-        raise GatewayError(400, message, param=param, code="invalid_value") from None
-    if request.stream_options is not None and not request.stream:
+    param = _param_path(tuple(first["loc"])) or None
+    if first["type"] == "union_tag_invalid" and param:
+        param += ".role" if param.startswith("messages") and param.endswith("]") else ".type"
+    if first["type"] == "missing":
+        message = f"Missing required parameter: '{param}'."
+    else:
+        detail = str(first["msg"]).removeprefix("Value error, ")
+        message = f"Invalid value for '{param}': {detail}."
+    raise GatewayError(400, message, param=param, code="invalid_value")
+
+
+def only_when_streaming(stream: bool | None, stream_options: Any) -> None:
+    if stream_options is not None and not stream:
         raise GatewayError(
             400,
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             param="stream_options",
             code="invalid_value",
         )
+
+
+def parse_chat_request(body: Any) -> ChatCompletionRequest:
+    """Validate a request body; GatewayError 400 naming the first offending param."""
+    request = parse_body(ChatCompletionRequest, body)
+    only_when_streaming(request.stream, request.stream_options)
+    if request.top_logprobs is not None and not request.logprobs:
+        raise invalid_param("top_logprobs", "'logprobs' must be true when 'top_logprobs' is set")
     return request

@@ -129,6 +129,29 @@ async def _reserve(call: _Call, request: ChatCompletionRequest, model: LanguageM
         raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
 
 
+ENDPOINT_OF_KIND = {"chat": "/v1/chat/completions", "text": "/v1/completions", "embedding": "/v1/embeddings"}
+
+
+def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> None:
+    """A 400 naming the param when the model is of another kind or lacks a capability the request needs.
+
+    Refused here, a request never reaches an upstream that would answer it with an error (or a traceback).
+    """
+    if not model.is_chat:
+        raise GatewayError(
+            400,
+            f"The model '{model.public_id}' is a {model.kind} model, not a chat model: "
+            f"use {ENDPOINT_OF_KIND[model.kind]}.",
+            param="model",
+            code="model_not_supported",
+        )
+    for capability, param, what in request.needs():
+        if not getattr(model, capability):
+            raise GatewayError(
+                400, f"The model '{model.public_id}' does not accept {what}.", param=param, code="unsupported_parameter"
+            )
+
+
 async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tuple[ChatCompletionRequest, LanguageModel]:
     """Validate, find the model, reserve limits. Failures are ledgered (after auth) and raised."""
     try:
@@ -136,10 +159,7 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
         call.public_id = request.model
         model = await get_model(request.model, call.caller)
         call.model = model
-        if not model.is_chat:
-            raise GatewayError(
-                400, f"The model '{model.public_id}' is not a chat model.", param="model", code="model_not_supported"
-            )
+        check_model_takes(request, model)
         request.output_cap(model.max_output_tokens)  # a cap above the model's is a 400 before anything is reserved
         await _reserve(call, request, model)
     except GatewayError as exc:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from catalogue.models import LanguageModel
 from chatsite.inputs import unstorable
 from gateway import auth, messages, services
 from gateway.endpoint import ANTHROPIC, ApiCall, encode_json, endpoint, error_response, json_response, shape_for
@@ -109,6 +110,13 @@ async def count_tokens(call: ApiCall) -> HttpResponseBase:
 @endpoint("GET")
 async def models(call: ApiCall) -> HttpResponseBase:
     listed = await auth.list_models(call.caller)
+    kind = call.request.GET.get("kind")
+    if kind is not None:
+        if kind not in LanguageModel.Kind.values:
+            raise GatewayError(
+                400, f"Unknown kind {kind[:40]!r}: one of {', '.join(LanguageModel.Kind.values)}.", param="kind"
+            )
+        listed = [m for m in listed if m.kind == kind]
     call.headers.update(await services.rate_limit_headers(call.caller))
     return json_response({"object": "list", "data": [auth.model_card(m) for m in listed]})
 

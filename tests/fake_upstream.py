@@ -1,7 +1,9 @@
 """A scriptable fake OpenAI-compatible upstream: a real HTTP server on loopback.
 
 It serves `POST /v1/chat/completions` (streaming and not) and `GET /v1/models` from a raw ASGI
-app under uvicorn in a background thread. Each test scripts what the next requests get:
+app under uvicorn in a background thread; `POST /v1/completions`, `POST /v1/embeddings` and (while
+`speaks_responses` is true) `POST /v1/responses` too, see tests/fake_upstream_openai.py. Each test
+scripts what the next requests get:
 
     fake_upstream.queue(Reply(content="Hello there", chunks=5, delay=0.01))
     fake_upstream.queue(Reply(status=429, error_message="slow down"))      # error before the first byte
@@ -13,6 +15,7 @@ app under uvicorn in a background thread. Each test scripts what the next reques
     fake_upstream.queue(Reply(status=429, retry_after="30"))               # with a Retry-After header
     fake_upstream.queue(Reply(garbage=True))                               # 200 with a body that isn't JSON
     fake_upstream.queue(Reply(tool_calls=[ToolCall("get_weather", '{"city": "Paris"}')]))
+    fake_upstream.queue(Reply(reasoning="Let me think."))                  # reasoning_content first
 
 A request with nothing queued gets `fake_upstream.default` (a short successful reply). Every chat
 request is recorded (`fake_upstream.requests`, newest last) with its headers and JSON body, and with
@@ -39,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+from tests import fake_upstream_openai
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -76,6 +81,8 @@ class Reply:
     drop: bool = False  # drop the connection before answering anything
     retry_after: str | None = None  # a Retry-After header on an error answer
     model: str | None = None  # the model name to answer with; default: the requested one
+    reasoning: str | None = None  # reasoning text sent before the content
+    reasoning_field: str = "reasoning_content"  # where chat answers put it (some upstreams say "reasoning")
 
 
 @dataclass
@@ -102,6 +109,8 @@ class FakeUpstream:
             {"id": "fake-large", "object": "model", "created": 1700000001, "owned_by": "fake"},
         ]
         self.api_key: str | None = None
+        self.speaks_responses = False  # answer POST /v1/responses (else 404, as chat-only servers do)
+        self.embedding_dims = 8
         self.requests: list[RecordedRequest] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -120,6 +129,8 @@ class FakeUpstream:
             self.requests.clear()
         self.default = Reply()
         self.api_key = None
+        self.speaks_responses = False
+        self.embedding_dims = 8
 
     @property
     def base_url(self) -> str:
@@ -131,6 +142,10 @@ class FakeUpstream:
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The requests whose path ends with `path` (e.g. "/responses", "/embeddings")."""
+        return [r for r in self.requests if r.path.endswith(path)]
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -193,7 +208,7 @@ class FakeUpstream:
             await _json(send, 200, {"object": "list", "data": self.models})
             record.completed = True
             return
-        if scope["method"] != "POST" or scope["path"] != "/v1/chat/completions":
+        if scope["method"] != "POST" or scope["path"] not in self._routes():
             await _json(send, 404, _error(f"no route {scope['path']}", "invalid_request_error", None))
             record.completed = True
             return
@@ -212,6 +227,10 @@ class FakeUpstream:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(watcher), timeout=2)
                 watcher.cancel()
+
+    def _routes(self) -> set[str]:
+        routes = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
+        return routes | {"/v1/responses"} if self.speaks_responses else routes
 
     async def _watch_disconnect(self, receive: Receive, record: RecordedRequest) -> None:
         while True:
@@ -244,10 +263,55 @@ class FakeUpstream:
             record.completed = True
             return
         model = reply.model or str(request.get("model", "fake"))
-        if request.get("stream"):
+        if record.path == "/v1/embeddings":
+            await _json(send, 200, fake_upstream_openai.embeddings(request, model, self.embedding_dims, reply.usage))
+            record.completed = True
+        elif record.path in ("/v1/completions", "/v1/responses"):
+            text = record.path == "/v1/completions"
+            if request.get("stream"):
+                streamer = fake_upstream_openai.stream_completion if text else fake_upstream_openai.stream_response
+                await self._stream_with(streamer, reply, request, model, send, record, named=not text)
+            else:
+                answer = fake_upstream_openai.completion if text else fake_upstream_openai.response
+                await _json(send, 200, answer(reply, request, model))
+                record.completed = True
+        elif request.get("stream"):
             await self._stream(reply, request, model, send, record)
         else:
             await _json(send, 200, _completion(reply, request, model))
+            record.completed = True
+
+    async def _stream_with(
+        self,
+        streamer: Any,
+        reply: Reply,
+        request: dict[str, Any],
+        model: str,
+        send: Send,
+        record: RecordedRequest,
+        *,
+        named: bool,
+    ) -> None:
+        """An event stream written by `streamer`; `named` adds each event's `event:` line (Responses)."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            }
+        )
+
+        async def event(payload: dict[str, Any] | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            name = f"event: {payload['type']}\n" if named and isinstance(payload, dict) else ""
+            await send({"type": "http.response.body", "body": f"{name}data: {data}\n\n".encode(), "more_body": True})
+
+        async def pause() -> bool:
+            return bool(reply.delay) and await _sleep_or_disconnect(reply.delay, record)
+
+        await streamer(reply, request, model, event, pause)
+        if not record.disconnected.is_set():
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
             record.completed = True
 
     async def _stream(
@@ -267,6 +331,8 @@ class FakeUpstream:
 
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
         pieces = _pieces(reply)
+        if reply.reasoning:
+            pieces = [{reply.reasoning_field: reply.reasoning}, *pieces]
         for index in range(reply.n):
             await event(
                 {
@@ -343,6 +409,8 @@ def _usage(request: dict[str, Any], completion_tokens: int) -> dict[str, int]:
 
 def _completion(reply: Reply, request: dict[str, Any], model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    if reply.reasoning:
+        message[reply.reasoning_field] = reply.reasoning
     if reply.tool_calls:
         message["content"] = None
         message["tool_calls"] = [

@@ -65,3 +65,36 @@ def validate(instance: Any, name: str) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         raise error
+
+
+@cache
+def _event_schemas() -> dict[str, str]:
+    """Each Responses stream event's type -> its schema's name (ResponseStreamEvent is an anyOf of them)."""
+    schemas = _components()["components"]["schemas"]
+    names: dict[str, str] = {}
+    for member in schemas["ResponseStreamEvent"]["anyOf"]:
+        name = member["$ref"].rsplit("/", 1)[-1]
+        for kind in schemas[name].get("properties", {}).get("type", {}).get("enum", []):
+            names[kind] = name
+    return names
+
+
+def validate_event(event: Any) -> None:
+    """Validate a Responses stream event against the schema its `type` names (errors say more than the anyOf's)."""
+    name = _event_schemas().get(event.get("type")) if isinstance(event, dict) else None
+    if name is None:
+        raise jsonschema.ValidationError(f"no Responses stream event has the type {event.get('type')!r}")
+    validate(event, name)
+    validate(event, "ResponseStreamEvent")
+
+
+def validate_completion_chunk(chunk: Any) -> None:
+    """A streamed text completion chunk against CreateCompletionResponse, which the spec uses for both.
+
+    The schema describes whole answers: its `finish_reason` is never null, while every chunk but the
+    last has `finish_reason: null` (as OpenAI's own streams do); only that is let through.
+    """
+    choices = [
+        {**choice, "finish_reason": choice.get("finish_reason") or "stop"} for choice in chunk.get("choices") or []
+    ]
+    validate({**chunk, "choices": choices}, "CreateCompletionResponse")

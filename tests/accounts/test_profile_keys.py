@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts import keys
+from accounts import keys, services
 from accounts.models import ApiKey, User
 from catalogue.models import Provider
 from tests.accounts.helpers import SECRET_RE, make_model
@@ -60,10 +61,20 @@ def test_the_new_key_is_shown_in_ready_to_paste_snippets_with_the_real_base_url(
         'import OpenAI from "openai"',
         "ChatOpenAI(",
         "provider: openai",
+        "client.responses.create(",
+        "curl http://testserver/v1/responses",
+        'wire_api = "responses"',
     ):
         assert marker in page.replace("&quot;", '"')
-    assert page.count(secret) >= 5
+    assert page.count(secret) >= 8
     assert "acme/chat-1" in page
+
+
+def test_the_codex_snippet_is_a_config_toml_for_the_responses_api() -> None:
+    codex = tomllib.loads(services.snippets("http://host:8000/v1", "acme/chat-1", "sk-x")["codex"])
+    assert codex["model"] == "acme/chat-1" and codex["model_provider"] == "chatsite"
+    provider = codex["model_providers"]["chatsite"]
+    assert provider["base_url"] == "http://host:8000/v1" and provider["wire_api"] == "responses"
 
 
 def test_snippets_use_the_host_the_browser_used_and_the_chosen_model(client: Client, alice: User) -> None:

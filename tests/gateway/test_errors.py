@@ -153,6 +153,7 @@ def test_a_body_over_the_size_limit_is_a_413(gateway: Gateway, fake_upstream: Fa
     )
     assert response.status_code == 413
     validate(response.json(), "ErrorResponse")
+    assert response.headers["x-request-id"].startswith("req_")
     assert not fake_upstream.chat_requests()
 
 

@@ -77,6 +77,19 @@ def test_it_accepts_content_parts_and_an_assistant_tool_call() -> None:
         (body(tool_choice="sometimes"), "tool_choice"),
         (body(stream_options={"include_usage": True}), "stream_options"),
         (body(stream=False, stream_options={"include_usage": True}), "stream_options"),
+        (body(reasoning_effort="extreme"), "reasoning_effort"),
+        (body(service_tier="gold"), "service_tier"),
+        (body(modalities=["text", "video"]), "modalities[1]"),
+        (body(verbosity="chatty"), "verbosity"),
+        (body(prediction={"type": "diff", "content": "x"}), "prediction.type"),
+        (body(prediction={"type": "content", "content": []}), "prediction.content"),
+        (body(metadata={f"k{i}": "v" for i in range(17)}), "metadata"),
+        (body(metadata={"k" * 65: "v"}), "metadata"),
+        (body(metadata={"k": 1}), "metadata.k"),
+        (body(seed=2**63), "seed"),
+        (body(top_logprobs=3), "top_logprobs"),
+        (body(top_logprobs=21, logprobs=True), "top_logprobs"),
+        (body(parallel_tool_calls=[]), "parallel_tool_calls"),
     ],
 )
 def test_it_refuses_invalid_requests_naming_the_param(payload: dict[str, Any], param: str) -> None:
@@ -101,3 +114,24 @@ def test_it_keeps_fields_it_does_not_model() -> None:
 def test_stream_options_are_fine_with_stream() -> None:
     request = parse_chat_request(body(stream=True, stream_options={"include_usage": True}))
     assert request.wants_usage_chunk()
+
+
+def test_it_accepts_the_parameters_newer_clients_send() -> None:
+    request = parse_chat_request(
+        body(
+            messages=[{"role": "developer", "content": "Be brief."}, USER],
+            max_completion_tokens=10,
+            reasoning_effort="low",
+            parallel_tool_calls=False,
+            logprobs=True,
+            top_logprobs=2,
+            seed=-(2**63),
+            service_tier="flex",
+            prediction={"type": "content", "content": [{"type": "text", "text": "draft"}]},
+            modalities=["text"],
+            metadata={"team": "search"},
+            store=True,
+            verbosity="low",
+        )
+    )
+    assert request.output_cap(1000) == 10

@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalogue.health import describe
@@ -40,6 +41,15 @@ class Command(BaseCommand):
         add.add_argument("--upstream-model", help="The provider's name for it (default: MODEL_ID).")
         add.add_argument("--context-length", type=_positive)
         add.add_argument("--max-output-tokens", type=_positive)
+        add.add_argument(
+            "--kind", choices=[k.value for k in LanguageModel.Kind], help="chat (default), text or embedding"
+        )
+        for flag, what in (("vision", "images in messages"), ("tools", "tools (function calling)"),
+                           ("reasoning", "reasoning (thinks before answering)"),
+                           ("json-output", "response_format json_object / json_schema")):  # fmt: skip
+            add.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=f"whether it accepts {what}")
+        for field in ("description", "creator", "license-name", "license-url", "docs-url", "prompt-guide-url"):
+            add.add_argument(f"--{field}")
         route = sub.add_parser("route", help="Add or update one deployment of a model (another upstream serving it).")
         route.add_argument("model_id")
         route.add_argument("--provider", required=True, help="Name of the provider of this deployment.")
@@ -80,6 +90,18 @@ class Command(BaseCommand):
             model.context_length = options["context_length"]
         if options["max_output_tokens"]:
             model.max_output_tokens = options["max_output_tokens"]
+        if options["kind"]:
+            model.kind = options["kind"]
+        for name in ("vision", "tools", "reasoning", "json_output"):
+            if options[name] is not None:
+                setattr(model, name, options[name])
+        for name in ("description", "creator", "license_name", "license_url", "docs_url", "prompt_guide_url"):
+            if options[name] is not None:
+                setattr(model, name, options[name].strip())
+        try:
+            model.full_clean(exclude=["provider", "created_at"], validate_unique=False)
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         if model.max_output_tokens > model.context_length:
             raise CommandError(
                 f"--max-output-tokens ({model.max_output_tokens}) exceeds the context length ({model.context_length})"

@@ -1,0 +1,316 @@
+"""OpenAI's Responses API request (CreateResponse) as pydantic models (tests/data/openai-openapi.yaml).
+
+The same conventions as gateway.protocol: spec field order (CreateResponse is `allOf`
+CreateModelResponseProperties, ResponseProperties, then its own properties), unknown fields kept
+(passed to upstreams that speak Responses, and to chat upstreams after translation), anything
+marked "ours" is an extension or a deliberate leniency. Item and tool types the spec has but no
+chat upstream can serve (web_search, file_search, computer use, MCP, ...) are kept as "other":
+valid here, passed through to Responses-native upstreams, refused by the translation.
+
+Answers (Response objects, stream events) are built by gateway.translate_responses or relayed
+from the upstream; the tests validate them against the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from gateway.errors import GatewayError
+from gateway.protocol import Metadata, ReasoningEffort, Verbosity, invalid_param, only_when_streaming, parse_body
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _kind(value: Any, known: frozenset[str], default: str | None = None) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind is None and default is not None:
+        return default
+    return kind if kind in known else "other"
+
+
+class OtherType(_Open):
+    """Ours: a type the translation does not handle, left to Responses-native upstreams."""
+
+    type: str
+
+
+# --- content parts ----------------------------------------------------------------------------
+
+
+class InputText(_Open):
+    type: Literal["input_text"]
+    text: str
+
+
+class InputImage(_Open):
+    type: Literal["input_image"]
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: Literal["low", "high", "auto", "original"] | None = None
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> InputImage:
+        if self.image_url is None and self.file_id is None:
+            raise ValueError("an input_image needs an image_url or a file_id")
+        return self
+
+
+class InputFile(_Open):
+    type: Literal["input_file"]
+    file_id: str | None = None
+    filename: str | None = None
+    file_data: str | None = None
+    file_url: str | None = None
+
+
+class OutputText(_Open):
+    """An assistant message's text, as earlier turns are sent back."""
+
+    type: Literal["output_text"]
+    text: str
+    annotations: list[Any] | None = None
+    logprobs: list[Any] | None = None
+
+
+class Refusal(_Open):
+    type: Literal["refusal"]
+    refusal: str
+
+
+_PART_TYPES = frozenset(("input_text", "input_image", "input_file", "output_text", "refusal"))
+
+Part = Annotated[
+    Annotated[InputText, Tag("input_text")]
+    | Annotated[InputImage, Tag("input_image")]
+    | Annotated[InputFile, Tag("input_file")]
+    | Annotated[OutputText, Tag("output_text")]
+    | Annotated[Refusal, Tag("refusal")]
+    | Annotated[OtherType, Tag("other")],
+    Discriminator(lambda value: _kind(value, _PART_TYPES)),
+]
+
+
+# --- input items ------------------------------------------------------------------------------
+
+
+class MessageItem(_Open):
+    """EasyInputMessage, InputMessage or an earlier OutputMessage: `type` may be left out."""
+
+    type: Literal["message"] | None = None
+    id: str | None = None
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[Part]
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+
+class FunctionCallItem(_Open):
+    type: Literal["function_call"]
+    id: str | None = None
+    call_id: str
+    name: str
+    arguments: str
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+
+class FunctionCallOutputItem(_Open):
+    type: Literal["function_call_output"]
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    output: str | list[Part]
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+
+class ReasoningItem(_Open):
+    type: Literal["reasoning"]
+    id: str | None = None  # ours: optional (clients replaying a stateless turn may drop it)
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    content: list[dict[str, Any]] | None = None
+    encrypted_content: str | None = None
+
+
+class ItemReference(_Open):
+    type: Literal["item_reference"] | None = None
+    id: str
+
+
+_ITEM_TYPES = frozenset(("message", "function_call", "function_call_output", "reasoning", "item_reference"))
+
+
+def _item_kind(value: Any) -> str:
+    if isinstance(value, dict) and "type" not in value and "role" not in value and "id" in value:
+        return "item_reference"
+    return _kind(value, _ITEM_TYPES, default="message")
+
+
+InputItem = Annotated[
+    Annotated[MessageItem, Tag("message")]
+    | Annotated[FunctionCallItem, Tag("function_call")]
+    | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
+    | Annotated[ReasoningItem, Tag("reasoning")]
+    | Annotated[ItemReference, Tag("item_reference")]
+    | Annotated[OtherType, Tag("other")],
+    Discriminator(_item_kind),
+]
+
+
+# --- tools, tool choice, text format, reasoning -----------------------------------------------
+
+
+class FunctionTool(_Open):
+    """Responses' function tool: flat, unlike chat's `{"type": "function", "function": {...}}`."""
+
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=64)  # ours: chat's limits, which translation needs
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+Tool = Annotated[
+    Annotated[FunctionTool, Tag("function")] | Annotated[OtherType, Tag("other")],
+    Discriminator(lambda value: _kind(value, frozenset(("function",)))),
+]
+
+
+class ToolChoiceFunction(_Open):
+    type: Literal["function"]
+    name: str
+
+
+class ToolChoiceAllowed(_Open):
+    type: Literal["allowed_tools"]
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+ToolChoiceObject = Annotated[
+    Annotated[ToolChoiceFunction, Tag("function")]
+    | Annotated[ToolChoiceAllowed, Tag("allowed_tools")]
+    | Annotated[OtherType, Tag("other")],
+    Discriminator(lambda value: _kind(value, frozenset(("function", "allowed_tools")))),
+]
+ToolChoice = Literal["none", "auto", "required"] | ToolChoiceObject
+
+
+class FormatText(_Open):
+    type: Literal["text"]
+
+
+class FormatJsonObject(_Open):
+    type: Literal["json_object"]
+
+
+class FormatJsonSchema(_Open):
+    type: Literal["json_schema"]
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+TextFormat = Annotated[FormatText | FormatJsonObject | FormatJsonSchema, Field(discriminator="type")]
+
+
+class TextParam(_Open):
+    format: TextFormat | None = None
+    verbosity: Verbosity | None = None
+
+
+class Reasoning(_Open):
+    mode: str | None = None
+    effort: ReasoningEffort | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    context: Literal["auto", "current_turn", "all_turns"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+class ResponseStreamOptions(_Open):
+    include_obfuscation: bool | None = None
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+class CreateResponse(_Open):
+    """CreateResponse."""
+
+    # ModelResponseProperties
+    metadata: Metadata = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    user: str | None = None
+    safety_identifier: str | None = Field(default=None, max_length=64)
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    # CreateModelResponseProperties
+    prompt_cache_options: dict[str, Any] | None = None
+    # ResponseProperties
+    previous_response_id: str | None = None
+    model: str = Field(min_length=1)  # ours: required, there is no default model to fall back on
+    background: bool | None = None
+    max_tool_calls: int | None = None
+    text: TextParam | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    prompt: dict[str, Any] | None = None
+    # CreateResponse's own
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    reasoning: Reasoning | None = None
+    input: str | list[InputItem]  # ours: required (stored prompts and conversations are not served)
+    include: list[str] | None = None
+    parallel_tool_calls: bool | None = None
+    store: bool | None = None
+    instructions: str | None = None
+    moderation: dict[str, Any] | None = None
+    stream: bool | None = None
+    stream_options: ResponseStreamOptions | None = None
+    conversation: str | dict[str, Any] | None = None
+    context_management: Annotated[list[dict[str, Any]], Field(min_length=1)] | None = None
+    max_output_tokens: int | None = Field(default=None, ge=16)
+
+    def stores(self) -> bool:
+        """`store` defaults to true, as OpenAI's does."""
+        return self.store is not False
+
+    def input_items(self) -> list[dict[str, Any]]:
+        """The input as a list of items (a string is one user message), as the client sent them."""
+        if isinstance(self.input, str):
+            return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": self.input}]}]
+        return [item.model_dump(mode="json", by_alias=True, exclude_unset=True) for item in self.input]
+
+    def output_cap(self, model_limit: int) -> int:
+        """`max_output_tokens`, else the model's limit; 400 when it asks for more than the model gives."""
+        if self.max_output_tokens is None:
+            return model_limit
+        if self.max_output_tokens > model_limit:
+            raise GatewayError(
+                400,
+                f"max_output_tokens is too large: {self.max_output_tokens}. This model supports at most "
+                f"{model_limit} output tokens, whereas you provided {self.max_output_tokens}.",
+                param="max_output_tokens",
+                code="invalid_value",
+            )
+        return self.max_output_tokens
+
+
+# Parameters of the spec that need server-side state this gateway does not keep.
+_NOT_SERVED = {
+    "background": "background responses are not supported; send the request without 'background'",
+    "conversation": "conversations are not supported; continue with 'previous_response_id'",
+}
+
+
+def parse_response_request(body: Any) -> CreateResponse:
+    """Validate a CreateResponse body; GatewayError 400 naming the first offending param."""
+    request = parse_body(CreateResponse, body)
+    only_when_streaming(request.stream, request.stream_options)
+    for param, detail in _NOT_SERVED.items():
+        if getattr(request, param):
+            raise invalid_param(param, detail)
+    return request
