@@ -430,3 +430,12 @@ def parse_chat_request(body: Any) -> ChatCompletionRequest:
     if request.top_logprobs is not None and not request.logprobs:
         raise invalid_param("top_logprobs", "'logprobs' must be true when 'top_logprobs' is set")
     return request
+
+
+def reasoning_text(message: dict[str, Any]) -> str:
+    """The reasoning an upstream sent, under either name that upstreams use."""
+    for name in ("reasoning_content", "reasoning"):
+        value = message.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fake_upstream import FakeUpstream, Receive, RecordedRequest, Send, _json, _sleep_or_disconnect
+from tests.fake_upstream import FakeUpstream, Receive, RecordedRequest, Send, _json, _sleep_or_disconnect, read_request
 
 
 @dataclass
@@ -221,17 +221,7 @@ class FakeAnthropic(FakeUpstream):
     async def app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
+        headers, raw, parsed = await read_request(scope, receive)
         record = RecordedAnthropicRequest(scope["method"], scope["path"], headers, parsed, raw=raw)
         with self._lock:
             self.requests.append(record)

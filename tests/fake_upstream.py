@@ -185,17 +185,7 @@ class FakeUpstream:
     async def app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
+        headers, _raw, parsed = await read_request(scope, receive)
         record = RecordedRequest(scope["method"], scope["path"], headers, parsed)
         with self._lock:
             self.requests.append(record)
@@ -452,6 +442,22 @@ async def _wait_or_disconnect(event: threading.Event, record: RecordedRequest) -
             return True
         await asyncio.sleep(0.01)
     return record.disconnected.is_set()
+
+
+async def read_request(scope: dict[str, Any], receive: Receive) -> tuple[dict[str, str], bytes, Any]:
+    """A request's headers (lower-case names), raw body, and body as JSON (None when it is not)."""
+    raw = b""
+    while True:
+        message = await receive()
+        raw += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    return headers, raw, parsed
 
 
 async def _sleep_or_disconnect(seconds: float, record: RecordedRequest) -> bool:

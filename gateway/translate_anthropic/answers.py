@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.protocol import reasoning_text
 from gateway.protocol_anthropic import MessageResponse, TextBlock, ThinkingBlock, ToolUseBlock
 from gateway.translate_anthropic.common import (
     FINISH_TO_STOP,
@@ -16,7 +17,6 @@ from gateway.translate_anthropic.common import (
     count,
     json_object,
     mapping,
-    reasoning_text,
 )
 
 

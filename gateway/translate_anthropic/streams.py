@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import GatewayError
+from gateway.protocol import reasoning_text
 from gateway.protocol_anthropic import (
     STREAM_EVENT,
     ContentBlockDeltaEvent,
@@ -27,7 +28,7 @@ from gateway.protocol_anthropic import (
     ToolUseBlock,
 )
 from gateway.translate_anthropic.answers import UnreadableAnswer, usage_to_anthropic, usage_to_openai
-from gateway.translate_anthropic.common import FINISH_TO_STOP, STOP_TO_FINISH, mapping, reasoning_text
+from gateway.translate_anthropic.common import FINISH_TO_STOP, STOP_TO_FINISH, mapping
 from gateway.translate_anthropic.errors import anthropic_error, openai_error
 
 

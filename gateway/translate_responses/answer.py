@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.protocol import reasoning_text
 from gateway.protocol_responses import CreateResponse
 
 
@@ -97,15 +98,6 @@ def response_usage(usage: Any) -> dict[str, Any] | None:
 
 def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def reasoning_text(message: dict[str, Any]) -> str:
-    """The reasoning an upstream sent, under either name that upstreams use."""
-    for name in ("reasoning_content", "reasoning"):
-        value = message.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return ""
 
 
 def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]]:

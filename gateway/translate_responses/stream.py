@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.protocol import reasoning_text
 from gateway.protocol_responses import CreateResponse
 from gateway.translate_responses.answer import (
     Ids,
     as_object,
     finished,
     message_item,
-    reasoning_text,
     response_shell,
     response_usage,
     summary,
