@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from catalogue.models import LanguageModel
 from chatsite.inputs import unstorable
 from gateway import auth, messages, services
+from gateway.embeddings import create_embeddings
 from gateway.endpoint import ANTHROPIC, ApiCall, encode_json, endpoint, error_response, json_response, shape_for
 from gateway.errors import GatewayError
 
@@ -69,6 +70,11 @@ async def chat_completions(call: ApiCall) -> HttpResponseBase:
         )
     answer = await services.create_completion(call.caller, call.body, response_headers=call.headers)
     return json_response(answer)
+
+
+@endpoint("POST", body=True)
+async def embeddings(call: ApiCall) -> HttpResponseBase:
+    return json_response(await create_embeddings(call.caller, call.body, response_headers=call.headers))
 
 
 async def _anthropic_sse(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

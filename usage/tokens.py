@@ -48,6 +48,11 @@ def estimate_message_tokens(message: Any) -> int:
     return total
 
 
+def estimate_input_tokens(inputs: list[Any]) -> int:
+    """The tokens of embedding inputs: texts estimated, token lists counted."""
+    return sum(len(item) if isinstance(item, list) else estimate_tokens(str(item)) for item in inputs)
+
+
 def estimate_prompt_tokens(body: dict[str, Any]) -> int:
     """The prompt tokens of a chat-completions request body."""
     total = REQUEST_OVERHEAD_TOKENS

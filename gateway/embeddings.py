@@ -1,0 +1,95 @@
+"""POST /v1/embeddings: models of kind `embedding`, with the auth, limits, routing and ledger of chat.
+
+The request is OpenAI's CreateEmbeddingRequest (gateway.protocol_embeddings); it goes to the
+deployment's `/embeddings` as the client sent it but for the upstream's model name, our end user
+(hashed) and routing fields (dropped). Input tokens count against token limits and go to the ledger
+(the upstream's count, or our estimate, flagged, when it gives none).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from catalogue.models import Deployment, LanguageModel
+from gateway import routing, upstream
+from gateway.auth import Caller, get_model
+from gateway.bodies import END_USER_FIELDS, ROUTING_FIELDS, upstream_user
+from gateway.errors import GatewayError
+from gateway.protocol_embeddings import parse_embedding_request
+from gateway.services import CLIENT_CLOSED, ENDPOINT_OF_KIND, _Call, _error_code
+from usage import limits
+from usage.tokens import Usage, estimate_input_tokens
+
+
+def _body(body: dict[str, Any], deployment: Deployment, caller: Caller) -> bytes:
+    sent = dict(body)
+    sent["model"] = deployment.upstream_model
+    for name in ROUTING_FIELDS:
+        sent.pop(name, None)
+    for name in END_USER_FIELDS:
+        if name in sent:
+            sent[name] = upstream_user(caller.user.pk)
+    return json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _usage(payload: dict[str, Any], estimate: int) -> Usage:
+    reported = payload.get("usage")
+    prompt = reported.get("prompt_tokens") if isinstance(reported, dict) else None
+    if isinstance(prompt, int) and prompt >= 0:
+        return Usage(prompt, 0)
+    payload["usage"] = {"prompt_tokens": estimate, "total_tokens": estimate}
+    return Usage(estimate, 0, estimated=True)
+
+
+async def create_embeddings(
+    caller: Caller, body: dict[str, Any], *, response_headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
+    estimate = 0
+    try:
+        request = parse_embedding_request(body)
+        call.public_id = request.model
+        model: LanguageModel = await get_model(request.model, caller)
+        call.model = model
+        if model.kind != LanguageModel.Kind.EMBEDDING:
+            raise GatewayError(
+                400,
+                f"The model '{model.public_id}' is a {model.kind} model, not an embedding model: "
+                f"use {ENDPOINT_OF_KIND[model.kind]}.",
+                param="model",
+                code="model_not_supported",
+            )
+        estimate = estimate_input_tokens(request.inputs())
+        try:
+            call.reservation = await limits.reserve(caller, model, estimate, 0)
+        except limits.LimitExceeded as exc:
+            raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
+    except GatewayError as exc:
+        await call.finish(Usage(), exc.status, _error_code(exc))
+        raise
+    if response_headers is not None:
+        response_headers.update(limits.headers(call.reservation))
+    attempts = call.attempts = routing.Attempts(model)
+
+    async def attempt(deployment: Deployment) -> dict[str, Any]:
+        target = attempts.target
+        if target.anthropic:
+            raise GatewayError(400, "Anthropic's API has no embeddings.", param="model", code="model_not_supported")
+        payload = await upstream.post_json(target, "/embeddings", _body(body, deployment, caller))
+        if not isinstance(payload.get("data"), list):
+            raise upstream.bad_response(target, "an answer without data")
+        return payload
+
+    usage, status, error_code = Usage(estimate, 0, estimated=True), CLIENT_CLOSED, "client_disconnected"
+    try:
+        payload = await routing.first(attempts, attempt)
+        payload["model"] = request.model
+        payload.setdefault("object", "list")
+        usage, status, error_code = _usage(payload, estimate), 200, ""
+        return payload
+    except GatewayError as exc:
+        status, error_code = exc.status, _error_code(exc)
+        raise
+    finally:
+        await call.finish(usage, status, error_code)
