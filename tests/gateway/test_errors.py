@@ -178,7 +178,7 @@ def test_other_methods_and_paths_under_v1_answer_in_the_error_shape(gateway: Gat
     response = gateway.http.get(gateway.base_url + "/chat/completions", headers=gateway.headers())
     assert response.status_code == 405
     validate(response.json(), "ErrorResponse")
-    response = gateway.http.post(gateway.base_url + "/embeddings", json={}, headers=gateway.headers())
+    response = gateway.http.post(gateway.base_url + "/audio/speech", json={}, headers=gateway.headers())
     assert response.status_code == 404
     validate(response.json(), "ErrorResponse")
 

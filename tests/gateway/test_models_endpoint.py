@@ -33,8 +33,17 @@ def test_the_list_shows_enabled_models_with_their_catalogue_fields(catalogue: Ga
         "owned_by": "acme",
         "context_length": 8192,
         "max_output_tokens": 1000,
+        "kind": "chat",
+        "is_chat": True,
+        "is_text": False,
+        "capabilities": {"vision": False, "tools": True, "reasoning": False, "json_output": True},
         "description": "A small test model",
         "category": "chat",
+        "creator": "",
+        "license_name": "",
+        "license_url": "",
+        "docs_url": "",
+        "prompt_guide_url": "",
         "pricing": {"input_per_million": "1", "output_per_million": "2"},
     }
     assert raw["data"][1]["owned_by"] == "fake"  # the provider, when the catalogue names no owner

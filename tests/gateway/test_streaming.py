@@ -86,7 +86,7 @@ def test_a_client_that_disconnects_makes_the_gateway_close_the_upstream_request(
     gateway = live_gateway
     fake_upstream.queue(Reply(content=" ".join(["word"] * 200), delay=0.05))
     with (
-        httpx.Client() as client,
+        httpx.Client(timeout=60) as client,  # a loaded machine may take seconds to the first chunk
         client.stream("POST", gateway.base_url + "/chat/completions", json=BODY, headers=gateway.headers()) as stream,
     ):
         for line in stream.iter_lines():
