@@ -25,6 +25,7 @@ class IdentityProvider:
         answer = httpx.post(
             f"{self.url}/oauth2/clients",
             json={"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "client_secret_post"},
+            timeout=30,
         )
         answer.raise_for_status()
         client = answer.json()

@@ -52,7 +52,7 @@ def test_a_stream_has_anthropics_event_sequence_with_thinking_and_tool_use(
     )
     headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
     frames = httpx.post(
-        f"{fake_anthropic.base_url}/v1/messages", headers=headers, json={**docs.HELLO, "stream": True}
+        f"{fake_anthropic.base_url}/v1/messages", headers=headers, json={**docs.HELLO, "stream": True}, timeout=30
     ).text
     names = [line.removeprefix("event: ") for line in frames.splitlines() if line.startswith("event: ")]
     assert names[:4] == ["message_start", "content_block_start", "ping", "content_block_delta"]

@@ -44,7 +44,7 @@ def test_completions_stream_with_a_usage_chunk(fake_upstream: FakeUpstream, clie
 
 
 def test_embeddings_in_float_and_base64_are_the_same_vector(fake_upstream: FakeUpstream) -> None:
-    with httpx.Client(base_url=fake_upstream.base_url) as http:
+    with httpx.Client(base_url=fake_upstream.base_url, timeout=30) as http:
         floats = http.post("/embeddings", json={"model": "e", "input": ["a b", "c"], "encoding_format": "float"}).json()
         packed = http.post("/embeddings", json={"model": "e", "input": "a b", "encoding_format": "base64"}).json()
         short = http.post("/embeddings", json={"model": "e", "input": [[1, 2, 3]], "dimensions": 3}).json()
