@@ -36,22 +36,33 @@ def upstream_user(user_id: int) -> str:
     return "user-" + hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller, cap: int) -> bytes:
-    """The client's body, untouched but for the deployment's model name, our usage needs, the end user
-    (ours, hashed, instead of the client's), routing fields (dropped) and the output cap."""
+def encode(body: dict[str, Any]) -> bytes:
+    """A body as it goes upstream: compact UTF-8 JSON."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def forwarded_body(body: dict[str, Any], deployment: Deployment, caller: Caller) -> dict[str, Any]:
+    """A client's OpenAI-style body as every upstream gets it: the deployment's model name, the end
+    user ours (hashed) instead of the client's, and routing fields dropped."""
     forwarded = dict(body)
     forwarded["model"] = deployment.upstream_model
+    for name in ROUTING_FIELDS:
+        forwarded.pop(name, None)
+    for name in END_USER_FIELDS:
+        if name in forwarded:
+            forwarded[name] = upstream_user(caller.user.pk)
+    return forwarded
+
+
+def upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, caller: Caller, cap: int) -> bytes:
+    """The client's chat body as `forwarded_body` makes it, with our usage needs and the output cap."""
+    forwarded = forwarded_body(body, deployment, caller)
     # Every upstream gets a cap, under the one name it knows: a server that ignores the other name
     # writes until its own limit (llama.cpp knows only max_tokens, OpenAI's reasoning models only
     # max_completion_tokens).
     forwarded.pop("max_tokens", None)
     forwarded.pop("max_completion_tokens", None)
     forwarded[deployment.provider.output_cap_param] = cap
-    for name in ROUTING_FIELDS:
-        forwarded.pop(name, None)
-    for name in END_USER_FIELDS:
-        if name in forwarded:
-            forwarded[name] = upstream_user(caller.user.pk)
     if forwarded.get("tools") is False:
         del forwarded["tools"]
     if stream:
@@ -62,7 +73,7 @@ def upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, ca
     else:
         forwarded.pop("stream", None)
         forwarded.pop("stream_options", None)
-    return json.dumps(forwarded, separators=(",", ":"), ensure_ascii=False).encode()
+    return encode(forwarded)
 
 
 def _anthropic_body(
@@ -77,7 +88,7 @@ def _anthropic_body(
         body["stream"] = True
     else:
         body.pop("stream", None)
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return encode(body)
 
 
 def upstream_request(
@@ -121,4 +132,4 @@ class Native:
         metadata = sent.get("metadata")
         if isinstance(metadata, dict) and "user_id" in metadata:
             sent["metadata"] = {**metadata, "user_id": upstream_user(caller.user.pk)}
-        return json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode()
+        return encode(sent)

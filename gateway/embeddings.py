@@ -8,29 +8,17 @@ deployment's `/embeddings` as the client sent it but for the upstream's model na
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
-from gateway.bodies import END_USER_FIELDS, ROUTING_FIELDS, upstream_user
+from gateway.bodies import encode, forwarded_body
 from gateway.errors import GatewayError
 from gateway.protocol_embeddings import parse_embedding_request
-from gateway.services import CLIENT_CLOSED, ENDPOINT_OF_KIND, _Call, _error_code
+from gateway.services import CLIENT_CLOSED, Call, check_kind, error_code_of, reserve
 from usage import limits
 from usage.tokens import Usage, estimate_input_tokens
-
-
-def _body(body: dict[str, Any], deployment: Deployment, caller: Caller) -> bytes:
-    sent = dict(body)
-    sent["model"] = deployment.upstream_model
-    for name in ROUTING_FIELDS:
-        sent.pop(name, None)
-    for name in END_USER_FIELDS:
-        if name in sent:
-            sent[name] = upstream_user(caller.user.pk)
-    return json.dumps(sent, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _usage(payload: dict[str, Any], estimate: int) -> Usage:
@@ -45,28 +33,18 @@ def _usage(payload: dict[str, Any], estimate: int) -> Usage:
 async def create_embeddings(
     caller: Caller, body: dict[str, Any], *, response_headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
+    call = Call(caller, body, stream=False, public_id=str(body.get("model", "")))
     estimate = 0
     try:
         request = parse_embedding_request(body)
         call.public_id = request.model
         model: LanguageModel = await get_model(request.model, caller)
         call.model = model
-        if model.kind != LanguageModel.Kind.EMBEDDING:
-            raise GatewayError(
-                400,
-                f"The model '{model.public_id}' is a {model.kind} model, not an embedding model: "
-                f"use {ENDPOINT_OF_KIND[model.kind]}.",
-                param="model",
-                code="model_not_supported",
-            )
+        check_kind(model, LanguageModel.Kind.EMBEDDING)
         estimate = estimate_input_tokens(request.inputs())
-        try:
-            call.reservation = await limits.reserve(caller, model, estimate, 0)
-        except limits.LimitExceeded as exc:
-            raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
+        await reserve(call, model, estimate, 0)
     except GatewayError as exc:
-        await call.finish(Usage(), exc.status, _error_code(exc))
+        await call.finish(Usage(), exc.status, error_code_of(exc))
         raise
     if response_headers is not None:
         response_headers.update(limits.headers(call.reservation))
@@ -76,7 +54,7 @@ async def create_embeddings(
         target = attempts.target
         if target.anthropic:
             raise GatewayError(400, "Anthropic's API has no embeddings.", param="model", code="model_not_supported")
-        payload = await upstream.post_json(target, "/embeddings", _body(body, deployment, caller))
+        payload = await upstream.post_json(target, "/embeddings", encode(forwarded_body(body, deployment, caller)))
         if not isinstance(payload.get("data"), list):
             raise upstream.bad_response(target, "an answer without data")
         return payload
@@ -89,7 +67,7 @@ async def create_embeddings(
         usage, status, error_code = _usage(payload, estimate), 200, ""
         return payload
     except GatewayError as exc:
-        status, error_code = exc.status, _error_code(exc)
+        status, error_code = exc.status, error_code_of(exc)
         raise
     finally:
         await call.finish(usage, status, error_code)

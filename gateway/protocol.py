@@ -27,53 +27,52 @@ from pydantic import (
 
 from gateway.errors import GatewayError
 
-# Request models keep unknown fields (passed upstream untouched).
-_OPEN = ConfigDict(extra="allow")
 
+class OpenModel(BaseModel):
+    """A wire-format model that keeps unknown fields (passed upstream untouched)."""
 
-class _Open(BaseModel):
-    model_config = _OPEN
+    model_config = ConfigDict(extra="allow")
 
 
 # --- content parts ----------------------------------------------------------------------------
 
 
-class TextPart(_Open):
+class TextPart(OpenModel):
     type: Literal["text"]
     text: str
 
 
-class ImageUrl(_Open):
+class ImageUrl(OpenModel):
     url: str
     detail: Literal["auto", "low", "high"] | None = None
 
 
-class ImagePart(_Open):
+class ImagePart(OpenModel):
     type: Literal["image_url"]
     image_url: ImageUrl
 
 
-class InputAudio(_Open):
+class InputAudio(OpenModel):
     data: str
     format: str
 
 
-class AudioPart(_Open):
+class AudioPart(OpenModel):
     type: Literal["input_audio"]
     input_audio: InputAudio
 
 
-class FilePart(_Open):
+class FilePart(OpenModel):
     type: Literal["file"]
     file: dict[str, Any]
 
 
-class RefusalPart(_Open):
+class RefusalPart(OpenModel):
     type: Literal["refusal"]
     refusal: str
 
 
-class OtherPart(_Open):
+class OtherPart(OpenModel):
     """Ours: a part type the spec doesn't list (e.g. vLLM's `video_url`), left to the upstream."""
 
     type: str
@@ -99,42 +98,42 @@ Content = str | Annotated[list[ContentPart], Field(min_length=1)]
 # --- messages ---------------------------------------------------------------------------------
 
 
-class FunctionCall(_Open):
+class FunctionCall(OpenModel):
     name: str
     arguments: str
 
 
-class ToolCallFunction(_Open):
+class ToolCallFunction(OpenModel):
     name: str
     arguments: str
 
 
-class MessageToolCall(_Open):
+class MessageToolCall(OpenModel):
     id: str
     type: Literal["function", "custom"] = "function"
     function: ToolCallFunction | None = None
     custom: dict[str, Any] | None = None
 
 
-class DeveloperMessage(_Open):
+class DeveloperMessage(OpenModel):
     content: Content
     role: Literal["developer"]
     name: str | None = None
 
 
-class SystemMessage(_Open):
+class SystemMessage(OpenModel):
     content: Content
     role: Literal["system"]
     name: str | None = None
 
 
-class UserMessage(_Open):
+class UserMessage(OpenModel):
     content: Content
     role: Literal["user"]
     name: str | None = None
 
 
-class AssistantMessage(_Open):
+class AssistantMessage(OpenModel):
     content: Content | None = None
     refusal: str | None = None
     role: Literal["assistant"]
@@ -144,13 +143,13 @@ class AssistantMessage(_Open):
     function_call: FunctionCall | None = None
 
 
-class ToolMessage(_Open):
+class ToolMessage(OpenModel):
     role: Literal["tool"]
     content: Content
     tool_call_id: str
 
 
-class FunctionMessage(_Open):
+class FunctionMessage(OpenModel):
     role: Literal["function"]
     content: str | None
     name: str
@@ -165,19 +164,19 @@ Message = Annotated[
 # --- tools and formats ------------------------------------------------------------------------
 
 
-class FunctionObject(_Open):
+class FunctionObject(OpenModel):
     description: str | None = None
     name: str = Field(min_length=1, max_length=64)
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class FunctionTool(_Open):
+class FunctionTool(OpenModel):
     type: Literal["function"]
     function: FunctionObject
 
 
-class CustomTool(_Open):
+class CustomTool(OpenModel):
     type: Literal["custom"]
     custom: dict[str, Any]
 
@@ -185,29 +184,29 @@ class CustomTool(_Open):
 Tool = Annotated[FunctionTool | CustomTool, Field(discriminator="type")]
 
 
-class NamedToolChoice(_Open):
+class NamedToolChoice(OpenModel):
     type: Literal["function", "custom", "allowed_tools"]
 
 
 ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
-class ResponseFormatText(_Open):
+class ResponseFormatText(OpenModel):
     type: Literal["text"]
 
 
-class ResponseFormatJsonObject(_Open):
+class ResponseFormatJsonObject(OpenModel):
     type: Literal["json_object"]
 
 
-class JsonSchema(_Open):
+class JsonSchema(OpenModel):
     description: str | None = None
     name: str = Field(min_length=1, max_length=64)
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     strict: bool | None = None
 
 
-class ResponseFormatJsonSchema(_Open):
+class ResponseFormatJsonSchema(OpenModel):
     type: Literal["json_schema"]
     json_schema: JsonSchema
 
@@ -217,12 +216,12 @@ ResponseFormat = Annotated[
 ]
 
 
-class StreamOptions(_Open):
+class StreamOptions(OpenModel):
     include_usage: bool | None = None
     include_obfuscation: bool | None = None
 
 
-class PredictionContent(_Open):
+class PredictionContent(OpenModel):
     type: Literal["content"]
     content: str | Annotated[list[TextPart], Field(min_length=1)]
 
@@ -251,10 +250,9 @@ INT64 = 2**63
 # --- the request ------------------------------------------------------------------------------
 
 
-class ChatCompletionRequest(_Open):
-    """CreateChatCompletionRequest."""
+class ModelResponseProperties(OpenModel):
+    """ModelResponseProperties: the fields chat completions and responses share, as the spec composes them."""
 
-    # ModelResponseProperties
     metadata: Metadata = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -262,6 +260,11 @@ class ChatCompletionRequest(_Open):
     user: str | None = None
     safety_identifier: str | None = Field(default=None, max_length=64)
     prompt_cache_key: str | None = None
+
+
+class ChatCompletionRequest(ModelResponseProperties):
+    """CreateChatCompletionRequest."""
+
     # the chat properties
     messages: list[Message] = Field(min_length=1)
     model: str = Field(min_length=1)

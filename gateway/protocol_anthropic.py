@@ -21,15 +21,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from gateway.errors import GatewayError
-
-_OPEN = ConfigDict(extra="allow")
-
-
-class _Open(BaseModel):
-    model_config = _OPEN
+from gateway.protocol import OpenModel
 
 
 def _kind(value: Any) -> Any:
@@ -46,7 +41,7 @@ def _tagged(known: frozenset[str]) -> Any:
     return Discriminator(pick)
 
 
-class CacheControl(_Open):
+class CacheControl(OpenModel):
     type: Literal["ephemeral"]
     ttl: Literal["5m", "1h"] | None = None
 
@@ -54,38 +49,38 @@ class CacheControl(_Open):
 # --- content blocks ---------------------------------------------------------------------------
 
 
-class TextBlock(_Open):
+class TextBlock(OpenModel):
     text: str
     type: Literal["text"]
     cache_control: CacheControl | None = None
     citations: list[dict[str, Any]] | None = None
 
 
-class Base64ImageSource(_Open):
+class Base64ImageSource(OpenModel):
     data: str
     media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
     type: Literal["base64"]
 
 
-class Base64PdfSource(_Open):
+class Base64PdfSource(OpenModel):
     data: str
     media_type: Literal["application/pdf"]
     type: Literal["base64"]
 
 
-class UrlSource(_Open):
+class UrlSource(OpenModel):
     type: Literal["url"]
     url: str
 
 
-class FileSource(_Open):
+class FileSource(OpenModel):
     """A file uploaded to Anthropic's Files API: only an Anthropic upstream knows it."""
 
     file_id: str
     type: Literal["file"]
 
 
-class PlainTextSource(_Open):
+class PlainTextSource(OpenModel):
     data: str
     media_type: Literal["text/plain"]
     type: Literal["text"]
@@ -94,13 +89,13 @@ class PlainTextSource(_Open):
 ImageSource = Annotated[Base64ImageSource | UrlSource | FileSource, Field(discriminator="type")]
 
 
-class ImageBlock(_Open):
+class ImageBlock(OpenModel):
     source: ImageSource
     type: Literal["image"]
     cache_control: CacheControl | None = None
 
 
-class ContentSource(_Open):
+class ContentSource(OpenModel):
     """A document given as content blocks (text and images), e.g. for citations of chosen passages."""
 
     content: str | list[Annotated[TextBlock | ImageBlock, Field(discriminator="type")]]
@@ -112,7 +107,7 @@ DocumentSource = Annotated[
 ]
 
 
-class DocumentBlock(_Open):
+class DocumentBlock(OpenModel):
     source: DocumentSource
     type: Literal["document"]
     cache_control: CacheControl | None = None
@@ -121,7 +116,7 @@ class DocumentBlock(_Open):
     title: str | None = None
 
 
-class ToolUseBlock(_Open):
+class ToolUseBlock(OpenModel):
     id: str
     input: dict[str, Any]
     name: str = Field(min_length=1)
@@ -129,7 +124,7 @@ class ToolUseBlock(_Open):
     cache_control: CacheControl | None = None
 
 
-class OtherBlock(_Open):
+class OtherBlock(OpenModel):
     """Ours: a block type we do not model (search results, server tools' blocks, ...), kept as sent."""
 
     type: str
@@ -144,7 +139,7 @@ ToolResultContent = Annotated[
 ]
 
 
-class ToolResultBlock(_Open):
+class ToolResultBlock(OpenModel):
     tool_use_id: str
     type: Literal["tool_result"]
     cache_control: CacheControl | None = None
@@ -152,13 +147,13 @@ class ToolResultBlock(_Open):
     is_error: bool | None = None
 
 
-class ThinkingBlock(_Open):
+class ThinkingBlock(OpenModel):
     signature: str
     thinking: str
     type: Literal["thinking"]
 
 
-class RedactedThinkingBlock(_Open):
+class RedactedThinkingBlock(OpenModel):
     data: str
     type: Literal["redacted_thinking"]
 
@@ -183,17 +178,17 @@ Content = str | list[ContentBlock]
 # --- messages ---------------------------------------------------------------------------------
 
 
-class UserMessage(_Open):
+class UserMessage(OpenModel):
     content: Content
     role: Literal["user"]
 
 
-class AssistantMessage(_Open):
+class AssistantMessage(OpenModel):
     content: Content
     role: Literal["assistant"]
 
 
-class SystemMessage(_Open):
+class SystemMessage(OpenModel):
     """A system turn inside `messages` (newer than the top-level `system`, which most clients use)."""
 
     content: str | list[TextBlock]
@@ -206,7 +201,7 @@ Message = Annotated[UserMessage | AssistantMessage | SystemMessage, Field(discri
 # --- tools ------------------------------------------------------------------------------------
 
 
-class CustomTool(_Open):
+class CustomTool(OpenModel):
     """A tool the client runs: what OpenAI calls a function."""
 
     input_schema: dict[str, Any]
@@ -216,7 +211,7 @@ class CustomTool(_Open):
     type: Literal["custom"] | None = None
 
 
-class ServerTool(_Open):
+class ServerTool(OpenModel):
     """Ours: one of Anthropic's own tools (`web_search_20250305`, `bash_20250124`, ...), run by Anthropic."""
 
     name: str
@@ -234,23 +229,23 @@ Tool = Annotated[
 ]
 
 
-class ToolChoiceAuto(_Open):
+class ToolChoiceAuto(OpenModel):
     type: Literal["auto"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceAny(_Open):
+class ToolChoiceAny(OpenModel):
     type: Literal["any"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceTool(_Open):
+class ToolChoiceTool(OpenModel):
     name: str
     type: Literal["tool"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceNone(_Open):
+class ToolChoiceNone(OpenModel):
     type: Literal["none"]
 
 
@@ -260,27 +255,27 @@ ToolChoice = Annotated[ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolCho
 # --- the request ------------------------------------------------------------------------------
 
 
-class Metadata(_Open):
+class Metadata(OpenModel):
     user_id: str | None = Field(default=None, max_length=256)
 
 
-class ThinkingEnabled(_Open):
+class ThinkingEnabled(OpenModel):
     budget_tokens: int = Field(ge=1024)
     type: Literal["enabled"]
 
 
-class ThinkingDisabled(_Open):
+class ThinkingDisabled(OpenModel):
     type: Literal["disabled"]
 
 
-class ThinkingAdaptive(_Open):
+class ThinkingAdaptive(OpenModel):
     type: Literal["adaptive"]
 
 
 Thinking = Annotated[ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive, Field(discriminator="type")]
 
 
-class MessagesRequest(_Open):
+class MessagesRequest(OpenModel):
     """MessageCreateParams."""
 
     max_tokens: int = Field(ge=0)  # 0 pre-warms Anthropic's prompt cache without generating
@@ -299,7 +294,7 @@ class MessagesRequest(_Open):
     top_p: float | None = Field(default=None, ge=0, le=1)
 
 
-class CountTokensRequest(_Open):
+class CountTokensRequest(OpenModel):
     """MessageCountTokensParams."""
 
     messages: list[Message] = Field(min_length=1)
@@ -317,14 +312,14 @@ StopReason = Literal[
 ]
 
 
-class Usage(_Open):
+class Usage(OpenModel):
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     input_tokens: int
     output_tokens: int
 
 
-class MessageResponse(_Open):
+class MessageResponse(OpenModel):
     """Message: a non-streamed answer, and what `message_start` carries."""
 
     id: str
@@ -337,34 +332,34 @@ class MessageResponse(_Open):
     usage: Usage
 
 
-class CountTokensResponse(_Open):
+class CountTokensResponse(OpenModel):
     input_tokens: int
 
 
 # --- stream events ----------------------------------------------------------------------------
 
 
-class TextDelta(_Open):
+class TextDelta(OpenModel):
     text: str
     type: Literal["text_delta"]
 
 
-class InputJsonDelta(_Open):
+class InputJsonDelta(OpenModel):
     partial_json: str
     type: Literal["input_json_delta"]
 
 
-class ThinkingDelta(_Open):
+class ThinkingDelta(OpenModel):
     thinking: str
     type: Literal["thinking_delta"]
 
 
-class SignatureDelta(_Open):
+class SignatureDelta(OpenModel):
     signature: str
     type: Literal["signature_delta"]
 
 
-class OtherDelta(_Open):
+class OtherDelta(OpenModel):
     """Ours: a delta type we do not model (`citations_delta`, ...)."""
 
     type: str
@@ -380,34 +375,34 @@ BlockDelta = Annotated[
 ]
 
 
-class MessageStartEvent(_Open):
+class MessageStartEvent(OpenModel):
     message: MessageResponse
     type: Literal["message_start"]
 
 
-class ContentBlockStartEvent(_Open):
+class ContentBlockStartEvent(OpenModel):
     content_block: ContentBlock
     index: int
     type: Literal["content_block_start"]
 
 
-class ContentBlockDeltaEvent(_Open):
+class ContentBlockDeltaEvent(OpenModel):
     delta: BlockDelta
     index: int
     type: Literal["content_block_delta"]
 
 
-class ContentBlockStopEvent(_Open):
+class ContentBlockStopEvent(OpenModel):
     index: int
     type: Literal["content_block_stop"]
 
 
-class MessageDelta(_Open):
+class MessageDelta(OpenModel):
     stop_reason: StopReason | str | None = None
     stop_sequence: str | None = None
 
 
-class DeltaUsage(_Open):
+class DeltaUsage(OpenModel):
     """Cumulative counts; input and cache counts appear only when they changed (or always, lately)."""
 
     cache_creation_input_tokens: int | None = None
@@ -416,33 +411,33 @@ class DeltaUsage(_Open):
     output_tokens: int
 
 
-class MessageDeltaEvent(_Open):
+class MessageDeltaEvent(OpenModel):
     delta: MessageDelta
     type: Literal["message_delta"]
     usage: DeltaUsage
 
 
-class MessageStopEvent(_Open):
+class MessageStopEvent(OpenModel):
     type: Literal["message_stop"]
 
 
-class PingEvent(_Open):
+class PingEvent(OpenModel):
     type: Literal["ping"]
 
 
-class ErrorDetail(_Open):
+class ErrorDetail(OpenModel):
     type: str
     message: str
 
 
-class ErrorEvent(_Open):
+class ErrorEvent(OpenModel):
     """An error inside a stream, and the body of an error answer: {"type": "error", "error": {...}}."""
 
     type: Literal["error"]
     error: ErrorDetail
 
 
-class OtherEvent(_Open):
+class OtherEvent(OpenModel):
     """Ours: Anthropic says new event types may appear; a client should ignore those it does not know."""
 
     type: str

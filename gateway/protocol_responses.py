@@ -15,14 +15,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from gateway.errors import GatewayError
-from gateway.protocol import Metadata, ReasoningEffort, Verbosity, invalid_param, only_when_streaming, parse_body
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+from gateway.protocol import (
+    ModelResponseProperties,
+    OpenModel,
+    ReasoningEffort,
+    Verbosity,
+    invalid_param,
+    only_when_streaming,
+    parse_body,
+)
 
 
 def _kind(value: Any, known: frozenset[str], default: str | None = None) -> str:
@@ -32,7 +36,7 @@ def _kind(value: Any, known: frozenset[str], default: str | None = None) -> str:
     return kind if kind in known else "other"
 
 
-class OtherType(_Open):
+class OtherType(OpenModel):
     """Ours: a type the translation does not handle, left to Responses-native upstreams."""
 
     type: str
@@ -41,12 +45,12 @@ class OtherType(_Open):
 # --- content parts ----------------------------------------------------------------------------
 
 
-class InputText(_Open):
+class InputText(OpenModel):
     type: Literal["input_text"]
     text: str
 
 
-class InputImage(_Open):
+class InputImage(OpenModel):
     type: Literal["input_image"]
     image_url: str | None = None
     file_id: str | None = None
@@ -59,7 +63,7 @@ class InputImage(_Open):
         return self
 
 
-class InputFile(_Open):
+class InputFile(OpenModel):
     type: Literal["input_file"]
     file_id: str | None = None
     filename: str | None = None
@@ -67,7 +71,7 @@ class InputFile(_Open):
     file_url: str | None = None
 
 
-class OutputText(_Open):
+class OutputText(OpenModel):
     """An assistant message's text, as earlier turns are sent back."""
 
     type: Literal["output_text"]
@@ -76,7 +80,7 @@ class OutputText(_Open):
     logprobs: list[Any] | None = None
 
 
-class Refusal(_Open):
+class Refusal(OpenModel):
     type: Literal["refusal"]
     refusal: str
 
@@ -97,7 +101,7 @@ Part = Annotated[
 # --- input items ------------------------------------------------------------------------------
 
 
-class MessageItem(_Open):
+class MessageItem(OpenModel):
     """EasyInputMessage, InputMessage or an earlier OutputMessage: `type` may be left out."""
 
     type: Literal["message"] | None = None
@@ -107,7 +111,7 @@ class MessageItem(_Open):
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
 
-class FunctionCallItem(_Open):
+class FunctionCallItem(OpenModel):
     type: Literal["function_call"]
     id: str | None = None
     call_id: str
@@ -116,7 +120,7 @@ class FunctionCallItem(_Open):
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
 
-class FunctionCallOutputItem(_Open):
+class FunctionCallOutputItem(OpenModel):
     type: Literal["function_call_output"]
     id: str | None = None
     call_id: str = Field(min_length=1, max_length=64)
@@ -124,7 +128,7 @@ class FunctionCallOutputItem(_Open):
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
 
-class ReasoningItem(_Open):
+class ReasoningItem(OpenModel):
     type: Literal["reasoning"]
     id: str | None = None  # ours: optional (clients replaying a stateless turn may drop it)
     summary: list[dict[str, Any]] = Field(default_factory=list)
@@ -132,7 +136,7 @@ class ReasoningItem(_Open):
     encrypted_content: str | None = None
 
 
-class ItemReference(_Open):
+class ItemReference(OpenModel):
     type: Literal["item_reference"] | None = None
     id: str
 
@@ -160,7 +164,7 @@ InputItem = Annotated[
 # --- tools, tool choice, text format, reasoning -----------------------------------------------
 
 
-class FunctionTool(_Open):
+class FunctionTool(OpenModel):
     """Responses' function tool: flat, unlike chat's `{"type": "function", "function": {...}}`."""
 
     type: Literal["function"]
@@ -176,12 +180,12 @@ Tool = Annotated[
 ]
 
 
-class ToolChoiceFunction(_Open):
+class ToolChoiceFunction(OpenModel):
     type: Literal["function"]
     name: str
 
 
-class ToolChoiceAllowed(_Open):
+class ToolChoiceAllowed(OpenModel):
     type: Literal["allowed_tools"]
     mode: Literal["auto", "required"]
     tools: list[dict[str, Any]]
@@ -196,15 +200,15 @@ ToolChoiceObject = Annotated[
 ToolChoice = Literal["none", "auto", "required"] | ToolChoiceObject
 
 
-class FormatText(_Open):
+class FormatText(OpenModel):
     type: Literal["text"]
 
 
-class FormatJsonObject(_Open):
+class FormatJsonObject(OpenModel):
     type: Literal["json_object"]
 
 
-class FormatJsonSchema(_Open):
+class FormatJsonSchema(OpenModel):
     type: Literal["json_schema"]
     name: str = Field(min_length=1, max_length=64)
     description: str | None = None
@@ -215,12 +219,12 @@ class FormatJsonSchema(_Open):
 TextFormat = Annotated[FormatText | FormatJsonObject | FormatJsonSchema, Field(discriminator="type")]
 
 
-class TextParam(_Open):
+class TextParam(OpenModel):
     format: TextFormat | None = None
     verbosity: Verbosity | None = None
 
 
-class Reasoning(_Open):
+class Reasoning(OpenModel):
     mode: str | None = None
     effort: ReasoningEffort | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
@@ -228,24 +232,16 @@ class Reasoning(_Open):
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
 
 
-class ResponseStreamOptions(_Open):
+class ResponseStreamOptions(OpenModel):
     include_obfuscation: bool | None = None
 
 
 # --- the request ------------------------------------------------------------------------------
 
 
-class CreateResponse(_Open):
+class CreateResponse(ModelResponseProperties):
     """CreateResponse."""
 
-    # ModelResponseProperties
-    metadata: Metadata = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    user: str | None = None
-    safety_identifier: str | None = Field(default=None, max_length=64)
-    prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     # CreateModelResponseProperties
     prompt_cache_options: dict[str, Any] | None = None

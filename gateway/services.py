@@ -6,7 +6,7 @@
 
 Who may call and with which model is gateway.auth; token counts are usage.tokens, the ledger
 usage.ledger, rate limits and budgets usage.limits. Every request goes through the same steps:
-`_prepare` (validate, find the model, reserve), the upstream call, then `_Call.finish` (ledger row,
+`_prepare` (validate, find the model, reserve), the upstream call, then `Call.finish` (ledger row,
 settlement), whatever happened in between.
 
 Hot-path design (the benchmark asks for a few milliseconds of overhead at most):
@@ -52,7 +52,7 @@ CLIENT_CLOSED = 499  # nginx's "client closed request", for streams the consumer
 
 
 @dataclass
-class _Call:
+class Call:
     """One request's bookkeeping, from validation to its ledger row and settlement."""
 
     caller: Caller
@@ -108,7 +108,7 @@ class _Call:
             await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
 
 
-def _error_code(exc: GatewayError) -> str:
+def error_code_of(exc: GatewayError) -> str:
     return exc.code or exc.type
 
 
@@ -121,15 +121,33 @@ async def rate_limit_headers(caller: Caller) -> dict[str, str]:
 # Preparing a request
 
 
-async def _reserve(call: _Call, request: ChatCompletionRequest, model: LanguageModel) -> None:
-    completion = request.output_cap(model.max_output_tokens) * request.choices()
+async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completion_tokens: int) -> None:
+    """Reserve the request's tokens and cost against the caller's limits; a 429 when they refuse."""
     try:
-        call.reservation = await limits.reserve(call.caller, model, estimate_prompt_tokens(call.body), completion)
+        call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
     except limits.LimitExceeded as exc:
         raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
 
 
+async def _reserve(call: Call, request: ChatCompletionRequest, model: LanguageModel) -> None:
+    completion = request.output_cap(model.max_output_tokens) * request.choices()
+    await reserve(call, model, estimate_prompt_tokens(call.body), completion)
+
+
 ENDPOINT_OF_KIND = {"chat": "/v1/chat/completions", "text": "/v1/completions", "embedding": "/v1/embeddings"}
+
+
+def check_kind(model: LanguageModel, kind: str) -> None:
+    """A 400 naming the endpoint to use when the model is of another kind than this endpoint serves."""
+    if model.kind != kind:
+        raise GatewayError(
+            400,
+            f"The model '{model.public_id}' is a{'n' if model.kind[0] in 'aeiou' else ''} {model.kind} model, "
+            f"not a{'n' if kind[0] in 'aeiou' else ''} {kind} model: "
+            f"use {ENDPOINT_OF_KIND[model.kind]}.",
+            param="model",
+            code="model_not_supported",
+        )
 
 
 def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> None:
@@ -137,14 +155,7 @@ def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> N
 
     Refused here, a request never reaches an upstream that would answer it with an error (or a traceback).
     """
-    if not model.is_chat:
-        raise GatewayError(
-            400,
-            f"The model '{model.public_id}' is a {model.kind} model, not a chat model: "
-            f"use {ENDPOINT_OF_KIND[model.kind]}.",
-            param="model",
-            code="model_not_supported",
-        )
+    check_kind(model, LanguageModel.Kind.CHAT)
     for capability, param, what in request.needs():
         if not getattr(model, capability):
             raise GatewayError(
@@ -152,7 +163,7 @@ def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> N
             )
 
 
-async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tuple[ChatCompletionRequest, LanguageModel]:
+async def _prepare(call: Call, response_headers: dict[str, str] | None) -> tuple[ChatCompletionRequest, LanguageModel]:
     """Validate, find the model, reserve limits. Failures are ledgered (after auth) and raised."""
     try:
         request = parse_chat_request(call.body)
@@ -163,7 +174,7 @@ async def _prepare(call: _Call, response_headers: dict[str, str] | None) -> tupl
         request.output_cap(model.max_output_tokens)  # a cap above the model's is a 400 before anything is reserved
         await _reserve(call, request, model)
     except GatewayError as exc:
-        await call.finish(Usage(), exc.status, _error_code(exc))
+        await call.finish(Usage(), exc.status, error_code_of(exc))
         raise
     if response_headers is not None:
         response_headers.update(limits.headers(call.reservation))
@@ -195,7 +206,7 @@ def _normalize_completion(payload: dict[str, Any], public_id: str) -> None:
             message.setdefault("refusal", None)
 
 
-def _answer_usage(call: _Call, payload: dict[str, Any]) -> Usage:
+def _answer_usage(call: Call, payload: dict[str, Any]) -> Usage:
     """The upstream's reported usage, or an estimate written into the answer (flagged in the ledger)."""
     reported = reported_usage(payload.get("usage"))
     if reported is not None:
@@ -217,7 +228,7 @@ async def create_completion(
 
     `response_headers`, when given, receives headers for the answer (x-ratelimit-*). `native`: see Native.
     """
-    call = _Call(caller, body, stream=False, public_id=str(body.get("model", "")))
+    call = Call(caller, body, stream=False, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
     usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
     attempts = call.attempts = routing.Attempts(model)
@@ -246,7 +257,7 @@ async def create_completion(
         usage, status, error_code = _answer_usage(call, payload), 200, ""
         return payload
     except GatewayError as exc:
-        status, error_code = exc.status, _error_code(exc)
+        status, error_code = exc.status, error_code_of(exc)
         raise
     except Exception:
         status, error_code = 500, "server_error"
@@ -386,7 +397,7 @@ class _Relay:
         self.last = chunk
         return chunk
 
-    def usage(self, call: _Call) -> Usage:
+    def usage(self, call: Call) -> Usage:
         return self.reported or call.estimated(self.completion_bytes)
 
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
@@ -455,7 +466,7 @@ async def _head(
 
 
 async def _open(
-    call: _Call,
+    call: Call,
     request: ChatCompletionRequest,
     keepalive: float | None,
     native: Native | None = None,
@@ -505,7 +516,7 @@ async def _stream(
     response_headers: dict[str, str] | None,
     native: Native | None = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
-    call = _Call(caller, body, stream=True, public_id=str(body.get("model", "")))
+    call = Call(caller, body, stream=True, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
     call.attempts = routing.Attempts(model)
     relay: _Relay | None = None
@@ -537,7 +548,7 @@ async def _stream(
         if relay.wants_usage:
             yield relay.usage_chunk(relay.usage(call))
     except GatewayError as exc:
-        status, error_code = exc.status, _error_code(exc)
+        status, error_code = exc.status, error_code_of(exc)
         if not committed:
             raise
         await call.attempts.note_failure(exc)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,13 +208,8 @@ class FakeAnthropic(FakeUpstream):
     def message_requests(self) -> list[RecordedAnthropicRequest]:
         return [r for r in self.requests if r.path == "/v1/messages"]  # type: ignore[misc]
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.message_requests()) >= count:
-                return True
-            time.sleep(0.01)
-        return False
+    def awaited_requests(self) -> list[RecordedRequest]:
+        return self.message_requests()  # type: ignore[return-value]
 
     # -- the ASGI app ------------------------------------------------------------------------
     async def app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:

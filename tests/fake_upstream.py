@@ -147,10 +147,15 @@ class FakeUpstream:
         """The requests whose path ends with `path` (e.g. "/responses", "/embeddings")."""
         return [r for r in self.requests if r.path.endswith(path)]
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+    def awaited_requests(self) -> list[RecordedRequest]:
+        """The requests `wait_for_requests` counts: chat completions here."""
+        return self.chat_requests()
+
+    def wait_for_requests(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until `count` requests came (a condition, so a slow machine only waits longer)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self.chat_requests()) >= count:
+            if len(self.awaited_requests()) >= count:
                 return True
             time.sleep(0.01)
         return False
