@@ -103,7 +103,9 @@ class ConversationViewSet(
     def messages(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
         actions.do_expire_stale(conversation.pk)
-        messages: QuerySet[Message] = conversation.messages.select_related("model").order_by("created_at", "id")
+        messages: QuerySet[Message] = (
+            conversation.messages.select_related("model").prefetch_related("attachments").order_by("created_at", "id")
+        )
         paginator = self.paginator
         assert paginator is not None
         page = paginator.paginate_queryset(messages, request, view=self) or []

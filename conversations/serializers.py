@@ -8,13 +8,26 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from catalogue.models import LanguageModel
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
+
+
+class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
+    url = serializers.SerializerMethodField(help_text="Its content, for its owner (as a download).")
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "name", "size", "kind", "content_type", "tokens", "url"]
+        read_only_fields = fields
+
+    def get_url(self, attachment: Attachment) -> str:
+        return reverse("attachment", args=[attachment.pk])
 
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
     model: serializers.SlugRelatedField[LanguageModel] = serializers.SlugRelatedField(
         slug_field="public_id", read_only=True, allow_null=True
     )
+    attachments = AttachmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = Message
@@ -27,6 +40,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "model",
             "prompt_tokens",
             "completion_tokens",
+            "attachments",
             "created_at",
         ]
         read_only_fields = fields

@@ -8,6 +8,7 @@ itself (a background task that outlives sockets) is in conversations/generation.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +21,9 @@ from django.utils import timezone
 from accounts.models import User
 from catalogue.models import LanguageModel
 from chatsite.inputs import BadInput, check_text
-from conversations.models import Conversation, Message
-from usage.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
+from conversations import files
+from conversations.models import Attachment, Conversation, Message
+from usage.tokens import estimate_message_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
 # every HEARTBEAT_SECONDS; a "streaming" message whose heartbeat is older than STALE_AFTER has
@@ -148,7 +150,9 @@ def expire_stale(conversation_id: int) -> list[Message]:
 
 
 def messages_of(conversation_id: int) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id).select_related("model"))
+    return list(
+        Message.objects.filter(conversation_id=conversation_id).select_related("model").prefetch_related("attachments")
+    )
 
 
 def open_state(conversation_id: int) -> list[Message]:
@@ -226,7 +230,9 @@ def _placeholder(conversation: Conversation) -> Message:
     )
 
 
-def _clean(content: str) -> str:
+def _clean(content: str, *, may_be_empty: bool = False) -> str:
+    if may_be_empty and isinstance(content, str) and not content.strip():
+        return ""
     if not isinstance(content, str) or not content.strip():
         raise ChatError("The message is empty.")
     if len(content) > MAX_MESSAGE_CHARS:
@@ -237,14 +243,21 @@ def _clean(content: str) -> str:
         raise ChatError(str(exc)) from None
 
 
-def add_user_message(user: User, conversation_id: int, content: str) -> tuple[Message, Message]:
-    """Stores the user's message and an empty streaming reply, before anything goes upstream."""
-    content = _clean(content)
+def add_user_message(
+    user: User, conversation_id: int, content: str, attachments: Sequence[int] = ()
+) -> tuple[Message, Message]:
+    """Stores the user's message (with their uploads `attachments`) and an empty streaming reply,
+    before anything goes upstream."""
+    content = _clean(content, may_be_empty=bool(attachments))
     with transaction.atomic():
         conversation = _lock(user, conversation_id)
         user_message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
+        try:
+            files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
+        except files.FileRefused as exc:
+            raise ChatError(str(exc), param="attachments") from None
         if not conversation.title:
-            conversation.title = make_title(content)
+            conversation.title = make_title(content or files.first_name(user_message))
         reply = _placeholder(conversation)
     return user_message, reply
 
@@ -286,15 +299,15 @@ def edit_and_resend(
 
 
 def trim_history(
-    system_prompt: str, history: list[dict[str, str]], context_length: int, reserve: int
-) -> list[dict[str, str]]:
+    system_prompt: str, history: list[dict[str, Any]], context_length: int, reserve: int
+) -> list[dict[str, Any]]:
     """Drops the oldest turns until the prompt fits the context; keeps the system prompt and the last turn."""
     budget = max(context_length - reserve, 0)
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    used = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in system)
-    kept: list[dict[str, str]] = []
+    used = sum(estimate_message_tokens(m) for m in system)
+    kept: list[dict[str, Any]] = []
     for item in reversed(history):
-        cost = estimate_tokens(item["content"]) + MESSAGE_OVERHEAD_TOKENS
+        cost = estimate_message_tokens(item)
         if kept and used + cost > budget:
             break
         kept.append(item)
@@ -321,13 +334,17 @@ def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
         conversation.messages.filter(
             Q(created_at__lt=reply.created_at) | Q(created_at=reply.created_at, pk__lt=reply.pk)
         )
-        .exclude(content="")
+        .exclude(Q(content="") & ~Exists(Attachment.objects.filter(message=OuterRef("pk"))))
+        .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
-    history = [{"role": m.role, "content": m.content} for m in earlier]
-    context_length = model.context_length if model else 4096
-    reserve = min(model.max_output_tokens if model else 1024, context_length // 2)
-    messages = trim_history(conversation.system_prompt, history, context_length, reserve)
+    vision = bool(model and model.vision)
+    history = [
+        {"role": m.role, "content": files.upstream_content(m.content, list(m.attachments.all()), vision=vision)}
+        for m in earlier
+    ]
+    context_length, room = files.prompt_room(model)
+    messages = trim_history(conversation.system_prompt, history, context_length, context_length - room)
     body: dict[str, Any] = {
         "model": model.public_id if model else "",
         "messages": messages,

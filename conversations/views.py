@@ -42,7 +42,15 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "initial": {
             "conversation": conversation_data(conversation) if conversation else None,
             "messages": messages,
-            "models": [{"id": m.public_id, "context_length": m.context_length} for m in models],
+            "models": [
+                {
+                    "id": m.public_id,
+                    "context_length": m.context_length,
+                    "max_output_tokens": m.max_output_tokens,
+                    "vision": m.vision,
+                }
+                for m in models
+            ],
         },
     }
     return render(request, "conversations/chat.html", context)
