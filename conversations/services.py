@@ -377,7 +377,12 @@ def finish(
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
     )
-    message = Message.objects.select_related("model", "conversation").filter(pk=message_id).first()
+    message = (
+        Message.objects.select_related("model", "conversation")
+        .prefetch_related("attachments")
+        .filter(pk=message_id)
+        .first()
+    )
     if message is not None:
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
     return message
