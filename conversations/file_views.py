@@ -57,7 +57,9 @@ def upload(request: HttpRequest) -> HttpResponse:
         return _refused(400, "Send the file as the multipart field “file”.", "missing_file")
     try:
         files.check_size(uploaded.size or 0)
-        attachment = files.store(user, uploaded.name or "", uploaded.read())
+        # Browsers write a name's quote as %22 in a multipart header (HTML's form encoding).
+        name = (uploaded.name or "").replace("%22", '"')
+        attachment = files.store(user, name, uploaded.read())
     except files.FileRefused as exc:
         return _refused(exc.status, str(exc), exc.code)
     return JsonResponse(AttachmentSerializer(attachment).data, status=201)

@@ -2,6 +2,7 @@
 // Its URLs come from the page (data attributes filled by {% url %}), its first state from a JSON
 // data block; everything after from the socket and the REST API.
 import { api } from "./api.js";
+import { Attachments, renderAttachments } from "./attachments.js";
 import { ChatSocket } from "./socket.js";
 import { Composer } from "./composer.js";
 import { MessageStore } from "./store.js";
@@ -11,7 +12,7 @@ import { Toolbar } from "./toolbar.js";
 
 const $ = (id) => document.getElementById(id);
 const layout = $("chat-layout");
-const urls = layout.dataset; // conversationsUrl, newChatUrl, socketPath
+const urls = layout.dataset; // conversationsUrl, newChatUrl, socketPath, uploadUrl
 const initial = JSON.parse($("chat-initial").textContent);
 
 const alertBox = $("chat-alert");
@@ -22,6 +23,7 @@ function alert(text) {
 
 const store = new MessageStore();
 let pendingSend = null; // text sent, not yet stored
+let pendingFiles = []; // ids of the files sent with it
 let leaving = false;
 
 const chat = {
@@ -54,6 +56,19 @@ const composer = new Composer({
   onSubmit: submit,
   onStop: () => sendFrame({ type: "stop" }),
 });
+
+const attachments = new Attachments({
+  button: $("attach"),
+  input: $("attach-input"),
+  list: $("file-list"),
+  notice: $("files-notice"),
+  dropZone: document.querySelector(".chat-main"),
+  pasteTarget: $("message"),
+  uploadUrl: urls.uploadUrl,
+  model: () => initial.models.find((m) => m.id === $("model").value) || null,
+  onError: alert,
+});
+$("model").addEventListener("change", () => attachments.showNotice());
 
 const sidebar = new Sidebar({
   list: $("conversation-list"),
@@ -91,7 +106,7 @@ function sendFrame(frame) {
 }
 
 function flushPending() {
-  if (pendingSend !== null && socket.ready) sendFrame({ type: "send", content: pendingSend });
+  if (pendingSend !== null && socket.ready) sendFrame({ type: "send", content: pendingSend, attachments: pendingFiles });
 }
 
 function refresh() {
@@ -103,6 +118,7 @@ function refresh() {
 function show(message) {
   store.upsert(message);
   thread.render(message.id);
+  renderAttachments(thread.element(message.id), message);
   refresh();
 }
 
@@ -120,9 +136,12 @@ function setConversation(conversation, open) {
 
 async function submit() {
   const text = composer.text;
-  if (!text.trim() || store.streaming() || pendingSend !== null) return;
+  if ((!text.trim() && attachments.empty) || store.streaming() || pendingSend !== null) return;
+  const problem = attachments.problem(text);
+  if (problem) { alert(problem); return; } // what was typed and attached stays
   alert("");
   pendingSend = text;
+  pendingFiles = attachments.ids;
   if (!chat.conversation) {
     try {
       setConversation(await api("POST", urls.conversationsUrl, toolbar.choices), true);
@@ -148,7 +167,9 @@ function handle(frame) {
     case "message":
       if (frame.message.role === "user" && pendingSend !== null && frame.message.content === pendingSend) {
         composer.sent(pendingSend);
+        if (pendingFiles.length) attachments.clear();
         pendingSend = null;
+        pendingFiles = [];
       }
       show(frame.message);
       if (frame.message.id === thread.pendingEdit) thread.finishEdit(frame.message.id);
