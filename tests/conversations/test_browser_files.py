@@ -116,7 +116,7 @@ def test_a_pasted_screenshot_reaches_a_vision_model_as_an_image_url_part(
     ]
     thumb = page.locator('[data-role="user"] .msg-files img')
     expect(thumb).to_have_attribute("alt", "image.png")
-    page.wait_for_function("document.querySelector('.msg-files img').naturalWidth === 8")
+    expect(thumb).to_have_js_property("naturalWidth", 8)  # served to its owner through /files/<id>/
 
 
 def test_a_picked_pdf_and_a_dropped_file_reach_the_upstream_and_survive_a_reload(

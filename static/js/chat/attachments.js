@@ -23,6 +23,23 @@ function describe(attachment) {
   return parts.join(" · ");
 }
 
+// A page with its corner folded: a document (drawn, as no emoji font can be counted on).
+function documentIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "file-icon");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5M9 13h6M9 17h6");
+  path.setAttribute("fill", "none");
+  path.setAttribute("stroke", "currentColor");
+  path.setAttribute("stroke-width", "1.6");
+  path.setAttribute("stroke-linejoin", "round");
+  svg.appendChild(path);
+  return svg;
+}
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -43,7 +60,7 @@ function fileLink(attachment) {
     img.loading = "lazy";
     link.appendChild(img);
   } else {
-    link.appendChild(el("span", "file-icon", "📄"));
+    link.appendChild(documentIcon());
   }
   const text = el("span", "file-text");
   text.appendChild(el("span", "file-name", attachment.name));
@@ -190,7 +207,7 @@ export class Attachments {
         img.alt = "";
         chip.appendChild(img);
       } else {
-        chip.appendChild(el("span", "file-icon", "📄"));
+        chip.appendChild(documentIcon());
       }
       const text = el("span", "file-text");
       text.appendChild(el("span", "file-name", item.name));
