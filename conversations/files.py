@@ -19,6 +19,7 @@ import uuid
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import filetype
@@ -29,6 +30,7 @@ from django.db.models.signals import post_delete
 
 from accounts.models import User
 from catalogue.models import LanguageModel
+from chatsite.clock import clock
 from conversations.models import Attachment, Message
 from usage.tokens import MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, estimate_tokens
 
@@ -47,6 +49,9 @@ CLAIMS = {
 }
 # A .docx is a zip: its parts may expand to at most this much (a zip bomb stops here).
 DOCX_MAX_UNPACKED = 100 * 1024 * 1024
+# Uploads never sent go after a day; meanwhile one user may have at most UNSENT_MAX waiting.
+UNSENT_FOR = timedelta(days=1)
+UNSENT_MAX = 50
 SNIFF_BYTES = 8192
 
 
@@ -189,9 +194,20 @@ def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
 
 
+def sweep_unsent(user: User) -> int:
+    """Deletes the user's uploads left unsent for UNSENT_FOR (their files too); returns how many."""
+    stale = Attachment.objects.filter(owner=user, message__isnull=True, created_at__lt=clock().now() - UNSENT_FOR)
+    return stale.delete()[0]
+
+
 def store(user: User, name: str, data: bytes) -> Attachment:
     """Sniffs, reads and stores an upload as the user's (not yet attached to any message)."""
     check_size(len(data))
+    sweep_unsent(user)
+    if Attachment.objects.filter(owner=user, message__isnull=True).count() >= UNSENT_MAX:
+        raise FileRefused(
+            f"{UNSENT_MAX} files are waiting to be sent already; send or remove some first.", 429, "too_many_unsent"
+        )
     sniffed = sniff(name, data)
     if len(sniffed.text) > settings.ATTACHMENT_MAX_TEXT_CHARS:
         raise FileRefused(
@@ -208,6 +224,7 @@ def store(user: User, name: str, data: bytes) -> Attachment:
         content_type=sniffed.content_type,
         text=sniffed.text,
         tokens=tokens,
+        created_at=clock().now(),
     )
     # A random stored name: the person's name for it never reaches the storage's paths.
     suffix = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}

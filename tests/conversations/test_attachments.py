@@ -296,3 +296,21 @@ async def test_a_message_may_be_files_alone(alice: User, conversation: Conversat
     await until(socket, finished)
     conversation_row = await sync_to_async(Conversation.objects.get)(pk=conversation.pk)
     assert conversation_row.title == "todo.txt"
+
+
+def test_uploads_left_unsent_for_a_day_are_deleted_and_waiting_ones_are_capped(
+    as_alice: httpx.Client, alice: User, bob: User, clock: Any, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = upload(as_alice, "old.txt", b"forgotten").json()
+    bobs = files.store(bob, "bob.txt", b"bob's")
+    clock.advance(25 * 3600)
+    kept = upload(as_alice, "new.txt", b"fresh").json()
+    assert list(Attachment.objects.filter(owner=alice).values_list("pk", flat=True)) == [kept["id"]]
+    assert as_alice.get(old["url"]).status_code == 404
+    assert Attachment.objects.filter(pk=bobs.pk).exists(), "only the uploader's own are swept"
+    assert len(stored_files(media)) == 2
+
+    monkeypatch.setattr(files, "UNSENT_MAX", 2)
+    upload(as_alice, "second.txt", b"two")
+    refused = upload(as_alice, "third.txt", b"three")
+    assert refused.status_code == 429 and error(refused)["code"] == "too_many_unsent"
