@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.utils import timezone
 
@@ -53,9 +54,8 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:40]}"
 
 
-def _attachment_storage():  # type: ignore[no-untyped-def]
-    from django.core.files.storage import storages
-
+def _attachment_storage() -> Storage:
+    """The storage settings.STORAGES names "attachments" (read when the models load, after the settings)."""
     return storages["attachments"]
 
 
