@@ -1,0 +1,106 @@
+"""A conversation's messages as a tree, and the branch on screen.
+
+Regenerating a reply or editing an earlier question adds a sibling rather than overwriting, so
+nothing a person wrote or received is lost. Each message points at its `parent` (the roots have
+none); among one parent's children (and among the roots) exactly one is `active`. The branch on
+screen starts at the active root and follows active children down: it is what the page shows, what
+the API returns by default and the history sent upstream. A flag per message, rather than a pointer
+per parent, treats the roots like any other siblings and needs no second table.
+
+Children are always created after their parent, so along any branch ids increase: the page orders
+a branch by id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from conversations.models import Conversation, Message
+
+
+def _children(messages: Iterable[Message]) -> dict[int | None, list[Message]]:
+    children: dict[int | None, list[Message]] = defaultdict(list)
+    for message in sorted(messages, key=lambda m: m.pk):
+        children[message.parent_id].append(message)
+    return children
+
+
+def _walk(children: dict[int | None, list[Message]]) -> list[Message]:
+    path: list[Message] = []
+    parent: int | None = None
+    while kids := children.get(parent):
+        # Should no sibling be marked (data written by hand), the newest one is shown.
+        chosen = next((m for m in reversed(kids) if m.active), kids[-1])
+        chosen.sibling_ids = [m.pk for m in kids]  # type: ignore[attr-defined]
+        path.append(chosen)
+        parent = chosen.pk
+    return path
+
+
+def active_path(conversation_id: int) -> list[Message]:
+    """The branch on screen, root first; each message carries `sibling_ids` (its versions, itself included)."""
+    return _walk(_children(Message.objects.filter(conversation_id=conversation_id).select_related("model")))
+
+
+def all_messages(conversation_id: int) -> list[Message]:
+    """Every message of every branch, oldest first, each with its `sibling_ids`."""
+    messages = list(Message.objects.filter(conversation_id=conversation_id).select_related("model").order_by("id"))
+    for kids in _children(messages).values():
+        ids = [m.pk for m in kids]
+        for message in kids:
+            message.sibling_ids = ids  # type: ignore[attr-defined]
+    return messages
+
+
+def sibling_ids(message: Message) -> list[int]:
+    return list(
+        Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+
+
+def ancestors(message: Message) -> list[Message]:
+    """The messages before `message` on its branch, root first (the history of a reply)."""
+    by_id = {m.pk: m for m in Message.objects.filter(conversation_id=message.conversation_id)}
+    chain: list[Message] = []
+    seen: set[int] = set()
+    parent_id = message.parent_id
+    while parent_id is not None and parent_id in by_id and parent_id not in seen:
+        seen.add(parent_id)
+        chain.append(by_id[parent_id])
+        parent_id = by_id[parent_id].parent_id
+    chain.reverse()
+    return chain
+
+
+def add(conversation: Conversation, parent_id: int | None, **fields: object) -> Message:
+    """A new message under `parent_id`, made the active one of its siblings."""
+    Message.objects.filter(conversation=conversation, parent_id=parent_id, active=True).update(active=False)
+    return Message.objects.create(conversation=conversation, parent_id=parent_id, active=True, **fields)
+
+
+def append(conversation: Conversation, **fields: object) -> Message:
+    """A new message at the end of the branch on screen."""
+    path = active_path(conversation.pk)
+    return add(conversation, path[-1].pk if path else None, **fields)
+
+
+def choose(conversation: Conversation, target: Message) -> tuple[list[int], list[Message]]:
+    """Shows the version `target` (and the branch below it that it last showed).
+
+    Returns the ids that left the screen and the messages that came onto it, root side first.
+    """
+    before = [m.pk for m in active_path(conversation.pk)]
+    Message.objects.filter(conversation=conversation, parent_id=target.parent_id).exclude(pk=target.pk).update(
+        active=False
+    )
+    Message.objects.filter(pk=target.pk).update(active=True)
+    after = active_path(conversation.pk)
+    shown = {m.pk for m in after}
+    kept = set(before)
+    removed = [pk for pk in before if pk not in shown]
+    # The chosen message is sent even when already on screen: its "N / M" is what the page redraws.
+    added = [m for m in after if m.pk not in kept or m.pk == target.pk]
+    return removed, added
