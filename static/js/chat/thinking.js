@@ -11,6 +11,7 @@ export function renderThinking(el, message) {
   if (!section) {
     section = document.createElement("details");
     section.className = "msg-thinking";
+    section.setAttribute("aria-label", "Thinking"); // a <details> takes no name from its summary everywhere
     const summary = document.createElement("summary");
     summary.textContent = "Thinking";
     const body = document.createElement("div");
