@@ -14,42 +14,63 @@ a branch by id.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from typing import NamedTuple
 
 from conversations.models import Conversation, Message
 
 
-def _children(messages: Iterable[Message]) -> dict[int | None, list[Message]]:
-    children: dict[int | None, list[Message]] = defaultdict(list)
-    for message in sorted(messages, key=lambda m: m.pk):
-        children[message.parent_id].append(message)
+class _Node(NamedTuple):
+    pk: int
+    parent_id: int | None
+    active: bool
+
+
+def _children(conversation_id: int) -> dict[int | None, list[_Node]]:
+    """The shape of the tree alone (no text), so finding a branch reads little even in a long conversation."""
+    children: dict[int | None, list[_Node]] = defaultdict(list)
+    rows = (
+        Message.objects.filter(conversation_id=conversation_id).order_by("id").values_list("pk", "parent_id", "active")
+    )
+    for row in rows:
+        node = _Node(*row)
+        children[node.parent_id].append(node)
     return children
 
 
-def _walk(children: dict[int | None, list[Message]]) -> list[Message]:
-    path: list[Message] = []
+def _walk(children: dict[int | None, list[_Node]]) -> list[tuple[int, list[int]]]:
+    """The active branch as (id, its siblings' ids) pairs, root first."""
+    path: list[tuple[int, list[int]]] = []
     parent: int | None = None
     while kids := children.get(parent):
         # Should no sibling be marked (data written by hand), the newest one is shown.
-        chosen = next((m for m in reversed(kids) if m.active), kids[-1])
-        chosen.sibling_ids = [m.pk for m in kids]  # type: ignore[attr-defined]
-        path.append(chosen)
+        chosen = next((n for n in reversed(kids) if n.active), kids[-1])
+        path.append((chosen.pk, [n.pk for n in kids]))
         parent = chosen.pk
     return path
 
 
+def active_ids(conversation_id: int) -> list[int]:
+    return [pk for pk, _siblings in _walk(_children(conversation_id))]
+
+
 def active_path(conversation_id: int) -> list[Message]:
     """The branch on screen, root first; each message carries `sibling_ids` (its versions, itself included)."""
-    return _walk(_children(Message.objects.filter(conversation_id=conversation_id).select_related("model")))
+    path = _walk(_children(conversation_id))
+    messages = Message.objects.select_related("model").in_bulk([pk for pk, _siblings in path])
+    shown = []
+    for pk, siblings in path:
+        message = messages[pk]
+        message.sibling_ids = siblings  # type: ignore[attr-defined]
+        shown.append(message)
+    return shown
 
 
 def all_messages(conversation_id: int) -> list[Message]:
     """Every message of every branch, oldest first, each with its `sibling_ids`."""
+    siblings = {node.pk: [n.pk for n in kids] for kids in _children(conversation_id).values() for node in kids}
     messages = list(Message.objects.filter(conversation_id=conversation_id).select_related("model").order_by("id"))
-    for kids in _children(messages).values():
-        ids = [m.pk for m in kids]
-        for message in kids:
-            message.sibling_ids = ids  # type: ignore[attr-defined]
+    for message in messages:
+        message.sibling_ids = siblings.get(message.pk, [message.pk])  # type: ignore[attr-defined]
     return messages
 
 
@@ -63,16 +84,17 @@ def sibling_ids(message: Message) -> list[int]:
 
 def ancestors(message: Message) -> list[Message]:
     """The messages before `message` on its branch, root first (the history of a reply)."""
-    by_id = {m.pk: m for m in Message.objects.filter(conversation_id=message.conversation_id)}
-    chain: list[Message] = []
+    parents = dict(Message.objects.filter(conversation_id=message.conversation_id).values_list("pk", "parent_id"))
+    chain: list[int] = []
     seen: set[int] = set()
     parent_id = message.parent_id
-    while parent_id is not None and parent_id in by_id and parent_id not in seen:
+    while parent_id is not None and parent_id in parents and parent_id not in seen:
         seen.add(parent_id)
-        chain.append(by_id[parent_id])
-        parent_id = by_id[parent_id].parent_id
+        chain.append(parent_id)
+        parent_id = parents[parent_id]
     chain.reverse()
-    return chain
+    found = Message.objects.in_bulk(chain)
+    return [found[pk] for pk in chain]
 
 
 def add(conversation: Conversation, parent_id: int | None, **fields: object) -> Message:
@@ -83,8 +105,8 @@ def add(conversation: Conversation, parent_id: int | None, **fields: object) -> 
 
 def append(conversation: Conversation, **fields: object) -> Message:
     """A new message at the end of the branch on screen."""
-    path = active_path(conversation.pk)
-    return add(conversation, path[-1].pk if path else None, **fields)
+    path = active_ids(conversation.pk)
+    return add(conversation, path[-1] if path else None, **fields)
 
 
 def choose(conversation: Conversation, target: Message) -> tuple[list[int], list[Message]]:
@@ -92,7 +114,7 @@ def choose(conversation: Conversation, target: Message) -> tuple[list[int], list
 
     Returns the ids that left the screen and the messages that came onto it, root side first.
     """
-    before = [m.pk for m in active_path(conversation.pk)]
+    before = active_ids(conversation.pk)
     Message.objects.filter(conversation=conversation, parent_id=target.parent_id).exclude(pk=target.pk).update(
         active=False
     )

@@ -6,6 +6,7 @@ import importlib
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -14,6 +15,7 @@ from conversations import branches
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Browser, Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
+from tests.signed_in import session_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -95,6 +97,27 @@ async def test_switching_is_refused_while_a_reply_is_written_and_for_a_message_o
     assert "still being written" in error["message"]
     held.released.set()
     await until(socket, finished)
+
+
+@pytest.mark.parametrize("action", ["switch", "regenerate"])
+async def test_switch_and_regenerate_recheck_the_session(
+    action: str, alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
+) -> None:
+    fake_upstream.queue(Reply(content="One"), Reply(content="Two"))
+    socket = await connect(alice, conversation.pk)
+    await socket.send_json_to({"type": "send", "content": "Hi"})
+    await until(socket, finished)
+    await socket.send_json_to({"type": "regenerate"})
+    done, _ = await until(socket, finished)
+    session = await sync_to_async(session_key)(alice)
+    signed_in = await connect(alice, conversation.pk, session=session)
+    await until(signed_in, lambda f: f["type"] == "messages")
+    await Session.objects.filter(session_key=session).adelete()
+    await signed_in.send_json_to({"type": action, "id": done["message"]["siblings"][0]})
+    error, _ = await until(signed_in, lambda f: f["type"] == "error")
+    assert error["code"] == "session_ended"
+    assert await sync_to_async(shown)(conversation) == ["Hi", "Two"], "nothing switched"
+    assert len(fake_upstream.requests) == 2, "nothing regenerated"
 
 
 async def test_another_user_cannot_regenerate_switch_or_read_a_branch(
