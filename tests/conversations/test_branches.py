@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,7 +12,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from accounts.models import User
-from conversations import branches
+from catalogue.models import LanguageModel
+from conversations import branches, tuning
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Browser, Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
@@ -183,3 +185,28 @@ def test_the_migration_turns_linear_conversations_into_chains(alice: User) -> No
 
 def test_the_migration_module_keeps_its_agreed_name() -> None:
     assert importlib.import_module("conversations.migrations.0005_branches_thinking")
+
+
+def test_with_no_version_marked_active_the_newest_is_shown(alice: User, conversation: Conversation) -> None:
+    question = branches.append(conversation, role="user", content="Q")
+    older = branches.append(conversation, role="assistant", content="old")
+    newer = branches.add(conversation, question.pk, role="assistant", content="new")
+    Message.objects.filter(pk__in=[older.pk, newer.pk]).update(active=False)
+    path = branches.active_path(conversation.pk)
+    assert [m.content for m in path] == ["Q", "new"]
+    assert path[1].sibling_ids == [older.pk, newer.pk]  # type: ignore[attr-defined]
+    assert [m.content for m in branches.ancestors(newer)] == ["Q"]
+
+
+def test_the_model_picker_is_told_each_models_description_context_price_and_capabilities(
+    chat_model: LanguageModel,
+) -> None:
+    chat_model.description = "Small and quick"
+    chat_model.input_price_per_million = Decimal("0.150000")
+    chat_model.output_price_per_million = Decimal("100.000000")
+    chat_model.vision = True
+    card = tuning.model_card(chat_model)
+    assert card["description"] == "Small and quick"
+    assert (card["context_length"], card["max_output_tokens"]) == (4096, chat_model.max_output_tokens)
+    assert (card["input_price_per_million"], card["output_price_per_million"]) == ("0.15", "100")
+    assert card["capabilities"] == {"vision": True, "tools": chat_model.tools, "reasoning": False}

@@ -67,13 +67,15 @@ export class Settings {
 
   open() {
     const { dialog, systemPrompt, temperature, maxTokens, limit, status } = this.els;
-    const c = this.chat.conversation || {};
-    const values = { ...c, ...this.pending };
+    // Once the conversation exists its stored settings are the truth (another tab may have changed them).
+    const values = this.chat.conversation || this.pending;
     systemPrompt.value = values.system_prompt || "";
     temperature.value = values.temperature ?? "";
     maxTokens.value = values.max_output_tokens ?? "";
     const card = this.models.current;
-    limit.textContent = card ? `Empty: the model's limit; at most ${number.format(card.max_output_tokens)} for ${card.id}.` : "";
+    limit.textContent = card
+      ? `Empty: the model's limit; at most ${number.format(card.max_output_tokens)} for ${card.id}.`
+      : "";
     status.textContent = "";
     dialog.showModal();
     systemPrompt.focus();
