@@ -210,3 +210,18 @@ def test_the_model_picker_is_told_each_models_description_context_price_and_capa
     assert (card["context_length"], card["max_output_tokens"]) == (4096, chat_model.max_output_tokens)
     assert (card["input_price_per_million"], card["output_price_per_million"]) == ("0.15", "100")
     assert card["capabilities"] == {"vision": True, "tools": chat_model.tools, "reasoning": False}
+
+
+def test_the_switch_action_treats_another_users_conversation_as_gone(
+    alice: User, bob: User, conversation: Conversation
+) -> None:
+    from conversations import actions, services
+
+    question = branches.append(conversation, role="user", content="Q")
+    first = branches.append(conversation, role="assistant", content="one")
+    branches.add(conversation, question.pk, role="assistant", content="two")
+    with pytest.raises(services.ConversationGone):
+        actions.do_switch(bob, conversation.pk, first.pk)
+    assert shown(conversation) == ["Q", "two"]
+    actions.do_switch(alice, conversation.pk, first.pk)
+    assert shown(conversation) == ["Q", "one"]
