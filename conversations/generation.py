@@ -123,6 +123,7 @@ class Generation:
         consume = asyncio.create_task(self._consume())
         listener = asyncio.create_task(self._listen(control, consume))
         ticker = asyncio.create_task(self._tick())
+        persister = asyncio.create_task(self._persist())
         status = Message.Status.COMPLETE
         try:
             # wait() rather than await: a stop cancels `consume`, which must not look like our own cancellation.
@@ -142,6 +143,7 @@ class Generation:
         finally:
             listener.cancel()
             ticker.cancel()
+            persister.cancel()
             await asyncio.shield(self._finish(status, control))
 
     async def _consume(self) -> None:
@@ -204,6 +206,12 @@ class Generation:
         while True:
             await asyncio.sleep(FRAME_SECONDS)
             await self._flush()
+
+    async def _persist(self) -> None:
+        # Apart from the frames: with many replies at once the database threads queue, and a frame
+        # waiting behind a save would reach the sockets that much later.
+        while True:
+            await asyncio.sleep(FRAME_SECONDS)
             now = time.monotonic()
             changed = len(self.content) + len(self.reasoning) != self.persisted_len
             due = now - self.persisted_at >= (services.PERSIST_SECONDS if changed else services.HEARTBEAT_SECONDS)
