@@ -174,7 +174,7 @@ def main() -> None:
                 spy = None
                 if args.profile and index == args.rounds - 1 and label == "ours":
                     assert ours.process is not None
-                    spy = subprocess.Popen(["py-spy", "record", "--subprocesses", "--idle", "-r", "250", "-f", "raw",
+                    spy = subprocess.Popen(["py-spy", "record", "--subprocesses", "-r", "200", "-f", "raw",
                                             "-o", args.profile, "-p", str(ours.process.pid)],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
                     time.sleep(2)

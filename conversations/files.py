@@ -272,12 +272,26 @@ def upstream_content(text: str, attachments: list[Attachment], *, vision: bool) 
     return parts
 
 
+def copy(source: Message, target: Message) -> None:
+    """Gives an edited question's new version the files of the old one (the stored files are shared)."""
+    for attachment in source.attachments.all():
+        attachment.pk = None
+        attachment.message = target
+        attachment.save()
+
+
 def _delete_stored_file(sender: Any, instance: Attachment, **kwargs: Any) -> None:
-    """A deleted attachment's file leaves the storage too, once the deletion is committed."""
+    """A deleted attachment's file leaves the storage too, once the deletion is committed and no other
+    version of a message still holds it."""
     name = instance.file.name
     if name:
         storage = instance.file.storage
-        transaction.on_commit(lambda: storage.delete(name))
+
+        def delete() -> None:
+            if not Attachment.objects.filter(file=name).exists():
+                storage.delete(name)
+
+        transaction.on_commit(delete)
 
 
 def connect_signals() -> None:

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from conversations import actions, files
+from conversations import actions, files, services
 from conversations.models import Attachment, Conversation, Message
 from tests import sample_files
 from tests.conversations.conftest import Connect, finished, until
@@ -314,3 +314,26 @@ def test_uploads_left_unsent_for_a_day_are_deleted_and_waiting_ones_are_capped(
     upload(as_alice, "second.txt", b"two")
     refused = upload(as_alice, "third.txt", b"three")
     assert refused.status_code == 429 and error(refused)["code"] == "too_many_unsent"
+
+
+def test_an_edited_questions_new_version_keeps_its_files_and_they_go_with_the_conversation(
+    as_alice: httpx.Client, alice: User, chat_model: LanguageModel, media: Path
+) -> None:
+    body = upload(as_alice, "plan.md", b"# the plan").json()
+    conversation = Conversation.objects.create(owner=alice, model=chat_model)
+    reply = actions.do_send(alice, conversation.pk, "read this", [body["id"]])
+    Message.objects.filter(pk=reply.pk).update(status=Message.Status.COMPLETE)
+    first = Message.objects.get(conversation=conversation, role="user")
+    edited = actions.do_edit(alice, conversation.pk, first.pk, "read this, briefly")
+    question = Message.objects.get(pk=edited.parent_id)
+    assert [a.name for a in question.attachments.all()] == ["plan.md"]
+    assert [a.name for a in first.attachments.all()] == ["plan.md"], "the old version keeps its file"
+    assert len(stored_files(media)) == 1  # one stored file, held by both versions
+    prepared = services.generation_input(edited.pk)
+    assert prepared is not None
+    assert prepared[1]["messages"][-1]["content"] == '<file name="plan.md">\n# the plan\n</file>\n\nread this, briefly'
+
+    Attachment.objects.filter(message=first).delete()
+    assert len(stored_files(media)) == 1, "still held by the new version"
+    assert as_alice.delete(f"/api/conversations/{conversation.pk}/").status_code == 204
+    assert stored_files(media) == []

@@ -87,7 +87,7 @@ export function renderAttachments(article, message) {
 }
 
 export class Attachments {
-  // model(): the chosen model ({id, context_length, max_output_tokens, vision}) or null.
+  // model(): the chosen model's card ({id, context_length, max_output_tokens, capabilities}) or null.
   constructor({ button, input, list, notice, dropZone, pasteTarget, uploadUrl, model, onError }) {
     Object.assign(this, { input, list, notice, dropZone, uploadUrl, model, onError });
     this.items = []; // {key, name, size, kind, tokens, id, url, preview, state: "uploading"|"ready"}
@@ -183,7 +183,7 @@ export class Attachments {
     const model = this.model();
     if (!model || this.empty) return "";
     const images = this.items.filter((i) => i.kind === "image");
-    if (images.length && !model.vision) {
+    if (images.length && !model.capabilities?.vision) {
       return `${model.id} does not take images. Choose a model with vision, or remove the image.`;
     }
     const tokens = this.items.reduce((sum, i) => sum + i.tokens, 0) + estimateTokens(text);
@@ -226,7 +226,7 @@ export class Attachments {
   // Said as soon as it is true, not only on sending: an image for a model that cannot see it.
   showNotice() {
     const model = this.model();
-    const blind = model && !model.vision && this.items.some((i) => i.kind === "image");
+    const blind = model && !model.capabilities?.vision && this.items.some((i) => i.kind === "image");
     this.notice.textContent = blind ? `${model.id} does not take images: choose a model with vision to send them.` : "";
     this.notice.hidden = !blind;
   }
