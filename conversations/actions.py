@@ -17,7 +17,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import User
-from conversations import services
+from conversations import projects, services
 from conversations.events import control_group, conversation_group, publish
 from conversations.models import Conversation, Message
 from conversations.serializers import conversation_data, message_data
@@ -49,12 +49,25 @@ def _owned(user: User, conversation_id: int) -> Conversation:
     return conversation
 
 
-def do_create(user: User, *, model: str | None = None, system_prompt: str = "", title: str = "") -> Conversation:
-    """A new, empty conversation (the chosen model, or the default one)."""
+def do_create(
+    user: User,
+    *,
+    model: str | None = None,
+    system_prompt: str = "",
+    title: str = "",
+    project: int | None = None,
+    pinned: bool = False,
+    temporary: bool = False,
+) -> Conversation:
+    """A new, empty conversation (the chosen model, else its project's, else the default one)."""
     with transaction.atomic():
+        in_project, model, system_prompt = projects.starting_in(user, project, model, system_prompt)
         conversation = services.create_conversation(user, model or None, system_prompt)
         if title.strip():
             services.update_conversation(conversation, title=title)
+        if in_project is not None or pinned or temporary:
+            conversation.project, conversation.pinned, conversation.temporary = in_project, pinned, temporary
+            conversation.save(update_fields=["project", "pinned", "temporary"])
     return conversation
 
 
@@ -104,11 +117,14 @@ def do_update(
     title: str | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    pinned: bool | None = None,
+    project: int | projects.Keep | None = projects.KEEP,
 ) -> Conversation:
-    """Changes the title, model or system prompt (those given)."""
+    """Changes the title, model, system prompt or pin (those given); `project=` moves it (None: out)."""
     with transaction.atomic():
         conversation = _owned(user, conversation_id)
         services.update_conversation(conversation, title=title, model_id=model, system_prompt=system_prompt)
+        projects.place(user, conversation, pinned=pinned, project=project)
         _publish_conversation(conversation)
     return conversation
 

@@ -47,6 +47,9 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
             "title",
             "model",
             "system_prompt",
+            "project",
+            "pinned",
+            "temporary",
             "created_at",
             "updated_at",
             "url",
@@ -74,6 +77,17 @@ class ConversationInput(serializers.Serializer[Any]):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
     model = serializers.CharField(required=False, allow_blank=True, max_length=200)
     system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20_000, trim_whitespace=False)
+    project = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="One of your projects' id; null takes it out.",
+    )
+    pinned = serializers.BooleanField(required=False)
+    temporary = serializers.BooleanField(
+        required=False, help_text="Only when it starts: kept out of the list and deleted when its session ends."
+    )
 
 
 def message_data(message: Message) -> dict[str, Any]:
