@@ -52,8 +52,8 @@ class ConversationExportSerializer(ConversationSerializer):
         messages = services.messages_of(conversation.pk)
         return list(ExportMessageSerializer(messages, many=True).data)
 
-    def get_exported_at(self, conversation: Conversation) -> datetime:
-        return timezone.now()
+    def get_exported_at(self, conversation: Conversation) -> str:
+        return str(serializers.DateTimeField().to_representation(timezone.now()))
 
 
 def export_data(conversation: Conversation) -> dict[str, Any]:
@@ -78,10 +78,10 @@ def snapshot(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _when(value: str | None) -> str:
+def _when(value: str | datetime | None) -> str:
     if not value:
         return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from chatsite.clock import clock
 from conversations import actions, services
 from conversations.models import Conversation, Message
 from conversations.services import STALE_AFTER
@@ -48,6 +49,6 @@ def end_for(user: User, keep: int | None = None) -> int:
 
 def sweep() -> int:
     """Deletes every temporary conversation idle for IDLE (its owner's session ended long ago)."""
-    stale = _without_live_reply(Conversation.objects.filter(updated_at__lt=timezone.now() - IDLE))
+    stale = _without_live_reply(Conversation.objects.filter(updated_at__lt=clock().now() - IDLE))
     _, deleted = stale.delete()
     return deleted.get("conversations.Conversation", 0)
