@@ -23,6 +23,13 @@ export class Toolbar {
     if (conversation.model && this.els.model.value !== conversation.model) this.els.model.value = conversation.model;
   }
 
+  // A new chat in a project starts with the project's model and system prompt.
+  startIn(project) {
+    const options = [...this.els.model.options].map((o) => o.value);
+    if (project.model && options.includes(project.model)) this.els.model.value = project.model;
+    this.els.systemPrompt.value = project.system_prompt || "";
+  }
+
   get choices() {
     return { model: this.els.model.value, system_prompt: this.els.systemPrompt.value };
   }
