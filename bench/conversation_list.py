@@ -125,6 +125,21 @@ def main() -> None:
     for name, call in cases:
         ms, size = measure(args.runs, call)
         print(f"{name:40} {ms:10.1f} {size:9d}")
+    print("the rows alone (the database's part):")
+    qs = listing.listed(user)
+    queries: list[tuple[str, Callable[[], Any]]] = [
+        ("keyset, first page", lambda: listing.page(qs)),
+        (f"keyset, row {depth}", lambda: listing.page(qs, cursor)),
+        (f"offset, row {depth} (+ count)", lambda: (qs.count(), list(qs[depth : depth + 50]))),
+    ]
+    for name, query in queries:
+        query()
+        times = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            query()
+            times.append(time.perf_counter() - start)
+        print(f"{name:40} {statistics.median(times) * 1000:10.2f}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ def listed(user: User, query: str = "", project: int | str | None = None) -> Que
 
 def after(qs: QuerySet[Conversation], cursor: str) -> QuerySet[Conversation]:
     pinned, when, pk = _decode(cursor)
-    same = Q(pinned=pinned)
+    # updated_at <= when bounds the index range; the OR then only breaks ties on the id.
+    same = Q(pinned=pinned, updated_at__lte=when)
     later = Q(updated_at__lt=when) | Q(updated_at=when, id__lt=pk)
     rest = Q(pinned=False) if pinned else Q(pk__in=[])
     return qs.filter((same & later) | rest)

@@ -9,9 +9,11 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
@@ -43,7 +45,10 @@ def width(request: pytest.FixtureRequest) -> int:
 
 def new_page(chromium_browser: Browser, live_server: LiveServer, width: int, errors: list[str]) -> Page:
     context = chromium_browser.new_context(
-        base_url=live_server.url, viewport={"width": width, "height": 800}, accept_downloads=True
+        base_url=live_server.url,
+        viewport={"width": width, "height": 800},
+        accept_downloads=True,
+        timezone_id="UTC",  # the browser's days (the list's groups) are then the test's
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -241,3 +246,40 @@ def test_a_temporary_chat_stays_out_of_the_list_yet_its_usage_is_in_the_ledger(
     expect(page.get_by_role("switch", name="Temporary chat")).to_have_attribute("aria-checked", "false")
     assert not Conversation.objects.filter(owner=alice).exists()
     assert UsageRecord.objects.filter(user=alice).count() == 1
+
+
+def test_the_list_is_grouped_by_date_pinned_first_and_loads_more_as_it_scrolls(
+    pages: list[Page], alice: User, models: list[LanguageModel]
+) -> None:
+    page = pages[0]
+    now = timezone.localtime()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    old = [
+        Conversation(owner=alice, title=f"Old {i:03d}", updated_at=midnight - timedelta(days=30, minutes=i))
+        for i in range(120)
+    ]
+    Conversation.objects.bulk_create(old)
+    for title, when, pinned in [
+        ("Pinned long ago", midnight - timedelta(days=90), True),
+        ("From today", now, False),
+        ("From yesterday", midnight - timedelta(hours=6), False),
+        ("From last week", midnight - timedelta(days=4), False),
+    ]:
+        Conversation.objects.create(owner=alice, title=title, updated_at=when, pinned=pinned)
+    log_in(page)
+    sidebar(page)
+    nav = page.get_by_role("navigation", name="Conversations")
+    headings = nav.get_by_role("heading")
+    expect(headings).to_have_text(["Pinned", "Today", "Yesterday", "Previous 7 days", "Older"])
+    groups = nav.locator("li.list-group")
+    expect(groups.nth(0).get_by_role("link")).to_have_text(["Pinned long ago"])
+    expect(groups.nth(1).get_by_role("link")).to_have_text(["From today"])
+    expect(groups.nth(2).get_by_role("link")).to_have_text(["From yesterday"])
+    expect(groups.nth(3).get_by_role("link")).to_have_text(["From last week"])
+    older = groups.nth(4).get_by_role("link")
+    expect(older).to_have_count(46)  # the first page holds 50 rows
+    nav.evaluate("nav => { nav.scrollTop = nav.scrollHeight; }")
+    expect(older).to_have_count(96)
+    nav.evaluate("nav => { nav.scrollTop = nav.scrollHeight; }")
+    expect(older).to_have_count(120)
+    expect(older.last).to_have_text("Old 119")
