@@ -51,10 +51,11 @@ def create(user: User, conversation_id: int) -> tuple[Share, str]:
 
 
 def shared(token: str) -> Share | None:
-    """The share a link's token opens; None for a wrong, revoked or malformed one."""
+    """The share a link's token opens; None for a wrong, revoked or malformed one, or one whose owner's
+    account is deactivated (an admin closing an account closes its links too)."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
-    return Share.objects.filter(token_hash=_digest(token)).first()
+    return Share.objects.filter(token_hash=_digest(token), owner__is_active=True).first()
 
 
 def shares_of(user: User) -> QuerySet[Share]:

@@ -115,6 +115,14 @@ def test_a_wrong_or_revoked_link_is_a_404(app: InProcessApp, as_alice: httpx.Cli
     assert anonymous.get(path_of(made["link"])).status_code == 404
 
 
+def test_a_deactivated_owners_links_stop_opening(
+    app: InProcessApp, as_alice: httpx.Client, alice: User, alices: Conversation
+) -> None:
+    made = share(as_alice, alices)
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+    assert app.client().get(path_of(made["link"])).status_code == 404
+
+
 def test_the_profile_lists_shares_and_revokes_one(
     app: InProcessApp, as_alice: httpx.Client, alices: Conversation
 ) -> None:
