@@ -1,5 +1,5 @@
-// The open conversation's menu: Share (a read-only link), Export Markdown / JSON (downloads from the
-// API), Pin, and the project it belongs to.
+// The open conversation's menu: Share (a read-only link), the Markdown and JSON downloads (served by
+// the API), Pin, and the project it belongs to.
 import { api } from "./api.js";
 import { copyWithFeedback } from "../clipboard.js";
 
