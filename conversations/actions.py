@@ -17,7 +17,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import User
-from conversations import projects, services
+from conversations import branches, projects, services, tuning
 from conversations.events import control_group, conversation_group, publish
 from conversations.models import Conversation, Message
 from conversations.serializers import conversation_data, message_data
@@ -55,6 +55,8 @@ def do_create(
     model: str | None = None,
     system_prompt: str = "",
     title: str = "",
+    temperature: float | tuning.Keep | None = tuning.KEEP,
+    max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
     project: int | None = None,
     pinned: bool = False,
     temporary: bool = False,
@@ -63,8 +65,12 @@ def do_create(
     with transaction.atomic():
         in_project, model, system_prompt = projects.starting_in(user, project, model, system_prompt)
         conversation = services.create_conversation(user, model or None, system_prompt)
-        if title.strip():
-            services.update_conversation(conversation, title=title)
+        services.update_conversation(
+            conversation,
+            title=title if title.strip() else None,
+            temperature=temperature,
+            max_output_tokens=max_output_tokens,
+        )
         if in_project is not None or pinned or temporary:
             conversation.project, conversation.pinned, conversation.temporary = in_project, pinned, temporary
             conversation.save(update_fields=["project", "pinned", "temporary"])
@@ -82,22 +88,36 @@ def do_send(user: User, conversation_id: int, content: str) -> Message:
 
 
 def do_edit(user: User, conversation_id: int, message_id: int, content: str) -> Message:
-    """Changes an earlier message of the user, drops what followed it; returns the new reply to generate."""
+    """Asks an earlier question again, changed, as a new branch (the old one is kept); returns the reply to generate."""
     with transaction.atomic():
         edited, removed, reply = services.edit_and_resend(user, conversation_id, message_id, content)
-        _publish_message(edited)
         _publish_removed(conversation_id, removed)
+        _publish_message(edited)
         _publish_message(reply)
     return reply
 
 
 def do_regenerate(user: User, conversation_id: int) -> Message:
-    """Replaces the last reply; returns the new one to generate."""
+    """Answers the last question again beside the earlier reply (kept as another version); returns the new one."""
     with transaction.atomic():
         removed, reply = services.regenerate(user, conversation_id)
         _publish_removed(conversation_id, removed)
         _publish_message(reply)
     return reply
+
+
+def do_switch(user: User, conversation_id: int, message_id: int) -> list[Message]:
+    """Shows another version of a message (and the branch below it); returns the messages now shown from it on."""
+    with transaction.atomic():
+        conversation = services.lock_idle(user, conversation_id)
+        target = conversation.messages.filter(pk=message_id).first()
+        if target is None:
+            raise services.ChatError("That version is not in this conversation.", param="id")
+        removed, shown = branches.choose(conversation, target)
+        _publish_removed(conversation_id, removed)
+        for message in shown:
+            _publish_message(message)
+    return shown
 
 
 def do_stop(user: User, conversation_id: int) -> list[int]:
@@ -117,13 +137,23 @@ def do_update(
     title: str | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    temperature: float | tuning.Keep | None = tuning.KEEP,
+    max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
     pinned: bool | None = None,
     project: int | projects.Keep | None = projects.KEEP,
 ) -> Conversation:
-    """Changes the title, model, system prompt or pin (those given); `project=` moves it (None: out)."""
+    """Changes the title, model, system prompt, sampling settings or pin (those given); `project=` moves
+    it (None: out of any)."""
     with transaction.atomic():
         conversation = _owned(user, conversation_id)
-        services.update_conversation(conversation, title=title, model_id=model, system_prompt=system_prompt)
+        services.update_conversation(
+            conversation,
+            title=title,
+            model_id=model,
+            system_prompt=system_prompt,
+            temperature=temperature,
+            max_output_tokens=max_output_tokens,
+        )
         projects.place(user, conversation, pinned=pinned, project=project)
         _publish_conversation(conversation)
     return conversation

@@ -13,6 +13,7 @@ from conversations import actions, listing, projects, services, temporary
 from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
+from conversations.tuning import model_card
 
 
 @never_cache
@@ -49,7 +50,7 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "messages": messages,
             "list": {"results": [conversation_data(c) for c in conversations], "next_cursor": next_cursor},
             "projects": [project_data(p) for p in own_projects],
-            "models": [{"id": m.public_id, "context_length": m.context_length} for m in models],
+            "models": [model_card(m) for m in models],
         },
     }
     return render(request, "conversations/chat.html", context)

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { ChatSocket } from "./socket.js";
 import { Composer } from "./composer.js";
+import { ModelDetails, Settings } from "./settings.js";
 import { MessageStore } from "./store.js";
 import { Sidebar } from "./sidebar.js";
 import { Thread } from "./thread.js";
@@ -48,6 +49,7 @@ const thread = new Thread({
   handlers: {
     edit: (id, content) => sendFrame({ type: "edit", id, content }),
     regenerate: () => sendFrame({ type: "regenerate" }),
+    switch: (id) => sendFrame({ type: "switch", id }),
   },
 });
 
@@ -108,15 +110,24 @@ function newChatUrl({ temporary: temp = temporary } = {}) {
 
 function selectProject(project) {
   sidebar.showProject(project ? project.id : "");
-  if (!chat.conversation && project) toolbar.startIn(project);
+  if (!chat.conversation && project) {
+    toolbar.startIn(project);
+    if (!settings.pending.system_prompt) settings.pending.system_prompt = project.system_prompt || "";
+  }
 }
 
 const toolbar = new Toolbar({
   title: $("chat-title"), model: $("model"), rename: $("rename"), del: $("delete"),
-  systemPrompt: $("system-prompt"), saveSystem: $("save-system-prompt"), systemStatus: $("system-prompt-status"),
   renameDialog: $("rename-dialog"), renameInput: $("rename-input"),
   deleteDialog: $("delete-dialog"), deleteTitle: $("delete-title"),
 }, chat);
+
+const models = new ModelDetails({ select: $("model"), line: $("model-details") }, initial.models);
+const settings = new Settings({
+  open: $("settings"), dialog: $("settings-dialog"), form: $("settings-form"), cancel: $("settings-cancel"),
+  systemPrompt: $("system-prompt"), temperature: $("temperature"), maxTokens: $("max-output-tokens"),
+  limit: $("max-output-tokens-help"), status: $("settings-status"),
+}, chat, models);
 
 const socket = new ChatSocket(urls.socketPath, {
   open() {
@@ -173,7 +184,7 @@ async function submit() {
   if (!chat.conversation) {
     try {
       const project = projects.current;
-      const body = { ...toolbar.choices, temporary, ...(project ? { project: project.id } : {}) };
+      const body = { ...toolbar.choices, ...settings.choices, temporary, ...(project ? { project: project.id } : {}) };
       setConversation(await api("POST", urls.conversationsUrl, body), true);
     } catch (e) {
       pendingSend = null;
@@ -205,6 +216,12 @@ function handle(frame) {
       break;
     case "delta": {
       const outcome = store.applyDelta(frame);
+      if (outcome === "applied") thread.scheduleBody(frame.id);
+      else if (outcome === "gap") requestSync();
+      break;
+    }
+    case "reasoning": {
+      const outcome = store.applyDelta(frame, "reasoning");
       if (outcome === "applied") thread.scheduleBody(frame.id);
       else if (outcome === "gap") requestSync();
       break;

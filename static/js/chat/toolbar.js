@@ -1,4 +1,5 @@
-// The open conversation's title, model, system prompt, rename and delete, changed through the API.
+// The open conversation's title, model, rename and delete, changed through the API (its other
+// settings are in settings.js).
 import { api } from "./api.js";
 
 export class Toolbar {
@@ -11,7 +12,6 @@ export class Toolbar {
     els.del.addEventListener("click", () => this.askDelete());
     els.deleteDialog.addEventListener("close", () => this.remove());
     els.model.addEventListener("change", () => this.change({ model: els.model.value }));
-    els.saveSystem.addEventListener("click", () => this.saveSystemPrompt());
   }
 
   show(conversation) {
@@ -23,15 +23,16 @@ export class Toolbar {
     if (conversation.model && this.els.model.value !== conversation.model) this.els.model.value = conversation.model;
   }
 
-  // A new chat in a project starts with the project's model and system prompt.
+  // A new chat in a project starts with the project's model (and, server-side, its system prompt).
   startIn(project) {
     const options = [...this.els.model.options].map((o) => o.value);
-    if (project.model && options.includes(project.model)) this.els.model.value = project.model;
-    this.els.systemPrompt.value = project.system_prompt || "";
+    if (!project.model || !options.includes(project.model)) return;
+    this.els.model.value = project.model;
+    this.els.model.dispatchEvent(new Event("change"));
   }
 
   get choices() {
-    return { model: this.els.model.value, system_prompt: this.els.systemPrompt.value };
+    return { model: this.els.model.value };
   }
 
   async change(fields) {
@@ -73,17 +74,6 @@ export class Toolbar {
       this.chat.leave();
     } catch (e) {
       this.chat.alert(e.message);
-    }
-  }
-
-  async saveSystemPrompt() {
-    const status = this.els.systemStatus;
-    if (!this.chat.conversation) { status.textContent = "Used from the first message."; return; }
-    try {
-      await api("PATCH", this.chat.conversation.url, { system_prompt: this.els.systemPrompt.value });
-      status.textContent = "Saved.";
-    } catch (e) {
-      status.textContent = e.message;
     }
   }
 }
