@@ -11,7 +11,8 @@ import pytest
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from conversations.models import Conversation, Message, Share
+from conversations import branches
+from conversations.models import Conversation, Share
 from tests.inprocess import InProcessApp
 from tests.signed_in import sign_in
 
@@ -30,10 +31,8 @@ def alices(alice: User, model: LanguageModel) -> Conversation:
     conversation = Conversation.objects.create(
         owner=alice, title="Trip to Lisbon", model=model, system_prompt="SECRET-PROMPT"
     )
-    Message.objects.create(conversation=conversation, role="user", content="Where do I eat pastéis de nata?")
-    Message.objects.create(
-        conversation=conversation, role="assistant", content="In Belém.", model=model, prompt_tokens=7
-    )
+    branches.append(conversation, role="user", content="Where do I eat pastéis de nata?")
+    branches.append(conversation, role="assistant", content="In Belém.", model=model, prompt_tokens=7)
     return conversation
 
 
@@ -98,7 +97,7 @@ def test_later_messages_do_not_leak_into_a_share(
     app: InProcessApp, as_alice: httpx.Client, alices: Conversation
 ) -> None:
     made = share(as_alice, alices)
-    Message.objects.create(conversation=alices, role="user", content="LATER-AND-PRIVATE")
+    branches.append(alices, role="user", content="LATER-AND-PRIVATE")
     alices.title = "Renamed later"
     alices.save()
     page = app.client().get(path_of(made["link"]))
@@ -171,7 +170,7 @@ def test_an_empty_or_temporary_conversation_is_not_shared(as_alice: httpx.Client
     answer = as_alice.post(f"{API}{empty.pk}/share/")
     assert answer.status_code == 400 and "nothing to share" in answer.json()["error"]["message"]
     temporary = Conversation.objects.create(owner=alice, temporary=True)
-    Message.objects.create(conversation=temporary, role="user", content="hi")
+    branches.append(temporary, role="user", content="hi")
     answer = as_alice.post(f"{API}{temporary.pk}/share/")
     assert answer.status_code == 400 and "temporary" in answer.json()["error"]["message"]
     assert not Share.objects.exists()
@@ -179,7 +178,7 @@ def test_an_empty_or_temporary_conversation_is_not_shared(as_alice: httpx.Client
 
 def test_a_hostile_snapshot_is_data_not_markup(app: InProcessApp, as_alice: httpx.Client, alice: User) -> None:
     conversation = Conversation.objects.create(owner=alice, title=XSS)
-    Message.objects.create(conversation=conversation, role="user", content=XSS + "</script><script>alert(3)</script>")
+    branches.append(conversation, role="user", content=XSS + "</script><script>alert(3)</script>")
     made = share(as_alice, conversation)
     page = app.client().get(path_of(made["link"])).text
     assert "<script>alert" not in page and "<img src=x" not in page
