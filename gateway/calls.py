@@ -41,6 +41,8 @@ class Call:
     reservation: limits.Reservation | None = None
     attempts: routing.Attempts | None = None
     finished: bool = False
+    # The prompt's estimate when the body is not a chat request (completions, responses, embeddings).
+    prompt_estimate: int | None = None
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -50,7 +52,8 @@ class Call:
         return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
 
     def estimated(self, completion_bytes: int = 0) -> Usage:
-        return Usage(estimate_prompt_tokens(self.body), tokens_for_bytes(completion_bytes), estimated=True)
+        prompt = self.prompt_estimate if self.prompt_estimate is not None else estimate_prompt_tokens(self.body)
+        return Usage(prompt, tokens_for_bytes(completion_bytes), estimated=True)
 
     async def finish(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
         """Queue the request's ledger row and settle its reservation, once."""

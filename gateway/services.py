@@ -14,6 +14,7 @@ Hot path: streamed chunks are parsed with `json` and only `model` (and usage) re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -311,5 +312,7 @@ async def _stream(
     call = Call(caller, body, stream=True, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
     call.attempts = routing.Attempts(model)
-    async for chunk in relay_stream(call, _attempt(call, request, native), keepalive):
-        yield chunk
+    # Closed at once with this generator, so the upstream request is closed at once too.
+    async with contextlib.aclosing(relay_stream(call, _attempt(call, request, native), keepalive)) as chunks:
+        async for chunk in chunks:
+            yield chunk

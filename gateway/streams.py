@@ -163,7 +163,9 @@ async def open_first(
         return stack, blocks, first, relay
 
 
-async def relay_stream(call: Call, attempt: Attempt, keepalive: float | None) -> AsyncIterator[dict[str, Any] | None]:
+async def relay_stream(
+    call: Call, attempt: Attempt, keepalive: float | None
+) -> AsyncGenerator[dict[str, Any] | None, None]:
     """The client's chunks (None for a keep-alive), from a prepared call with its `attempts` set."""
     assert call.attempts is not None
     relay: Relay | None = None

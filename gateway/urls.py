@@ -4,6 +4,7 @@ from gateway import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("chat/completions", views.chat_completions, name="v1-chat-completions"),
+    path("completions", views.completions, name="v1-completions"),
     path("embeddings", views.embeddings, name="v1-embeddings"),
     path("messages", views.create_message, name="v1-messages"),
     path("messages/count_tokens", views.count_tokens, name="v1-messages-count-tokens"),

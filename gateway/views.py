@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from catalogue.models import LanguageModel
 from chatsite.inputs import unstorable
 from gateway import auth, messages, services
+from gateway.completions import create_text_completion, stream_text_completion
 from gateway.embeddings import create_embeddings
 from gateway.endpoint import ANTHROPIC, ApiCall, encode_json, endpoint, error_response, json_response, shape_for
 from gateway.errors import GatewayError
@@ -70,6 +71,16 @@ async def chat_completions(call: ApiCall) -> HttpResponseBase:
         )
     answer = await services.create_completion(call.caller, call.body, response_headers=call.headers)
     return json_response(answer)
+
+
+@endpoint("POST", body=True)
+async def completions(call: ApiCall) -> HttpResponseBase:
+    if call.body.get("stream") is True:
+        keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
+        return await event_stream(
+            stream_text_completion(call.caller, call.body, keepalive=keepalive, response_headers=call.headers)
+        )
+    return json_response(await create_text_completion(call.caller, call.body, response_headers=call.headers))
 
 
 @endpoint("POST", body=True)
