@@ -163,6 +163,12 @@ class _TextRelay:
     def usage(self, call: Call) -> Usage:
         return self.reported or call.estimated(self.completion_bytes)
 
+    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+        return [self.usage_chunk(usage)] if self.wants_usage else []
+
+    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        return [exc.to_dict()]
+
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
         return {
             "id": self.last.get("id") or f"cmpl-{uuid.uuid4().hex}",

@@ -89,7 +89,7 @@ async def _prepare(call: Call, response_headers: dict[str, str] | None) -> tuple
 # Non-streaming
 
 
-def _normalize_completion(payload: dict[str, Any], public_id: str) -> None:
+def normalize_completion(payload: dict[str, Any], public_id: str) -> None:
     """Fill what some upstreams omit and the spec requires; answer with our public model id."""
     payload["model"] = public_id
     payload.setdefault("id", f"chatcmpl-{uuid.uuid4().hex}")
@@ -110,7 +110,7 @@ def _normalize_completion(payload: dict[str, Any], public_id: str) -> None:
             message.setdefault("refusal", None)
 
 
-def _answer_usage(call: Call, payload: dict[str, Any]) -> Usage:
+def answer_usage(call: Call, payload: dict[str, Any]) -> Usage:
     """The upstream's reported usage, or an estimate written into the answer (flagged in the ledger)."""
     reported = reported_usage(payload.get("usage"))
     if reported is not None:
@@ -157,8 +157,8 @@ async def create_completion(
 
     try:
         payload = await routing.first(attempts, attempt)
-        _normalize_completion(payload, request.model)
-        usage, status, error_code = _answer_usage(call, payload), 200, ""
+        normalize_completion(payload, request.model)
+        usage, status, error_code = answer_usage(call, payload), 200, ""
         return payload
     except GatewayError as exc:
         status, error_code = exc.status, error_code_of(exc)
@@ -173,7 +173,7 @@ async def create_completion(
 # ---------------------------------------------------------------------------------------------
 # Streaming
 @dataclass
-class _Relay:
+class ChatRelay:
     """Turns an upstream's stream events into the chunks our client gets, and keeps what they said."""
 
     public_id: str
@@ -245,6 +245,12 @@ class _Relay:
     def usage(self, call: Call) -> Usage:
         return self.reported or call.estimated(self.completion_bytes)
 
+    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+        return [self.usage_chunk(usage)] if self.wants_usage else []
+
+    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        return [exc.to_dict()]
+
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
         """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
         return {
@@ -286,8 +292,8 @@ def stream_events(
 
 
 def _attempt(call: Call, request: ChatCompletionRequest, native: Native | None) -> Any:
-    def attempt(deployment: Deployment, target: upstream.Target) -> tuple[_Relay, str, bytes, dict[str, str]]:
-        relay = _Relay(request.model, request.wants_usage_chunk(), target)
+    def attempt(deployment: Deployment, target: upstream.Target) -> tuple[ChatRelay, str, bytes, dict[str, str]]:
+        relay = ChatRelay(request.model, request.wants_usage_chunk(), target)
         extra: dict[str, str] = {}
         if target.anthropic:
             relay.translator = MessagesToChatStream()

@@ -5,7 +5,7 @@
 `attempt(deployment, target)` gives, for one deployment, the Relay reading its events and the
 request (path, body, extra headers) to send. The stream is opened on the first deployment whose
 stream starts well (gateway.routing); once something went to the client, failures are yielded as
-one {"error": {...}} dict and the stream ends. `Call.finish` writes the ledger row, always.
+the relay says (chat: one {"error": {...}} dict) and the stream ends. `Call.finish` writes the ledger row, always.
 
 Hot-path design (the benchmark asks for a few milliseconds of overhead at most): the upstream is
 read by a pump task feeding a small queue (`paced`), so a silent upstream can be answered with
@@ -34,15 +34,24 @@ class Relay(Protocol):
     """Turns one upstream's stream events into the client's chunks, and keeps what they said."""
 
     target: upstream.Target
-    wants_usage: bool
 
-    def chunks(self, data: str) -> list[dict[str, Any]]: ...
+    def chunks(self, data: str) -> list[dict[str, Any]]:
+        """One upstream event as the client's chunks (none, one or a few)."""
+        ...
 
-    def end(self) -> None: ...
+    def end(self) -> None:
+        """At the end of the upstream's stream: GatewayError when it was cut short."""
+        ...
 
     def usage(self, call: Call) -> Usage: ...
 
-    def usage_chunk(self, usage: Usage) -> dict[str, Any]: ...
+    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+        """The chunks closing a stream that ended well (chat's usage chunk, when asked for)."""
+        ...
+
+    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        """The chunks telling the client the stream failed after it began."""
+        ...
 
 
 # One deployment's attempt: the relay for its events, and the upstream path, body and extra headers.
@@ -194,14 +203,16 @@ async def relay_stream(
         if call.ttft_ms is None:
             raise upstream.bad_response(relay.target, "an empty stream")
         status, error_code = 200, ""
-        if relay.wants_usage:
-            yield relay.usage_chunk(relay.usage(call))
+        for chunk in relay.tail(relay.usage(call)):
+            yield chunk
     except GatewayError as exc:
         status, error_code = exc.status, error_code_of(exc)
         if not committed:
             raise
         await call.attempts.note_failure(exc)
-        yield exc.to_dict()
+        assert relay is not None  # committed: the stream was open
+        for chunk in relay.failed(exc):
+            yield chunk
     except Exception:
         status, error_code = 500, "server_error"
         raise
