@@ -34,7 +34,7 @@ from gateway.protocol_responses import CreateResponse, parse_response_request
 from gateway.services import ChatRelay, answer_usage, check_model_takes, normalize_completion
 from gateway.streams import relay_stream
 from gateway.translate_anthropic import MessagesToChatStream, UnreadableAnswer, message_to_chat_completion
-from gateway.translate_responses import Ids, ResponseStream, chat_request, response_from_completion
+from gateway.translate_responses import Ids, ResponseStream, chat_request, response_from_completion, response_usage
 from responses import store
 from usage import limits
 from usage.tokens import Usage, estimate_prompt_tokens, estimate_tokens
@@ -195,7 +195,7 @@ async def create_response(
             if usage is None:
                 size = len(json.dumps(payload["output"]).encode())
                 usage = call.estimated(size)
-                payload["usage"] = response_usage_of(usage)
+                payload["usage"] = response_usage(_usage_dict(usage))
             return _own(payload, turn), usage
         sent = _chat_body(call, turn, deployment, target, False)
         completion = await upstream.post_json(target, _chat_path(target), sent)
@@ -226,20 +226,6 @@ async def create_response(
         raise
     finally:
         await call.finish(usage, status, error_code)
-
-
-def response_usage_of(usage: Usage) -> dict[str, Any]:
-    """Our usage as the Responses API counts it (estimated ones flagged, ours)."""
-    counted: dict[str, Any] = {
-        "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": usage.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": usage.total_tokens,
-    }
-    if usage.estimated:
-        counted["estimated"] = True
-    return counted
 
 
 # ---------------------------------------------------------------------------------------------

@@ -271,3 +271,15 @@ def test_a_text_model_is_refused_naming_its_endpoint(gateway: Gateway, fake_upst
     with pytest.raises(openai.BadRequestError) as caught:
         gateway.client().responses.create(model=MODEL, input="x")
     assert "/v1/completions" in caught.value.message
+
+
+def test_without_usage_from_the_upstream_it_is_estimated_and_flagged(
+    gateway: Gateway, fake_upstream: FakeUpstream, mode: str
+) -> None:
+    fake_upstream.queue(Reply(content="a few words of answer", usage=False))
+    answer = gateway.client().responses.create(model=MODEL, input="Say something")
+    payload = dumped(answer)
+    validate(payload, "Response")
+    assert payload["usage"]["output_tokens"] > 0 and payload["usage"].get("estimated") is True
+    (row,) = wait_for_usage(1)
+    assert row.usage_estimated and row.completion_tokens == payload["usage"]["output_tokens"]
