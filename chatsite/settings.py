@@ -304,8 +304,9 @@ CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 3, minimum=1)
 # `make run` starts the bundled SmolLM2 model and registers it as provider `local` (chatsite.local_model).
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
 # How many llama.cpp servers serve the bundled model, its threads split between them. Each answers one request
-# at a time; with two, two chats generate at once instead of queueing behind each other.
-LOCAL_MODEL_SERVERS = env_int("LOCAL_MODEL_SERVERS", 2, minimum=1, maximum=16)
+# at a time, so four let four chats generate at once instead of queueing; on 2 cores four servers of one
+# thread also gave the most tokens per second in all (bench/local_fairness.py, figures in the README).
+LOCAL_MODEL_SERVERS = env_int("LOCAL_MODEL_SERVERS", 4, minimum=1, maximum=16)
 
 # The REST API under /api/ (api/, and each app's api.py): signed-in browsers (session with CSRF) and
 # scripts with an issued key; JSON only; one error shape (api/errors.py).

@@ -9,9 +9,10 @@ parameters often (betas, server tools, containers, ...), and a request whose ups
 Anthropic is forwarded as the client sent it, so what we do not model still reaches it. Block
 types we do not model (server tools' results, search results, ...) are kept as `OtherBlock`.
 
-The answer and stream-event models are what a reply from an Anthropic upstream is read with when
-it is translated for an OpenAI client (gateway.translate_anthropic); answers we relay or build
-for Anthropic clients are plain dicts, checked against these models by the tests.
+The answer models (and the stream events in gateway.protocol_anthropic_stream) are what a reply
+from an Anthropic upstream is read with when it is translated for an OpenAI client
+(gateway.translate_anthropic); answers we relay or build for Anthropic clients are plain dicts,
+checked against these models by the tests.
 
 Error messages name the param the way Anthropic's do, with dots and indexes:
 `messages.0.content.1.source.media_type: ...`.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError
 
 from gateway.errors import GatewayError
 from gateway.protocol import OpenModel
@@ -31,7 +32,7 @@ def _kind(value: Any) -> Any:
     return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
 
 
-def _tagged(known: frozenset[str]) -> Any:
+def tagged(known: frozenset[str]) -> Any:
     """A discriminator on `type` that sends any type not in `known` to the "other" member."""
 
     def pick(value: Any) -> str:
@@ -135,7 +136,7 @@ ToolResultContent = Annotated[
     | Annotated[ImageBlock, Tag("image")]
     | Annotated[DocumentBlock, Tag("document")]
     | Annotated[OtherBlock, Tag("other")],
-    _tagged(frozenset(("text", "image", "document"))),
+    tagged(frozenset(("text", "image", "document"))),
 ]
 
 
@@ -170,7 +171,7 @@ ContentBlock = Annotated[
     | Annotated[ThinkingBlock, Tag("thinking")]
     | Annotated[RedactedThinkingBlock, Tag("redacted_thinking")]
     | Annotated[OtherBlock, Tag("other")],
-    _tagged(_BLOCK_TYPES),
+    tagged(_BLOCK_TYPES),
 ]
 Content = str | list[ContentBlock]
 
@@ -334,140 +335,6 @@ class MessageResponse(OpenModel):
 
 class CountTokensResponse(OpenModel):
     input_tokens: int
-
-
-# --- stream events ----------------------------------------------------------------------------
-
-
-class TextDelta(OpenModel):
-    text: str
-    type: Literal["text_delta"]
-
-
-class InputJsonDelta(OpenModel):
-    partial_json: str
-    type: Literal["input_json_delta"]
-
-
-class ThinkingDelta(OpenModel):
-    thinking: str
-    type: Literal["thinking_delta"]
-
-
-class SignatureDelta(OpenModel):
-    signature: str
-    type: Literal["signature_delta"]
-
-
-class OtherDelta(OpenModel):
-    """Ours: a delta type we do not model (`citations_delta`, ...)."""
-
-    type: str
-
-
-BlockDelta = Annotated[
-    Annotated[TextDelta, Tag("text_delta")]
-    | Annotated[InputJsonDelta, Tag("input_json_delta")]
-    | Annotated[ThinkingDelta, Tag("thinking_delta")]
-    | Annotated[SignatureDelta, Tag("signature_delta")]
-    | Annotated[OtherDelta, Tag("other")],
-    _tagged(frozenset(("text_delta", "input_json_delta", "thinking_delta", "signature_delta"))),
-]
-
-
-class MessageStartEvent(OpenModel):
-    message: MessageResponse
-    type: Literal["message_start"]
-
-
-class ContentBlockStartEvent(OpenModel):
-    content_block: ContentBlock
-    index: int
-    type: Literal["content_block_start"]
-
-
-class ContentBlockDeltaEvent(OpenModel):
-    delta: BlockDelta
-    index: int
-    type: Literal["content_block_delta"]
-
-
-class ContentBlockStopEvent(OpenModel):
-    index: int
-    type: Literal["content_block_stop"]
-
-
-class MessageDelta(OpenModel):
-    stop_reason: StopReason | str | None = None
-    stop_sequence: str | None = None
-
-
-class DeltaUsage(OpenModel):
-    """Cumulative counts; input and cache counts appear only when they changed (or always, lately)."""
-
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
-    input_tokens: int | None = None
-    output_tokens: int
-
-
-class MessageDeltaEvent(OpenModel):
-    delta: MessageDelta
-    type: Literal["message_delta"]
-    usage: DeltaUsage
-
-
-class MessageStopEvent(OpenModel):
-    type: Literal["message_stop"]
-
-
-class PingEvent(OpenModel):
-    type: Literal["ping"]
-
-
-class ErrorDetail(OpenModel):
-    type: str
-    message: str
-
-
-class ErrorEvent(OpenModel):
-    """An error inside a stream, and the body of an error answer: {"type": "error", "error": {...}}."""
-
-    type: Literal["error"]
-    error: ErrorDetail
-
-
-class OtherEvent(OpenModel):
-    """Ours: Anthropic says new event types may appear; a client should ignore those it does not know."""
-
-    type: str
-
-
-_EVENT_TYPES = frozenset(
-    (
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-        "ping",
-        "error",
-    )
-)
-StreamEvent = Annotated[
-    Annotated[MessageStartEvent, Tag("message_start")]
-    | Annotated[ContentBlockStartEvent, Tag("content_block_start")]
-    | Annotated[ContentBlockDeltaEvent, Tag("content_block_delta")]
-    | Annotated[ContentBlockStopEvent, Tag("content_block_stop")]
-    | Annotated[MessageDeltaEvent, Tag("message_delta")]
-    | Annotated[MessageStopEvent, Tag("message_stop")]
-    | Annotated[PingEvent, Tag("ping")]
-    | Annotated[ErrorEvent, Tag("error")]
-    | Annotated[OtherEvent, Tag("other")],
-    _tagged(_EVENT_TYPES),
-]
-STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(StreamEvent)
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from gateway.errors import GatewayError
 from gateway.protocol import reasoning_text
-from gateway.protocol_anthropic import (
+from gateway.protocol_anthropic import TextBlock, ThinkingBlock, ToolUseBlock
+from gateway.protocol_anthropic_stream import (
     STREAM_EVENT,
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -21,11 +22,8 @@ from gateway.protocol_anthropic import (
     MessageDeltaEvent,
     MessageStartEvent,
     MessageStopEvent,
-    TextBlock,
     TextDelta,
-    ThinkingBlock,
     ThinkingDelta,
-    ToolUseBlock,
 )
 from gateway.translate_anthropic.answers import UnreadableAnswer, usage_to_anthropic, usage_to_openai
 from gateway.translate_anthropic.common import FINISH_TO_STOP, STOP_TO_FINISH, mapping

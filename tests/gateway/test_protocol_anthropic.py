@@ -8,17 +8,15 @@ import pytest
 
 from gateway.errors import GatewayError
 from gateway.protocol_anthropic import (
-    STREAM_EVENT,
     CustomTool,
     ImageBlock,
-    MessageStartEvent,
     OtherBlock,
-    OtherEvent,
     ServerTool,
     ToolResultBlock,
     parse_count_tokens_request,
     parse_messages_request,
 )
+from gateway.protocol_anthropic_stream import STREAM_EVENT, MessageStartEvent, OtherEvent
 from tests.gateway import anthropic_examples as docs
 
 USER = {"role": "user", "content": "Hello, Claude"}

@@ -1,0 +1,166 @@
+"""The browser's chat path at scale: N chat sockets each asking for a streamed reply at once.
+
+    .venv/bin/python bench/chat_sockets.py [--chats 200] [--chunks 200] [--rounds 2]
+
+Starts the fast fake upstream (bench/fast_upstream.py, `--chunks` content chunks per reply, sent back
+to back) and our site as `make run` serves it (one worker), on a fresh bench database with one
+user, session and conversation per chat (a user may have only CHAT_MAX_GENERATIONS replies at
+once). Each round opens every socket as the chat page does (session cookie, our Origin), waits for
+the stored messages, then sends one "send" frame per socket at once and reads frames until its reply
+is complete. Printed per round: time to the first delta and to the complete reply (p50, p99), frames
+per reply (deltas are batched per conversation), the site's CPU per reply (its process and
+PostgreSQL's), and the wall time. Everything listens on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import websockets  # noqa: E402
+from websockets.typing import Origin  # noqa: E402
+
+from bench.side_by_side import MODEL, Server, launch, prepare_database, seed, start_ours  # noqa: E402
+from tests.live_server import free_port  # noqa: E402
+
+
+@dataclass
+class Reply:
+    first_delta: float = 0.0
+    complete: float = 0.0
+    frames: int = 0
+    content: list[str] = field(default_factory=list)
+
+
+def sessions(count: int) -> list[tuple[str, int]]:
+    """One user, login session and conversation per chat: (session cookie, conversation id)."""
+    from django.conf import settings
+    from django.db import connections
+    from django.test import Client
+
+    from accounts.models import User
+    from catalogue.models import LanguageModel
+    from conversations.models import Conversation
+
+    model = LanguageModel.objects.get(public_id=MODEL)
+    out = []
+    for index in range(count):
+        user = User.objects.create_user(f"chat-{index}", password=None)
+        client = Client()
+        client.force_login(user)
+        conversation = Conversation.objects.create(owner=user, model=model, title=f"bench {index}")
+        out.append((client.cookies[settings.SESSION_COOKIE_NAME].value, conversation.pk))
+    connections.close_all()
+    return out
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int]) -> Reply:
+    from django.conf import settings
+
+    url = f"ws://127.0.0.1:{port}/ws/conversations/{conversation}/"
+    headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
+    reply = Reply()
+    async with websockets.connect(
+        url, origin=Origin(f"http://127.0.0.1:{port}"), additional_headers=headers, max_size=None, open_timeout=120
+    ) as socket:
+        first = json.loads(await socket.recv())
+        if first.get("type") != "messages":
+            sys.exit(f"bench: the socket said {first!r}")
+        ready.append(conversation)
+        await go.wait()
+        started = time.perf_counter()
+        await socket.send(json.dumps({"type": "send", "content": "Tell me a story."}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(socket.recv(), 300))
+            reply.frames += 1
+            if frame["type"] == "delta" and not reply.first_delta:
+                reply.first_delta = time.perf_counter() - started
+            elif frame["type"] == "error":
+                sys.exit(f"bench: the socket refused: {frame!r}")
+            elif frame["type"] == "message":
+                message = frame["message"]
+                if message["role"] == "assistant" and message["status"] != "streaming":
+                    if message["status"] != "complete":
+                        sys.exit(f"bench: a reply ended {message['status']}: {message.get('error')}")
+                    reply.complete = time.perf_counter() - started
+                    return reply
+
+
+async def round_of(server: Server, chats: list[tuple[str, int]]) -> tuple[list[Reply], float]:
+    go = asyncio.Event()
+    ready: list[int] = []
+    tasks = [asyncio.create_task(one_chat(server.port, cookie, conv, go, ready)) for cookie, conv in chats]
+    while len(ready) < len(chats):
+        if any(t.done() for t in tasks):
+            for task in tasks:
+                if task.done():
+                    task.result()
+        await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    go.set()
+    replies = await asyncio.gather(*tasks)
+    return list(replies), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--chunks", type=int, default=200, help="content chunks per reply from the upstream")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    print("Preparing the bench database...", flush=True)
+    db_url, secret_key = prepare_database()
+    upstream_port = free_port()
+    upstream = Server("fast upstream", upstream_port, {})
+    servers: list[Server] = []
+    try:
+        launch(upstream, [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port),
+                          str(args.chunks)], dict(os.environ), "/healthz")  # fmt: skip
+        servers.append(upstream)
+        api_key = seed(f"http://127.0.0.1:{upstream_port}/v1")
+        chats = sessions(args.chats * args.rounds)
+        ours = start_ours(None, db_url, secret_key, api_key)
+        servers.append(ours)
+        print(f"\n{args.chats} chat sockets, each one reply of {args.chunks} chunks at once; one site worker\n")
+        print(
+            "| round | first delta p50 / p99 s | complete p50 / p99 s | frames per reply | CPU ms per reply | wall s |"
+        )
+        print("|---|---|---|---|---|---|")
+        for index in range(args.rounds):
+            batch = chats[index * args.chats : (index + 1) * args.chats]
+            cpu_before = ours.cpu()
+            replies, wall = asyncio.run(round_of(ours, batch))
+            cpu = (ours.cpu() - cpu_before) * 1000 / len(replies)
+            firsts = [r.first_delta for r in replies]
+            ends = [r.complete for r in replies]
+            frames = statistics.median(r.frames for r in replies)
+            print(
+                f"| {index + 1} | {percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.99):.2f} "
+                f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} "
+                f"| {wall:.1f} |",
+                flush=True,
+            )
+        print(f"\nRSS of the site after the rounds: {ours.rss():.0f} MiB")
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
