@@ -5,7 +5,8 @@
 `attempt(deployment, target)` gives, for one deployment, the Relay reading its events and the
 request (path, body, extra headers) to send. The stream is opened on the first deployment whose
 stream starts well (gateway.routing); once something went to the client, failures are yielded as
-the relay says (chat: one {"error": {...}} dict) and the stream ends. `Call.finish` writes the ledger row, always.
+the relay says (chat: one {"error": {...}} dict) and the stream ends. `Call.finish` writes the
+ledger row, always.
 
 Hot-path design (the benchmark asks for a few milliseconds of overhead at most): the upstream is
 read by a pump task feeding a small queue (`paced`), so a silent upstream can be answered with

@@ -283,3 +283,16 @@ def test_without_usage_from_the_upstream_it_is_estimated_and_flagged(
     assert payload["usage"]["output_tokens"] > 0 and payload["usage"].get("estimated") is True
     (row,) = wait_for_usage(1)
     assert row.usage_estimated and row.completion_tokens == payload["usage"]["output_tokens"]
+
+
+def test_reasoning_from_the_upstream_streams_as_a_reasoning_summary(
+    gateway: Gateway, fake_upstream: FakeUpstream, mode: str
+) -> None:
+    fake_upstream.queue(Reply(content="Four.", reasoning="Two and two make four."))
+    events = list(gateway.client().responses.create(model=MODEL, input="2+2?", stream=True))
+    for event in events:
+        validate_event(dumped(event))
+    summary = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")  # type: ignore[union-attr]
+    final = events[-1].response  # type: ignore[union-attr]
+    assert summary == "Two and two make four." and final.output_text == "Four."
+    assert [item.type for item in final.output] == ["reasoning", "message"]
