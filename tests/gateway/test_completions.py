@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
@@ -145,3 +146,23 @@ def test_another_users_key_has_its_own_limits_and_ledger(gateway: Gateway, text:
     gateway.client(secret).completions.create(model=TEXT, prompt="Hi")
     rows = wait_for_usage(3)
     assert [(r.user_id, r.status) for r in rows] == [(gateway.user.pk, 200), (gateway.user.pk, 429), (bob.pk, 200)]
+
+
+def test_a_client_leaving_a_stream_closes_the_upstream_request(
+    text: LanguageModel, live_gateway: Gateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content=" ".join(["word"] * 200), delay=0.05))
+    body = {"model": TEXT, "prompt": "Talk", "stream": True}
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream(
+            "POST", live_gateway.base_url + "/completions", json=body, headers=live_gateway.headers()
+        ) as stream,
+    ):
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            if line.startswith("data: {"):
+                break  # got a chunk; leave with the upstream still talking
+    assert fake_upstream.last.disconnected.wait(timeout=10), "the upstream request stayed open"
+    (row,) = wait_for_usage(1)
+    assert row.status == 499 and row.error_code == "client_disconnected"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -296,3 +297,23 @@ def test_reasoning_from_the_upstream_streams_as_a_reasoning_summary(
     final = events[-1].response  # type: ignore[union-attr]
     assert summary == "Two and two make four." and final.output_text == "Four."
     assert [item.type for item in final.output] == ["reasoning", "message"]
+
+
+def test_a_client_leaving_a_stream_closes_the_upstream_request_and_keeps_nothing(
+    live_gateway: Gateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content=" ".join(["word"] * 200), delay=0.05))
+    body = {"model": MODEL, "input": "Talk", "stream": True}
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream(
+            "POST", live_gateway.base_url + "/responses", json=body, headers=live_gateway.headers()
+        ) as stream,
+    ):
+        for line in stream.iter_lines():
+            if '"response.output_text.delta"' in line:
+                break  # leave with the upstream still talking
+    assert fake_upstream.wait_for_requests(1)
+    assert fake_upstream.last.disconnected.wait(timeout=10), "the upstream request stayed open"
+    (row,) = wait_for_usage(1)
+    assert row.status == 499 and not StoredResponse.objects.exists()
