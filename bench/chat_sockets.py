@@ -1,15 +1,18 @@
 """The browser's chat path at scale: N chat sockets each asking for a streamed reply at once.
 
-    .venv/bin/python bench/chat_sockets.py [--chats 200] [--chunks 200] [--rounds 2]
+    .venv/bin/python bench/chat_sockets.py [--chats 200] [--chunks 200] [--rounds 2] [--pace-ms MS]
+        [--compare-layer] [--profile FILE]
 
 Starts the fast fake upstream (bench/fast_upstream.py, `--chunks` content chunks per reply, sent back
 to back) and our site as `make run` serves it (one worker), on a fresh bench database with one
 user, session and conversation per chat (a user may have only CHAT_MAX_GENERATIONS replies at
 once). Each round opens every socket as the chat page does (session cookie, our Origin), waits for
 the stored messages, then sends one "send" frame per socket at once and reads frames until its reply
-is complete. Printed per round: time to the first delta and to the complete reply (p50, p99), frames
-per reply (deltas are batched per conversation), the site's CPU per reply (its process and
-PostgreSQL's), and the wall time. Everything listens on 127.0.0.1 and stops by itself.
+is complete. With --compare-layer, each round also runs on a second site using channels' stock
+in-memory layer (what chatsite.layers replaces), side by side. Printed per round: time to the first
+delta and to the complete reply (p50, p99), frames per reply (deltas are batched per conversation),
+the site's CPU per reply (its process and PostgreSQL's), and the wall time.
+Everything listens on 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,6 +44,9 @@ class Reply:
     first_delta: float = 0.0
     complete: float = 0.0
     frames: int = 0
+    delays: list[float] = field(default_factory=list)  # per chunk: sent by the upstream → read here (paced)
+    chunks_seen: int = 0
+    chunks_stored: int = 0
     content: list[str] = field(default_factory=list)
 
 
@@ -69,7 +77,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int]) -> Reply:
+async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int], pace: bool) -> Reply:
     from django.conf import settings
 
     url = f"ws://127.0.0.1:{port}/ws/conversations/{conversation}/"
@@ -88,8 +96,14 @@ async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event,
         while True:
             frame = json.loads(await asyncio.wait_for(socket.recv(), 300))
             reply.frames += 1
-            if frame["type"] == "delta" and not reply.first_delta:
-                reply.first_delta = time.perf_counter() - started
+            if frame["type"] == "delta":
+                if not reply.first_delta:
+                    reply.first_delta = time.perf_counter() - started
+                if pace:
+                    now = time.time()
+                    stamps = frame["text"].split()
+                    reply.delays.extend(now - float(stamp) for stamp in stamps)
+                    reply.chunks_seen += len(stamps)
             elif frame["type"] == "error":
                 sys.exit(f"bench: the socket refused: {frame!r}")
             elif frame["type"] == "message":
@@ -98,13 +112,14 @@ async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event,
                     if message["status"] != "complete":
                         sys.exit(f"bench: a reply ended {message['status']}: {message.get('error')}")
                     reply.complete = time.perf_counter() - started
+                    reply.chunks_stored = len(message["content"].split())
                     return reply
 
 
-async def round_of(server: Server, chats: list[tuple[str, int]]) -> tuple[list[Reply], float]:
+async def round_of(server: Server, chats: list[tuple[str, int]], pace: bool) -> tuple[list[Reply], float]:
     go = asyncio.Event()
     ready: list[int] = []
-    tasks = [asyncio.create_task(one_chat(server.port, cookie, conv, go, ready)) for cookie, conv in chats]
+    tasks = [asyncio.create_task(one_chat(server.port, cookie, conv, go, ready, pace)) for cookie, conv in chats]
     while len(ready) < len(chats):
         if any(t.done() for t in tasks):
             for task in tasks:
@@ -122,6 +137,11 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--chunks", type=int, default=200, help="content chunks per reply from the upstream")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pace-ms", type=float, default=0, help="chunks this far apart, each stamped with the "
+                        "moment it was sent: prints each chunk's delay to the socket (p50, p99, max)")  # fmt: skip
+    parser.add_argument("--compare-layer", action="store_true", help="also run each round on channels' own layer")
+    parser.add_argument("--profile", metavar="FILE", help="record the site's stacks during the last round with "
+                        "py-spy (installed apart: pip install py-spy) as collapsed stacks in FILE")  # fmt: skip
     args = parser.parse_args()
 
     print("Preparing the bench database...", flush=True)
@@ -131,32 +151,61 @@ def main() -> None:
     servers: list[Server] = []
     try:
         launch(upstream, [sys.executable, str(ROOT / "bench" / "fast_upstream.py"), str(upstream_port),
-                          str(args.chunks)], dict(os.environ), "/healthz")  # fmt: skip
+                          str(args.chunks), str(args.pace_ms)], dict(os.environ), "/healthz")  # fmt: skip
         servers.append(upstream)
         api_key = seed(f"http://127.0.0.1:{upstream_port}/v1")
-        chats = sessions(args.chats * args.rounds)
-        ours = start_ours(None, db_url, secret_key, api_key)
-        servers.append(ours)
+        sites = [("ours", {})]
+        if args.compare_layer:
+            sites.append(("channels' layer", {"DJANGO_SETTINGS_MODULE": "bench.stock_layer_settings"}))
+        chats = sessions(args.chats * args.rounds * len(sites))
+        running = []
+        for label, env in sites:
+            running.append((label, start_ours(None, db_url, secret_key, api_key, env)))
+            servers.append(running[-1][1])
         print(f"\n{args.chats} chat sockets, each one reply of {args.chunks} chunks at once; one site worker\n")
-        print(
-            "| round | first delta p50 / p99 s | complete p50 / p99 s | frames per reply | CPU ms per reply | wall s |"
-        )
-        print("|---|---|---|---|---|---|")
+        print("| round | site | first delta p50 / p99 s | complete p50 / p99 s | frames per reply | CPU ms per reply "
+              "| wall s |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
+        batches = iter(range(args.rounds * len(sites)))
         for index in range(args.rounds):
-            batch = chats[index * args.chats : (index + 1) * args.chats]
-            cpu_before = ours.cpu()
-            replies, wall = asyncio.run(round_of(ours, batch))
-            cpu = (ours.cpu() - cpu_before) * 1000 / len(replies)
-            firsts = [r.first_delta for r in replies]
-            ends = [r.complete for r in replies]
-            frames = statistics.median(r.frames for r in replies)
-            print(
-                f"| {index + 1} | {percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.99):.2f} "
-                f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} "
-                f"| {wall:.1f} |",
-                flush=True,
-            )
-        print(f"\nRSS of the site after the rounds: {ours.rss():.0f} MiB")
+            for label, ours in running:
+                start = next(batches) * args.chats
+                batch = chats[start : start + args.chats]
+                spy = None
+                if args.profile and index == args.rounds - 1 and label == "ours":
+                    assert ours.process is not None
+                    spy = subprocess.Popen(["py-spy", "record", "--subprocesses", "--idle", "-r", "250", "-f", "raw",
+                                            "-o", args.profile, "-p", str(ours.process.pid)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                    time.sleep(2)
+                cpu_before = ours.cpu()
+                replies, wall = asyncio.run(round_of(ours, batch, bool(args.pace_ms)))
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
+                cpu = (ours.cpu() - cpu_before) * 1000 / len(replies)
+                firsts = [r.first_delta for r in replies]
+                ends = [r.complete for r in replies]
+                frames = statistics.median(r.frames for r in replies)
+                print(
+                    f"| {index + 1} | {label} | {percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.99):.2f} "
+                    f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} "
+                    f"| {wall:.1f} |",
+                    flush=True,
+                )
+                if args.pace_ms:
+                    delays = [d * 1000 for r in replies for d in r.delays]
+                    seen = sum(r.chunks_seen for r in replies)
+                    stored = sum(r.chunks_stored for r in replies)
+                    print(
+                        f"|   | chunk delay p50 {percentile(delays, 0.5):.0f} ms, "
+                        f"p99 {percentile(delays, 0.99):.0f} ms, "
+                        f"max {max(delays):.0f} ms; chunks read {seen} and stored {stored} of "
+                        f"{args.chunks * len(replies)} sent |||||",
+                        flush=True,
+                    )
+        for label, ours in running:
+            print(f"\nRSS of the site ({label}) after the rounds: {ours.rss():.0f} MiB")
     finally:
         for server in reversed(servers):
             server.stop()

@@ -1,13 +1,16 @@
 """A fast fake OpenAI-compatible upstream for benchmarks: fixed answers, no recording.
 
-    python bench/fast_upstream.py PORT [CHUNKS]
+    python bench/fast_upstream.py PORT [CHUNKS] [PACE_MS]
 
 POST /v1/chat/completions answers a small completion, or with `"stream": true` a stream of
-CHUNKS content chunks (default 50) sent back to back, plus the usage chunk when asked.
+CHUNKS content chunks (default 50) sent back to back, plus the usage chunk when asked. With
+PACE_MS, chunks come PACE_MS apart as a model writes them, and each chunk's text is the moment it
+was sent (`time.time()` and a space), so a client can tell how late each one reached it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -16,6 +19,7 @@ from typing import Any
 import uvicorn
 
 CHUNKS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+PACE = float(sys.argv[3]) / 1000 if len(sys.argv) > 3 else 0.0
 
 
 def _completion(model: str) -> bytes:
@@ -76,9 +80,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         {"type": "http.response.body", "body": _chunk(model, {"role": "assistant", "content": ""}), "more_body": True}
     )
     for index in range(CHUNKS):
-        await send(
-            {"type": "http.response.body", "body": _chunk(model, {"content": f" tok{index}"}), "more_body": True}
-        )
+        if PACE:
+            await asyncio.sleep(PACE)
+        text = f"{time.time():.6f} " if PACE else f" tok{index}"
+        await send({"type": "http.response.body", "body": _chunk(model, {"content": text}), "more_body": True})
     tail = _chunk(model, {}, "stop")
     if (request.get("stream_options") or {}).get("include_usage"):
         usage = {"prompt_tokens": 9, "completion_tokens": CHUNKS, "total_tokens": 9 + CHUNKS}

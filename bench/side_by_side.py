@@ -150,13 +150,16 @@ def launch(server: Server, command: list[str], env: dict[str, str], ready_path: 
     sys.exit(f"bench: {server.name} did not answer within {timeout:.0f}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def start_ours(server_name: str | None, db_url: str, secret_key: str, api_key: str) -> Server:
+def start_ours(
+    server_name: str | None, db_url: str, secret_key: str, api_key: str, extra_env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     label = f"ours ({server_name or 'make run default'})"
     server = Server(label, port, {"Authorization": f"Bearer {api_key}"}, extra_roots=postgres_roots)
     env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret_key, "HOST": "127.0.0.1", "PORT": str(port),
            "LOCAL_MODEL": "0", "ADMIN_PASSWORD": "bench-admin-password-not-used"}  # fmt: skip
     env.pop("SERVER", None)
+    env.update(extra_env or {})
     if server_name:
         env["SERVER"] = server_name
     launch(server, [sys.executable, "-m", "chatsite.launcher"], env, "/healthz")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import User
-from conversations import services
+from conversations import branches, services, tuning
 from conversations.events import control_group, conversation_group, publish
 from conversations.models import Conversation, Message
 from conversations.serializers import conversation_data, message_data
@@ -49,12 +49,24 @@ def _owned(user: User, conversation_id: int) -> Conversation:
     return conversation
 
 
-def do_create(user: User, *, model: str | None = None, system_prompt: str = "", title: str = "") -> Conversation:
+def do_create(
+    user: User,
+    *,
+    model: str | None = None,
+    system_prompt: str = "",
+    title: str = "",
+    temperature: float | tuning.Keep | None = tuning.KEEP,
+    max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
+) -> Conversation:
     """A new, empty conversation (the chosen model, or the default one)."""
     with transaction.atomic():
         conversation = services.create_conversation(user, model or None, system_prompt)
-        if title.strip():
-            services.update_conversation(conversation, title=title)
+        services.update_conversation(
+            conversation,
+            title=title if title.strip() else None,
+            temperature=temperature,
+            max_output_tokens=max_output_tokens,
+        )
     return conversation
 
 
@@ -69,22 +81,36 @@ def do_send(user: User, conversation_id: int, content: str) -> Message:
 
 
 def do_edit(user: User, conversation_id: int, message_id: int, content: str) -> Message:
-    """Changes an earlier message of the user, drops what followed it; returns the new reply to generate."""
+    """Asks an earlier question again, changed, as a new branch (the old one is kept); returns the reply to generate."""
     with transaction.atomic():
         edited, removed, reply = services.edit_and_resend(user, conversation_id, message_id, content)
-        _publish_message(edited)
         _publish_removed(conversation_id, removed)
+        _publish_message(edited)
         _publish_message(reply)
     return reply
 
 
 def do_regenerate(user: User, conversation_id: int) -> Message:
-    """Replaces the last reply; returns the new one to generate."""
+    """Answers the last question again beside the earlier reply (kept as another version); returns the new one."""
     with transaction.atomic():
         removed, reply = services.regenerate(user, conversation_id)
         _publish_removed(conversation_id, removed)
         _publish_message(reply)
     return reply
+
+
+def do_switch(user: User, conversation_id: int, message_id: int) -> list[Message]:
+    """Shows another version of a message (and the branch below it); returns the messages now shown from it on."""
+    with transaction.atomic():
+        conversation = services.lock_idle(user, conversation_id)
+        target = conversation.messages.filter(pk=message_id).first()
+        if target is None:
+            raise services.ChatError("That version is not in this conversation.", param="id")
+        removed, shown = branches.choose(conversation, target)
+        _publish_removed(conversation_id, removed)
+        for message in shown:
+            _publish_message(message)
+    return shown
 
 
 def do_stop(user: User, conversation_id: int) -> list[int]:
@@ -104,11 +130,20 @@ def do_update(
     title: str | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    temperature: float | tuning.Keep | None = tuning.KEEP,
+    max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
 ) -> Conversation:
-    """Changes the title, model or system prompt (those given)."""
+    """Changes the title, model, system prompt or sampling settings (those given)."""
     with transaction.atomic():
         conversation = _owned(user, conversation_id)
-        services.update_conversation(conversation, title=title, model_id=model, system_prompt=system_prompt)
+        services.update_conversation(
+            conversation,
+            title=title,
+            model_id=model,
+            system_prompt=system_prompt,
+            temperature=temperature,
+            max_output_tokens=max_output_tokens,
+        )
         _publish_conversation(conversation)
     return conversation
 

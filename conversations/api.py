@@ -21,8 +21,8 @@ from rest_framework.serializers import BaseSerializer
 from accounts.models import User
 from api.base import Private
 from chatsite.inputs import BadInput
-from conversations import actions, services
-from conversations.models import Conversation, Message
+from conversations import actions, branches, services
+from conversations.models import Conversation
 from conversations.serializers import ConversationInput, ConversationSerializer, MessageSerializer
 
 
@@ -38,6 +38,9 @@ def _refused(exc: services.ChatError) -> Exception:
     return ValidationError({exc.param or "non_field_errors": [str(exc)]})
 
 
+BRANCHES = OpenApiParameter(
+    "branches", str, enum=["active", "all"], description="active (the default): the branch shown; all: every message."
+)
 SEARCH = OpenApiParameter("q", str, description="Only conversations whose title or messages contain this text.")
 
 
@@ -98,12 +101,24 @@ class ConversationViewSet(
             raise _refused(exc) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="The conversation's messages, oldest first", responses=MessageSerializer(many=True))
+    @extend_schema(
+        summary="The conversation's messages on the branch shown, oldest first",
+        description=(
+            "Regenerating or editing keeps earlier versions: messages form a tree (`parent`), and each lists "
+            "its versions in `siblings`. By default this returns the branch the chat shows; `?branches=all` "
+            "returns every message of every branch, oldest first."
+        ),
+        parameters=[BRANCHES],
+        responses=MessageSerializer(many=True),
+    )
     @action(detail=True, methods=["get"], serializer_class=MessageSerializer)
     def messages(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
         actions.do_expire_stale(conversation.pk)
-        messages: QuerySet[Message] = conversation.messages.select_related("model").order_by("created_at", "id")
+        which = request.query_params.get("branches", "active")
+        if which not in ("active", "all"):
+            raise ValidationError({"branches": ['Expected "active" or "all".']})
+        messages = (branches.all_messages if which == "all" else branches.active_path)(conversation.pk)
         paginator = self.paginator
         assert paginator is not None
         page = paginator.paginate_queryset(messages, request, view=self) or []

@@ -1,8 +1,9 @@
 """The chat socket: one per open conversation, a subscriber of the conversation's group.
 
-Client → server: see conversations/frames.py ("send", "edit", "regenerate", "stop", "sync", "ping").
+Client → server: see conversations/frames.py ("send", "edit", "regenerate", "switch", "stop", "sync", "ping").
 Server → client: {"type": "messages", "messages": [...]} on connect, {"type": "message", "message"},
-{"type": "delta", "id", "offset", "text"} (offset in UTF-16 units), {"type": "snapshot", "id", "content"},
+{"type": "delta", "id", "offset", "text"} (offset in UTF-16 units), {"type": "reasoning", "id", "offset",
+"text"} (the model's thinking, offsets of its own), {"type": "snapshot", "id", "content", "reasoning"},
 {"type": "removed", "ids"}, {"type": "conversation", "conversation"}, {"type": "deleted"}, {"type": "pong"},
 {"type": "error", "code", "message"} (code: "invalid", "rate_limited", "refused", "session_ended").
 
@@ -112,6 +113,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _on_regenerate(self, frame: frames.Regenerate) -> None:
         self._start(await self._act(actions.do_regenerate))
 
+    async def _on_switch(self, frame: frames.Switch) -> None:
+        await self._act(actions.do_switch, frame.id)
+
     async def _on_stop(self, frame: frames.Stop) -> None:
         await self._act(actions.do_stop)
 
@@ -181,9 +185,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "delta", "id": event["id"], "offset": event["offset"], "text": event["text"]})
 
+    async def chat_reasoning(self, event: dict[str, Any]) -> None:
+        if event["id"] in self.awaiting:
+            return
+        await self.send_json({"type": "reasoning", "id": event["id"], "offset": event["offset"], "text": event["text"]})
+
     async def chat_snapshot(self, event: dict[str, Any]) -> None:
         self.awaiting.discard(event["id"])
-        await self.send_json({"type": "snapshot", "id": event["id"], "content": event["content"]})
+        await self.send_json(
+            {"type": "snapshot", "id": event["id"], "content": event["content"], "reasoning": event["reasoning"]}
+        )
 
     async def chat_removed(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "removed", "ids": event["ids"]})

@@ -3,6 +3,7 @@
 Client → server (JSON text frames):
     {"type": "send", "content"}        {"type": "edit", "id", "content"}     {"type": "regenerate"}
     {"type": "stop"}                   {"type": "sync"}                      {"type": "ping"}
+    {"type": "switch", "id"}           (show another version of a message)
 
 Anything else (binary frames, invalid or too deep JSON, a number where an id belongs, text with a NUL
 or an unpaired surrogate) is a FrameError, answered with an error frame; the socket stays open.
@@ -20,7 +21,7 @@ from chatsite.inputs import BadInput, parse_json
 
 # Frames are flat objects; anything deeper is no frame of ours.
 MAX_DEPTH = 4
-KINDS = ("send", "edit", "regenerate", "stop", "sync", "ping")
+KINDS = ("send", "edit", "regenerate", "switch", "stop", "sync", "ping")
 
 
 class FrameError(Exception):
@@ -46,6 +47,11 @@ class Regenerate(_Frame):
     type: Literal["regenerate"]
 
 
+class Switch(_Frame):
+    type: Literal["switch"]
+    id: Annotated[StrictInt, Field(gt=0, lt=2**63)]
+
+
 class Stop(_Frame):
     type: Literal["stop"]
 
@@ -58,7 +64,7 @@ class Ping(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[Send | Edit | Regenerate | Stop | Sync | Ping, Field(discriminator="type")]
+ClientFrame = Annotated[Send | Edit | Regenerate | Switch | Stop | Sync | Ping, Field(discriminator="type")]
 _frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
 

@@ -25,6 +25,7 @@ from conversations.events import control_group, conversation_group, layer, publi
 from conversations.models import Message
 from conversations.serializers import message_data
 from gateway.errors import GatewayError
+from gateway.protocol import reasoning_text
 from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)
@@ -64,15 +65,15 @@ def _interrupt_unfinished() -> None:
     say so; without this the reply would show as interrupted only once its heartbeat went stale.
     """
     for message_id, generation in list(_generations.items()):
-        _keep_interrupted_now(message_id, generation.content)
+        _keep_interrupted_now(message_id, generation.content, generation.reasoning)
 
 
-def _keep_interrupted_now(message_id: int, content: str) -> None:
+def _keep_interrupted_now(message_id: int, content: str, reasoning: str = "") -> None:
     """Save a reply as interrupted, blocking: only for shutdown, when the loop may not run again."""
 
     def save() -> None:
         try:
-            services.finish(message_id, content, Message.Status.INTERRUPTED, STOPPED_BY_SERVER)
+            services.finish(message_id, content, Message.Status.INTERRUPTED, STOPPED_BY_SERVER, reasoning=reasoning)
             _generations.pop(message_id, None)
         except Exception:
             log.exception("could not keep chat reply %s at shutdown", message_id)
@@ -105,6 +106,10 @@ class Generation:
         self.content = ""
         self.published = 0  # UTF-16 units of content already sent to the group
         self.pending = ""
+        # The model's thinking streams apart from the answer, with offsets of its own.
+        self.reasoning = ""
+        self.reasoning_published = 0
+        self.reasoning_pending = ""
         self.usage: dict[str, Any] | None = None
         self.error = ""
         self.stopped = False
@@ -132,7 +137,7 @@ class Generation:
             status = Message.Status.INTERRUPTED
             self.error = STOPPED_BY_SERVER
             # asyncio.run cancels leftover tasks as its last act, so an awaited save may never run.
-            _keep_interrupted_now(self.message_id, self.content)
+            _keep_interrupted_now(self.message_id, self.content, self.reasoning)
             raise
         finally:
             listener.cancel()
@@ -161,7 +166,11 @@ class Generation:
                         self.usage = chunk["usage"]
                     for choice in chunk.get("choices") or []:
                         if choice.get("index", 0) == 0:
-                            text = (choice.get("delta") or {}).get("content") or ""
+                            delta = choice.get("delta") or {}
+                            thought = reasoning_text(delta)
+                            self.reasoning += thought
+                            self.reasoning_pending += thought
+                            text = delta.get("content") or ""
                             self.content += text
                             self.pending += text
         except GatewayError as exc:
@@ -183,7 +192,12 @@ class Generation:
                 await self._flush()
                 await channel_layer.send(
                     event["reply"],
-                    {"type": "chat.snapshot", "id": self.message_id, "content": self.content},
+                    {
+                        "type": "chat.snapshot",
+                        "id": self.message_id,
+                        "content": self.content,
+                        "reasoning": self.reasoning,
+                    },
                 )
 
     async def _tick(self) -> None:
@@ -191,14 +205,21 @@ class Generation:
             await asyncio.sleep(FRAME_SECONDS)
             await self._flush()
             now = time.monotonic()
-            changed = len(self.content) != self.persisted_len
+            changed = len(self.content) + len(self.reasoning) != self.persisted_len
             due = now - self.persisted_at >= (services.PERSIST_SECONDS if changed else services.HEARTBEAT_SECONDS)
             if due:
                 self.persisted_at = now
-                self.persisted_len = len(self.content)
-                await db(services.save_progress, self.message_id, self.content)
+                self.persisted_len = len(self.content) + len(self.reasoning)
+                await db(services.save_progress, self.message_id, self.content, self.reasoning)
 
     async def _flush(self) -> None:
+        if self.reasoning_pending:
+            thought, self.reasoning_pending = self.reasoning_pending, ""
+            offset = self.reasoning_published
+            self.reasoning_published += utf16_len(thought)
+            await publish_now(
+                self.group, {"type": "chat.reasoning", "id": self.message_id, "offset": offset, "text": thought}
+            )
         if not self.pending:
             return
         text, self.pending = self.pending, ""
@@ -211,7 +232,9 @@ class Generation:
         try:
             await self._flush()
             # A reply the person stopped is interrupted with no error: a stop is no failure.
-            message = await db(services.finish, self.message_id, self.content, status, self.error, self.usage)
+            message = await db(
+                services.finish, self.message_id, self.content, status, self.error, self.usage, self.reasoning
+            )
             _generations.pop(self.message_id, None)
             if message is not None:
                 await publish_now(self.group, {"type": "chat.message", "message": message_data(message)})

@@ -10,6 +10,9 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
     system_prompt = models.TextField(blank=True)
+    # Per-conversation sampling settings; null means the model's own default.
+    temperature = models.FloatField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -35,6 +38,13 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    # What a reasoning model thought before answering: shown apart, never sent back upstream.
+    reasoning = models.TextField(blank=True)
+    # Messages form a tree: regenerating or editing adds a sibling instead of overwriting. Among
+    # siblings (children of one parent, or the roots) exactly one is `active`; following the active
+    # child from the active root gives the branch on screen and the history sent upstream.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    active = models.BooleanField(default=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True)
     model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)

@@ -8,12 +8,17 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from catalogue.models import LanguageModel
+from conversations import branches, tuning
 from conversations.models import Conversation, Message
 
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
     model: serializers.SlugRelatedField[LanguageModel] = serializers.SlugRelatedField(
         slug_field="public_id", read_only=True, allow_null=True
+    )
+    siblings = serializers.SerializerMethodField(
+        help_text="The ids of this message's versions (itself included), oldest first: another is shown "
+        "by choosing it in the chat, and every branch is listed by the messages endpoint with ?branches=all."
     )
 
     class Meta:
@@ -22,6 +27,9 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "id",
             "role",
             "content",
+            "reasoning",
+            "parent",
+            "siblings",
             "status",
             "error",
             "model",
@@ -30,6 +38,10 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_siblings(self, message: Message) -> list[int]:
+        known = getattr(message, "sibling_ids", None)
+        return list(known) if known is not None else branches.sibling_ids(message)
 
 
 class ConversationSerializer(serializers.ModelSerializer[Conversation]):
@@ -47,6 +59,8 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
             "title",
             "model",
             "system_prompt",
+            "temperature",
+            "max_output_tokens",
             "created_at",
             "updated_at",
             "url",
@@ -74,6 +88,20 @@ class ConversationInput(serializers.Serializer[Any]):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
     model = serializers.CharField(required=False, allow_blank=True, max_length=200)
     system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20_000, trim_whitespace=False)
+    temperature = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=tuning.MAX_TEMPERATURE,
+        help_text="null: the model's default.",
+    )
+    max_output_tokens = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=tuning.MAX_OUTPUT_TOKENS,
+        help_text="null: the model's limit. Capped by the model's own output limit when a reply is asked for.",
+    )
 
 
 def message_data(message: Message) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from catalogue.models import LanguageModel
 from chatsite.inputs import BadInput, check_text
+from conversations import branches, tuning
 from conversations.models import Conversation, Message
 from usage.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
@@ -97,8 +98,13 @@ def update_conversation(
     title: str | None = None,
     model_id: str | None = None,
     system_prompt: str | None = None,
+    temperature: float | tuning.Keep | None = tuning.KEEP,
+    max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
 ) -> Conversation:
-    fields = []
+    try:
+        fields = tuning.apply(conversation, temperature=temperature, max_output_tokens=max_output_tokens)
+    except tuning.SettingError as exc:
+        raise ChatError(str(exc), param=exc.param) from None
     if title is not None:
         conversation.title = title.strip()[:200]
         fields.append("title")
@@ -148,7 +154,8 @@ def expire_stale(conversation_id: int) -> list[Message]:
 
 
 def messages_of(conversation_id: int) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id).select_related("model"))
+    """The branch on screen (see conversations.branches)."""
+    return branches.active_path(conversation_id)
 
 
 def open_state(conversation_id: int) -> list[Message]:
@@ -173,7 +180,8 @@ def own_streaming_ids(user: User, conversation_id: int) -> list[int]:
     )
 
 
-def _lock(user: User, conversation_id: int) -> Conversation:
+def lock_idle(user: User, conversation_id: int) -> Conversation:
+    """The user's conversation, locked, refused while a reply is being written or the account is off."""
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("model", "owner")
@@ -187,6 +195,11 @@ def _lock(user: User, conversation_id: int) -> Conversation:
         raise ChatError("Your account is deactivated.")
     if Message.objects.filter(conversation=conversation, status=Message.Status.STREAMING).exists():
         raise ChatError("A reply is still being written. Stop it first.")
+    return conversation
+
+
+def _lock(user: User, conversation_id: int) -> Conversation:
+    conversation = lock_idle(user, conversation_id)
     _check_generations_in_flight(user)
     if conversation.model is None or not conversation.model.usable:
         model = default_model()
@@ -212,12 +225,13 @@ def _check_generations_in_flight(user: User) -> None:
         )
 
 
-def _placeholder(conversation: Conversation) -> Message:
+def _placeholder(conversation: Conversation, parent_id: int | None) -> Message:
     now = timezone.now()
     conversation.updated_at = now
     conversation.save(update_fields=["updated_at", "title"])
-    return Message.objects.create(
-        conversation=conversation,
+    return branches.add(
+        conversation,
+        parent_id,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model=conversation.model,
@@ -242,47 +256,48 @@ def add_user_message(user: User, conversation_id: int, content: str) -> tuple[Me
     content = _clean(content)
     with transaction.atomic():
         conversation = _lock(user, conversation_id)
-        user_message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
+        user_message = branches.append(conversation, role=Message.Role.USER, content=content)
         if not conversation.title:
             conversation.title = make_title(content)
-        reply = _placeholder(conversation)
+        reply = _placeholder(conversation, user_message.pk)
     return user_message, reply
 
 
 def regenerate(user: User, conversation_id: int) -> tuple[list[int], Message]:
-    """Replaces the last reply (also an errored or interrupted one) with a new one."""
+    """Answers the last question again; the earlier reply (also an errored one) stays as another version."""
     with transaction.atomic():
         conversation = _lock(user, conversation_id)
-        last = conversation.messages.order_by("-created_at", "-id").first()
-        if last is None:
+        path = branches.active_path(conversation.pk)
+        if not path:
             raise ChatError("There is nothing to regenerate.")
-        removed = []
+        last = path[-1]
         if last.role == Message.Role.ASSISTANT:
-            removed.append(last.pk)
-            last.delete()
-        reply = _placeholder(conversation)
+            removed, parent_id = [last.pk], last.parent_id
+        else:
+            removed, parent_id = [], last.pk
+        reply = _placeholder(conversation, parent_id)
     return removed, reply
 
 
 def edit_and_resend(
     user: User, conversation_id: int, message_id: int, content: str
 ) -> tuple[Message, list[int], Message]:
-    """Changes an earlier user message and drops everything after it, then answers again."""
+    """Asks an earlier question again, changed: a new version beside it, so the old branch is kept.
+
+    Returns the new question, the ids that left the screen (the old question and what followed it)
+    and the reply to generate.
+    """
     content = _clean(content)
     with transaction.atomic():
         conversation = _lock(user, conversation_id)
-        message = conversation.messages.filter(pk=message_id, role=Message.Role.USER).first()
-        if message is None:
+        path = branches.active_path(conversation.pk)
+        at = next((i for i, m in enumerate(path) if m.pk == message_id and m.role == Message.Role.USER), None)
+        if at is None:
             raise ChatError("That message cannot be edited.")
-        later = conversation.messages.filter(
-            Q(created_at__gt=message.created_at) | Q(created_at=message.created_at, pk__gt=message.pk)
-        )
-        removed = list(later.values_list("pk", flat=True))
-        later.delete()
-        message.content = content
-        message.save(update_fields=["content"])
-        reply = _placeholder(conversation)
-    return message, removed, reply
+        removed = [m.pk for m in path[at:]]
+        question = branches.add(conversation, path[at].parent_id, role=Message.Role.USER, content=content)
+        reply = _placeholder(conversation, question.pk)
+    return question, removed, reply
 
 
 def trim_history(
@@ -317,30 +332,26 @@ def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
         return None
     conversation = reply.conversation
     model = reply.model or conversation.model
-    earlier = (
-        conversation.messages.filter(
-            Q(created_at__lt=reply.created_at) | Q(created_at=reply.created_at, pk__lt=reply.pk)
-        )
-        .exclude(content="")
-        .order_by("created_at", "id")
-    )
-    history = [{"role": m.role, "content": m.content} for m in earlier]
+    # The branch the reply answers, and only the answers' text: reasoning never goes back upstream.
+    history = [{"role": m.role, "content": m.content} for m in branches.ancestors(reply) if m.content]
+    options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
-    reserve = min(model.max_output_tokens if model else 1024, context_length // 2)
+    reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
     messages = trim_history(conversation.system_prompt, history, context_length, reserve)
     body: dict[str, Any] = {
         "model": model.public_id if model else "",
         "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
+        **options,
     }
     return conversation.owner, body
 
 
-def save_progress(message_id: int, content: str) -> None:
+def save_progress(message_id: int, content: str, reasoning: str = "") -> None:
     """Partial text and heartbeat, while the reply streams."""
     Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        content=content, updated_at=timezone.now()
+        content=content, reasoning=reasoning, updated_at=timezone.now()
     )
 
 
@@ -350,10 +361,12 @@ def finish(
     status: str,
     error: str = "",
     usage: dict[str, Any] | None = None,
+    reasoning: str = "",
 ) -> Message | None:
     usage = usage or {}
     Message.objects.filter(pk=message_id).update(
         content=content,
+        reasoning=reasoning,
         status=status,
         error=error,
         updated_at=timezone.now(),
@@ -363,4 +376,6 @@ def finish(
     message = Message.objects.select_related("model", "conversation").filter(pk=message_id).first()
     if message is not None:
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
+        # Read here: the caller serialises it on an event loop, where no query may run.
+        message.sibling_ids = branches.sibling_ids(message)  # type: ignore[attr-defined]
     return message

@@ -12,6 +12,7 @@ from chatsite.inputs import BadInput
 from conversations import actions, services
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
+from conversations.tuning import model_card
 
 
 @never_cache
@@ -42,7 +43,7 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "initial": {
             "conversation": conversation_data(conversation) if conversation else None,
             "messages": messages,
-            "models": [{"id": m.public_id, "context_length": m.context_length} for m in models],
+            "models": [model_card(m) for m in models],
         },
     }
     return render(request, "conversations/chat.html", context)

@@ -11,6 +11,7 @@ import pytest
 from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
+from conversations import branches
 from conversations.models import Conversation, Message
 from tests.inprocess import InProcessApp
 from tests.signed_in import sign_in
@@ -27,8 +28,8 @@ def model(transactional_db: None) -> LanguageModel:
 @pytest.fixture
 def alices(alice: User, model: LanguageModel) -> Conversation:
     conversation = Conversation.objects.create(owner=alice, title="Trip to Lisbon", model=model)
-    Message.objects.create(conversation=conversation, role="user", content="Where do I eat pastéis de nata?")
-    Message.objects.create(conversation=conversation, role="assistant", content="In Belém.", model=model)
+    branches.append(conversation, role="user", content="Where do I eat pastéis de nata?")
+    branches.append(conversation, role="assistant", content="In Belém.", model=model)
     return conversation
 
 

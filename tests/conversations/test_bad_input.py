@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from conversations import services
+from conversations import branches, services
 from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def as_alice(client: Client, alice: User) -> Client:
 @pytest.fixture
 def alices(alice: User) -> Conversation:
     conversation = Conversation.objects.create(owner=alice, title="Trip to Lisbon")
-    Message.objects.create(conversation=conversation, role="user", content="Where do I eat?")
+    branches.append(conversation, role="user", content="Where do I eat?")
     return conversation
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import Deployment, LanguageModel, Provider
+from conversations import branches
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Browser, Connect, finished, merge, until
 from tests.fake_upstream import FakeUpstream, Reply
@@ -152,7 +153,7 @@ async def test_an_error_after_the_first_token_keeps_the_partial_text(
 
 
 @pytest.mark.usefixtures("one_attempt")
-async def test_retry_after_an_error_replaces_the_failed_reply(
+async def test_retry_after_an_error_shows_a_new_reply_and_keeps_the_failed_one_as_a_version(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
     fake_upstream.queue(Reply(status=503, error_message="overloaded"), Reply(content="Fine now"))
@@ -164,7 +165,10 @@ async def test_retry_after_an_error_replaces_the_failed_reply(
     assert removed["ids"] == [failed["message"]["id"]]
     done, _ = await until(socket, finished)
     assert (done["message"]["status"], done["message"]["content"]) == ("complete", "Fine now")
-    assert [m.role for m in await messages(conversation)] == ["user", "assistant"]
+    assert done["message"]["siblings"] == [failed["message"]["id"], done["message"]["id"]]
+    assert [m.role for m in await messages(conversation)] == ["user", "assistant", "assistant"]
+    shown = await sync_to_async(branches.active_path)(conversation.pk)
+    assert [m.content for m in shown] == ["Hello", "Fine now"]
 
 
 async def test_reconnecting_mid_reply_shows_the_text_so_far_then_continues(
@@ -214,11 +218,9 @@ async def test_a_reply_left_streaming_by_a_dead_worker_shows_as_interrupted(
 ) -> None:
     @sync_to_async
     def orphan() -> Message:
-        Message.objects.create(conversation=conversation, role="user", content="Hi")
+        branches.append(conversation, role="user", content="Hi")
         old = timezone.now() - timedelta(minutes=5)
-        return Message.objects.create(
-            conversation=conversation, role="assistant", content="Half a rep", status="streaming", updated_at=old
-        )
+        return branches.append(conversation, role="assistant", content="Half a rep", status="streaming", updated_at=old)
 
     message = await orphan()
     socket = await connect(alice, conversation.pk)
@@ -242,7 +244,7 @@ async def test_sending_while_a_reply_streams_is_refused_and_nothing_is_lost(
     await until(socket, finished)
 
 
-async def test_editing_an_earlier_message_drops_what_followed_and_answers_again(
+async def test_editing_an_earlier_message_answers_again_on_a_new_branch_keeping_the_old_one(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
     fake_upstream.queue(Reply(content="Answer one"), Reply(content="Answer two"), Reply(content="Answer three"))
@@ -255,8 +257,11 @@ async def test_editing_an_earlier_message_drops_what_followed_and_answers_again(
     await socket.send_json_to({"type": "edit", "id": first_question.pk, "content": "Question one, better"})
     done, _ = await until(socket, finished)
     assert done["message"]["content"] == "Answer three"
+    shown = await sync_to_async(branches.active_path)(conversation.pk)
+    assert [(m.role, m.content) for m in shown] == [("user", "Question one, better"), ("assistant", "Answer three")]
+    assert shown[0].sibling_ids == [first_question.pk, shown[0].pk]  # type: ignore[attr-defined]
     rows = await messages(conversation)
-    assert [(m.role, m.content) for m in rows] == [("user", "Question one, better"), ("assistant", "Answer three")]
+    assert len(rows) == 6, "nothing written or received is lost"
     assert fake_upstream.last.body is not None
     assert fake_upstream.last.body["messages"] == [{"role": "user", "content": "Question one, better"}]
 

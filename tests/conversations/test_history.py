@@ -6,8 +6,8 @@ import pytest
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from conversations import services
-from conversations.models import Conversation, Message
+from conversations import branches, services
+from conversations.models import Conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +43,8 @@ def test_the_upstream_request_fits_a_small_context(alice: User) -> None:
     )
     conversation = Conversation.objects.create(owner=alice, model=model, system_prompt="Short answers.")
     for i in range(20):
-        Message.objects.create(conversation=conversation, role="user", content=f"question {i} " + "x " * 100)
-        Message.objects.create(conversation=conversation, role="assistant", content=f"answer {i} " + "y " * 100)
+        branches.append(conversation, role="user", content=f"question {i} " + "x " * 100)
+        branches.append(conversation, role="assistant", content=f"answer {i} " + "y " * 100)
     _user, reply = services.add_user_message(alice, conversation.pk, "the newest question")
     prepared = services.generation_input(reply.pk)
     assert prepared is not None

@@ -10,7 +10,8 @@ import pytest
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from conversations.models import Conversation, Message
+from conversations import branches
+from conversations.models import Conversation
 from tests.inprocess import InProcessApp
 from tests.signed_in import sign_in
 
@@ -24,7 +25,7 @@ def model(transactional_db: None) -> LanguageModel:
 @pytest.fixture
 def alices(alice: User, model: LanguageModel) -> Conversation:
     conversation = Conversation.objects.create(owner=alice, title="Trip to Lisbon", model=model)
-    Message.objects.create(conversation=conversation, role="user", content="Where do I eat pastéis de nata?")
+    branches.append(conversation, role="user", content="Where do I eat pastéis de nata?")
     return conversation
 
 

@@ -19,7 +19,7 @@ from tests.fake_upstream import FakeUpstream, Reply
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
-SERVER_FRAMES = {"messages", "message", "delta", "snapshot", "removed", "conversation", "error", "pong"}
+SERVER_FRAMES = {"messages", "message", "delta", "reasoning", "snapshot", "removed", "conversation", "error", "pong"}
 
 # Text as a hostile client may send it: any code point, NUL and lone surrogates included.
 hostile_text = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff"])), max_size=40)

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { ChatSocket } from "./socket.js";
 import { Composer } from "./composer.js";
+import { ModelDetails, Settings } from "./settings.js";
 import { MessageStore } from "./store.js";
 import { Sidebar } from "./sidebar.js";
 import { Thread } from "./thread.js";
@@ -43,6 +44,7 @@ const thread = new Thread({
   handlers: {
     edit: (id, content) => sendFrame({ type: "edit", id, content }),
     regenerate: () => sendFrame({ type: "regenerate" }),
+    switch: (id) => sendFrame({ type: "switch", id }),
   },
 });
 
@@ -68,10 +70,16 @@ const sidebar = new Sidebar({
 
 const toolbar = new Toolbar({
   title: $("chat-title"), model: $("model"), rename: $("rename"), del: $("delete"),
-  systemPrompt: $("system-prompt"), saveSystem: $("save-system-prompt"), systemStatus: $("system-prompt-status"),
   renameDialog: $("rename-dialog"), renameInput: $("rename-input"),
   deleteDialog: $("delete-dialog"), deleteTitle: $("delete-title"),
 }, chat);
+
+const models = new ModelDetails({ select: $("model"), line: $("model-details") }, initial.models);
+const settings = new Settings({
+  open: $("settings"), dialog: $("settings-dialog"), form: $("settings-form"), cancel: $("settings-cancel"),
+  systemPrompt: $("system-prompt"), temperature: $("temperature"), maxTokens: $("max-output-tokens"),
+  limit: $("max-output-tokens-help"), status: $("settings-status"),
+}, chat, models);
 
 const socket = new ChatSocket(urls.socketPath, {
   open() {
@@ -125,7 +133,7 @@ async function submit() {
   pendingSend = text;
   if (!chat.conversation) {
     try {
-      setConversation(await api("POST", urls.conversationsUrl, toolbar.choices), true);
+      setConversation(await api("POST", urls.conversationsUrl, { ...toolbar.choices, ...settings.choices }), true);
     } catch (e) {
       pendingSend = null;
       alert(e.message);
@@ -156,6 +164,12 @@ function handle(frame) {
       break;
     case "delta": {
       const outcome = store.applyDelta(frame);
+      if (outcome === "applied") thread.scheduleBody(frame.id);
+      else if (outcome === "gap") requestSync();
+      break;
+    }
+    case "reasoning": {
+      const outcome = store.applyDelta(frame, "reasoning");
       if (outcome === "applied") thread.scheduleBody(frame.id);
       else if (outcome === "gap") requestSync();
       break;

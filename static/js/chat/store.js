@@ -17,8 +17,10 @@ export class MessageStore {
 
   upsert(message) {
     const known = this.messages.get(message.id);
-    if (known && message.status === "streaming" && known.content.length > (message.content || "").length) {
-      message.content = known.content; // live text is ahead of the stored partial
+    if (known && message.status === "streaming") {
+      // Live text is ahead of the stored partial.
+      if (known.content.length > (message.content || "").length) message.content = known.content;
+      if ((known.reasoning || "").length > (message.reasoning || "").length) message.reasoning = known.reasoning;
     }
     this.messages.set(message.id, message);
     if (!this.order.includes(message.id)) {
@@ -40,13 +42,14 @@ export class MessageStore {
   }
 
   // "applied", "known" (nothing new) or "gap" (a frame was missed, or the reply is unknown: ask for a sync).
-  applyDelta(frame) {
+  // `field` is "content" (delta frames) or "reasoning" (reasoning frames): each has its own offsets.
+  applyDelta(frame, field = "content") {
     const message = this.messages.get(frame.id);
     if (!message) return "gap";
-    const current = message.content || "";
+    const current = message[field] || "";
     if (frame.offset + frame.text.length <= current.length) return "known";
     if (frame.offset > current.length) return "gap";
-    message.content = current.slice(0, frame.offset) + frame.text;
+    message[field] = current.slice(0, frame.offset) + frame.text;
     return "applied";
   }
 
@@ -54,6 +57,7 @@ export class MessageStore {
     const message = this.messages.get(frame.id);
     if (!message || frame.content.length < (message.content || "").length) return false;
     message.content = frame.content;
+    if ((frame.reasoning || "").length >= (message.reasoning || "").length) message.reasoning = frame.reasoning || "";
     return true;
   }
 }

@@ -1,7 +1,9 @@
 // The messages on screen, drawn from the store. What each shows (a typing indicator, an error line,
 // which buttons) follows the message's status alone.
 import { copyButton } from "../clipboard.js";
+import { versionNav } from "./branches.js";
 import { renderMarkdown } from "./markdown.js";
+import { renderThinking } from "./thinking.js";
 
 function actionButton(label, onClick, cls) {
   const button = document.createElement("button");
@@ -20,7 +22,7 @@ function problemText(message) {
 }
 
 export class Thread {
-  // handlers: { edit(id, content) -> bool (sent), regenerate() }
+  // handlers: { edit(id, content) -> bool (sent), regenerate(), switch(id) (show that version) }
   constructor({ scroller, inner, empty, store, handlers }) {
     this.scroller = scroller;
     this.inner = inner;
@@ -82,6 +84,7 @@ export class Thread {
     const message = this.store.get(id);
     const el = this.element(id);
     if (!message || !el || el.classList.contains("editing")) return;
+    renderThinking(el, message);
     const body = el.querySelector(".msg-body");
     if (message.role === "assistant" && message.status === "streaming" && !message.content) {
       body.innerHTML = '<span class="typing" aria-label="Writing"><i></i><i></i><i></i></span>';
@@ -94,6 +97,7 @@ export class Thread {
     ids.forEach((id) => {
       const el = this.element(id);
       if (el) el.remove();
+      if (this.pendingEdit === id) this.pendingEdit = null; // the edit was stored as a new version
     });
     this.empty.hidden = this.store.order.length > 0;
     this.refreshActions();
@@ -109,6 +113,8 @@ export class Thread {
       const actions = el.querySelector(".msg-actions");
       actions.replaceChildren();
       if (message.status === "streaming") return;
+      const versions = versionNav(message, this.handlers.switch, busy);
+      if (versions) actions.appendChild(versions);
       if (message.content) actions.appendChild(copyButton(() => message.content, "Copy"));
       if (message.role === "user" && !busy) actions.appendChild(actionButton("Edit", () => this.startEdit(id)));
       if (message.role === "assistant" && last && last.id === id && !busy) {

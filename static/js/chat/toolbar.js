@@ -1,4 +1,5 @@
-// The open conversation's title, model, system prompt, rename and delete, changed through the API.
+// The open conversation's title, model, rename and delete, changed through the API (its other
+// settings are in settings.js).
 import { api } from "./api.js";
 
 export class Toolbar {
@@ -11,7 +12,6 @@ export class Toolbar {
     els.del.addEventListener("click", () => this.askDelete());
     els.deleteDialog.addEventListener("close", () => this.remove());
     els.model.addEventListener("change", () => this.change({ model: els.model.value }));
-    els.saveSystem.addEventListener("click", () => this.saveSystemPrompt());
   }
 
   show(conversation) {
@@ -24,7 +24,7 @@ export class Toolbar {
   }
 
   get choices() {
-    return { model: this.els.model.value, system_prompt: this.els.systemPrompt.value };
+    return { model: this.els.model.value };
   }
 
   async change(fields) {
@@ -66,17 +66,6 @@ export class Toolbar {
       this.chat.leave();
     } catch (e) {
       this.chat.alert(e.message);
-    }
-  }
-
-  async saveSystemPrompt() {
-    const status = this.els.systemStatus;
-    if (!this.chat.conversation) { status.textContent = "Used from the first message."; return; }
-    try {
-      await api("PATCH", this.chat.conversation.url, { system_prompt: this.els.systemPrompt.value });
-      status.textContent = "Saved.";
-    } catch (e) {
-      status.textContent = e.message;
     }
   }
 }
