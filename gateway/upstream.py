@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import itertools
 import json
 import logging
 import math
 import re
+import ssl
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import certifi
 import httpx
 from django.conf import settings
 
@@ -132,7 +135,9 @@ class _Shards:
         timeout = httpx.Timeout(target.read_timeout, connect=target.connect_timeout, pool=target.connect_timeout)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=30)
         self.clients = [
-            httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
+            httpx.AsyncClient(
+                timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, verify=_tls_context()
+            )
             for _ in range(count)
         ]
         self._turn = itertools.cycle(self.clients)
@@ -142,6 +147,15 @@ class _Shards:
 
 
 SHARDS = 32
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client: each of its own reads the CA bundle again, which made
+    a provider's first request on a loop build 32 of them (seconds of CPU on a loaded machine, measured)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float, float], _Shards]] = (
     weakref.WeakKeyDictionary()
 )
