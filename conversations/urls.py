@@ -1,8 +1,10 @@
 from django.urls import path
 
-from conversations import views
+from conversations import share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("c/<int:pk>/", views.chat, name="conversation"),
+    path("s/<str:token>/", share_views.shared, name="shared"),
+    path("shares/<int:share_id>/revoke/", share_views.revoke, name="revoke_share"),
 ]
