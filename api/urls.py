@@ -7,6 +7,8 @@ from accounts.api import ApiKeyViewSet
 from api import views
 from api.errors import not_found
 from conversations.api import ConversationViewSet
+from conversations.project_api import ProjectViewSet
+from conversations.share_api import ShareViewSet
 from usage.api import DailyUsageView, UsageView
 
 app_name = "api"
@@ -20,6 +22,8 @@ class Router(routers.DefaultRouter):
 router = Router(use_regex_path=False)
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("keys", ApiKeyViewSet, basename="key")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("shares", ShareViewSet, basename="share")
 
 urlpatterns = [
     path("usage/", UsageView.as_view(), name="usage"),

@@ -72,6 +72,18 @@ def sessions(count: int) -> list[tuple[str, int]]:
     return out
 
 
+def transactions(db_url: str) -> int:
+    """PostgreSQL's count of transactions in the bench database (each autocommit query is one)."""
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -139,6 +151,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pace-ms", type=float, default=0, help="chunks this far apart, each stamped with the "
                         "moment it was sent: prints each chunk's delay to the socket (p50, p99, max)")  # fmt: skip
+    parser.add_argument("--log-statements", action="store_true", help="PostgreSQL logs every statement (to its log)")
     parser.add_argument("--compare-layer", action="store_true", help="also run each round on channels' own layer")
     parser.add_argument("--profile", metavar="FILE", help="record the site's stacks during the last round with "
                         "py-spy (installed apart: pip install py-spy) as collapsed stacks in FILE")  # fmt: skip
@@ -154,6 +167,11 @@ def main() -> None:
                           str(args.chunks), str(args.pace_ms)], dict(os.environ), "/healthz")  # fmt: skip
         servers.append(upstream)
         api_key = seed(f"http://127.0.0.1:{upstream_port}/v1")
+        if args.log_statements:
+            import psycopg
+
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute("ALTER DATABASE chatsite_bench SET log_statement = 'all'")
         sites = [("ours", {})]
         if args.compare_layer:
             sites.append(("channels' layer", {"DJANGO_SETTINGS_MODULE": "bench.stock_layer_settings"}))
@@ -164,8 +182,8 @@ def main() -> None:
             servers.append(running[-1][1])
         print(f"\n{args.chats} chat sockets, each one reply of {args.chunks} chunks at once; one site worker\n")
         print("| round | site | first delta p50 / p99 s | complete p50 / p99 s | frames per reply | CPU ms per reply "
-              "| wall s |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|")
+              "| transactions per reply | wall s |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         batches = iter(range(args.rounds * len(sites)))
         for index in range(args.rounds):
             for label, ours in running:
@@ -179,7 +197,10 @@ def main() -> None:
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
                     time.sleep(2)
                 cpu_before = ours.cpu()
+                xacts_before = transactions(db_url)
                 replies, wall = asyncio.run(round_of(ours, batch, bool(args.pace_ms)))
+                time.sleep(1.5)  # the site's backends report their counts about once a second
+                xacts = (transactions(db_url) - xacts_before) / len(replies)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
@@ -190,7 +211,7 @@ def main() -> None:
                 print(
                     f"| {index + 1} | {label} | {percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.99):.2f} "
                     f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} "
-                    f"| {wall:.1f} |",
+                    f"| {xacts:.1f} | {wall:.1f} |",
                     flush=True,
                 )
                 if args.pace_ms:
@@ -201,7 +222,7 @@ def main() -> None:
                         f"|   | chunk delay p50 {percentile(delays, 0.5):.0f} ms, "
                         f"p99 {percentile(delays, 0.99):.0f} ms, "
                         f"max {max(delays):.0f} ms; chunks read {seen} and stored {stored} of "
-                        f"{args.chunks * len(replies)} sent |||||",
+                        f"{args.chunks * len(replies)} sent ||||||",
                         flush=True,
                     )
         for label, ours in running:

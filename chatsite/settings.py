@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "usage",
     "gateway",
     "conversations",
+    "responses",
 ]
 
 MIDDLEWARE = [

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from accounts.models import User
-from conversations import branches, services, tuning
+from conversations import branches, projects, services, tuning
 from conversations.events import control_group, conversation_group, publish
 from conversations.models import Conversation, Message
 from conversations.serializers import conversation_data, message_data
@@ -59,9 +59,13 @@ def do_create(
     title: str = "",
     temperature: float | tuning.Keep | None = tuning.KEEP,
     max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
+    project: int | None = None,
+    pinned: bool = False,
+    temporary: bool = False,
 ) -> Conversation:
-    """A new, empty conversation (the chosen model, or the default one)."""
+    """A new, empty conversation (the chosen model, else its project's, else the default one)."""
     with transaction.atomic():
+        in_project, model, system_prompt = projects.starting_in(user, project, model, system_prompt)
         conversation = services.create_conversation(user, model or None, system_prompt)
         services.update_conversation(
             conversation,
@@ -69,6 +73,9 @@ def do_create(
             temperature=temperature,
             max_output_tokens=max_output_tokens,
         )
+        if in_project is not None or pinned or temporary:
+            conversation.project, conversation.pinned, conversation.temporary = in_project, pinned, temporary
+            conversation.save(update_fields=["project", "pinned", "temporary"])
     return conversation
 
 
@@ -134,8 +141,11 @@ def do_update(
     system_prompt: str | None = None,
     temperature: float | tuning.Keep | None = tuning.KEEP,
     max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
+    pinned: bool | None = None,
+    project: int | projects.Keep | None = projects.KEEP,
 ) -> Conversation:
-    """Changes the title, model, system prompt or sampling settings (those given)."""
+    """Changes the title, model, system prompt, sampling settings or pin (those given); `project=` moves
+    it (None: out of any)."""
     with transaction.atomic():
         conversation = _owned(user, conversation_id)
         services.update_conversation(
@@ -146,6 +156,7 @@ def do_update(
             temperature=temperature,
             max_output_tokens=max_output_tokens,
         )
+        projects.place(user, conversation, pinned=pinned, project=project)
         _publish_conversation(conversation)
     return conversation
 

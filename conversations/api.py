@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet, prefetch_related_objects
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from django.utils.http import content_disposition_header
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -21,9 +23,12 @@ from rest_framework.serializers import BaseSerializer
 from accounts.models import User
 from api.base import Private
 from chatsite.inputs import BadInput
-from conversations import actions, branches, services
+from conversations import actions, branches, export, listing, services, shares
+from conversations.export import ConversationExportSerializer
+from conversations.keyset_pages import ConversationPages, MarkdownRenderer
 from conversations.models import Conversation
 from conversations.serializers import ConversationInput, ConversationSerializer, MessageSerializer
+from conversations.share_api import NewShareSerializer
 
 
 def _user(request: Request) -> User:
@@ -42,10 +47,22 @@ BRANCHES = OpenApiParameter(
     "branches", str, enum=["active", "all"], description="active (the default): the branch shown; all: every message."
 )
 SEARCH = OpenApiParameter("q", str, description="Only conversations whose title or messages contain this text.")
+PROJECT = OpenApiParameter(
+    "project", str, description="Only those in this project (its id), or `none`: those in no project."
+)
+CURSOR = OpenApiParameter(
+    "cursor",
+    str,
+    description="Keyset pages instead of numbered ones: empty for the first, then the answer's `next_cursor`.",
+)
+FORMAT = OpenApiParameter("format", str, enum=["json", "md"], description="JSON (default) or Markdown.")
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your conversations, most recently active first", parameters=[SEARCH]),
+    list=extend_schema(
+        summary="Your conversations, pinned first, then most recently active (temporary ones are not listed)",
+        parameters=[SEARCH, PROJECT, CURSOR],
+    ),
     retrieve=extend_schema(summary="One conversation"),
     create=extend_schema(summary="Start a conversation", request=ConversationInput),
     partial_update=extend_schema(summary="Rename it, or change its model or system prompt", request=ConversationInput),
@@ -58,18 +75,23 @@ class ConversationViewSet(
     viewsets.GenericViewSet[Conversation],
 ):
     serializer_class = ConversationSerializer
+    pagination_class = ConversationPages
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_converter = "int"
 
     def get_queryset(self) -> QuerySet[Conversation]:
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the view, with no user
             return Conversation.objects.none()
+        user = _user(self.request)
+        if self.action != "list":
+            return Conversation.objects.filter(owner=user).select_related("model")
+        params = self.request.query_params
         try:
-            return services.conversations_for(
-                _user(self.request), self.request.query_params.get("q", "")
-            ).select_related("model")
+            return listing.listed(user, params.get("q", ""), params.get("project") or None).select_related("model")
         except BadInput as exc:
             raise ValidationError({"q": [str(exc)]}) from None
+        except services.ChatError as exc:
+            raise ValidationError({"project": [str(exc)]}) from None
 
     def _input(self, partial: bool) -> dict[str, Any]:
         data: BaseSerializer[Any] = ConversationInput(data=self.request.data, partial=partial)
@@ -87,6 +109,8 @@ class ConversationViewSet(
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = self.get_object()
         fields = self._input(partial=True)
+        if "temporary" in fields:
+            raise ValidationError({"temporary": ["A conversation is temporary or not from its start."]})
         try:
             conversation = actions.do_update(_user(request), conversation.pk, **fields)
         except services.ChatError as exc:
@@ -124,3 +148,38 @@ class ConversationViewSet(
         assert paginator is not None
         page = paginator.paginate_queryset(messages, request, view=self) or []
         return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The whole conversation as a download: its fields and every message (role, content, model, "
+        "time, attachments' names)",
+        parameters=[FORMAT],
+        responses={200: OpenApiResponse(ConversationExportSerializer, description="JSON, or text/markdown")},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=ConversationExportSerializer,
+        renderer_classes=[JSONRenderer, MarkdownRenderer],
+    )
+    def export(self, request: Request, pk: str | None = None) -> Response:
+        conversation = self.get_object()
+        actions.do_expire_stale(conversation.pk)
+        response = Response(export.export_data(conversation))
+        extension = request.accepted_renderer.format
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=export.filename(conversation, extension)
+        )
+        return response
+
+    @extend_schema(
+        summary="Share a read-only copy of it as it is now", request=None, responses={201: NewShareSerializer}
+    )
+    @action(detail=True, methods=["post"], serializer_class=NewShareSerializer)
+    def share(self, request: Request, pk: str | None = None) -> Response:
+        conversation = self.get_object()
+        try:
+            share, token = shares.create(_user(request), conversation.pk)
+        except services.ChatError as exc:
+            raise _refused(exc) from None
+        data = NewShareSerializer(share, context={"request": request, "token": token}).data
+        return Response(data, status=status.HTTP_201_CREATED)

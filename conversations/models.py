@@ -16,10 +16,21 @@ class Conversation(models.Model):
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    project = models.ForeignKey(
+        "Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    pinned = models.BooleanField(default=False)
+    # Kept out of the list and deleted when its session ends (conversations/temporary.py).
+    temporary = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["owner", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"]),
+            # The list's keyset: pinned first, then most recently active (conversations/listing.py).
+            models.Index(fields=["owner", "temporary", "-pinned", "-updated_at", "-id"], name="conversation_list"),
+            models.Index(fields=["temporary", "updated_at"], name="conversation_temporary"),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
@@ -62,6 +73,44 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+
+class Project(models.Model):
+    """A folder of conversations with the model and system prompt its new chats start with."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=100)
+    model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
+    system_prompt = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["owner", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Share(models.Model):
+    """A read-only copy of a conversation as it was when shared, reachable by whoever holds its link.
+
+    Only the SHA-256 of the link's token is stored: a leaked database does not open the links.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=200, blank=True)
+    snapshot = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title or f"Share {self.pk}"
 
 
 def _attachment_storage() -> Storage:

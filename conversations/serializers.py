@@ -75,6 +75,9 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
             "system_prompt",
             "temperature",
             "max_output_tokens",
+            "project",
+            "pinned",
+            "temporary",
             "created_at",
             "updated_at",
             "url",
@@ -115,6 +118,17 @@ class ConversationInput(serializers.Serializer[Any]):
         min_value=1,
         max_value=tuning.MAX_OUTPUT_TOKENS,
         help_text="null: the model's limit. Capped by the model's own output limit when a reply is asked for.",
+    )
+    project = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="One of your projects' id; null takes it out.",
+    )
+    pinned = serializers.BooleanField(required=False)
+    temporary = serializers.BooleanField(
+        required=False, help_text="Only when it starts: kept out of the list and deleted when its session ends."
     )
 
 

@@ -88,6 +88,9 @@ def _model_by_public_id(public_id: str | None) -> LanguageModel | None:
     return model
 
 
+model_by_public_id = _model_by_public_id
+
+
 def create_conversation(user: User, model_id: str | None = None, system_prompt: str = "") -> Conversation:
     model = _model_by_public_id(model_id) or default_model()
     return Conversation.objects.create(owner=user, model=model, system_prompt=system_prompt.strip())

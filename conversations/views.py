@@ -9,7 +9,8 @@ from django.views.decorators.cache import never_cache
 
 from accounts.models import User
 from chatsite.inputs import BadInput
-from conversations import actions, services
+from conversations import actions, listing, projects, services, temporary
+from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
 from conversations.tuning import model_card
@@ -21,19 +22,23 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     query = request.GET.get("q", "")
+    temporary.end_for(user, keep=pk)
+    temporary.sweep()
     conversation = services.get_conversation(user, pk) if pk is not None else None
     messages = []
     if conversation is not None:
         actions.do_expire_stale(conversation.pk)
         messages = [message_data(m) for m in services.messages_of(conversation.pk)]
     try:
-        conversations = list(services.conversations_for(user, query)[:200])
+        conversations, next_cursor = listing.page(listing.listed(user, query))
     except BadInput:  # a search no conversation can match (a NUL character)
-        conversations = []
+        conversations, next_cursor = [], None
+    own_projects = list(projects.projects_for(user))
     models = list(services.chat_models())
     context: dict[str, Any] = {
         "conversations": conversations,
         "query": query,
+        "projects": own_projects,
         "conversation": conversation,
         "models": models,
         "current_model": (
@@ -43,6 +48,8 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "initial": {
             "conversation": conversation_data(conversation) if conversation else None,
             "messages": messages,
+            "list": {"results": [conversation_data(c) for c in conversations], "next_cursor": next_cursor},
+            "projects": [project_data(p) for p in own_projects],
             "models": [model_card(m) for m in models],
         },
     }

@@ -14,9 +14,9 @@ from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.bodies import encode, forwarded_body
+from gateway.calls import CLIENT_CLOSED, Call, check_kind, error_code_of, reserve
 from gateway.errors import GatewayError
 from gateway.protocol_embeddings import parse_embedding_request
-from gateway.services import CLIENT_CLOSED, Call, check_kind, error_code_of, reserve
 from usage import limits
 from usage.tokens import Usage, estimate_input_tokens
 

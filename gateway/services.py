@@ -7,26 +7,19 @@
 Who may call and with which model is gateway.auth; token counts are usage.tokens, the ledger
 usage.ledger, rate limits and budgets usage.limits. Every request goes through the same steps:
 `_prepare` (validate, find the model, reserve), the upstream call, then `Call.finish` (ledger row,
-settlement), whatever happened in between.
+settlement, gateway.calls), whatever happened in between. Streams are relayed by gateway.streams.
 
-Hot-path design (the benchmark asks for a few milliseconds of overhead at most):
-- Streamed chunks are parsed with `json` and only `model` (and usage) rewritten; no pydantic.
-- The upstream is read by a pump task feeding a small queue (`_paced`), so a silent upstream can
-  be answered with keep-alive comments without cancelling the read, and closing the generator
-  (client gone, aclose, task cancelled) cancels the pump and closes the upstream request at once.
+Hot path: streamed chunks are parsed with `json` and only `model` (and usage) rewritten; no pydantic.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from catalogue.models import Deployment, LanguageModel
@@ -34,120 +27,31 @@ from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.bodies import Native, upstream_request
 from gateway.bodies import upstream_user as upstream_user  # where other rooms have found it
+from gateway.calls import CLIENT_CLOSED as CLIENT_CLOSED
+from gateway.calls import ENDPOINT_OF_KIND as ENDPOINT_OF_KIND
+from gateway.calls import Call as Call
+from gateway.calls import check_kind as check_kind
+from gateway.calls import error_code_of as error_code_of
+from gateway.calls import rate_limit_headers as rate_limit_headers
+from gateway.calls import reserve as reserve
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
+from gateway.streams import relay_stream
 from gateway.translate_anthropic import (
     MessagesToChatStream,
     UnreadableAnswer,
     message_to_chat_completion,
 )
 from usage import limits
-from usage.ledger import current_ledger
-from usage.models import UsageRecord
-from usage.tokens import Usage, estimate_prompt_tokens, message_bytes, reported_usage, tokens_for_bytes
-
-log = logging.getLogger(__name__)
-
-CLIENT_CLOSED = 499  # nginx's "client closed request", for streams the consumer abandoned
-
-
-@dataclass
-class Call:
-    """One request's bookkeeping, from validation to its ledger row and settlement."""
-
-    caller: Caller
-    body: dict[str, Any]
-    stream: bool
-    public_id: str = ""
-    started: float = field(default_factory=time.perf_counter)
-    model: LanguageModel | None = None
-    ttft_ms: int | None = None
-    reservation: limits.Reservation | None = None
-    attempts: routing.Attempts | None = None
-    finished: bool = False
-
-    def first_token(self) -> None:
-        if self.ttft_ms is None:
-            self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
-
-    def cost(self, usage: Usage) -> Decimal:
-        return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
-
-    def estimated(self, completion_bytes: int = 0) -> Usage:
-        return Usage(estimate_prompt_tokens(self.body), tokens_for_bytes(completion_bytes), estimated=True)
-
-    async def finish(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
-        """Queue the request's ledger row and settle its reservation, once."""
-        if self.finished:
-            return
-        self.finished = True
-        attempts = self.attempts
-        if attempts is not None:
-            attempts.release()
-        current_ledger().add(
-            UsageRecord(
-                user=self.caller.user,
-                api_key=self.caller.api_key,
-                model=self.model,
-                model_public_id=self.public_id[:200],
-                deployment=attempts.current if attempts is not None else None,
-                attempts=attempts.count if attempts is not None else 0,
-                source=self.caller.source,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                usage_estimated=usage.estimated,
-                cost=self.cost(usage),
-                latency_ms=int((time.perf_counter() - self.started) * 1000),
-                ttft_ms=self.ttft_ms,
-                status=status,
-                error_code=error_code[:64],
-                stream=self.stream,
-            )
-        )
-        if self.reservation is not None:
-            await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
-
-
-def error_code_of(exc: GatewayError) -> str:
-    return exc.code or exc.type
-
-
-async def rate_limit_headers(caller: Caller) -> dict[str, str]:
-    """The x-ratelimit-* headers for an answer that reserved nothing (an error after auth, /v1/models)."""
-    return await limits.peek_headers(caller)
-
+from usage.tokens import Usage, estimate_prompt_tokens, message_bytes, reported_usage
 
 # ---------------------------------------------------------------------------------------------
 # Preparing a request
 
 
-async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completion_tokens: int) -> None:
-    """Reserve the request's tokens and cost against the caller's limits; a 429 when they refuse."""
-    try:
-        call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
-    except limits.LimitExceeded as exc:
-        raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
-
-
 async def _reserve(call: Call, request: ChatCompletionRequest, model: LanguageModel) -> None:
     completion = request.output_cap(model.max_output_tokens) * request.choices()
     await reserve(call, model, estimate_prompt_tokens(call.body), completion)
-
-
-ENDPOINT_OF_KIND = {"chat": "/v1/chat/completions", "text": "/v1/completions", "embedding": "/v1/embeddings"}
-
-
-def check_kind(model: LanguageModel, kind: str) -> None:
-    """A 400 naming the endpoint to use when the model is of another kind than this endpoint serves."""
-    if model.kind != kind:
-        raise GatewayError(
-            400,
-            f"The model '{model.public_id}' is a{'n' if model.kind[0] in 'aeiou' else ''} {model.kind} model, "
-            f"not a{'n' if kind[0] in 'aeiou' else ''} {kind} model: "
-            f"use {ENDPOINT_OF_KIND[model.kind]}.",
-            param="model",
-            code="model_not_supported",
-        )
 
 
 def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> None:
@@ -185,7 +89,7 @@ async def _prepare(call: Call, response_headers: dict[str, str] | None) -> tuple
 # Non-streaming
 
 
-def _normalize_completion(payload: dict[str, Any], public_id: str) -> None:
+def normalize_completion(payload: dict[str, Any], public_id: str) -> None:
     """Fill what some upstreams omit and the spec requires; answer with our public model id."""
     payload["model"] = public_id
     payload.setdefault("id", f"chatcmpl-{uuid.uuid4().hex}")
@@ -206,7 +110,7 @@ def _normalize_completion(payload: dict[str, Any], public_id: str) -> None:
             message.setdefault("refusal", None)
 
 
-def _answer_usage(call: Call, payload: dict[str, Any]) -> Usage:
+def answer_usage(call: Call, payload: dict[str, Any]) -> Usage:
     """The upstream's reported usage, or an estimate written into the answer (flagged in the ledger)."""
     reported = reported_usage(payload.get("usage"))
     if reported is not None:
@@ -253,8 +157,8 @@ async def create_completion(
 
     try:
         payload = await routing.first(attempts, attempt)
-        _normalize_completion(payload, request.model)
-        usage, status, error_code = _answer_usage(call, payload), 200, ""
+        normalize_completion(payload, request.model)
+        usage, status, error_code = answer_usage(call, payload), 200, ""
         return payload
     except GatewayError as exc:
         status, error_code = exc.status, error_code_of(exc)
@@ -268,67 +172,8 @@ async def create_completion(
 
 # ---------------------------------------------------------------------------------------------
 # Streaming
-
-_END = object()
-
-
-async def _pump(stream: upstream.EventStream, queue: asyncio.Queue[Any]) -> None:
-    try:
-        async for payloads in stream.blocks():
-            if payloads:
-                await queue.put(payloads)
-        await queue.put(_END)
-    except GatewayError as exc:
-        await queue.put(exc)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # never let the consumer wait forever
-        log.exception("reading the upstream stream failed")
-        await queue.put(exc)
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    if not task.done():
-        task.cancel()
-    # asyncio.wait never raises the task's own outcome, so a cancellation of *this* task (the
-    # consumer going away) still propagates instead of being mistaken for the pump's.
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # retrieved: no "exception was never retrieved" noise
-
-
-async def _paced(
-    events: upstream.EventStream, target: upstream.Target, keepalive: float | None
-) -> AsyncGenerator[list[str] | None, None]:
-    """The upstream's event payloads, block by block, and None whenever it was silent for `keepalive` s.
-
-    Read by a pump task, so waiting for a keep-alive never cancels a read; closing this generator
-    stops the pump before the upstream response is closed.
-    """
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
-    pump = asyncio.ensure_future(_pump(events, queue))
-    try:
-        while True:
-            if keepalive is not None and queue.empty():
-                try:
-                    async with asyncio.timeout(keepalive):
-                        item = await queue.get()
-                except TimeoutError:
-                    yield None
-                    continue
-            else:
-                item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, Exception):
-                raise item if isinstance(item, GatewayError) else upstream.bad_response(target)
-            yield item
-    finally:
-        await _stop(pump)
-
-
 @dataclass
-class _Relay:
+class ChatRelay:
     """Turns an upstream's stream events into the chunks our client gets, and keeps what they said."""
 
     public_id: str
@@ -400,6 +245,12 @@ class _Relay:
     def usage(self, call: Call) -> Usage:
         return self.reported or call.estimated(self.completion_bytes)
 
+    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+        return [self.usage_chunk(usage)] if self.wants_usage else []
+
+    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        return [exc.to_dict()]
+
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
         """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
         return {
@@ -440,72 +291,20 @@ def stream_events(
     return _stream(caller, body, keepalive=keepalive, response_headers=response_headers, native=native)
 
 
-async def _head(
-    blocks: AsyncIterator[list[str] | None], relay: _Relay
-) -> tuple[list[dict[str, Any] | None], GatewayError | None]:
-    """What a stream says first: the chunks of its first block that has any, or [None] for a keep-alive.
-
-    Until this returns nothing has gone to the client, so its failures (an error event, an empty or
-    unreadable stream, a read timeout) may be tried on another deployment. A failure later in the
-    same block as good chunks comes back beside them, to be raised once they went out.
-    """
-    async for block in blocks:
-        if block is None:
-            return [None], None
-        chunks: list[dict[str, Any] | None] = []
-        for data in block:
-            try:
-                chunks.extend(relay.chunks(data))
-            except GatewayError as exc:
-                if not chunks:
-                    raise
-                return chunks, exc
-        if chunks:
-            return chunks, None
-    raise upstream.bad_response(relay.target, "an empty stream")
-
-
-async def _open(
-    call: Call,
-    request: ChatCompletionRequest,
-    keepalive: float | None,
-    native: Native | None = None,
-) -> tuple[
-    contextlib.AsyncExitStack,
-    AsyncIterator[list[str] | None],
-    tuple[list[dict[str, Any] | None], GatewayError | None],
-    _Relay,
-]:
-    """Open the stream on the first deployment whose stream starts well (gateway.routing)."""
-    attempts = call.attempts
-    assert attempts is not None
-    while True:
-        deployment = await attempts.next()
-        target = attempts.target
-        relay = _Relay(request.model, request.wants_usage_chunk(), target)
+def _attempt(call: Call, request: ChatCompletionRequest, native: Native | None) -> Any:
+    def attempt(deployment: Deployment, target: upstream.Target) -> tuple[ChatRelay, str, bytes, dict[str, str]]:
+        relay = ChatRelay(request.model, request.wants_usage_chunk(), target)
         extra: dict[str, str] = {}
         if target.anthropic:
             relay.translator = MessagesToChatStream()
             relay.native = native is not None
-        stack = contextlib.AsyncExitStack()
-        try:
-            assert call.model is not None
-            path, body = upstream_request(call.body, request, call.model, deployment, target, True, call.caller)
-            if native is not None and target.anthropic:
-                body, extra = native.request(deployment, call.caller, stream=True), native.headers()
-            events = await stack.enter_async_context(upstream.open_stream(target, path, body, extra))
-            blocks = await stack.enter_async_context(contextlib.aclosing(_paced(events, target, keepalive)))
-            head = await _head(blocks, relay)
-        except GatewayError as exc:
-            await stack.aclose()
-            await attempts.failed(exc)
-            continue
-        except BaseException:
-            await stack.aclose()
-            raise
-        if head[0] != [None]:
-            await attempts.succeeded()
-        return stack, blocks, head, relay
+        assert call.model is not None
+        path, body = upstream_request(call.body, request, call.model, deployment, target, True, call.caller)
+        if native is not None and target.anthropic:
+            body, extra = native.request(deployment, call.caller, stream=True), native.headers()
+        return relay, path, body, extra
+
+    return attempt
 
 
 async def _stream(
@@ -519,43 +318,7 @@ async def _stream(
     call = Call(caller, body, stream=True, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
     call.attempts = routing.Attempts(model)
-    relay: _Relay | None = None
-    status, error_code = CLIENT_CLOSED, "client_disconnected"
-    committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
-    try:
-        stack, blocks, head, relay = await _open(call, request, keepalive, native)
-        async with stack:
-            items, pending = head
-            for item in items:
-                committed = True
-                if item is not None:
-                    call.first_token()
-                yield item
-            if pending is not None:
-                raise pending
-            async for block in blocks:
-                if block is None:
-                    yield None
-                    continue
-                for data in block:
-                    for chunk in relay.chunks(data):
-                        call.first_token()
-                        yield chunk
-            relay.end()
-        if call.ttft_ms is None:
-            raise upstream.bad_response(relay.target, "an empty stream")
-        status, error_code = 200, ""
-        if relay.wants_usage:
-            yield relay.usage_chunk(relay.usage(call))
-    except GatewayError as exc:
-        status, error_code = exc.status, error_code_of(exc)
-        if not committed:
-            raise
-        await call.attempts.note_failure(exc)
-        yield exc.to_dict()
-    except Exception:
-        status, error_code = 500, "server_error"
-        raise
-    finally:
-        usage = relay.usage(call) if relay is not None else call.estimated()
-        await call.finish(usage, status, error_code)
+    # Closed at once with this generator, so the upstream request is closed at once too.
+    async with contextlib.aclosing(relay_stream(call, _attempt(call, request, native), keepalive)) as chunks:
+        async for chunk in chunks:
+            yield chunk

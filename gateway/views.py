@@ -16,9 +16,19 @@ from django.views.decorators.csrf import csrf_exempt
 
 from catalogue.models import LanguageModel
 from chatsite.inputs import unstorable
-from gateway import auth, messages, services
+from gateway import auth, messages, responses, services
+from gateway.completions import create_text_completion, stream_text_completion
 from gateway.embeddings import create_embeddings
-from gateway.endpoint import ANTHROPIC, ApiCall, encode_json, endpoint, error_response, json_response, shape_for
+from gateway.endpoint import (
+    ANTHROPIC,
+    ApiCall,
+    encode_json,
+    endpoint,
+    error_response,
+    json_response,
+    method_not_allowed,
+    shape_for,
+)
 from gateway.errors import GatewayError
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -73,8 +83,82 @@ async def chat_completions(call: ApiCall) -> HttpResponseBase:
 
 
 @endpoint("POST", body=True)
+async def completions(call: ApiCall) -> HttpResponseBase:
+    if call.body.get("stream") is True:
+        keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
+        return await event_stream(
+            stream_text_completion(call.caller, call.body, keepalive=keepalive, response_headers=call.headers)
+        )
+    return json_response(await create_text_completion(call.caller, call.body, response_headers=call.headers))
+
+
+@endpoint("POST", body=True)
 async def embeddings(call: ApiCall) -> HttpResponseBase:
     return json_response(await create_embeddings(call.caller, call.body, response_headers=call.headers))
+
+
+async def _typed_sse(
+    first: dict[str, Any] | None, events: AsyncIterator[dict[str, Any] | None]
+) -> AsyncIterator[bytes]:
+    """Events named by their `type` (`event:` lines, as OpenAI's Responses streams), no [DONE]."""
+    try:
+        event, more = first, True
+        while more:
+            if event is None:
+                yield KEEPALIVE
+            else:
+                yield b"event: " + str(event.get("type")).encode() + b"\ndata: " + encode_json(event) + b"\n\n"
+            event = await anext(events, _END)
+            more = event is not _END
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+_END: Any = object()
+
+
+@endpoint("POST", body=True)
+async def create_response(call: ApiCall) -> HttpResponseBase:
+    if call.body.get("stream") is True:
+        keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
+        events = responses.stream_response(call.caller, call.body, keepalive=keepalive, response_headers=call.headers)
+        first = await anext(events)  # errors until the first event are answered with their status
+        response = EventStreamResponse(_typed_sse(first, events))
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    return json_response(await responses.create_response(call.caller, call.body, response_headers=call.headers))
+
+
+@endpoint("GET")
+async def _get_response(call: ApiCall, response_id: str) -> HttpResponseBase:
+    found = await responses.retrieve(call.caller, response_id)
+    call.headers.update(await services.rate_limit_headers(call.caller))
+    return json_response(found)
+
+
+@endpoint("DELETE")
+async def _delete_response(call: ApiCall, response_id: str) -> HttpResponseBase:
+    deleted = await responses.delete(call.caller, response_id)
+    call.headers.update(await services.rate_limit_headers(call.caller))
+    return json_response(deleted)
+
+
+@csrf_exempt
+async def stored_response(request: HttpRequest, response_id: str) -> HttpResponseBase:
+    """GET or DELETE /v1/responses/{id}."""
+    if request.method == "DELETE":
+        return await _delete_response(request, response_id)
+    if request.method == "GET":
+        return await _get_response(request, response_id)
+    return method_not_allowed("GET, DELETE")
+
+
+@endpoint("GET")
+async def response_input_items(call: ApiCall, response_id: str) -> HttpResponseBase:
+    listed = await responses.list_input_items(call.caller, response_id, call.request.GET)
+    call.headers.update(await services.rate_limit_headers(call.caller))
+    return json_response(listed)
 
 
 async def _anthropic_sse(first: dict[str, Any], events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -181,7 +181,11 @@ def _response(request: dict[str, Any], model: str, status: str, output: list[dic
         "temperature": request.get("temperature", 1.0),
         "text": request.get("text") or {"format": {"type": "text"}},
         "tool_choice": request.get("tool_choice", "auto"),
-        "tools": request.get("tools") or [],
+        # OpenAI echoes function tools with their defaults filled in (strict is on unless turned off).
+        "tools": [
+            {"parameters": None, "strict": True, **tool} if tool.get("type") == "function" else tool
+            for tool in request.get("tools") or []
+        ],
         "top_p": request.get("top_p", 1.0),
         "truncation": "disabled",
         "metadata": request.get("metadata") or {},

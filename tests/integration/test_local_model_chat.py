@@ -152,3 +152,21 @@ def test_a_browser_chat_over_the_websocket_streams_a_real_reply_and_charges_the_
     assert not record.usage_estimated
     assert record.api_key is None
     assert record.model_public_id == MODEL_ID
+
+
+def test_max_completion_tokens_caps_the_real_models_reply(
+    local_model: LanguageModel, live_server: LiveServer, alice: User
+) -> None:
+    # llama.cpp's server knows only `max_tokens`: the gateway must send the cap under that name.
+    client, _key = sdk(live_server, alice)
+
+    completion = client.chat.completions.create(
+        model=MODEL_ID,
+        messages=[{"role": "user", "content": "Write a long story about a lighthouse keeper."}],
+        temperature=0,
+        max_completion_tokens=10,
+    )
+
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens <= 10
+    assert completion.choices[0].finish_reason == "length"

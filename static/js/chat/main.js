@@ -10,11 +10,15 @@ import { MessageStore } from "./store.js";
 import { Sidebar } from "./sidebar.js";
 import { Thread } from "./thread.js";
 import { Toolbar } from "./toolbar.js";
+import { ConversationMenu } from "./menu.js";
+import { Projects } from "./projects.js";
 
 const $ = (id) => document.getElementById(id);
 const layout = $("chat-layout");
-const urls = layout.dataset; // conversationsUrl, newChatUrl, socketPath, uploadUrl
+const urls = layout.dataset; // conversationsUrl, projectsUrl, newChatUrl, socketPath, uploadUrl
 const initial = JSON.parse($("chat-initial").textContent);
+// A new chat can be asked for in a project, or as a temporary chat: /?project=3, /?temporary=1.
+const asked = new URLSearchParams(location.search);
 
 const alertBox = $("chat-alert");
 function alert(text) {
@@ -31,6 +35,7 @@ const chat = {
   conversation: initial.conversation,
   alert,
   setConversation(conversation) { setConversation(conversation, false); },
+  selectProject(project) { selectProject(project); },
   leave() {
     leaving = true;
     socket.stop();
@@ -81,7 +86,50 @@ const sidebar = new Sidebar({
   closeButton: $("sidebar-close"),
   listUrl: urls.conversationsUrl,
   onError: alert,
+  initial: initial.list,
 });
+
+const menu = new ConversationMenu({
+  menu: $("conversation-menu"), share: $("share"), exportMd: $("export-md"), exportJson: $("export-json"),
+  pin: $("pin"), move: $("move-project"),
+  shareDialog: $("share-dialog"), shareLink: $("share-link"), copyShare: $("copy-share"),
+}, chat);
+
+const projects = new Projects({
+  list: $("project-list"), newButton: $("new-project"), dialog: $("project-dialog"), name: $("project-name"),
+  model: $("project-model"), prompt: $("project-prompt"), error: $("project-error"), move: $("move-project"),
+}, urls.projectsUrl, initial.projects, chat);
+
+const temporarySwitch = $("temporary-chat");
+let temporary = false;
+function setTemporary(on) {
+  temporary = on;
+  temporarySwitch.setAttribute("aria-checked", String(on));
+  layout.classList.toggle("temporary", on);
+}
+temporarySwitch.addEventListener("click", () => {
+  const on = temporarySwitch.getAttribute("aria-checked") !== "true";
+  // A temporary chat is one from its start: switching either way starts a new chat.
+  if (chat.conversation) location.assign(newChatUrl({ temporary: on }));
+  else setTemporary(on);
+});
+
+function newChatUrl({ temporary: temp = temporary } = {}) {
+  const params = new URLSearchParams();
+  const project = projects.current;
+  if (project) params.set("project", project.id);
+  if (temp) params.set("temporary", "1");
+  const query = params.toString();
+  return query ? `${urls.newChatUrl}?${query}` : urls.newChatUrl;
+}
+
+function selectProject(project) {
+  sidebar.showProject(project ? project.id : "");
+  if (!chat.conversation && project) {
+    toolbar.startIn(project);
+    if (!settings.pending.system_prompt) settings.pending.system_prompt = project.system_prompt || "";
+  }
+}
 
 const toolbar = new Toolbar({
   title: $("chat-title"), model: $("model"), rename: $("rename"), del: $("delete"),
@@ -134,10 +182,12 @@ function setConversation(conversation, open) {
   const changed = !chat.conversation || chat.conversation.id !== conversation.id;
   chat.conversation = conversation;
   toolbar.show(conversation);
+  menu.show(conversation);
   sidebar.add(conversation, true);
   sidebar.markCurrent(conversation.id);
   if (open && changed) {
-    history.pushState({ id: conversation.id }, "", conversation.page_url);
+    // A temporary chat keeps no address: a reload starts afresh (and ends it).
+    if (!conversation.temporary) history.pushState({ id: conversation.id }, "", conversation.page_url);
     socket.connect(conversation.id);
   }
 }
@@ -152,7 +202,9 @@ async function submit() {
   pendingFiles = attachments.ids;
   if (!chat.conversation) {
     try {
-      setConversation(await api("POST", urls.conversationsUrl, { ...toolbar.choices, ...settings.choices }), true);
+      const project = projects.current;
+      const body = { ...toolbar.choices, ...settings.choices, temporary, ...(project ? { project: project.id } : {}) };
+      setConversation(await api("POST", urls.conversationsUrl, body), true);
     } catch (e) {
       pendingSend = null;
       alert(e.message);
@@ -227,7 +279,7 @@ function requestSync() {
 
 $("new-chat").addEventListener("click", () => {
   if (!chat.conversation) { composer.focus(); return; }
-  location.assign(urls.newChatUrl);
+  location.assign(newChatUrl());
 });
 window.addEventListener("popstate", () => location.reload());
 
@@ -236,7 +288,13 @@ refresh();
 thread.scrollToBottom();
 if (chat.conversation) {
   sidebar.markCurrent(chat.conversation.id);
+  menu.show(chat.conversation);
+  setTemporary(Boolean(chat.conversation.temporary));
+  if (chat.conversation.project) projects.select(chat.conversation.project);
   socket.connect(chat.conversation.id);
+} else {
+  setTemporary(asked.get("temporary") === "1");
+  if (asked.get("project")) projects.select(asked.get("project"));
 }
 if (composer.enabled) composer.focus();
 document.body.dataset.chatReady = "true"; // for tests and tools: the page's script has run

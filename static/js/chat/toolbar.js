@@ -23,6 +23,14 @@ export class Toolbar {
     if (conversation.model && this.els.model.value !== conversation.model) this.els.model.value = conversation.model;
   }
 
+  // A new chat in a project starts with the project's model (and, server-side, its system prompt).
+  startIn(project) {
+    const options = [...this.els.model.options].map((o) => o.value);
+    if (!project.model || !options.includes(project.model)) return;
+    this.els.model.value = project.model;
+    this.els.model.dispatchEvent(new Event("change"));
+  }
+
   get choices() {
     return { model: this.els.model.value };
   }

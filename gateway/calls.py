@@ -1,0 +1,120 @@
+"""One /v1 request's bookkeeping, whatever its endpoint: the ledger row, the settlement, kinds.
+
+    call = Call(caller, body, stream=False, public_id=...)
+    await reserve(call, model, prompt_tokens, completion_tokens)    # 429 when the limits refuse
+    ...
+    await call.finish(usage, status, error_code)                    # once, whatever happened
+
+Every endpoint (chat, completions, embeddings, responses, messages) settles through `Call.finish`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from catalogue.models import LanguageModel
+from gateway import routing
+from gateway.auth import Caller
+from gateway.errors import GatewayError
+from usage import limits
+from usage.ledger import current_ledger
+from usage.models import UsageRecord
+from usage.tokens import Usage, estimate_prompt_tokens, tokens_for_bytes
+
+CLIENT_CLOSED = 499  # nginx's "client closed request", for streams the consumer abandoned
+
+
+@dataclass
+class Call:
+    """One request's bookkeeping, from validation to its ledger row and settlement."""
+
+    caller: Caller
+    body: dict[str, Any]
+    stream: bool
+    public_id: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    model: LanguageModel | None = None
+    ttft_ms: int | None = None
+    reservation: limits.Reservation | None = None
+    attempts: routing.Attempts | None = None
+    finished: bool = False
+    # The prompt's estimate when the body is not a chat request (completions, responses, embeddings).
+    prompt_estimate: int | None = None
+
+    def first_token(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
+
+    def cost(self, usage: Usage) -> Decimal:
+        return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
+
+    def estimated(self, completion_bytes: int = 0) -> Usage:
+        prompt = self.prompt_estimate if self.prompt_estimate is not None else estimate_prompt_tokens(self.body)
+        return Usage(prompt, tokens_for_bytes(completion_bytes), estimated=True)
+
+    async def finish(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
+        """Queue the request's ledger row and settle its reservation, once."""
+        if self.finished:
+            return
+        self.finished = True
+        attempts = self.attempts
+        if attempts is not None:
+            attempts.release()
+        current_ledger().add(
+            UsageRecord(
+                user=self.caller.user,
+                api_key=self.caller.api_key,
+                model=self.model,
+                model_public_id=self.public_id[:200],
+                deployment=attempts.current if attempts is not None else None,
+                attempts=attempts.count if attempts is not None else 0,
+                source=self.caller.source,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                usage_estimated=usage.estimated,
+                cost=self.cost(usage),
+                latency_ms=int((time.perf_counter() - self.started) * 1000),
+                ttft_ms=self.ttft_ms,
+                status=status,
+                error_code=error_code[:64],
+                stream=self.stream,
+            )
+        )
+        if self.reservation is not None:
+            await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
+
+
+def error_code_of(exc: GatewayError) -> str:
+    return exc.code or exc.type
+
+
+async def rate_limit_headers(caller: Caller) -> dict[str, str]:
+    """The x-ratelimit-* headers for an answer that reserved nothing (an error after auth, /v1/models)."""
+    return await limits.peek_headers(caller)
+
+
+async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completion_tokens: int) -> None:
+    """Reserve the request's tokens and cost against the caller's limits; a 429 when they refuse."""
+    try:
+        call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
+    except limits.LimitExceeded as exc:
+        raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
+
+
+ENDPOINT_OF_KIND = {"chat": "/v1/chat/completions", "text": "/v1/completions", "embedding": "/v1/embeddings"}
+
+
+def check_kind(model: LanguageModel, kind: str) -> None:
+    """A 400 naming the endpoint to use when the model is of another kind than this endpoint serves."""
+    if model.kind != kind:
+        raise GatewayError(
+            400,
+            f"The model '{model.public_id}' is a{'n' if model.kind[0] in 'aeiou' else ''} {model.kind} model, "
+            f"not a{'n' if kind[0] in 'aeiou' else ''} {kind} model: "
+            f"use {ENDPOINT_OF_KIND[model.kind]}.",
+            param="model",
+            code="model_not_supported",
+        )
