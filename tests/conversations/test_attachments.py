@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from conversations import actions, files, services
+from conversations import actions, export, files, services
 from conversations.models import Attachment, Conversation, Message
 from tests import sample_files
 from tests.conversations.conftest import Connect, finished, until
@@ -337,3 +337,16 @@ def test_an_edited_questions_new_version_keeps_its_files_and_they_go_with_the_co
     assert len(stored_files(media)) == 1, "still held by the new version"
     assert as_alice.delete(f"/api/conversations/{conversation.pk}/").status_code == 204
     assert stored_files(media) == []
+
+
+def test_an_export_names_the_files_and_a_share_links_none(
+    as_alice: httpx.Client, alice: User, chat_model: LanguageModel
+) -> None:
+    body = upload(as_alice, "budget.csv", b"item,cost\ntea,3\n").json()
+    conversation = Conversation.objects.create(owner=alice, model=chat_model)
+    actions.do_send(alice, conversation.pk, "add it up", [body["id"]])
+    exported = export.export_data(conversation)
+    assert exported["messages"][0]["attachments"] == ["budget.csv"]
+    shared = export.snapshot(conversation)
+    assert shared["messages"][0]["attachments"] == ["budget.csv"]
+    assert "/files/" not in str(shared)

@@ -35,7 +35,7 @@ def models(fake_upstream: FakeUpstream, transactional_db: None) -> list[Language
 
 def open_page(chromium_browser: Browser, live_server: LiveServer, width: int) -> Iterator[Page]:
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 800})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)  # generous: the machine may be busy with other suites
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
