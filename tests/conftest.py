@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from playwright.sync_api import expect
 
@@ -19,6 +21,11 @@ from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
 
 PASSWORD = "correct-horse-battery-staple"
+
+# `make run` collects hashed, compressed static files under var/static; the tests serve the source files, as
+# in a fresh checkout, whatever a developer ran before (a collection older than the sources, served beside
+# them, answered a source file marked as gzip).
+settings.STATIC_ROOT = tempfile.mkdtemp(prefix="test-static-")
 
 # Playwright's expect() gives up after 5 s by default: a loaded machine may take longer to render a
 # frame, and a test waiting for a condition must never fail for the machine's speed.
