@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test check lint format bench clean-db vendor local-model
+.PHONY: run test check lint format bench clean-db vendor local-model screenshots
 
 $(BIN)/python:
 	@echo "==> Creating $(VENV)"
@@ -35,6 +35,11 @@ local-model: $(VENV)/.base
 test: $(VENV)/.dev
 	@./scripts/system-deps.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The README's screenshots of the chat page (docs/screenshots.py), in headless Chromium.
+screenshots: $(VENV)/.dev
+	@./scripts/system-deps.sh
+	$(BIN)/python -m pytest docs/screenshots.py -q -p no:cacheprovider
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

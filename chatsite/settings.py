@@ -264,7 +264,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "chatsite.storage.ManifestStorageWithFallback"},
 }
@@ -300,6 +300,27 @@ CHAT_SOCKET_FRAMES_PER_SECOND = env_int("CHAT_SOCKET_FRAMES_PER_SECOND", 5, mini
 CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 20, minimum=1)
 CHAT_SOCKET_MAX_FRAME_BYTES = env_int("CHAT_SOCKET_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
 CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 3, minimum=1)
+
+# Files attached in the chat (conversations.files): kept through the storage named "attachments" (the
+# file system under MEDIA_ROOT unless ATTACHMENTS_STORAGE names another Django storage class), never at a
+# public URL: only their owner downloads them, through conversations.file_views. Each file is at most
+# ATTACHMENT_MAX_BYTES; a message carries at most ATTACHMENTS_PER_MESSAGE; a document's text is cut at
+# ATTACHMENT_MAX_TEXT_CHARS (the model's context is checked on sending as well).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+ATTACHMENTS_STORAGE = env_str("ATTACHMENTS_STORAGE", "django.core.files.storage.FileSystemStorage")
+STORAGES["attachments"] = {
+    "BACKEND": ATTACHMENTS_STORAGE,
+    "OPTIONS": (
+        {"location": MEDIA_ROOT / "attachments", "base_url": None}
+        if ATTACHMENTS_STORAGE == "django.core.files.storage.FileSystemStorage"
+        else {}
+    ),
+}
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+ATTACHMENTS_PER_MESSAGE = env_int("ATTACHMENTS_PER_MESSAGE", 10, minimum=1, maximum=100)
+ATTACHMENT_MAX_TEXT_CHARS = env_int("ATTACHMENT_MAX_TEXT_CHARS", 2_000_000, minimum=1000)
+# Uploads above this spill to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # `make run` starts the bundled SmolLM2 model and registers it as provider `local` (chatsite.local_model).
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)

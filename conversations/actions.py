@@ -14,6 +14,8 @@ Starting the generation of a stored reply is the caller's: it runs on the caller
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import transaction
 
 from accounts.models import User
@@ -77,10 +79,10 @@ def do_create(
     return conversation
 
 
-def do_send(user: User, conversation_id: int, content: str) -> Message:
-    """Stores the user's message and an empty streaming reply; returns the reply to generate."""
+def do_send(user: User, conversation_id: int, content: str, attachments: Sequence[int] = ()) -> Message:
+    """Stores the user's message (and attaches their uploads) and an empty streaming reply; returns the reply."""
     with transaction.atomic():
-        user_message, reply = services.add_user_message(user, conversation_id, content)
+        user_message, reply = services.add_user_message(user, conversation_id, content, attachments)
         _publish_message(user_message)
         _publish_conversation(reply.conversation)
         _publish_message(reply)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -143,6 +143,7 @@ class ConversationViewSet(
         if which not in ("active", "all"):
             raise ValidationError({"branches": ['Expected "active" or "all".']})
         messages = (branches.all_messages if which == "all" else branches.active_path)(conversation.pk)
+        prefetch_related_objects(messages, "attachments")
         paginator = self.paginator
         assert paginator is not None
         page = paginator.paginate_queryset(messages, request, view=self) or []

@@ -6,6 +6,7 @@ class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from conversations import sessions
+        from conversations import files, sessions
 
         sessions.connect_signals()
+        files.connect_signals()

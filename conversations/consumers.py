@@ -105,7 +105,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await getattr(self, f"_on_{frame.type}")(frame)
 
     async def _on_send(self, frame: frames.Send) -> None:
-        self._start(await self._act(actions.do_send, frame.content))
+        self._start(await self._act(actions.do_send, frame.content, frame.attachments))
 
     async def _on_edit(self, frame: frames.Edit) -> None:
         self._start(await self._act(actions.do_edit, frame.id, frame.content))

@@ -30,10 +30,13 @@ def attachment_names(message: Message) -> list[str]:
 
 
 class ExportMessageSerializer(MessageSerializer):
-    attachments = serializers.SerializerMethodField(help_text="The names of the files sent with the message.")
+    attachments = serializers.SerializerMethodField(  # type: ignore[assignment]
+        help_text="The names of the files sent with the message."
+    )
 
     class Meta(MessageSerializer.Meta):
-        fields = [*MessageSerializer.Meta.fields, "attachments"]
+        # Names only: an export or a share carries no link to the owner's files.
+        fields = [*(f for f in MessageSerializer.Meta.fields if f != "attachments"), "attachments"]
         read_only_fields = fields
 
     def get_attachments(self, message: Message) -> list[str]:

@@ -1,8 +1,9 @@
 """The chat socket's client frames, parsed and validated at the boundary, and its frame rate limit.
 
 Client → server (JSON text frames):
-    {"type": "send", "content"}        {"type": "edit", "id", "content"}     {"type": "regenerate"}
-    {"type": "stop"}                   {"type": "sync"}                      {"type": "ping"}
+    {"type": "send", "content", "attachments"?: [upload id, ...]}
+    {"type": "edit", "id", "content"}  {"type": "regenerate"}                {"type": "stop"}
+    {"type": "sync"}                   {"type": "ping"}
     {"type": "switch", "id"}           (show another version of a message)
 
 Anything else (binary frames, invalid or too deep JSON, a number where an id belongs, text with a NUL
@@ -35,6 +36,8 @@ class _Frame(BaseModel):
 class Send(_Frame):
     type: Literal["send"]
     content: StrictStr
+    # Ids of the sender's uploads (POST /files/); the server checks they are theirs.
+    attachments: Annotated[list[Annotated[StrictInt, Field(gt=0, lt=2**63)]], Field(max_length=100)] = []
 
 
 class Edit(_Frame):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.utils import timezone
 
@@ -110,3 +111,35 @@ class Share(models.Model):
 
     def __str__(self) -> str:
         return self.title or f"Share {self.pk}"
+
+
+def _attachment_storage() -> Storage:
+    """The storage settings.STORAGES names "attachments" (read when the models load, after the settings)."""
+    return storages["attachments"]
+
+
+class Attachment(models.Model):
+    """A file a user uploaded for the chat: theirs alone, tied to the message that sent it once sent."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        DOCUMENT = "document"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(storage=_attachment_storage, upload_to="%Y/%m/", max_length=300)
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # What the content is, sniffed from its bytes (never the name or the browser's word).
+    content_type = models.CharField(max_length=100)
+    text = models.TextField(blank=True)  # a document's text, as the model reads it
+    tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["owner", "message"])]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,13 +9,26 @@ from rest_framework import serializers
 
 from catalogue.models import LanguageModel
 from conversations import branches, tuning
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
+
+
+class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
+    url = serializers.SerializerMethodField(help_text="Its content, for its owner (as a download).")
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "name", "size", "kind", "content_type", "tokens", "url"]
+        read_only_fields = fields
+
+    def get_url(self, attachment: Attachment) -> str:
+        return reverse("attachment", args=[attachment.pk])
 
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
     model: serializers.SlugRelatedField[LanguageModel] = serializers.SlugRelatedField(
         slug_field="public_id", read_only=True, allow_null=True
     )
+    attachments = AttachmentSerializer(many=True, read_only=True)
     siblings = serializers.SerializerMethodField(
         help_text="The ids of this message's versions (itself included), oldest first: another is shown "
         "by choosing it in the chat, and every branch is listed by the messages endpoint with ?branches=all."
@@ -35,6 +48,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "model",
             "prompt_tokens",
             "completion_tokens",
+            "attachments",
             "created_at",
         ]
         read_only_fields = fields

@@ -8,21 +8,22 @@ itself (a background task that outlives sockets) is in conversations/generation.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
 from chatsite.inputs import BadInput, check_text
-from conversations import branches, tuning
+from conversations import branches, files, tuning
 from conversations.models import Conversation, Message
-from usage.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
+from usage.tokens import estimate_message_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
 # every HEARTBEAT_SECONDS; a "streaming" message whose heartbeat is older than STALE_AFTER has
@@ -157,8 +158,10 @@ def expire_stale(conversation_id: int) -> list[Message]:
 
 
 def messages_of(conversation_id: int) -> list[Message]:
-    """The branch on screen (see conversations.branches)."""
-    return branches.active_path(conversation_id)
+    """The branch on screen (see conversations.branches), with each message's files."""
+    messages = branches.active_path(conversation_id)
+    prefetch_related_objects(messages, "attachments")
+    return messages
 
 
 def open_state(conversation_id: int) -> list[Message]:
@@ -243,7 +246,9 @@ def _placeholder(conversation: Conversation, parent_id: int | None) -> Message:
     )
 
 
-def _clean(content: str) -> str:
+def _clean(content: str, *, may_be_empty: bool = False) -> str:
+    if may_be_empty and isinstance(content, str) and not content.strip():
+        return ""
     if not isinstance(content, str) or not content.strip():
         raise ChatError("The message is empty.")
     if len(content) > MAX_MESSAGE_CHARS:
@@ -254,14 +259,21 @@ def _clean(content: str) -> str:
         raise ChatError(str(exc)) from None
 
 
-def add_user_message(user: User, conversation_id: int, content: str) -> tuple[Message, Message]:
-    """Stores the user's message and an empty streaming reply, before anything goes upstream."""
-    content = _clean(content)
+def add_user_message(
+    user: User, conversation_id: int, content: str, attachments: Sequence[int] = ()
+) -> tuple[Message, Message]:
+    """Stores the user's message (with their uploads `attachments`) and an empty streaming reply,
+    before anything goes upstream."""
+    content = _clean(content, may_be_empty=bool(attachments))
     with transaction.atomic():
         conversation = _lock(user, conversation_id)
         user_message = branches.append(conversation, role=Message.Role.USER, content=content)
+        try:
+            files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
+        except files.FileRefused as exc:
+            raise ChatError(str(exc), param="attachments") from None
         if not conversation.title:
-            conversation.title = make_title(content)
+            conversation.title = make_title(content or files.first_name(user_message))
         reply = _placeholder(conversation, user_message.pk)
     return user_message, reply
 
@@ -299,20 +311,21 @@ def edit_and_resend(
             raise ChatError("That message cannot be edited.")
         removed = [m.pk for m in path[at:]]
         question = branches.add(conversation, path[at].parent_id, role=Message.Role.USER, content=content)
+        files.copy(path[at], question)
         reply = _placeholder(conversation, question.pk)
     return question, removed, reply
 
 
 def trim_history(
-    system_prompt: str, history: list[dict[str, str]], context_length: int, reserve: int
-) -> list[dict[str, str]]:
+    system_prompt: str, history: list[dict[str, Any]], context_length: int, reserve: int
+) -> list[dict[str, Any]]:
     """Drops the oldest turns until the prompt fits the context; keeps the system prompt and the last turn."""
     budget = max(context_length - reserve, 0)
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    used = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in system)
-    kept: list[dict[str, str]] = []
+    used = sum(estimate_message_tokens(m) for m in system)
+    kept: list[dict[str, Any]] = []
     for item in reversed(history):
-        cost = estimate_tokens(item["content"]) + MESSAGE_OVERHEAD_TOKENS
+        cost = estimate_message_tokens(item)
         if kept and used + cost > budget:
             break
         kept.append(item)
@@ -336,7 +349,14 @@ def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
     conversation = reply.conversation
     model = reply.model or conversation.model
     # The branch the reply answers, and only the answers' text: reasoning never goes back upstream.
-    history = [{"role": m.role, "content": m.content} for m in branches.ancestors(reply) if m.content]
+    earlier = [m for m in branches.ancestors(reply)]
+    prefetch_related_objects(earlier, "attachments")
+    vision = bool(model and model.vision)
+    history = [
+        {"role": m.role, "content": files.upstream_content(m.content, list(m.attachments.all()), vision=vision)}
+        for m in earlier
+        if m.content or m.attachments.all()
+    ]
     options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
@@ -376,7 +396,12 @@ def finish(
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
     )
-    message = Message.objects.select_related("model", "conversation").filter(pk=message_id).first()
+    message = (
+        Message.objects.select_related("model", "conversation")
+        .prefetch_related("attachments")
+        .filter(pk=message_id)
+        .first()
+    )
     if message is not None:
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         # Read here: the caller serialises it on an event loop, where no query may run.

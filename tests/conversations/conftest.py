@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -152,3 +152,17 @@ def _close_connection_pool(django_db_setup: None, django_db_blocker: Any) -> Any
         close_pool = getattr(connection, "close_pool", None)
         if close_pool is not None:
             close_pool()
+
+
+@pytest.fixture
+def media(tmp_path: Any) -> Iterator[Any]:
+    """Attachments stored under a temporary folder for the test (returned), not the checkout's var/media."""
+    from django.core.files.storage import FileSystemStorage
+
+    from conversations.models import Attachment
+
+    field = Attachment._meta.get_field("file")
+    previous = field.storage  # type: ignore[attr-defined]
+    field.storage = FileSystemStorage(location=tmp_path, base_url=None)  # type: ignore[attr-defined]
+    yield tmp_path
+    field.storage = previous  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations import branches, services
 from conversations.models import Conversation
+from usage.tokens import estimate_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def test_trimming_drops_the_oldest_turns_and_keeps_the_system_prompt() -> None:
     assert trimmed[-1] == history[-1]
     assert len(trimmed) < len(history) + 1
     assert trimmed[1]["role"] == "user", "a kept history starts with a question"
-    assert sum(services.estimate_tokens(m["content"]) + 4 for m in trimmed) <= 1500
+    assert sum(estimate_tokens(m["content"]) + 4 for m in trimmed) <= 1500
 
 
 def test_everything_is_kept_when_it_fits() -> None:
@@ -57,7 +58,7 @@ def test_the_upstream_request_fits_a_small_context(alice: User) -> None:
     assert messages[-1] == {"role": "user", "content": "the newest question"}
     assert 2 < len(messages) < 41
     assert "question 19" in messages[-3]["content"]
-    assert sum(services.estimate_tokens(m["content"]) for m in messages) < 1000 - 200
+    assert sum(estimate_tokens(m["content"]) for m in messages) < 1000 - 200
 
 
 def test_titles_come_from_the_first_line_without_markup() -> None:

@@ -2,6 +2,7 @@
 // Its URLs come from the page (data attributes filled by {% url %}), its first state from a JSON
 // data block; everything after from the socket and the REST API.
 import { api } from "./api.js";
+import { Attachments, renderAttachments } from "./attachments.js";
 import { ChatSocket } from "./socket.js";
 import { Composer } from "./composer.js";
 import { ModelDetails, Settings } from "./settings.js";
@@ -14,7 +15,7 @@ import { Projects } from "./projects.js";
 
 const $ = (id) => document.getElementById(id);
 const layout = $("chat-layout");
-const urls = layout.dataset; // conversationsUrl, projectsUrl, newChatUrl, socketPath
+const urls = layout.dataset; // conversationsUrl, projectsUrl, newChatUrl, socketPath, uploadUrl
 const initial = JSON.parse($("chat-initial").textContent);
 // A new chat can be asked for in a project, or as a temporary chat: /?project=3, /?temporary=1.
 const asked = new URLSearchParams(location.search);
@@ -27,6 +28,7 @@ function alert(text) {
 
 const store = new MessageStore();
 let pendingSend = null; // text sent, not yet stored
+let pendingFiles = []; // ids of the files sent with it
 let leaving = false;
 
 const chat = {
@@ -61,6 +63,19 @@ const composer = new Composer({
   onSubmit: submit,
   onStop: () => sendFrame({ type: "stop" }),
 });
+
+const attachments = new Attachments({
+  button: $("attach"),
+  input: $("attach-input"),
+  list: $("file-list"),
+  notice: $("files-notice"),
+  dropZone: document.querySelector(".chat-main"),
+  pasteTarget: $("message"),
+  uploadUrl: urls.uploadUrl,
+  model: () => initial.models.find((m) => m.id === $("model").value) || null,
+  onError: alert,
+});
+$("model").addEventListener("change", () => attachments.showNotice());
 
 const sidebar = new Sidebar({
   list: $("conversation-list"),
@@ -147,7 +162,7 @@ function sendFrame(frame) {
 }
 
 function flushPending() {
-  if (pendingSend !== null && socket.ready) sendFrame({ type: "send", content: pendingSend });
+  if (pendingSend !== null && socket.ready) sendFrame({ type: "send", content: pendingSend, attachments: pendingFiles });
 }
 
 function refresh() {
@@ -159,6 +174,7 @@ function refresh() {
 function show(message) {
   store.upsert(message);
   thread.render(message.id);
+  renderAttachments(thread.element(message.id), message);
   refresh();
 }
 
@@ -178,9 +194,12 @@ function setConversation(conversation, open) {
 
 async function submit() {
   const text = composer.text;
-  if (!text.trim() || store.streaming() || pendingSend !== null) return;
+  if ((!text.trim() && attachments.empty) || store.streaming() || pendingSend !== null) return;
+  const problem = attachments.problem(text);
+  if (problem) { alert(problem); return; } // what was typed and attached stays
   alert("");
   pendingSend = text;
+  pendingFiles = attachments.ids;
   if (!chat.conversation) {
     try {
       const project = projects.current;
@@ -208,7 +227,9 @@ function handle(frame) {
     case "message":
       if (frame.message.role === "user" && pendingSend !== null && frame.message.content === pendingSend) {
         composer.sent(pendingSend);
+        if (pendingFiles.length) attachments.clear();
         pendingSend = null;
+        pendingFiles = [];
       }
       show(frame.message);
       if (frame.message.id === thread.pendingEdit) thread.finishEdit(frame.message.id);
