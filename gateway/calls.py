@@ -5,12 +5,21 @@
     ...
     await call.finish(usage, status, error_code)                    # once, whatever happened
 
+or, for an answer that is not streamed:
+
+    async with settled(call) as outcome:                            # finishes the call on leaving
+        answer = ...
+        outcome.succeeded(usage)
+        return answer
+
 Every endpoint (chat, completions, embeddings, responses, messages) settles through `Call.finish`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -85,6 +94,34 @@ class Call:
         )
         if self.reservation is not None:
             await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
+
+
+@dataclass
+class Outcome:
+    """How a call ended, as its ledger row says: a client gone before the answer unless told otherwise."""
+
+    usage: Usage
+    status: int = CLIENT_CLOSED
+    error_code: str = "client_disconnected"
+
+    def succeeded(self, usage: Usage) -> None:
+        self.usage, self.status, self.error_code = usage, 200, ""
+
+
+@asynccontextmanager
+async def settled(call: Call, usage: Usage | None = None) -> AsyncIterator[Outcome]:
+    """Finish `call` on leaving the block, with the outcome it set or the error that left it."""
+    outcome = Outcome(usage if usage is not None else call.estimated())
+    try:
+        yield outcome
+    except GatewayError as exc:
+        outcome.status, outcome.error_code = exc.status, error_code_of(exc)
+        raise
+    except Exception:
+        outcome.status, outcome.error_code = 500, "server_error"
+        raise
+    finally:
+        await call.finish(outcome.usage, outcome.status, outcome.error_code)
 
 
 def error_code_of(exc: GatewayError) -> str:

@@ -20,7 +20,7 @@ from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.bodies import encode, forwarded_body
-from gateway.calls import CLIENT_CLOSED, Call, check_kind, error_code_of, reserve
+from gateway.calls import Call, check_kind, error_code_of, reserve, settled
 from gateway.errors import GatewayError
 from gateway.protocol_completions import CreateCompletionRequest, parse_completion_request
 from gateway.streams import relay_stream
@@ -89,8 +89,7 @@ async def create_text_completion(
             raise upstream.bad_response(target, "an answer without choices")
         return payload
 
-    usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
-    try:
+    async with settled(call) as outcome:
         payload = await routing.first(attempts, attempt)
         payload["model"] = request.model
         payload["object"] = "text_completion"
@@ -107,16 +106,8 @@ async def create_text_completion(
         if reported is None:
             reported = call.estimated(_text_bytes(payload["choices"]))
             payload["usage"] = reported.as_dict()
-        usage, status, error_code = reported, 200, ""
+        outcome.succeeded(reported)
         return payload
-    except GatewayError as exc:
-        status, error_code = exc.status, error_code_of(exc)
-        raise
-    except Exception:
-        status, error_code = 500, "server_error"
-        raise
-    finally:
-        await call.finish(usage, status, error_code)
 
 
 @dataclass

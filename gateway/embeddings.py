@@ -14,7 +14,7 @@ from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.bodies import encode, forwarded_body
-from gateway.calls import CLIENT_CLOSED, Call, check_kind, error_code_of, reserve
+from gateway.calls import Call, check_kind, error_code_of, reserve, settled
 from gateway.errors import GatewayError
 from gateway.protocol_embeddings import parse_embedding_request
 from usage import limits
@@ -59,15 +59,9 @@ async def create_embeddings(
             raise upstream.bad_response(target, "an answer without data")
         return payload
 
-    usage, status, error_code = Usage(estimate, 0, estimated=True), CLIENT_CLOSED, "client_disconnected"
-    try:
+    async with settled(call, Usage(estimate, 0, estimated=True)) as outcome:
         payload = await routing.first(attempts, attempt)
         payload["model"] = request.model
         payload.setdefault("object", "list")
-        usage, status, error_code = _usage(payload, estimate), 200, ""
+        outcome.succeeded(_usage(payload, estimate))
         return payload
-    except GatewayError as exc:
-        status, error_code = exc.status, error_code_of(exc)
-        raise
-    finally:
-        await call.finish(usage, status, error_code)

@@ -27,7 +27,7 @@ from chatsite.db import db
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.bodies import encode, forwarded_body, upstream_request
-from gateway.calls import CLIENT_CLOSED, Call, check_kind, error_code_of, reserve
+from gateway.calls import Call, check_kind, error_code_of, reserve, settled
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.protocol_responses import CreateResponse, parse_response_request
@@ -212,20 +212,12 @@ async def create_response(
         ids = dataclasses.replace(turn.ids, completed_at=int(clock().time()))
         return response_from_completion(turn.request, completion, ids, turn.request.model), usage
 
-    usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
-    try:
+    async with settled(call) as outcome:
         response, usage = await routing.first(attempts, attempt)
+        outcome.usage = usage  # the answer's usage, also if keeping it fails
         await _keep(call, turn, response)
-        status, error_code = 200, ""
+        outcome.succeeded(usage)
         return response
-    except GatewayError as exc:
-        status, error_code = exc.status, error_code_of(exc)
-        raise
-    except Exception:
-        status, error_code = 500, "server_error"
-        raise
-    finally:
-        await call.finish(usage, status, error_code)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from gateway.calls import check_kind as check_kind
 from gateway.calls import error_code_of as error_code_of
 from gateway.calls import rate_limit_headers as rate_limit_headers
 from gateway.calls import reserve as reserve
+from gateway.calls import settled
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.streams import relay_stream
@@ -134,7 +135,6 @@ async def create_completion(
     """
     call = Call(caller, body, stream=False, public_id=str(body.get("model", "")))
     request, model = await _prepare(call, response_headers)
-    usage, status, error_code = call.estimated(), CLIENT_CLOSED, "client_disconnected"
     attempts = call.attempts = routing.Attempts(model)
 
     async def attempt(deployment: Deployment) -> dict[str, Any]:
@@ -155,19 +155,11 @@ async def create_completion(
             raise upstream.bad_response(target, "an answer without choices")
         return payload
 
-    try:
+    async with settled(call) as outcome:
         payload = await routing.first(attempts, attempt)
         normalize_completion(payload, request.model)
-        usage, status, error_code = answer_usage(call, payload), 200, ""
+        outcome.succeeded(answer_usage(call, payload))
         return payload
-    except GatewayError as exc:
-        status, error_code = exc.status, error_code_of(exc)
-        raise
-    except Exception:
-        status, error_code = 500, "server_error"
-        raise
-    finally:
-        await call.finish(usage, status, error_code)
 
 
 # ---------------------------------------------------------------------------------------------
