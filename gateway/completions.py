@@ -9,12 +9,11 @@ the Completions API has). Streams are relayed by gateway.streams, as chat's are.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
@@ -23,7 +22,7 @@ from gateway.bodies import encode, forwarded_body
 from gateway.calls import Call, check_kind, error_code_of, reserve, settled
 from gateway.errors import GatewayError
 from gateway.protocol_completions import CreateCompletionRequest, parse_completion_request
-from gateway.streams import relay_stream
+from gateway.streams import ChunkRelay, relay_stream
 from usage import limits
 from usage.tokens import Usage, estimate_input_tokens, reported_usage
 
@@ -111,64 +110,22 @@ async def create_text_completion(
 
 
 @dataclass
-class _TextRelay:
+class _TextRelay(ChunkRelay):
     """A text completion's stream events as our client's chunks (gateway.streams.Relay)."""
 
-    public_id: str
-    wants_usage: bool
-    target: upstream.Target
-    reported: Usage | None = None
-    completion_bytes: int = 0
-    last: dict[str, Any] = field(default_factory=dict)
+    OBJECT: ClassVar[str] = "text_completion"
+    ID_PREFIX: ClassVar[str] = "cmpl-"
 
     def chunks(self, data: str) -> list[dict[str, Any]]:
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise upstream.bad_response(self.target, "an unreadable stream event") from None
-        if not isinstance(chunk, dict):
-            raise upstream.bad_response(self.target, "an unreadable stream event")
-        choices = chunk.get("choices")
-        if "error" in chunk and not choices:
-            raise upstream.event_error(chunk, self.target)
-        if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)):
-            raise upstream.bad_response(self.target, "a stream event without a list of choices")
-        if "usage" in chunk:
-            if chunk["usage"]:
-                self.reported = reported_usage(chunk["usage"]) or self.reported
-            del chunk["usage"]
+        chunk = self.parse(data)
+        choices = self.choices_of(chunk)
         if not choices:
-            return []  # the usage chunk: ours goes out at the end, when asked for
-        chunk["model"] = self.public_id
-        chunk.setdefault("object", "text_completion")
+            return []
         for choice in choices:
             choice.setdefault("logprobs", None)
             choice.setdefault("finish_reason", None)
         self.completion_bytes += _text_bytes(choices)
-        self.last = chunk
         return [chunk]
-
-    def end(self) -> None:
-        pass
-
-    def usage(self, call: Call) -> Usage:
-        return self.reported or call.estimated(self.completion_bytes)
-
-    def tail(self, usage: Usage) -> list[dict[str, Any]]:
-        return [self.usage_chunk(usage)] if self.wants_usage else []
-
-    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
-        return [exc.to_dict()]
-
-    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
-        return {
-            "id": self.last.get("id") or f"cmpl-{uuid.uuid4().hex}",
-            "object": "text_completion",
-            "created": self.last.get("created") or int(time.time()),
-            "model": self.public_id,
-            "choices": [],
-            "usage": usage.as_dict(),
-        }
 
 
 async def stream_text_completion(

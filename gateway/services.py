@@ -15,12 +15,11 @@ Hot path: streamed chunks are parsed with `json` and only `model` (and usage) re
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
@@ -37,7 +36,7 @@ from gateway.calls import reserve as reserve
 from gateway.calls import settled
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
-from gateway.streams import relay_stream
+from gateway.streams import ChunkRelay, relay_stream
 from gateway.translate_anthropic import (
     MessagesToChatStream,
     UnreadableAnswer,
@@ -165,15 +164,12 @@ async def create_completion(
 # ---------------------------------------------------------------------------------------------
 # Streaming
 @dataclass
-class ChatRelay:
-    """Turns an upstream's stream events into the chunks our client gets, and keeps what they said."""
+class ChatRelay(ChunkRelay):
+    """Turns an upstream's stream events into the chat chunks our client gets, and keeps what they said."""
 
-    public_id: str
-    wants_usage: bool
-    target: upstream.Target
-    reported: Usage | None = None
-    completion_bytes: int = 0
-    last: dict[str, Any] = field(default_factory=dict)
+    OBJECT: ClassVar[str] = "chat.completion.chunk"
+    ID_PREFIX: ClassVar[str] = "chatcmpl-"
+
     # Set for an Anthropic upstream: its events become chat chunks before anything else reads them.
     translator: MessagesToChatStream | None = None
     # An Anthropic client's request sent as it is: its events go out as they came, as {"native": event}.
@@ -181,10 +177,7 @@ class ChatRelay:
 
     def chunks(self, data: str) -> list[dict[str, Any]]:
         """One event as the client's chunks (none for the usage chunk, a few for an Anthropic event)."""
-        try:
-            parsed = json.loads(data)
-        except ValueError:
-            raise upstream.bad_response(self.target, "an unreadable stream event") from None
+        parsed = self.parse(data)
         if self.translator is None:
             chunk = self.chunk(parsed)
             return [chunk] if chunk is not None else []
@@ -207,52 +200,16 @@ class ChatRelay:
 
     def chunk(self, chunk: Any) -> dict[str, Any] | None:
         """One parsed chat chunk as the client's; None when there is nothing to forward (the usage chunk)."""
-        if not isinstance(chunk, dict):
-            raise upstream.bad_response(self.target, "an unreadable stream event")
-        choices = chunk.get("choices")
-        if "error" in chunk and not choices:
-            raise upstream.event_error(chunk, self.target)
-        if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)):
-            raise upstream.bad_response(self.target, "a stream event without a list of choices")
-        if "usage" in chunk:
-            if chunk["usage"]:
-                self.reported = reported_usage(chunk["usage"]) or self.reported
-            if self.wants_usage:
-                chunk["usage"] = None
-            else:
-                del chunk["usage"]
+        # A client asking for usage gets `"usage": null` on every chunk but ours, as OpenAI sends them.
+        choices = self.choices_of(chunk, keep_usage=self.wants_usage)
         if not choices:
-            return None  # the usage chunk: ours goes out at the end, when asked for
-        chunk["model"] = self.public_id
-        chunk.setdefault("object", "chat.completion.chunk")
+            return None
         for choice in choices:
             delta = choice.get("delta")
             if delta:
                 self.completion_bytes += message_bytes(delta)
-            if "finish_reason" not in choice:
-                choice["finish_reason"] = None
-        self.last = chunk
-        return chunk
-
-    def usage(self, call: Call) -> Usage:
-        return self.reported or call.estimated(self.completion_bytes)
-
-    def tail(self, usage: Usage) -> list[dict[str, Any]]:
-        return [self.usage_chunk(usage)] if self.wants_usage else []
-
-    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
-        return [exc.to_dict()]
-
-    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
-        """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
-        return {
-            "id": self.last.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion.chunk",
-            "created": self.last.get("created") or int(time.time()),
-            "model": self.public_id,
-            "choices": [],
-            "usage": usage.as_dict(),
-        }
+            choice.setdefault("finish_reason", None)
+        return cast(dict[str, Any], chunk)
 
 
 def stream_completion(caller: Caller, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:

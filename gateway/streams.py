@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 from catalogue.models import Deployment
 from gateway import upstream
 from gateway.calls import CLIENT_CLOSED, Call, error_code_of
 from gateway.errors import GatewayError
-from usage.tokens import Usage
+from usage.tokens import Usage, reported_usage
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,76 @@ class Relay(Protocol):
     def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
         """The chunks telling the client the stream failed after it began."""
         ...
+
+
+@dataclass
+class ChunkRelay:
+    """What OpenAI-shaped chunk streams (chat and text completions) share: reading a chunk, the upstream's
+    usage, and our usage chunk at the end. Subclasses name the object and add what their choices carry."""
+
+    OBJECT: ClassVar[str]
+    ID_PREFIX: ClassVar[str]
+
+    public_id: str
+    wants_usage: bool
+    target: upstream.Target
+    reported: Usage | None = None
+    completion_bytes: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def parse(self, data: str) -> Any:
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise upstream.bad_response(self.target, "an unreadable stream event") from None
+
+    def choices_of(self, chunk: Any, keep_usage: bool = False) -> list[dict[str, Any]] | None:
+        """The chunk's choices, checked; its usage noted and taken out (left as null if `keep_usage`).
+
+        None or [] for the upstream's usage chunk: ours goes out at the end, when the client asked.
+        """
+        if not isinstance(chunk, dict):
+            raise upstream.bad_response(self.target, "an unreadable stream event")
+        choices = chunk.get("choices")
+        if "error" in chunk and not choices:
+            raise upstream.event_error(chunk, self.target)
+        if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)):
+            raise upstream.bad_response(self.target, "a stream event without a list of choices")
+        if "usage" in chunk:
+            if chunk["usage"]:
+                self.reported = reported_usage(chunk["usage"]) or self.reported
+            if keep_usage:
+                chunk["usage"] = None
+            else:
+                del chunk["usage"]
+        if choices:
+            chunk["model"] = self.public_id
+            chunk.setdefault("object", self.OBJECT)
+            self.last = chunk
+        return choices
+
+    def end(self) -> None:
+        pass
+
+    def usage(self, call: Call) -> Usage:
+        return self.reported or call.estimated(self.completion_bytes)
+
+    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+        return [self.usage_chunk(usage)] if self.wants_usage else []
+
+    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        return [exc.to_dict()]
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
+        return {
+            "id": self.last.get("id") or f"{self.ID_PREFIX}{uuid.uuid4().hex}",
+            "object": self.OBJECT,
+            "created": self.last.get("created") or int(time.time()),
+            "model": self.public_id,
+            "choices": [],
+            "usage": usage.as_dict(),
+        }
 
 
 # One deployment's attempt: the relay for its events, and the upstream path, body and extra headers.
