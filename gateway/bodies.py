@@ -65,15 +65,20 @@ def upstream_body(body: dict[str, Any], deployment: Deployment, stream: bool, ca
     forwarded[deployment.provider.output_cap_param] = cap
     if forwarded.get("tools") is False:
         del forwarded["tools"]
-    if stream:
-        forwarded["stream"] = True
-        # We always want the usage chunk for the ledger; the client gets it only if it asked.
-        options = forwarded.get("stream_options")
-        forwarded["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    else:
-        forwarded.pop("stream", None)
-        forwarded.pop("stream_options", None)
+    set_stream(forwarded, stream)
     return encode(forwarded)
+
+
+def set_stream(sent: dict[str, Any], stream: bool) -> None:
+    """Ask an OpenAI-compatible upstream for a stream or not; a stream always with its usage chunk."""
+    if stream:
+        sent["stream"] = True
+        # We always want the usage chunk for the ledger; the client gets it only if it asked.
+        options = sent.get("stream_options")
+        sent["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    else:
+        sent.pop("stream", None)
+        sent.pop("stream_options", None)
 
 
 def _anthropic_body(

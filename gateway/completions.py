@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
-from gateway.bodies import encode, forwarded_body
+from gateway.bodies import encode, forwarded_body, set_stream
 from gateway.calls import Call, check_kind, error_code_of, reserve, settled
 from gateway.errors import GatewayError
 from gateway.protocol_completions import CreateCompletionRequest, parse_completion_request
@@ -58,14 +58,7 @@ def _body(call: Call, deployment: Deployment, target: upstream.Target, cap: int,
     sent = forwarded_body(call.body, deployment, call.caller)
     sent.pop("max_completion_tokens", None)
     sent["max_tokens"] = cap
-    if stream:
-        sent["stream"] = True
-        # We always want the usage chunk for the ledger; the client gets it only if it asked.
-        options = sent.get("stream_options")
-        sent["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    else:
-        sent.pop("stream", None)
-        sent.pop("stream_options", None)
+    set_stream(sent, stream)
     return encode(sent)
 
 
