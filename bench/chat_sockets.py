@@ -89,7 +89,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int], pace: bool) -> Reply:
+async def one_chat(
+    port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int], pace: bool, delay: float
+) -> Reply:
     from django.conf import settings
 
     url = f"ws://127.0.0.1:{port}/ws/conversations/{conversation}/"
@@ -103,6 +105,7 @@ async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event,
             sys.exit(f"bench: the socket said {first!r}")
         ready.append(conversation)
         await go.wait()
+        await asyncio.sleep(delay)
         started = time.perf_counter()
         await socket.send(json.dumps({"type": "send", "content": "Tell me a story."}))
         while True:
@@ -128,10 +131,15 @@ async def one_chat(port: int, cookie: str, conversation: int, go: asyncio.Event,
                     return reply
 
 
-async def round_of(server: Server, chats: list[tuple[str, int]], pace: bool) -> tuple[list[Reply], float]:
+async def round_of(
+    server: Server, chats: list[tuple[str, int]], pace: bool, spread: float
+) -> tuple[list[Reply], float]:
     go = asyncio.Event()
     ready: list[int] = []
-    tasks = [asyncio.create_task(one_chat(server.port, cookie, conv, go, ready, pace)) for cookie, conv in chats]
+    tasks = [
+        asyncio.create_task(one_chat(server.port, cookie, conv, go, ready, pace, spread * index / len(chats)))
+        for index, (cookie, conv) in enumerate(chats)
+    ]
     while len(ready) < len(chats):
         if any(t.done() for t in tasks):
             for task in tasks:
@@ -151,6 +159,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pace-ms", type=float, default=0, help="chunks this far apart, each stamped with the "
                         "moment it was sent: prints each chunk's delay to the socket (p50, p99, max)")  # fmt: skip
+    parser.add_argument("--spread", type=float, default=0, metavar="SECONDS", help="send the messages evenly "
+                        "over this many seconds rather than all at once")  # fmt: skip
     parser.add_argument("--log-statements", action="store_true", help="PostgreSQL logs every statement (to its log)")
     parser.add_argument("--compare-layer", action="store_true", help="also run each round on channels' own layer")
     parser.add_argument("--profile", metavar="FILE", help="record the site's stacks during the last round with "
@@ -180,8 +190,10 @@ def main() -> None:
         for label, env in sites:
             running.append((label, start_ours(None, db_url, secret_key, api_key, env)))
             servers.append(running[-1][1])
-        print(f"\n{args.chats} chat sockets, each one reply of {args.chunks} chunks at once; one site worker\n")
-        print("| round | site | first delta p50 / p99 s | complete p50 / p99 s | frames per reply | CPU ms per reply "
+        when = f"sent over {args.spread:g} s" if args.spread else "sent at once"
+        print(f"\n{args.chats} chat sockets, each one reply of {args.chunks} chunks, {when}; one site worker\n")
+        print("| round | site | first delta p50 / p99 s | complete p50 / p99 s | frames per reply "
+              "| CPU ms per reply (site + PostgreSQL) "
               "| transactions per reply | wall s |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|")
         batches = iter(range(args.rounds * len(sites)))
@@ -192,25 +204,26 @@ def main() -> None:
                 spy = None
                 if args.profile and index == args.rounds - 1 and label == "ours":
                     assert ours.process is not None
-                    spy = subprocess.Popen(["py-spy", "record", "--subprocesses", "-r", "200", "-f", "raw",
+                    spy = subprocess.Popen(["py-spy", "record", "--gil", "-r", "100", "-f", "raw",
                                             "-o", args.profile, "-p", str(ours.process.pid)],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
                     time.sleep(2)
-                cpu_before = ours.cpu()
+                cpu_before, own_before = ours.cpu(), ours.own_cpu()
                 xacts_before = transactions(db_url)
-                replies, wall = asyncio.run(round_of(ours, batch, bool(args.pace_ms)))
+                replies, wall = asyncio.run(round_of(ours, batch, bool(args.pace_ms), args.spread))
                 time.sleep(1.5)  # the site's backends report their counts about once a second
                 xacts = (transactions(db_url) - xacts_before) / len(replies)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
                 cpu = (ours.cpu() - cpu_before) * 1000 / len(replies)
+                own = (ours.own_cpu() - own_before) * 1000 / len(replies)
                 firsts = [r.first_delta for r in replies]
                 ends = [r.complete for r in replies]
                 frames = statistics.median(r.frames for r in replies)
                 print(
                     f"| {index + 1} | {label} | {percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.99):.2f} "
-                    f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} "
+                    f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} ({own:.1f} + {cpu - own:.1f}) "
                     f"| {xacts:.1f} | {wall:.1f} |",
                     flush=True,
                 )

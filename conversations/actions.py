@@ -186,6 +186,8 @@ def do_delete(user: User, conversation_id: int) -> None:
 
 def do_expire_stale(conversation_id: int) -> list[Message]:
     """Marks replies whose worker died as interrupted and says so; returns them."""
+    if not services.has_stale(conversation_id):
+        return []  # the usual case, answered by one read without a transaction
     with transaction.atomic():
         stale = services.expire_stale(conversation_id)
         for message in stale:

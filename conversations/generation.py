@@ -4,8 +4,8 @@ A generation is keyed by its assistant message. It publishes text in frames (at 
 FRAME_SECONDS) to the conversation's channel-layer group, which every open socket of that
 conversation subscribes to, whichever worker process holds it. It listens on its own control group,
 so "stop" and "sync" (send me everything so far) reach it from any socket on any worker. Its partial
-text and heartbeat go to PostgreSQL every PERSIST_SECONDS, so a reload shows them and a dead worker's
-reply is recognisable as interrupted (services.expire_stale).
+text and heartbeat go to PostgreSQL (conversations.progress, for all replies at once), so a reload
+shows them and a dead worker's reply is recognisable as interrupted (services.expire_stale).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import atexit
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 from chatsite.db import db
-from conversations import services
+from conversations import progress, services
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
 from conversations.serializers import message_data
@@ -55,6 +54,11 @@ def start(conversation_id: int, message_id: int) -> None:
     # Forgotten by _finish once the outcome is saved: a task cancelled at shutdown is done before
     # its shielded _finish has run, and the exit hook below must still see it.
     task.add_done_callback(lambda _t: _running.pop(message_id, None))
+
+
+def writing_in(conversation_id: int) -> bool:
+    """Whether this process is writing a reply of the conversation."""
+    return any(g.conversation_id == conversation_id for g in _generations.values())
 
 
 @atexit.register
@@ -113,8 +117,6 @@ class Generation:
         self.usage: dict[str, Any] | None = None
         self.error = ""
         self.stopped = False
-        self.persisted_at = 0.0
-        self.persisted_len = 0
 
     async def run(self) -> None:
         channel_layer = layer()
@@ -123,7 +125,7 @@ class Generation:
         consume = asyncio.create_task(self._consume())
         listener = asyncio.create_task(self._listen(control, consume))
         ticker = asyncio.create_task(self._tick())
-        persister = asyncio.create_task(self._persist())
+        progress.track(self)
         status = Message.Status.COMPLETE
         try:
             # wait() rather than await: a stop cancels `consume`, which must not look like our own cancellation.
@@ -143,7 +145,7 @@ class Generation:
         finally:
             listener.cancel()
             ticker.cancel()
-            persister.cancel()
+            progress.untrack(self)
             await asyncio.shield(self._finish(status, control))
 
     async def _consume(self) -> None:
@@ -206,19 +208,6 @@ class Generation:
         while True:
             await asyncio.sleep(FRAME_SECONDS)
             await self._flush()
-
-    async def _persist(self) -> None:
-        # Apart from the frames: with many replies at once the database threads queue, and a frame
-        # waiting behind a save would reach the sockets that much later.
-        while True:
-            await asyncio.sleep(FRAME_SECONDS)
-            now = time.monotonic()
-            changed = len(self.content) + len(self.reasoning) != self.persisted_len
-            due = now - self.persisted_at >= (services.PERSIST_SECONDS if changed else services.HEARTBEAT_SECONDS)
-            if due:
-                self.persisted_at = now
-                self.persisted_len = len(self.content) + len(self.reasoning)
-                await db(services.save_progress, self.message_id, self.content, self.reasoning)
 
     async def _flush(self) -> None:
         if self.reasoning_pending:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -138,12 +138,19 @@ def make_title(text: str) -> str:
     return (cut if len(cut) > TITLE_CHARS // 2 else line[:TITLE_CHARS]).rstrip(",.;:") + "…"
 
 
+def _stale(conversation_id: int) -> QuerySet[Message]:
+    return Message.objects.filter(
+        conversation_id=conversation_id, status=Message.Status.STREAMING, updated_at__lt=timezone.now() - STALE_AFTER
+    )
+
+
+def has_stale(conversation_id: int) -> bool:
+    return _stale(conversation_id).exists()
+
+
 def expire_stale(conversation_id: int) -> list[Message]:
     """Marks replies whose generator stopped beating as interrupted; returns them."""
-    cutoff = timezone.now() - STALE_AFTER
-    candidates = Message.objects.filter(
-        conversation_id=conversation_id, status=Message.Status.STREAMING, updated_at__lt=cutoff
-    ).select_related("model")
+    candidates = _stale(conversation_id).select_related("model")
     expired = []
     for message in candidates:
         # Only if still streaming: its generator may have finished it meanwhile.
@@ -371,11 +378,24 @@ def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
     return conversation.owner, body
 
 
-def save_progress(message_id: int, content: str, reasoning: str = "") -> None:
-    """Partial text and heartbeat, while the reply streams."""
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        content=content, reasoning=reasoning, updated_at=timezone.now()
-    )
+# Message's table; every value is a parameter (the lists become arrays).
+_SAVE_PROGRESS = """
+    UPDATE conversations_message AS m SET content = v.content, reasoning = v.reasoning, updated_at = %s
+    FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, content, reasoning)
+    WHERE m.id = v.id AND m.status = %s
+"""
+
+
+def save_progress(replies: Sequence[tuple[int, str, str]]) -> None:
+    """Partial text and heartbeat of streaming replies, `[(id, content, reasoning), ...]`, in one statement."""
+    if not replies:
+        return
+    ids, contents, thoughts = (list(column) for column in zip(*replies, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SAVE_PROGRESS,
+            [timezone.now(), ids, contents, thoughts, Message.Status.STREAMING],
+        )
 
 
 def finish(

@@ -21,6 +21,32 @@ async def test_it_delivers_to_a_group_as_channels_layer_does(layer: SweptInMemor
     assert await layer.receive("socket-1") == {"type": "chat.delta", "text": "hi"}
 
 
+async def test_a_full_member_misses_a_group_message_and_the_others_still_get_it(
+    layer: SweptInMemoryChannelLayer,
+) -> None:
+    layer.expiry, layer.capacity = 60, 1
+    for channel in ("socket-1", "socket-2", "socket-3"):
+        await layer.group_add("room", channel)
+    await layer.send("socket-2", {"type": "chat.delta", "text": "earlier"})  # socket-2 is full
+
+    await layer.group_send("room", {"type": "chat.delta", "text": "hi"})
+
+    assert await layer.receive("socket-1") == {"type": "chat.delta", "text": "hi"}
+    assert await layer.receive("socket-2") == {"type": "chat.delta", "text": "earlier"}
+    assert await layer.receive("socket-3") == {"type": "chat.delta", "text": "hi"}
+    assert "socket-2" not in layer.channels  # nothing more came for it: its queue is gone
+
+
+async def test_each_member_gets_its_own_copy_of_a_group_message(layer: SweptInMemoryChannelLayer) -> None:
+    layer.expiry = 60
+    await layer.group_add("room", "socket-1")
+    await layer.group_add("room", "socket-2")
+    await layer.group_send("room", {"type": "chat.message", "message": {"id": 1}})
+    first = await layer.receive("socket-1")
+    first["message"]["id"] = 2
+    assert await layer.receive("socket-2") == {"type": "chat.message", "message": {"id": 1}}
+
+
 async def test_it_sweeps_expired_messages_at_most_once_a_second(
     layer: SweptInMemoryChannelLayer, clock: ManualClock
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
@@ -68,6 +69,28 @@ async def test_a_reply_streams_in_batched_frames_and_is_saved_and_charged(
     assert len(usage) == 1
     assert usage[0].source == UsageRecord.Source.CHAT
     assert usage[0].api_key_id is None
+
+
+async def test_a_reply_streams_while_djangos_sync_thread_is_busy(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
+) -> None:
+    # Sockets and replies never wait for Django's one thread for synchronous code (where channels
+    # would run a database clean-up before every frame): a slow view there must not stall the chat.
+    fake_upstream.queue(Reply(content=WORDS, chunks=40, delay=0.01))
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)(60))
+    try:
+        await socket.send_json_to({"type": "send", "content": "Count for me"})
+        done, frames = await until(socket, finished)
+        assert not busy.done(), "the sync thread was held throughout"
+    finally:
+        release.set()
+        await busy
+    assert done["message"]["status"] == "complete"
+    assert done["message"]["content"] == WORDS
+    assert any(f["type"] == "delta" for f in frames)
 
 
 async def test_the_users_message_is_stored_before_anything_goes_upstream(
