@@ -45,6 +45,7 @@ class Reply:
     complete: float = 0.0
     frames: int = 0
     delays: list[float] = field(default_factory=list)  # per chunk: sent by the upstream → read here (paced)
+    to_upstream: float = 0.0  # paced: the send → the upstream's first chunk, less one pace
     chunks_seen: int = 0
     chunks_stored: int = 0
     content: list[str] = field(default_factory=list)
@@ -90,7 +91,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def one_chat(
-    port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int], pace: bool, delay: float
+    port: int, cookie: str, conversation: int, go: asyncio.Event, ready: list[int], pace: float, delay: float
 ) -> Reply:
     from django.conf import settings
 
@@ -107,6 +108,7 @@ async def one_chat(
         await go.wait()
         await asyncio.sleep(delay)
         started = time.perf_counter()
+        sent_at = time.time()
         await socket.send(json.dumps({"type": "send", "content": "Tell me a story."}))
         while True:
             frame = json.loads(await asyncio.wait_for(socket.recv(), 300))
@@ -117,6 +119,8 @@ async def one_chat(
                 if pace:
                     now = time.time()
                     stamps = frame["text"].split()
+                    if not reply.chunks_seen and stamps:
+                        reply.to_upstream = float(stamps[0]) - sent_at - pace
                     reply.delays.extend(now - float(stamp) for stamp in stamps)
                     reply.chunks_seen += len(stamps)
             elif frame["type"] == "error":
@@ -132,7 +136,7 @@ async def one_chat(
 
 
 async def round_of(
-    server: Server, chats: list[tuple[str, int]], pace: bool, spread: float
+    server: Server, chats: list[tuple[str, int]], pace: float, spread: float
 ) -> tuple[list[Reply], float]:
     go = asyncio.Event()
     ready: list[int] = []
@@ -209,8 +213,9 @@ def main() -> None:
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
                     time.sleep(2)
                 cpu_before, own_before = ours.cpu(), ours.own_cpu()
+                upstream_before, client_before = upstream.own_cpu(), time.process_time()
                 xacts_before = transactions(db_url)
-                replies, wall = asyncio.run(round_of(ours, batch, bool(args.pace_ms), args.spread))
+                replies, wall = asyncio.run(round_of(ours, batch, args.pace_ms / 1000, args.spread))
                 time.sleep(1.5)  # the site's backends report their counts about once a second
                 xacts = (transactions(db_url) - xacts_before) / len(replies)
                 if spy is not None:
@@ -218,24 +223,29 @@ def main() -> None:
                     spy.wait(timeout=60)
                 cpu = (ours.cpu() - cpu_before) * 1000 / len(replies)
                 own = (ours.own_cpu() - own_before) * 1000 / len(replies)
+                others = (upstream.own_cpu() - upstream_before, time.process_time() - client_before)
                 firsts = [r.first_delta for r in replies]
                 ends = [r.complete for r in replies]
                 frames = statistics.median(r.frames for r in replies)
                 print(
                     f"| {index + 1} | {label} | {percentile(firsts, 0.5):.2f} / {percentile(firsts, 0.99):.2f} "
-                    f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} | {cpu:.1f} ({own:.1f} + {cpu - own:.1f}) "
+                    f"| {percentile(ends, 0.5):.2f} / {percentile(ends, 0.99):.2f} | {frames:.0f} "
+                    f"| {cpu:.1f} ({own:.1f} + {cpu - own:.1f}) "
                     f"| {xacts:.1f} | {wall:.1f} |",
                     flush=True,
                 )
                 if args.pace_ms:
                     delays = [d * 1000 for r in replies for d in r.delays]
+                    starts = [r.to_upstream * 1000 for r in replies]
                     seen = sum(r.chunks_seen for r in replies)
                     stored = sum(r.chunks_stored for r in replies)
                     print(
-                        f"|   | chunk delay p50 {percentile(delays, 0.5):.0f} ms, "
+                        f"|   | send to upstream p50 {percentile(starts, 0.5):.0f} ms, "
+                        f"p99 {percentile(starts, 0.99):.0f} ms; chunk delay p50 {percentile(delays, 0.5):.0f} ms, "
                         f"p99 {percentile(delays, 0.99):.0f} ms, "
                         f"max {max(delays):.0f} ms; chunks read {seen} and stored {stored} of "
-                        f"{args.chunks * len(replies)} sent ||||||",
+                        f"{args.chunks * len(replies)} sent; beside the site, CPU s: the fake upstream "
+                        f"{others[0]:.1f}, this client {others[1]:.1f} ||||||",
                         flush=True,
                     )
         for label, ours in running:

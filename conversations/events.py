@@ -6,8 +6,11 @@ Groups: a conversation's (every socket showing it, on any worker), a generation'
 `publish(group, event)` is the one way a change is announced. It waits for the transaction: an
 event is sent once the change is committed, never for one rolled back. It works from every caller:
 
-- async code running ORM work through `run(fn, *args)` (chatsite.db's threads): the event is sent
-  on the caller's event loop, the one its sockets and generations live on;
+- async code running ORM work through `run(fn, *args)` (chatsite.db's threads): the events are
+  kept until `fn` returns, then sent in order on the caller's event loop, the one its sockets and
+  generations live on. The database thread never waits for that loop: with hundreds of replies
+  streaming, a send waiting for a busy loop three times held its thread for as many loop turns,
+  and every other action queued behind it;
 - synchronous views under ASGI (Django runs them in a thread of the server's loop): asgiref's
   async_to_sync sends it on that loop;
 - code with a running loop of its own: a task on it.
@@ -33,10 +36,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PUBLISH_TIMEOUT = 10.0
-
-_home = threading.local()  # .loop: the event loop a database thread works for, during run()
-_tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+_home = threading.local()  # .outbox: where a database thread's events wait, during run()
+_tasks: set[asyncio.Future[Any]] = set()  # strong references: the loop keeps only weak ones
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -69,34 +70,57 @@ async def publish_now(group: str, event: dict[str, Any]) -> None:
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
-    """`await db(fn, *args)`, with the events `fn` publishes sent on this event loop."""
-    return await db(_working_for, asyncio.get_running_loop(), fn, *args)
+    """`await db(fn, *args)`, then the events `fn` published sent in order on this event loop.
+
+    Should the caller be cancelled meanwhile, the work and its events still complete.
+    """
+    task = asyncio.ensure_future(_run_then_send(fn, args))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return await asyncio.shield(task)
 
 
-def _working_for(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], *args: Any) -> T:
-    _home.loop = loop
+async def _run_then_send(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    outbox: list[tuple[str, dict[str, Any]]] = []
+    try:
+        return await db(_working_for, outbox, fn, *args)
+    finally:
+        # Also after a failure: what was committed before it is announced.
+        for group, event in outbox:
+            await _deliver(group, event)
+
+
+def _working_for(outbox: list[tuple[str, dict[str, Any]]], fn: Callable[..., T], *args: Any) -> T:
+    _home.outbox = outbox
     try:
         return fn(*args)
     finally:
-        _home.loop = None
+        _home.outbox = None
+
+
+async def _deliver(group: str, event: dict[str, Any]) -> None:
+    try:
+        await layer().group_send(group, event)
+    except Exception:
+        log.exception("could not publish %s to %s", event.get("type"), group)
 
 
 def _send(group: str, event: dict[str, Any]) -> None:
     # The change is stored; a failed announcement must not undo the action that made it.
+    outbox: list[tuple[str, dict[str, Any]]] | None = getattr(_home, "outbox", None)
+    if outbox is not None:
+        outbox.append((group, event))
+        return
     try:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is not None:
-            task = running.create_task(layer().group_send(group, event))
+            task = running.create_task(_deliver(group, event))
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
             return
-        home: asyncio.AbstractEventLoop | None = getattr(_home, "loop", None)
-        if home is not None and home.is_running():
-            asyncio.run_coroutine_threadsafe(layer().group_send(group, event), home).result(PUBLISH_TIMEOUT)
-        else:
-            async_to_sync(layer().group_send)(group, event)
+        async_to_sync(layer().group_send)(group, event)
     except Exception:
         log.exception("could not publish %s to %s", event.get("type"), group)
