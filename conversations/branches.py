@@ -97,16 +97,28 @@ def ancestors(message: Message) -> list[Message]:
     return [found[pk] for pk in chain]
 
 
-def add(conversation: Conversation, parent_id: int | None, **fields: object) -> Message:
-    """A new message under `parent_id`, made the active one of its siblings."""
-    Message.objects.filter(conversation=conversation, parent_id=parent_id, active=True).update(active=False)
-    return Message.objects.create(conversation=conversation, parent_id=parent_id, active=True, **fields)
+def add(
+    conversation: Conversation, parent_id: int | None, *, siblings: list[int] | None = None, **fields: object
+) -> Message:
+    """A new message under `parent_id`, made the active one of its siblings.
+
+    `siblings`: the ids already under that parent, when the caller knows them; the message then
+    carries its `sibling_ids` and serialising it asks the database for none.
+    """
+    if siblings != []:
+        Message.objects.filter(conversation=conversation, parent_id=parent_id, active=True).update(active=False)
+    message = Message.objects.create(conversation=conversation, parent_id=parent_id, active=True, **fields)
+    if siblings is not None:
+        message.sibling_ids = [*siblings, message.pk]  # type: ignore[attr-defined]
+    return message
 
 
 def append(conversation: Conversation, **fields: object) -> Message:
     """A new message at the end of the branch on screen."""
-    path = active_ids(conversation.pk)
-    return add(conversation, path[-1] if path else None, **fields)
+    children = _children(conversation.pk)
+    path = _walk(children)
+    parent_id = path[-1][0] if path else None
+    return add(conversation, parent_id, siblings=[n.pk for n in children.get(parent_id, [])], **fields)
 
 
 def choose(conversation: Conversation, target: Message) -> tuple[list[int], list[Message]]:

@@ -22,7 +22,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel
 from chatsite.inputs import BadInput, check_text
 from conversations import branches, files, tuning
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
 from usage.tokens import estimate_message_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
@@ -238,19 +238,27 @@ def _check_generations_in_flight(user: User) -> None:
         )
 
 
-def _placeholder(conversation: Conversation, parent_id: int | None) -> Message:
+def _placeholder(conversation: Conversation, parent_id: int | None, siblings: list[int] | None = None) -> Message:
     now = timezone.now()
     conversation.updated_at = now
     conversation.save(update_fields=["updated_at", "title"])
-    return branches.add(
+    reply = branches.add(
         conversation,
         parent_id,
+        siblings=siblings,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model=conversation.model,
         created_at=now,
         updated_at=now,
     )
+    return _without_files(reply)
+
+
+def _without_files(message: Message) -> Message:
+    """A message known to have no files: serialising it asks the database for none."""
+    message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}  # type: ignore[attr-defined]
+    return message
 
 
 def _clean(content: str, *, may_be_empty: bool = False) -> str:
@@ -272,22 +280,26 @@ def add_user_message(
     """Stores the user's message (with their uploads `attachments`) and an empty streaming reply,
     before anything goes upstream."""
     content = _clean(content, may_be_empty=bool(attachments))
-    with transaction.atomic():
+    # No savepoint: a refusal raises through the caller's transaction too.
+    with transaction.atomic(savepoint=False):
         conversation = _lock(user, conversation_id)
         user_message = branches.append(conversation, role=Message.Role.USER, content=content)
-        try:
-            files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
-        except files.FileRefused as exc:
-            raise ChatError(str(exc), param="attachments") from None
+        if attachments:
+            try:
+                files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
+            except files.FileRefused as exc:
+                raise ChatError(str(exc), param="attachments") from None
+        else:
+            _without_files(user_message)
         if not conversation.title:
             conversation.title = make_title(content or files.first_name(user_message))
-        reply = _placeholder(conversation, user_message.pk)
+        reply = _placeholder(conversation, user_message.pk, siblings=[])  # a new question has no answers yet
     return user_message, reply
 
 
 def regenerate(user: User, conversation_id: int) -> tuple[list[int], Message]:
     """Answers the last question again; the earlier reply (also an errored one) stays as another version."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         conversation = _lock(user, conversation_id)
         path = branches.active_path(conversation.pk)
         if not path:
@@ -310,7 +322,7 @@ def edit_and_resend(
     and the reply to generate.
     """
     content = _clean(content)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         conversation = _lock(user, conversation_id)
         path = branches.active_path(conversation.pk)
         at = next((i for i, m in enumerate(path) if m.pk == message_id and m.role == Message.Role.USER), None)
@@ -319,7 +331,7 @@ def edit_and_resend(
         removed = [m.pk for m in path[at:]]
         question = branches.add(conversation, path[at].parent_id, role=Message.Role.USER, content=content)
         files.copy(path[at], question)
-        reply = _placeholder(conversation, question.pk)
+        reply = _placeholder(conversation, question.pk, siblings=[])  # a new question has no answers yet
     return question, removed, reply
 
 
