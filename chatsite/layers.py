@@ -7,12 +7,17 @@ Messages expire after a minute and memberships after a day, so sweeping at most 
 changes nothing a socket can notice while making each frame's cost independent of the socket count.
 
 Its group_send also makes a task per member and waits for them with as_completed, although an
-in-memory send never waits: here each member's send is simply awaited in turn.
+in-memory send never waits: here each member's send is simply awaited in turn. And its send builds
+a new queue for every message (the default of a setdefault), kept only for a channel's first one:
+a twentieth of the site's CPU with 200 chats streaming. Here a queue is built only when missing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
+import time
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -34,6 +39,19 @@ class SweptInMemoryChannelLayer(InMemoryChannelLayer):
             return
         self._swept_at = now
         super()._clean_expired()
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        queue = self.channels.get(channel)
+        if queue is None:
+            await super().send(channel, message)
+            return
+        assert isinstance(message, dict), "message is not a dict"
+        assert "__asgi_channel__" not in message
+        self.require_valid_channel_name(channel)
+        try:
+            queue.put_nowait((time.time() + self.expiry, copy.deepcopy(message)))
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "Message is not a dict"
