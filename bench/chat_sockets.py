@@ -167,6 +167,8 @@ def main() -> None:
                         "over this many seconds rather than all at once")  # fmt: skip
     parser.add_argument("--log-statements", action="store_true", help="PostgreSQL logs every statement (to its log)")
     parser.add_argument("--compare-layer", action="store_true", help="also run each round on channels' own layer")
+    parser.add_argument("--compare-checkout", metavar="PATH", help="also run each round on the site of another "
+                        "checkout (a worktree of an earlier commit, same migrations), side by side")  # fmt: skip
     parser.add_argument("--profile", metavar="FILE", help="record the site's stacks during the last round with "
                         "py-spy (installed apart: pip install py-spy) as collapsed stacks in FILE")  # fmt: skip
     args = parser.parse_args()
@@ -186,13 +188,18 @@ def main() -> None:
 
             with psycopg.connect(db_url, autocommit=True) as conn:
                 conn.execute("ALTER DATABASE chatsite_bench SET log_statement = 'all'")
-        sites = [("ours", {})]
+        sites: list[tuple[str, dict[str, str], Path]] = [("ours", {}, ROOT)]
         if args.compare_layer:
-            sites.append(("channels' layer", {"DJANGO_SETTINGS_MODULE": "bench.stock_layer_settings"}))
+            sites.append(("channels' layer", {"DJANGO_SETTINGS_MODULE": "bench.stock_layer_settings"}, ROOT))
+        if args.compare_checkout:
+            other = Path(args.compare_checkout).resolve()
+            commit = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True, check=True).stdout.strip()  # fmt: skip
+            sites.append((f"checkout {commit}", {}, other))
         chats = sessions(args.chats * args.rounds * len(sites))
         running = []
-        for label, env in sites:
-            running.append((label, start_ours(None, db_url, secret_key, api_key, env)))
+        for label, env, root in sites:
+            running.append((label, start_ours(None, db_url, secret_key, api_key, env, root)))
             servers.append(running[-1][1])
         when = f"sent over {args.spread:g} s" if args.spread else "sent at once"
         print(f"\n{args.chats} chat sockets, each one reply of {args.chunks} chunks, {when}; one site worker\n")

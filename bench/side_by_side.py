@@ -130,12 +130,14 @@ class Server:
             self.process.wait(5)
 
 
-def launch(server: Server, command: list[str], env: dict[str, str], ready_path: str, timeout: float = 240) -> None:
+def launch(
+    server: Server, command: list[str], env: dict[str, str], ready_path: str, timeout: float = 240, cwd: Path = ROOT
+) -> None:
     """Start a server and wait until `ready_path` answers 200 (its log is printed if it fails)."""
     log = Path(tempfile.mkstemp(prefix=f"bench-{server.name.replace(' ', '-')}-", suffix=".log")[1])
     server.log = log
     with log.open("wb") as out:
-        server.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -151,8 +153,14 @@ def launch(server: Server, command: list[str], env: dict[str, str], ready_path: 
 
 
 def start_ours(
-    server_name: str | None, db_url: str, secret_key: str, api_key: str, extra_env: dict[str, str] | None = None
+    server_name: str | None,
+    db_url: str,
+    secret_key: str,
+    api_key: str,
+    extra_env: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> Server:
+    """Our site as `make run` serves it, from this checkout or another one (`root`, for before/after runs)."""
     port = free_port()
     label = f"ours ({server_name or 'make run default'})"
     server = Server(label, port, {"Authorization": f"Bearer {api_key}"}, extra_roots=postgres_roots)
@@ -162,7 +170,7 @@ def start_ours(
     env.update(extra_env or {})
     if server_name:
         env["SERVER"] = server_name
-    launch(server, [sys.executable, "-m", "chatsite.launcher"], env, "/healthz")
+    launch(server, [sys.executable, "-m", "chatsite.launcher"], env, "/healthz", cwd=root)
     return server
 
 
