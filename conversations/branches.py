@@ -105,7 +105,7 @@ def add(
     `siblings`: the ids already under that parent, when the caller knows them; the message then
     carries its `sibling_ids` and serialising it asks the database for none.
     """
-    if siblings != []:
+    if siblings is None or siblings:  # an only child has no sibling to turn off
         Message.objects.filter(conversation=conversation, parent_id=parent_id, active=True).update(active=False)
     message = Message.objects.create(conversation=conversation, parent_id=parent_id, active=True, **fields)
     if siblings is not None:

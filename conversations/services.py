@@ -171,12 +171,6 @@ def messages_of(conversation_id: int) -> list[Message]:
     return messages
 
 
-def open_state(conversation_id: int) -> list[Message]:
-    """What a socket shows as it opens: the messages, a dead worker's reply marked interrupted first."""
-    expire_stale(conversation_id)
-    return messages_of(conversation_id)
-
-
 def streaming_ids(conversation_id: int) -> list[int]:
     return list(
         Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING).values_list(
