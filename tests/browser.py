@@ -42,3 +42,22 @@ def log_in(page: Page, username: str = "alice") -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name=re.compile("log in", re.I)).click()
     wait_ready(page)
+
+
+def open_page(browser: Browser, base_url: str, width: int, timeout_ms: int = 15_000) -> Iterator[Page]:
+    """A page in a fresh context `width` pixels wide; after the test, no JavaScript error may have happened on it."""
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": 800})
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def send(page: Page, text: str) -> None:
+    """Types a chat message and presses Enter, as a person does."""
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")

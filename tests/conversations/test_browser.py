@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations.services import MAX_MESSAGE_CHARS
-from tests.browser import log_in, wait_ready
+from tests.browser import log_in, open_page, send, wait_ready
 from tests.conftest import PASSWORD
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
@@ -35,20 +35,7 @@ def models(fake_upstream: FakeUpstream, transactional_db: None) -> list[Language
 
 @pytest.fixture
 def page(chromium_browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
+    yield from open_page(chromium_browser, live_server.url, 1200)
 
 
 def last_reply(page: Page):  # type: ignore[no-untyped-def]

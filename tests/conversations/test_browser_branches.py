@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations.models import Conversation
-from tests.browser import log_in, wait_ready
+from tests.browser import log_in, open_page, send, wait_ready
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
 
@@ -44,21 +44,7 @@ def models(fake_upstream: FakeUpstream, transactional_db: None) -> list[Language
 
 @pytest.fixture(params=[1200, 375], ids=["desktop", "phone"])
 def page(request: pytest.FixtureRequest, chromium_browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    width = request.param
-    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
+    yield from open_page(chromium_browser, live_server.url, request.param)
 
 
 def last_reply(page: Page) -> Locator:

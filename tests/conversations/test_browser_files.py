@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from tests import sample_files
-from tests.browser import log_in
+from tests.browser import log_in, open_page, send
 from tests.fake_upstream import FakeUpstream
 from tests.live_server import LiveServer
 
@@ -33,25 +33,15 @@ def models(fake_upstream: FakeUpstream, transactional_db: None) -> list[Language
     ]
 
 
-def open_page(chromium_browser: Browser, live_server: LiveServer, width: int) -> Iterator[Page]:
-    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 800})
-    context.set_default_timeout(30_000)  # generous: the machine may be busy with other suites
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
+# Generous timeouts: the machine may be busy with other suites.
 @pytest.fixture
 def page(chromium_browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    yield from open_page(chromium_browser, live_server, 1200)
+    yield from open_page(chromium_browser, live_server.url, 1200, timeout_ms=30_000)
 
 
 @pytest.fixture
 def phone(chromium_browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    yield from open_page(chromium_browser, live_server, 375)
+    yield from open_page(chromium_browser, live_server.url, 375, timeout_ms=30_000)
 
 
 # A file put on the page as the browser does for a paste or a drop (a real File in a DataTransfer).
@@ -83,12 +73,6 @@ def pick(page: Page, name: str, mime: str, data: bytes) -> None:
 
 def ready(page: Page, count: int) -> None:
     expect(page.locator('#file-list [data-state="ready"]')).to_have_count(count)
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
 
 
 def last_reply(page: Page):  # type: ignore[no-untyped-def]

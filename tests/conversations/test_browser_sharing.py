@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations.models import Conversation, Project, Share
-from tests.browser import log_in, wait_ready
+from tests.browser import log_in, send, wait_ready
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer
 from usage.models import UsageRecord
@@ -67,12 +67,6 @@ def pages(chromium_browser: Browser, live_server: LiveServer, width: int) -> Ite
         assert page.evaluate("window.__pwned") is None
         page.context.close()
     assert errors == [], f"JavaScript errors or dialogs on the page: {errors}"
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
 
 
 def last_reply(page: Page):  # type: ignore[no-untyped-def]
