@@ -159,10 +159,11 @@ def start_ours(
     api_key: str,
     extra_env: dict[str, str] | None = None,
     root: Path = ROOT,
+    label: str = "",
 ) -> Server:
     """Our site as `make run` serves it, from this checkout or another one (`root`, for before/after runs)."""
     port = free_port()
-    label = f"ours ({server_name or 'make run default'})"
+    label = label or f"ours ({server_name or 'make run default'})"
     server = Server(label, port, {"Authorization": f"Bearer {api_key}"}, extra_roots=postgres_roots)
     env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret_key, "HOST": "127.0.0.1", "PORT": str(port),
            "LOCAL_MODEL": "0", "ADMIN_PASSWORD": "bench-admin-password-not-used"}  # fmt: skip
@@ -370,6 +371,8 @@ def main() -> None:
     parser.add_argument("--servers", default="", help="ours under these servers (comma-separated; default: make run's)")
     parser.add_argument("--no-litellm", action="store_true", help="ours only (quicker, for profiling)")
     parser.add_argument("--soak-minutes", type=float, default=0.5, help="0 skips the soak")
+    parser.add_argument("--compare-checkout", metavar="PATH", help="also measure the site of another checkout (a "
+                        "worktree of an earlier commit, same migrations) in each round, side by side")  # fmt: skip
     args = parser.parse_args()
 
     print("Preparing the bench database...", flush=True)
@@ -384,6 +387,11 @@ def main() -> None:
         api_key = seed(f"http://127.0.0.1:{upstream_port}/v1")
         names = [name.strip() for name in args.servers.split(",") if name.strip()] or [None]
         ours = [start_ours(name, db_url, secret_key, api_key) for name in names]
+        if args.compare_checkout:
+            other = Path(args.compare_checkout).resolve()
+            commit = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True, check=True).stdout.strip()  # fmt: skip
+            ours.append(start_ours(None, db_url, secret_key, api_key, root=other, label=f"checkout {commit}"))
         servers += ours
         litellm = None if args.no_litellm else start_litellm(upstream_port, workdir)
         if litellm is not None:

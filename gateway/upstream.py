@@ -28,11 +28,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import certifi
+import httpcore
 import httpx
 from django.conf import settings
 
 from catalogue.models import Provider
 from gateway.errors import GatewayError, UpstreamFault
+from gateway.network import AsyncioBackend
 from gateway.translate_anthropic.errors import openai_error
 
 log = logging.getLogger(__name__)
@@ -135,9 +137,7 @@ class _Shards:
         timeout = httpx.Timeout(target.read_timeout, connect=target.connect_timeout, pool=target.connect_timeout)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=30)
         self.clients = [
-            httpx.AsyncClient(
-                timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, verify=_tls_context()
-            )
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, transport=_transport(limits))
             for _ in range(count)
         ]
         self._turn = itertools.cycle(self.clients)
@@ -147,6 +147,22 @@ class _Shards:
 
 
 SHARDS = 32
+
+
+def _transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport over a pool on plain asyncio (gateway.network) rather than anyio.
+
+    httpx takes no network backend, so its pool is replaced by one with the same settings.
+    """
+    transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=_tls_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=AsyncioBackend(),
+    )
+    return transport
 
 
 @functools.cache
