@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chatsite.heap import settle as settle_heap  # noqa: E402
 from chatsite.origins import SameOriginValidator  # noqa: E402
 from conversations import generation  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
@@ -46,3 +47,5 @@ application = ProtocolTypeRouter(
         "lifespan": lifespan,
     }
 )
+
+settle_heap()
