@@ -22,7 +22,7 @@ from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel
 from chatsite.db import db
 from gateway.errors import GatewayError
-from gateway.lookups import MISSING, lookups, secret_digest
+from gateway.lookups import lookups, secret_digest
 from usage.ledger import current_ledger
 from usage.models import UsageRecord
 
@@ -96,25 +96,24 @@ async def authenticate_key(secret: str, *, model_hint: str | None = None) -> Cal
     `model_hint`: the model id the request asks for. It is looked up in the same trip to the
     database and kept on the Caller for get_model: one thread hop per request instead of two.
     """
-    digest = secret_digest(secret)
-    key = lookups.get("key", digest)
-    model: Any = MISSING
-    if key is MISSING:
-        token = lookups.begin()
+
+    async def load(token: int | None) -> ApiKey | None:
         key, model = await db(_authenticate, secret, model_hint)
-        lookups.put("key", digest, key, token)
         if model_hint and key is not None:
             lookups.put("model", model_hint, model, token)
+            loaded[model_hint] = model
+        return key
+
+    loaded: dict[str, LanguageModel | None] = {}
+    key = await lookups.read("key", secret_digest(secret), load)
     if key is None or not key.is_active or not key.user.is_active:
         raise _unauthorized()
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         key.last_used_at = now  # the cached row too: touched once a minute, not on every request
         current_ledger().touch(key.pk)
-    caller = Caller(key.user, key, UsageRecord.Source.API)
-    if model_hint and model is not MISSING:
-        caller._prefetched[model_hint] = model
-    return caller
+    # The model read along with the key by this request (not by another one it waited for).
+    return Caller(key.user, key, UsageRecord.Source.API, loaded)
 
 
 async def authenticate_bearer(authorization_header: str | None, *, model_hint: str | None = None) -> Caller:
@@ -149,11 +148,7 @@ async def get_model(public_id: str, caller: Caller | None = None) -> LanguageMod
     elif not public_id:
         model = None
     else:
-        model = lookups.get("model", public_id)
-        if model is MISSING:
-            token = lookups.begin()
-            model = await db(_find_model, public_id)
-            lookups.put("model", public_id, model, token)
+        model = await lookups.read("model", public_id, lambda _token: db(_find_model, public_id))
     if model is None:
         raise _not_found(public_id)
     _check_scope(public_id, caller)
@@ -168,11 +163,7 @@ async def list_models(caller: Caller | None = None) -> list[LanguageModel]:
     """The usable models (those a scoped key may use, for such a key), by public id."""
     allowed = caller.api_key.allowed_models if caller is not None and caller.api_key is not None else None
     cache_key = tuple(allowed) if allowed else ()
-    listed = lookups.get("list", cache_key)
-    if listed is MISSING:
-        token = lookups.begin()
-        listed = await db(_listed, allowed)
-        lookups.put("list", cache_key, listed, token)
+    listed = await lookups.read("list", cache_key, lambda _token: db(_listed, allowed))
     return list(listed)
 
 

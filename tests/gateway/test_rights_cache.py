@@ -6,6 +6,7 @@ actions and SQL consoles do): only the database's notification can tell the cach
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -188,3 +189,68 @@ def test_without_its_listener_a_worker_reads_rights_from_the_database_until_it_l
     _eventually(_listening, "the worker listens again")
     assert _chat(cached, other_secret) == 401
     _eventually(lambda: _chat(cached) == 200 and _is_cached(cached.secret), "the key is cached again")
+
+
+def test_requests_that_miss_the_same_entry_at_once_read_it_once(cached: Gateway) -> None:
+    loads: list[int | None] = []
+
+    async def load(token: int | None) -> str:
+        loads.append(token)
+        await asyncio.sleep(0.01)  # a database read, while the others arrive
+        return "row"
+
+    async def herd() -> list[Any]:
+        return await asyncio.gather(*(lookups.read("herd", "entry", load) for _ in range(50)))
+
+    assert asyncio.run(herd()) == ["row"] * 50
+    assert len(loads) == 1
+    assert lookups.get("herd", "entry") == "row"
+
+
+def test_a_request_after_a_change_does_not_get_what_was_read_before_it(cached: Gateway) -> None:
+    reads: list[str] = []
+
+    async def scenario() -> tuple[Any, Any]:
+        first_read_started = asyncio.Event()
+        release_first_read = asyncio.Event()
+
+        async def old_load(_token: int | None) -> str:
+            reads.append("old")
+            first_read_started.set()
+            await release_first_read.wait()
+            return "before the change"
+
+        async def new_load(_token: int | None) -> str:
+            reads.append("new")
+            return "after the change"
+
+        first = asyncio.ensure_future(lookups.read("change", "entry", old_load))
+        await first_read_started.wait()
+        lookups.invalidate()  # what a notification does
+        # Bounded: joining the older read would wait for it forever.
+        second = await asyncio.wait_for(lookups.read("change", "entry", new_load), DEADLINE)
+        release_first_read.set()
+        return await first, second
+
+    assert asyncio.run(scenario()) == ("before the change", "after the change")
+    assert reads == ["old", "new"]
+    assert lookups.get("change", "entry") == "after the change"  # the older read was not kept
+
+
+def test_a_caller_that_goes_away_does_not_cancel_the_read_others_wait_for(cached: Gateway) -> None:
+    async def scenario() -> Any:
+        release = asyncio.Event()
+
+        async def load(_token: int | None) -> str:
+            await release.wait()
+            return "row"
+
+        leaving = asyncio.ensure_future(lookups.read("leave", "entry", load))
+        await asyncio.sleep(0)
+        staying = asyncio.ensure_future(lookups.read("leave", "entry", load))
+        await asyncio.sleep(0)
+        leaving.cancel()
+        release.set()
+        return await staying
+
+    assert asyncio.run(scenario()) == "row"
