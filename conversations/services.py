@@ -23,6 +23,7 @@ from catalogue.models import LanguageModel
 from chatsite.inputs import BadInput, check_text
 from conversations import branches, files, tuning
 from conversations.models import Attachment, Conversation, Message
+from gateway.auth import find_usable_model
 from usage.tokens import estimate_message_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
@@ -208,7 +209,8 @@ def lock_idle(user: User, conversation_id: int) -> Conversation:
 def _lock(user: User, conversation_id: int) -> Conversation:
     conversation = lock_idle(user, conversation_id)
     _check_generations_in_flight(user)
-    if conversation.model is None or not conversation.model.usable:
+    # From the rights cache: every send asked the database for the model's deployments.
+    if conversation.model is None or find_usable_model(conversation.model.public_id) is None:
         model = default_model()
         if model is None:
             raise ChatError("No model is configured. An admin can add one at /admin/.", param="model")
@@ -422,13 +424,9 @@ def finish(
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
     )
-    message = (
-        Message.objects.select_related("model", "conversation")
-        .prefetch_related("attachments")
-        .filter(pk=message_id)
-        .first()
-    )
+    message = Message.objects.select_related("model", "conversation").filter(pk=message_id).first()
     if message is not None:
+        _without_files(message)  # replies carry no uploads: those belong to the questions
         Conversation.objects.filter(pk=message.conversation_id).update(updated_at=timezone.now())
         # Read here: the caller serialises it on an event loop, where no query may run.
         message.sibling_ids = branches.sibling_ids(message)  # type: ignore[attr-defined]

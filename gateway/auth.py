@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel
 from chatsite.db import db
 from gateway.errors import GatewayError
-from gateway.lookups import lookups, secret_digest
+from gateway.lookups import MISSING, lookups, secret_digest
 from usage.ledger import current_ledger
 from usage.models import UsageRecord
 
@@ -50,6 +50,17 @@ def _unauthorized(message: str = _INVALID_KEY) -> GatewayError:
 
 def _find_model(public_id: str) -> LanguageModel | None:
     return LanguageModel.objects.usable().filter(public_id=public_id).first()
+
+
+def find_usable_model(public_id: str) -> LanguageModel | None:
+    """The usable model `public_id` (None if there is none), from the rights cache when it may serve;
+    for code on a database thread (the chat's actions)."""
+    model = lookups.get("model", public_id)
+    if model is MISSING:
+        token = lookups.begin()
+        model = _find_model(public_id)
+        lookups.put("model", public_id, model, token)
+    return cast(LanguageModel | None, model)
 
 
 def _authenticate(secret: str, public_id: str | None) -> tuple[ApiKey | None, LanguageModel | None]:
