@@ -125,9 +125,10 @@ def target_for(provider: Provider) -> Target:
 class _Shards:
     """Several pooled clients for one provider, used in turn.
 
-    httpcore scans every connection of a pool (a poll() each) on every request and release, so
-    a pool's cost grows with its size; under 32 concurrent requests that scan was 40% of the
-    gateway's CPU (measured). Shards of a few connections keep each scan short.
+    httpcore scans every connection of a pool on every request and release, so a pool's cost
+    grows with its size; under 32 concurrent requests that scan (then a poll() per connection,
+    before gateway.network) was 40% of the gateway's CPU (measured). Shards of a few
+    connections keep each scan short.
     """
 
     def __init__(self, target: Target) -> None:
