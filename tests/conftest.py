@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -19,6 +20,7 @@ from tests.fake_anthropic import FakeAnthropic
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
+from tests.signed_in import sign_in
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -193,6 +195,18 @@ def app(_inprocess_app: InProcessApp, transactional_db: None) -> Iterator[InProc
     """chatsite.asgi.application called in process (tests/inprocess.py); its rows are written when the test ends."""
     yield _inprocess_app
     _inprocess_app.flush()
+
+
+@pytest.fixture
+def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
+    """A client of the in-process app, signed in as alice."""
+    return sign_in(app.client(), alice)
+
+
+@pytest.fixture
+def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
+    """A client of the in-process app, signed in as bob."""
+    return sign_in(app.client(), bob)
 
 
 @pytest.fixture(scope="session")

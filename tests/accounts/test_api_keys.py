@@ -13,14 +13,8 @@ from accounts import keys
 from accounts.models import ApiKey, User
 from tests.accounts.helpers import make_model
 from tests.inprocess import InProcessApp
-from tests.signed_in import sign_in
 
 API = "/api/keys/"
-
-
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
 
 
 def with_key(app: InProcessApp, secret: str) -> httpx.Client:

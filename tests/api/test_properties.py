@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 
 from accounts.models import User
 from conversations.models import Conversation
-from tests.inprocess import InProcessApp
-from tests.signed_in import sign_in
 
 hostile_text = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff"])), max_size=30)
 json_values = st.recursive(
@@ -47,11 +45,6 @@ requests = st.tuples(
     bodies,
     st.dictionaries(st.sampled_from(["q", "page", "page_size", "days"]), hostile_text, max_size=2),
 )
-
-
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -33,16 +33,6 @@ def alices(alice: User, model: LanguageModel) -> Conversation:
     return conversation
 
 
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
-
-
-@pytest.fixture
-def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
-    return sign_in(app.client(), bob)
-
-
 def error(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}

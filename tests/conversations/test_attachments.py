@@ -25,16 +25,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60), 
 UPLOAD = "/files/"
 
 
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
-
-
-@pytest.fixture
-def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
-    return sign_in(app.client(), bob)
-
-
 def upload(client: httpx.Client, name: str, data: bytes, content_type: str = "application/octet-stream") -> Any:
     return client.post(UPLOAD, files={"file": (name, data, content_type)})
 

@@ -29,11 +29,6 @@ def alices(alice: User, model: LanguageModel) -> Conversation:
     return conversation
 
 
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
-
-
 def test_json_export_is_the_apis_conversation_and_messages(as_alice: httpx.Client, alices: Conversation) -> None:
     answer = as_alice.get(f"{API}{alices.pk}/export/")
     assert answer.status_code == 200

@@ -5,21 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-import pytest
 from django.utils import timezone
 
 from accounts.models import User
 from conversations import listing, temporary
 from conversations.models import Conversation, Message
-from tests.inprocess import InProcessApp
-from tests.signed_in import sign_in
 
 API = "/api/conversations/"
-
-
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
 
 
 def many(owner: User, count: int) -> list[Conversation]:

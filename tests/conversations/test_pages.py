@@ -13,7 +13,6 @@ from catalogue.models import LanguageModel, Provider
 from conversations import branches
 from conversations.models import Conversation
 from tests.inprocess import InProcessApp
-from tests.signed_in import sign_in
 
 
 @pytest.fixture
@@ -27,16 +26,6 @@ def alices(alice: User, model: LanguageModel) -> Conversation:
     conversation = Conversation.objects.create(owner=alice, title="Trip to Lisbon", model=model)
     branches.append(conversation, role="user", content="Where do I eat pastéis de nata?")
     return conversation
-
-
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
-
-
-@pytest.fixture
-def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
-    return sign_in(app.client(), bob)
 
 
 def test_the_chat_page_requires_login(app: InProcessApp) -> None:

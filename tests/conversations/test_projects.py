@@ -12,21 +12,9 @@ from conversations import actions
 from conversations.models import Conversation, Project
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.inprocess import InProcessApp
-from tests.signed_in import sign_in
 
 API = "/api/projects/"
 CONVERSATIONS = "/api/conversations/"
-
-
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
-
-
-@pytest.fixture
-def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
-    return sign_in(app.client(), bob)
 
 
 def make(client: httpx.Client, **fields: str) -> dict:  # type: ignore[type-arg]

@@ -14,7 +14,6 @@ from catalogue.models import LanguageModel, Provider
 from conversations import branches
 from conversations.models import Conversation, Share
 from tests.inprocess import InProcessApp
-from tests.signed_in import sign_in
 
 API = "/api/conversations/"
 XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
@@ -34,16 +33,6 @@ def alices(alice: User, model: LanguageModel) -> Conversation:
     branches.append(conversation, role="user", content="Where do I eat pastéis de nata?")
     branches.append(conversation, role="assistant", content="In Belém.", model=model, prompt_tokens=7)
     return conversation
-
-
-@pytest.fixture
-def as_alice(app: InProcessApp, alice: User) -> httpx.Client:
-    return sign_in(app.client(), alice)
-
-
-@pytest.fixture
-def as_bob(app: InProcessApp, bob: User) -> httpx.Client:
-    return sign_in(app.client(), bob)
 
 
 def share(client: httpx.Client, conversation: Conversation) -> dict:  # type: ignore[type-arg]
