@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from accounts import services
 from accounts.api_auth import authenticated_by_key
 from accounts.models import ApiKey, User
-from api.base import Private
+from core.rest import Private
 from catalogue.models import LanguageModel
 from usage import queries
 

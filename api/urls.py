@@ -5,7 +5,7 @@ from rest_framework import routers
 import api.schema  # noqa: F401  (registers the bearer-key scheme with drf-spectacular)
 from accounts.api import ApiKeyViewSet
 from api import views
-from api.errors import not_found
+from core.errors import not_found
 from conversations.api import ConversationViewSet
 from conversations.project_api import ProjectViewSet
 from conversations.share_api import ShareViewSet

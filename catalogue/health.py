@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from django.db.models import Aggregate, Count, F, FloatField, Q
 
 from catalogue.models import Deployment
-from chatsite.clock import clock
+from core.clock import clock
 from gateway import health
 from usage.models import UsageRecord
 

@@ -15,9 +15,9 @@ from fnmatch import fnmatchcase
 
 from django.conf import settings
 
-from chatsite import env
+from core import env
 
-# Read by the launcher or by libraries rather than through chatsite.env, so listed by hand.
+# Read by the launcher or by libraries rather than through core.env, so listed by hand.
 _ALWAYS_REFUSED = frozenset(
     {
         "SECRET_KEY",

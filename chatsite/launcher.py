@@ -56,7 +56,7 @@ SERVERS = ("uvicorn", "daphne")
 
 def server_choice() -> str:
     """The SERVER variable: which ASGI server `make run` starts."""
-    from chatsite.env import env_str
+    from core.env import env_str
 
     server = env_str("SERVER", SERVERS[0]).lower()
     if server not in SERVERS:
@@ -98,7 +98,7 @@ def serve(server: str, host: str, port: int, access_log: bool) -> None:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-    from chatsite.env import env_bool, env_int, env_str
+    from core.env import env_bool, env_int, env_str
 
     try:
         host = env_str("HOST", "127.0.0.1")

@@ -23,7 +23,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
-from chatsite.clock import clock
+from core.clock import clock
 
 SWEEP_EVERY_SECONDS = 1.0
 

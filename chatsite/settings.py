@@ -13,7 +13,7 @@ import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_origins, env_str, env_url
+from core.env import env_bool, env_choice, env_float, env_int, env_list, env_origins, env_str, env_url
 
 # Lets `admin.ModelAdmin[Model]` and other generics work at run time as they do for mypy.
 django_stubs_ext.monkeypatch()
@@ -330,7 +330,7 @@ LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
 LOCAL_MODEL_SERVERS = env_int("LOCAL_MODEL_SERVERS", 4, minimum=1, maximum=16)
 
 # The REST API under /api/ (api/, and each app's api.py): signed-in browsers (session with CSRF) and
-# scripts with an issued key; JSON only; one error shape (api/errors.py).
+# scripts with an issued key; JSON only; one error shape (core/errors.py).
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.api_auth.ApiKeyAuthentication",
@@ -338,11 +338,11 @@ REST_FRAMEWORK: dict[str, object] = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["api.base.SafeJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "api.base.Pages",
-    "DEFAULT_THROTTLE_CLASSES": ["api.base.PerUserThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["core.rest.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.rest.Pages",
+    "DEFAULT_THROTTLE_CLASSES": ["core.rest.PerUserThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
 }
 # Requests per minute each user (or address, before sign-in) may make to /api/; 0 lifts the limit.
 API_REQUESTS_PER_MINUTE = env_int("API_REQUESTS_PER_MINUTE", 600, minimum=0)
@@ -429,7 +429,7 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "chatsite.request_id.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "core.request_id.RequestIdFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -21,8 +21,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from accounts.models import User
-from api.base import Private
-from chatsite.inputs import BadInput
+from core.rest import Private
+from core.inputs import BadInput
 from conversations import actions, branches, export, listing, services, shares
 from conversations.export import ConversationExportSerializer
 from conversations.keyset_pages import ConversationPages, MarkdownRenderer

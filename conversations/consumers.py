@@ -23,7 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import User
-from chatsite.db import db
+from core.db import db
 from conversations import actions, events, frames, generation, services, sessions
 from conversations.models import Message
 from conversations.serializers import message_data
@@ -90,7 +90,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # channels' own dispatch first hops to Django's one sync thread to close that thread's stale
         # database connections, for every event: each frame of every socket queued behind that
         # thread (a tenth of the site's CPU with 200 chats streaming). This consumer's database
-        # work runs on chatsite.db's threads, which handle their own broken connections.
+        # work runs on core.db's threads, which handle their own broken connections.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

@@ -6,7 +6,7 @@ Groups: a conversation's (every socket showing it, on any worker), a generation'
 `publish(group, event)` is the one way a change is announced. It waits for the transaction: an
 event is sent once the change is committed, never for one rolled back. It works from every caller:
 
-- async code running ORM work through `run(fn, *args)` (chatsite.db's threads): the events are
+- async code running ORM work through `run(fn, *args)` (core.db's threads): the events are
   kept until `fn` returns, then sent in order on the caller's event loop, the one its sockets and
   generations live on. The database thread never waits for that loop: with hundreds of replies
   streaming, a send waiting for a busy loop three times held its thread for as many loop turns,
@@ -30,7 +30,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import transaction
 
-from chatsite.db import db
+from core.db import db
 
 log = logging.getLogger(__name__)
 

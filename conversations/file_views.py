@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from api.errors import error_body
+from core.errors import error_body
 from conversations import files
 from conversations.models import Attachment
 from conversations.serializers import AttachmentSerializer

@@ -30,7 +30,7 @@ from django.db.models.signals import post_delete
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from chatsite.clock import clock
+from core.clock import clock
 from conversations.models import Attachment, Message
 from usage.tokens import MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, estimate_tokens
 

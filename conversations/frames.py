@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
 
-from chatsite.clock import clock
-from chatsite.inputs import BadInput, parse_json
+from core.clock import clock
+from core.inputs import BadInput, parse_json
 
 # Frames are flat objects; anything deeper is no frame of ours.
 MAX_DEPTH = 4

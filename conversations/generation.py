@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
-from chatsite.db import db
+from core.db import db
 from conversations import progress, services
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from api.base import Pages
+from core.rest import Pages
 from conversations import export, listing
 from conversations.models import Conversation
 

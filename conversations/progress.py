@@ -14,8 +14,8 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from chatsite.clock import clock
-from chatsite.db import db
+from core.clock import clock
+from core.db import db
 from conversations import services
 
 log = logging.getLogger(__name__)

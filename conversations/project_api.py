@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from api.base import Private
+from core.rest import Private
 from catalogue.models import LanguageModel
 from conversations import projects, services
 from conversations.models import Project

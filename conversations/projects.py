@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from accounts.models import User
-from chatsite.inputs import BadInput, check_text
+from core.inputs import BadInput, check_text
 from conversations import services
 from conversations.models import Conversation, Project
 

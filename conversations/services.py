@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from chatsite.inputs import BadInput, check_text
+from core.inputs import BadInput, check_text
 from conversations import branches, files, tuning
 from conversations.models import Attachment, Conversation, Message
 from gateway.auth import find_usable_model

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from api.base import Private
+from core.rest import Private
 from conversations import shares
 from conversations.models import Share
 

@@ -15,7 +15,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from chatsite.clock import clock
+from core.clock import clock
 from conversations import actions, services
 from conversations.models import Conversation, Message
 from conversations.services import STALE_AFTER

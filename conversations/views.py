@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.models import User
-from chatsite.inputs import BadInput
+from core.inputs import BadInput
 from conversations import actions, listing, projects, services, temporary
 from conversations.project_api import project_data
 from conversations.routing import socket_path

@@ -24,7 +24,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
-from chatsite.request_id import current_request_id, new_request_id
+from core.request_id import current_request_id, new_request_id
 from gateway.endpoint import error_response, shape_for
 from gateway.errors import GatewayError
 from gateway.views import EventStreamResponse
@@ -96,7 +96,7 @@ class ApiHandler(ASGIHandler):
         Django sends request_started (its receivers run in a thread hop) and closes the response in
         another hop. Their receivers (close_old_connections, reset_queries) tend the database
         connections of the thread serving the request; /v1 code never opens one on the loop's
-        thread (its database work runs on chatsite.db's threads), so request_started is not sent and
+        thread (its database work runs on core.db's threads), so request_started is not sent and
         the response is closed inline (its request_finished then finds no connection to tend).
         Measured with bench/side_by_side.py (three rounds each): CPU per plain request 1.28 -> 1.17 ms,
         added p50 latency at concurrency 1 1.8 -> 1.4 ms.

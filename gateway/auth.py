@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts import keys
 from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel
-from chatsite.db import db
+from core.db import db
 from gateway.errors import GatewayError
 from gateway.lookups import MISSING, lookups, secret_digest
 from usage.ledger import current_ledger

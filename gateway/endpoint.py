@@ -28,7 +28,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from chatsite.inputs import BadInput, parse_json, unstorable_in
+from core.inputs import BadInput, parse_json, unstorable_in
 from gateway import auth, services
 from gateway.errors import GatewayError
 from gateway.translate_anthropic.errors import anthropic_error

@@ -18,7 +18,7 @@ request decides). A deployment tripped by its answers (5xx, timeouts) waits out 
 model list answering says nothing about its completions.
 
 State lives in Redis when `REDIS_URL` is set (every worker sees the same) and in this process
-otherwise. Time is `chatsite.clock`'s, so tests move cooldowns by moving the clock.
+otherwise. Time is `core.clock`'s, so tests move cooldowns by moving the clock.
 Requests in flight are counted per process (for "fewest in flight" and concurrency caps).
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chatsite.clock import clock
+from core.clock import clock
 from gateway.errors import UpstreamFault
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,7 @@ MISSING: Final = object()
 
 # The listener confirms its connection every HEARTBEAT seconds (a notification or a SELECT 1);
 # without a confirmation for TRUSTED_FOR seconds (a connection silently gone) the cache is not used.
-# Real time, not chatsite.clock: this watches a real connection, not a rule tests move.
+# Real time, not core.clock: this watches a real connection, not a rule tests move.
 HEARTBEAT = 1.0
 TRUSTED_FOR = 5.0
 MAX_ENTRIES = 20_000  # a cap on what unknown key or model names can make it hold

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalogue.models import Deployment, LanguageModel
-from chatsite.clock import clock
-from chatsite.db import db
+from core.clock import clock
+from core.db import db
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.bodies import encode, forwarded_body, upstream_request

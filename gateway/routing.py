@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 
 from catalogue.models import Deployment, LanguageModel
-from chatsite.clock import clock
+from core.clock import clock
 from gateway import health, upstream
 from gateway.errors import GatewayError
 

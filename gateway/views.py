@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from catalogue.models import LanguageModel
-from chatsite.inputs import unstorable
+from core.inputs import unstorable
 from gateway import auth, messages, responses, services
 from gateway.completions import create_text_completion, stream_text_completion
 from gateway.embeddings import create_embeddings

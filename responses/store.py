@@ -1,6 +1,6 @@
 """The queries of stored responses; every one is scoped to its owner (another's id is not found).
 
-Synchronous ORM work: async callers run it through `chatsite.db.db`.
+Synchronous ORM work: async callers run it through `core.db.db`.
 """
 
 from __future__ import annotations

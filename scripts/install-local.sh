@@ -11,7 +11,7 @@ venv=.venv
 stamp=$venv/.local
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
-# The same spellings of "off" as chatsite.env.env_bool, which the launcher uses to validate LOCAL_MODEL.
+# The same spellings of "off" as core.env.env_bool, which the launcher uses to validate LOCAL_MODEL.
 case "$(printf %s "${LOCAL_MODEL-1}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')" in
   0 | false | no | off | "") echo "==> Local model: off (LOCAL_MODEL=${LOCAL_MODEL-}), not installing it"; exit 0 ;;
 esac

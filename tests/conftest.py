@@ -15,7 +15,7 @@ from django.contrib.auth.hashers import make_password
 from playwright.sync_api import expect
 
 from accounts.models import User
-from chatsite.clock import ManualClock, use_clock
+from core.clock import ManualClock, use_clock
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
@@ -64,7 +64,7 @@ def admin(db: None) -> User:
 
 @pytest.fixture(autouse=True)
 def _close_gateway_db_connections() -> Iterator[None]:
-    """Start each test with an empty rights cache; close chatsite.db's threads' connections after it.
+    """Start each test with an empty rights cache; close core.db's threads' connections after it.
 
     The cache would learn that the previous test's rows are gone a moment later anyway (the flush
     notifies). Tests calling the gateway in-process leave database connections open otherwise,
@@ -77,7 +77,7 @@ def _close_gateway_db_connections() -> Iterator[None]:
     # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
     lookups.invalidate()
     yield
-    from chatsite.db import close_db_connections
+    from core.db import close_db_connections
 
     close_db_connections()
 

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from api.base import Private
+from core.rest import Private
 from usage import queries
 
 MAX_DAYS = 366

@@ -13,7 +13,7 @@ by reservations and settlements only; see usage.limits.
 
 One acquire is one Redis round trip (a Lua script: atomic across workers), clock included:
 the script reads Redis's own TIME so machines with skewed clocks still agree (unless the process
-clock, chatsite.clock, says otherwise: tests pass their own time as the scripts' last argument).
+clock, core.clock, says otherwise: tests pass their own time as the scripts' last argument).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatsite.clock import clock
+from core.clock import clock
 
 KEY_PREFIX = "chatsite:lim:"
 # An unreachable Redis must fail fast (requests then pass, see usage.limits), never hang a request.

@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from chatsite.db import db
+from core.db import db
 from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)

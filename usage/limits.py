@@ -38,8 +38,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db.models import Q, Sum
 
-from chatsite.clock import clock
-from chatsite.db import db
+from core.clock import clock
+from core.db import db
 from usage.counters import KEY_PREFIX, Backend, Bucket, BucketState, Budget, MemoryBackend, RedisBackend
 from usage.models import Limit, UsageRecord
 

@@ -8,7 +8,7 @@ import httpx
 from django.core.cache import cache
 
 from accounts.models import User
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from tests.inprocess import InProcessApp
 from tests.signed_in import sign_in
 

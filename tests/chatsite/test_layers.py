@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from chatsite.layers import SweptInMemoryChannelLayer
 
 

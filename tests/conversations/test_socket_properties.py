@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import User
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from conversations.frames import KINDS
 from conversations.models import Conversation
 from tests.conversations.conftest import Connect

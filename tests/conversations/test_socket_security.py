@@ -16,7 +16,7 @@ from django.db import connection
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Browser, Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply

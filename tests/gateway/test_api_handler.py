@@ -11,7 +11,7 @@ import httpx
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
-from chatsite.request_id import RequestIdFilter, new_request_id
+from core.request_id import RequestIdFilter, new_request_id
 from gateway.asgi import api_middleware
 from tests.gateway.conftest import MODEL, Gateway
 from tests.openai_schema import validate

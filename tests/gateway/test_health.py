@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from gateway import health
 from gateway.errors import UpstreamFault
 from tests.scaleout.redis_server import RedisServer

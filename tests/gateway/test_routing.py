@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from catalogue.models import Deployment, Provider
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
 from tests.live_server import free_port

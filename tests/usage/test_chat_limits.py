@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply

@@ -20,7 +20,7 @@ import pytest
 from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.scaleout.redis_server import RedisServer

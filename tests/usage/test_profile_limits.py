@@ -11,7 +11,7 @@ from django.test import Client
 from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from tests.conftest import PASSWORD
 from tests.usage.conftest import Caller
 from usage import limits

@@ -1,6 +1,6 @@
 """Requests and tokens per minute: they trip, they recover, and the headers tell the truth.
 
-Time is the test's clock (chatsite.clock.ManualClock), which moves only when told: remaining counts
+Time is the test's clock (core.clock.ManualClock), which moves only when told: remaining counts
 and Retry-After are exact whatever the machine's speed. Each test runs against the in-process
 counters and against a real Redis (which counts with the time the test's clock gives it).
 """
@@ -15,7 +15,7 @@ import pytest
 from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel
-from chatsite.clock import ManualClock
+from core.clock import ManualClock
 from tests.usage.conftest import Caller
 from usage import limits
 from usage.models import Limit

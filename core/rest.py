@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
-from chatsite.clock import clock
-from chatsite.inputs import BadInput, parse_json
+from core.clock import clock
+from core.inputs import BadInput, parse_json
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is still loading
     from rest_framework.views import APIView
