@@ -30,10 +30,12 @@ run: $(VENV)/.base
 local-model: $(VENV)/.base
 	@./scripts/install-local.sh --force
 
-# Two workers (one per core of the machines we target); a file's tests stay on one worker, so its
-# module-scoped servers start once.
+# First the app graph (scripts/app_graph.py: no cycle, nothing imports upward), then the suite on two workers
+# (one per core of the machines we target); a file's tests stay on one worker, so its module-scoped servers
+# start once.
 test: $(VENV)/.dev
 	@./scripts/system-deps.sh
+	$(BIN)/python scripts/app_graph.py
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The README's screenshots of the chat page (docs/screenshots.py), in headless Chromium.

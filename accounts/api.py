@@ -24,7 +24,6 @@ from accounts.api_auth import authenticated_by_key
 from accounts.models import ApiKey, User
 from core.rest import Private
 from catalogue.models import LanguageModel
-from usage import queries
 
 
 class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
@@ -125,7 +124,7 @@ class ApiKeyViewSet(
     def get_queryset(self) -> QuerySet[ApiKey]:
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the view, with no user
             return ApiKey.objects.none()
-        return queries.keys_with_usage(_user(self.request))
+        return services.own_keys(_user(self.request))
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         _session_only(request, "create keys")

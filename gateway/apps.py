@@ -14,6 +14,13 @@ class GatewayConfig(AppConfig):
         from django.apps import apps
         from django.db.models.signals import post_delete, post_migrate, post_save
 
+        from catalogue import health_report, services
+        from gateway import deployment_health, provider_models
+
+        # The catalogue's admin and commands ask the gateway how deployments fare and what a provider offers.
+        health_report.register(deployment_health.report)
+        services.register_model_lister(provider_models.list_models)
+
         # After every migrate (and every flush, which also empties the tables): the triggers that
         # tell each worker's rights cache about changes (gateway.lookups). Sent once per app with
         # models, after all migrations ran; this app has none, so it listens for the catalogue's.

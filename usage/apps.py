@@ -9,8 +9,13 @@ class UsageConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from accounts.services import annotate_own_keys
         from usage.limits import config_changed
         from usage.models import Limit
+        from usage.queries import with_usage
+
+        # Each key's requests and tokens, wherever its owner lists their keys (profile, /api/keys/).
+        annotate_own_keys("usage", with_usage)
 
         def changed(**kwargs: object) -> None:
             config_changed()

@@ -24,19 +24,15 @@ CHART_DAYS = 30
 _TOKENS = F("prompt_tokens") + F("completion_tokens")
 
 
-def keys_with_usage(user: User) -> QuerySet[ApiKey]:
-    """The user's keys, newest first, each annotated with `requests` and `tokens` from the ledger."""
-    return (
-        ApiKey.objects.filter(user=user)
-        .annotate(
-            requests=Count("usagerecord"),
-            tokens=Coalesce(
-                Sum(F("usagerecord__prompt_tokens") + F("usagerecord__completion_tokens")),
-                Value(0),
-                output_field=IntegerField(),
-            ),
-        )
-        .order_by("-created_at", "-pk")
+def with_usage(keys: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+    """Each key annotated with `requests` and `tokens` from the ledger (accounts.services.own_keys)."""
+    return keys.annotate(
+        requests=Count("usagerecord"),
+        tokens=Coalesce(
+            Sum(F("usagerecord__prompt_tokens") + F("usagerecord__completion_tokens")),
+            Value(0),
+            output_field=IntegerField(),
+        ),
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalogue.health import describe
+from catalogue.health_report import describe
 from catalogue.models import Deployment, LanguageModel, Provider
 
 

@@ -1,5 +1,6 @@
-"""Deployments' health as the admin and `models health` show it: the circuit's state, and the last
-hour of the ledger (requests, error rate, p50 latency and time to first token)."""
+"""Deployments' health as the catalogue's admin and `models health` show it: the circuit's state, and the
+last hour of the ledger (requests, error rate, p50 latency and time to first token). GatewayConfig.ready()
+registers `report` with catalogue.health_report."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from asgiref.sync import async_to_sync
 from django.db.models import Aggregate, Count, F, FloatField, Q
 
+from catalogue.health_report import DeploymentHealth
 from catalogue.models import Deployment
 from core.clock import clock
 from gateway import health
@@ -82,20 +84,11 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
-def describe(deployments: list[Deployment]) -> list[list[str]]:
-    """One line of text columns per deployment (the `models health` command)."""
-    lines = []
+def report(deployments: list[Deployment]) -> list[DeploymentHealth]:
+    """Each deployment's state and its last hour, in words."""
+    out = []
     for r in reports(deployments):
-        d = r.deployment
         rate = "-" if r.error_rate is None else f"{r.error_rate:.0%}"
-        lines.append(
-            [
-                d.model.public_id,
-                f"{d.provider.name}/{d.upstream_model}",
-                f"priority {d.priority} weight {d.weight}",
-                r.state,
-                f"last hour: {r.requests} requests, errors {rate}, p50 {_ms(r.p50_latency_ms)}, "
-                f"ttft p50 {_ms(r.p50_ttft_ms)}",
-            ]
-        )
-    return lines
+        last_hour = f"{r.requests} requests, errors {rate}, p50 {_ms(r.p50_latency_ms)}, ttft p50 {_ms(r.p50_ttft_ms)}"
+        out.append(DeploymentHealth(r.state, last_hour))
+    return out
