@@ -22,8 +22,8 @@ from rest_framework.response import Response
 from accounts import services
 from accounts.api_auth import authenticated_by_key
 from accounts.models import ApiKey, User
-from core.rest import Private
 from catalogue.models import LanguageModel
+from core.rest import Private
 
 
 class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):

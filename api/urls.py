@@ -5,10 +5,10 @@ from rest_framework import routers
 import api.schema  # noqa: F401  (registers the bearer-key scheme with drf-spectacular)
 from accounts.api import ApiKeyViewSet
 from api import views
-from core.errors import not_found
 from conversations.api import ConversationViewSet
 from conversations.project_api import ProjectViewSet
 from conversations.share_api import ShareViewSet
+from core.errors import not_found
 from usage.api import DailyUsageView, UsageView
 
 app_name = "api"

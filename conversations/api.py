@@ -21,14 +21,14 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from accounts.models import User
-from core.rest import Private
-from core.inputs import BadInput
 from conversations import actions, branches, export, listing, services, shares
 from conversations.export import ConversationExportSerializer
 from conversations.keyset_pages import ConversationPages, MarkdownRenderer
 from conversations.models import Conversation
 from conversations.serializers import ConversationInput, ConversationSerializer, MessageSerializer
 from conversations.share_api import NewShareSerializer
+from core.inputs import BadInput
+from core.rest import Private
 
 
 def _user(request: Request) -> User:

@@ -23,10 +23,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import User
-from core.db import db
 from conversations import actions, events, frames, generation, services, sessions
 from conversations.models import Message
 from conversations.serializers import message_data
+from core.db import db
 
 T = TypeVar("T")
 

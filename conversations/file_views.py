@@ -16,10 +16,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from core.errors import error_body
 from conversations import files
 from conversations.models import Attachment
 from conversations.serializers import AttachmentSerializer
+from core.errors import error_body
 
 # Room for the multipart framing around the file itself.
 MULTIPART_SLACK = 64 * 1024

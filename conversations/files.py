@@ -30,8 +30,8 @@ from django.db.models.signals import post_delete
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from core.clock import clock
 from conversations.models import Attachment, Message
+from core.clock import clock
 from usage.tokens import MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, estimate_tokens
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}

@@ -18,11 +18,11 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
-from core.db import db
 from conversations import progress, services
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
 from conversations.serializers import message_data
+from core.db import db
 from gateway.errors import GatewayError
 from gateway.protocol import reasoning_text
 from usage.models import UsageRecord

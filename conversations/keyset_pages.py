@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from core.rest import Pages
 from conversations import export, listing
 from conversations.models import Conversation
+from core.rest import Pages
 
 
 class ConversationPages(Pages):

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
+from conversations import services
 from core.clock import clock
 from core.db import db
-from conversations import services
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from core.rest import Private
 from catalogue.models import LanguageModel
 from conversations import projects, services
 from conversations.models import Project
+from core.rest import Private
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from accounts.models import User
-from core.inputs import BadInput, check_text
 from conversations import services
 from conversations.models import Conversation, Project
+from core.inputs import BadInput, check_text
 
 MAX_PROJECTS = 200
 NAME_CHARS = 100

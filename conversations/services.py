@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from core.inputs import BadInput, check_text
 from conversations import branches, files, tuning
 from conversations.models import Attachment, Conversation, Message
+from core.inputs import BadInput, check_text
 from gateway.auth import find_usable_model
 from usage.tokens import estimate_message_tokens
 

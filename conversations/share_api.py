@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from core.rest import Private
 from conversations import shares
 from conversations.models import Share
+from core.rest import Private
 
 
 class ShareSerializer(serializers.ModelSerializer[Share]):

@@ -15,10 +15,10 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from core.clock import clock
 from conversations import actions, services
 from conversations.models import Conversation, Message
 from conversations.services import STALE_AFTER
+from core.clock import clock
 
 IDLE = timedelta(hours=1)
 

@@ -8,12 +8,12 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.models import User
-from core.inputs import BadInput
 from conversations import actions, listing, projects, services, temporary
 from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
 from conversations.tuning import model_card
+from core.inputs import BadInput
 
 
 @never_cache

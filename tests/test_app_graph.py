@@ -42,7 +42,10 @@ def test_it_reports_an_upward_edge_with_the_imports_that_make_it() -> None:
     found.add("gateway", "catalogue", "gateway/a.py:3")
     found.add("catalogue", "gateway", "catalogue/b.py:7")
     problems = graph.problems(found, (("catalogue",), ("gateway",)))
-    assert problems == ["cycle: catalogue -> gateway -> catalogue", "upward edge: catalogue -> gateway (catalogue/b.py:7)"]
+    assert problems == [
+        "cycle: catalogue -> gateway -> catalogue",
+        "upward edge: catalogue -> gateway (catalogue/b.py:7)",
+    ]
 
 
 def test_it_reports_an_upward_edge_that_makes_no_cycle() -> None:
@@ -83,7 +86,11 @@ def test_it_reads_imports_inside_functions_and_dynamic_ones_but_not_migrations(t
 def test_it_exits_non_zero_naming_the_cycle(tmp_path: Path) -> None:
     root = _tree(
         tmp_path,
-        {"catalogue/__init__.py": "", "catalogue/a.py": "import gateway\n", "gateway/__init__.py": "from catalogue import a\n"},
+        {
+            "catalogue/__init__.py": "",
+            "catalogue/a.py": "import gateway\n",
+            "gateway/__init__.py": "from catalogue import a\n",
+        },
     )
     run = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True, check=False)
     assert run.returncode == 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.clock import ManualClock
 from chatsite.layers import SweptInMemoryChannelLayer
+from core.clock import ManualClock
 
 
 @pytest.fixture

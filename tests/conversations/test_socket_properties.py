@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import User
-from core.clock import ManualClock
 from conversations.frames import KINDS
 from conversations.models import Conversation
+from core.clock import ManualClock
 from tests.conversations.conftest import Connect
 from tests.fake_upstream import FakeUpstream, Reply
 

@@ -16,8 +16,8 @@ from django.db import connection
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from core.clock import ManualClock
 from conversations.models import Conversation, Message
+from core.clock import ManualClock
 from tests.conversations.conftest import Browser, Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.signed_in import session_key

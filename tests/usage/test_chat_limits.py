@@ -10,8 +10,8 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from core.clock import ManualClock
 from conversations.models import Conversation, Message
+from core.clock import ManualClock
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
 from usage.models import Limit, UsageRecord
