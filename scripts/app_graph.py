@@ -31,6 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("chatsite",),
 )
 
+# Top-level packages that are not apps: nothing imports them, and their imports are not the apps' graph.
+NOT_APPS = {"tests", "bench", "docs", "scripts"}
 SKIPPED_DIRS = {"migrations", "__pycache__"}
 DYNAMIC_IMPORTERS = {"import_module", "import_string"}
 
@@ -120,8 +122,14 @@ def upward(edges: Iterable[tuple[str, str]], layers: Sequence[Sequence[str]]) ->
     return sorted((source, target) for source, target in edges if level[target] > level[source])
 
 
-def problems(graph: Graph, layers: Sequence[Sequence[str]] = LAYERS) -> list[str]:
-    found = []
+def undeclared(root: Path, layers: Sequence[Sequence[str]] = LAYERS) -> list[str]:
+    """Top-level packages under root that are neither in the layering nor known not to be apps."""
+    packages = {init.parent.name for init in root.glob("*/__init__.py")}
+    return sorted(packages - set(level_of(layers)) - NOT_APPS)
+
+
+def problems(graph: Graph, layers: Sequence[Sequence[str]] = LAYERS, root: Path | None = None) -> list[str]:
+    found = [f"not in the layering: {app} (add it to LAYERS)" for app in (undeclared(root, layers) if root else [])]
     if cycle := find_cycle(graph.places):
         found.append("cycle: " + " -> ".join(cycle))
     for source, target in upward(graph.places, layers):
@@ -144,7 +152,7 @@ def main(argv: Sequence[str]) -> int:
     root = Path(argv[0]).resolve() if argv else Path(__file__).resolve().parent.parent
     graph = build(root)
     print(describe(graph))
-    found = problems(graph)
+    found = problems(graph, root=root)
     for problem in found:
         print(problem, file=sys.stderr)
     if not found:

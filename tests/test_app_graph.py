@@ -80,7 +80,7 @@ def test_it_reads_imports_inside_functions_and_dynamic_ones_but_not_migrations(t
     assert dict(found.counts) == {("low", "high"): 2, ("high", "low"): 1}
     assert found.places[("low", "high")] == ["low/hooks.py:2", "low/views.py:2"]
     run = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True, check=False)
-    assert run.returncode == 0  # neither app is in the declared layering: nothing is read
+    assert "not in the layering: high (add it to LAYERS)" in run.stderr.splitlines()
 
 
 def test_it_exits_non_zero_naming_the_cycle(tmp_path: Path) -> None:
@@ -96,3 +96,10 @@ def test_it_exits_non_zero_naming_the_cycle(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "cycle: catalogue -> gateway -> catalogue" in run.stderr
     assert "upward edge: catalogue -> gateway (catalogue/a.py:1)" in run.stderr
+
+
+def test_it_fails_on_an_app_missing_from_the_layering(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {"tools/__init__.py": "", "tests/__init__.py": "", "core/__init__.py": ""})
+    run = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True, check=False)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == ["not in the layering: tools (add it to LAYERS)"]
