@@ -116,6 +116,26 @@ def find_cycle(edges: Iterable[tuple[str, str]]) -> list[str] | None:
     return None
 
 
+def tangles(edges: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """The groups of apps that all reach each other (strongly connected, more than one app)."""
+    successors: dict[str, set[str]] = defaultdict(set)
+    for source, target in edges:
+        successors[source].add(target)
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in successors[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    reached = {app: reach(app) for app in list(successors)}
+    groups = {frozenset(a for a in reached if a in reached[app] and app in reached[a]) for app in reached}
+    return sorted(sorted(group) for group in groups if len(group) > 1)
+
+
 def upward(edges: Iterable[tuple[str, str]], layers: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
     """The edges from an app to one on a higher level."""
     level = level_of(layers)
@@ -132,6 +152,7 @@ def problems(graph: Graph, layers: Sequence[Sequence[str]] = LAYERS, root: Path 
     found = [f"not in the layering: {app} (add it to LAYERS)" for app in (undeclared(root, layers) if root else [])]
     if cycle := find_cycle(graph.places):
         found.append("cycle: " + " -> ".join(cycle))
+        found.extend(f"apps that reach each other: {', '.join(group)}" for group in tangles(graph.places))
     for source, target in upward(graph.places, layers):
         where = ", ".join(graph.places[(source, target)])
         found.append(f"upward edge: {source} -> {target} ({where})")

@@ -44,6 +44,7 @@ def test_it_reports_an_upward_edge_with_the_imports_that_make_it() -> None:
     problems = graph.problems(found, (("catalogue",), ("gateway",)))
     assert problems == [
         "cycle: catalogue -> gateway -> catalogue",
+        "apps that reach each other: catalogue, gateway",
         "upward edge: catalogue -> gateway (catalogue/b.py:7)",
     ]
 
@@ -61,6 +62,10 @@ def test_it_names_a_cycle_through_three_apps() -> None:
     graph = _checker()
     assert graph.find_cycle([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == ["a", "b", "c", "a"]
     assert graph.find_cycle([("a", "b"), ("b", "c"), ("a", "c")]) is None
+    assert graph.tangles([("a", "b"), ("b", "a"), ("c", "d"), ("d", "e"), ("e", "c"), ("a", "c")]) == [
+        ["a", "b"],
+        ["c", "d", "e"],
+    ]
 
 
 def test_it_reads_imports_inside_functions_and_dynamic_ones_but_not_migrations(tmp_path: Path) -> None:
