@@ -9,7 +9,8 @@ Server → client: {"type": "messages", "messages": [...]} on connect, {"type": 
 
 Close codes: 4401 the login ended (or there was none), 4404 no such conversation, 4410 it was deleted.
 This class only parses and dispatches: the actions are conversations.actions, run as the socket's
-user after its session is re-checked (conversations.sessions).
+user after its session is re-checked (conversations.sessions); the conversation's group events are
+the browser's frames already, passed through.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ WATCH_SECONDS = 5.0
 SESSION_ENDED = 4401
 NOT_FOUND = 4404
 DELETED = 4410
+# Group events of this prefix are frames for the browser (conversations.actions, conversations.generation).
+CHAT_EVENT = "chat."
+# Frames of a reply's text: dropped while the socket awaits that reply's snapshot, which holds them.
+TEXT_FRAMES = ("delta", "reasoning")
 
 
 class SessionEnded(Exception):
@@ -91,6 +96,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # database connections, for every event: each frame of every socket queued behind that
         # thread (a tenth of the site's CPU with 200 chats streaming). This consumer's database
         # work runs on core.db's threads, which handle their own broken connections.
+        # A conversation's events need no handler each: they are the browser's frames already.
+        if message["type"].startswith(CHAT_EVENT):
+            await self._pass_through(message)
+            return
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -193,36 +202,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # --- group events -------------------------------------------------------------------------------
 
-    async def chat_message(self, event: dict[str, Any]) -> None:
-        if event["message"]["status"] != Message.Status.STREAMING:
-            self.awaiting.discard(event["message"]["id"])
-        await self.send_json({"type": "message", "message": event["message"]})
-
-    async def chat_delta(self, event: dict[str, Any]) -> None:
-        if event["id"] in self.awaiting:
+    async def _pass_through(self, event: dict[str, Any]) -> None:
+        """A conversation's event, sent on as the browser's frame: its fields as they are, "chat." dropped."""
+        frame = {**event, "type": event["type"].removeprefix(CHAT_EVENT)}
+        kind = frame["type"]
+        if kind in TEXT_FRAMES and frame["id"] in self.awaiting:
             return
-        await self.send_json({"type": "delta", "id": event["id"], "offset": event["offset"], "text": event["text"]})
-
-    async def chat_reasoning(self, event: dict[str, Any]) -> None:
-        if event["id"] in self.awaiting:
-            return
-        await self.send_json({"type": "reasoning", "id": event["id"], "offset": event["offset"], "text": event["text"]})
-
-    async def chat_snapshot(self, event: dict[str, Any]) -> None:
-        self.awaiting.discard(event["id"])
-        await self.send_json(
-            {"type": "snapshot", "id": event["id"], "content": event["content"], "reasoning": event["reasoning"]}
-        )
-
-    async def chat_removed(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "removed", "ids": event["ids"]})
-
-    async def chat_conversation(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "conversation", "conversation": event["conversation"]})
-
-    async def chat_deleted(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "deleted"})
-        if not self.closing:
+        if kind == "snapshot":
+            self.awaiting.discard(frame["id"])
+        elif kind == "message" and frame["message"]["status"] != Message.Status.STREAMING:
+            self.awaiting.discard(frame["message"]["id"])
+        await self.send_json(frame)
+        if kind == "deleted" and not self.closing:
             self.closing = True
             await self.close(code=DELETED)
 
