@@ -14,24 +14,28 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chatsite.heap import settle as settle_heap  # noqa: E402
 from chatsite.origins import SameOriginValidator  # noqa: E402
-from conversations import generation  # noqa: E402
+from conversations import generation, sweeper  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from gateway.asgi import with_api_handler  # noqa: E402
 from usage.ledger import flush_usage  # noqa: E402
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Servers that speak ASGI lifespan (uvicorn) let replies being written end cleanly at shutdown.
+    """Servers that speak ASGI lifespan (uvicorn) start the chat's sweep with the server, and let replies
+    being written end cleanly at shutdown.
 
     After the requests in flight have finished (uvicorn waits for them): chat replies still being
     written are kept as interrupted, then the usage ledger's last rows are written. Daphne, without
-    lifespan, gets the same from exit hooks (conversations.generation, usage.ledger).
+    lifespan, gets the same from exit hooks (conversations.generation, usage.ledger), and the sweep
+    with its first chat socket.
     """
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await sweeper.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await sweeper.stop()
             await generation.interrupt_all()
             await flush_usage()
             await send({"type": "lifespan.shutdown.complete"})

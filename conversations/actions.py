@@ -14,7 +14,7 @@ Starting the generation of a stored reply is the caller's: it runs on the caller
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from django.db import transaction
 
@@ -184,12 +184,13 @@ def do_delete(user: User, conversation_id: int) -> None:
         publish(conversation_group(conversation_id), {"type": "chat.deleted"})
 
 
-def do_expire_stale(conversation_id: int) -> list[Message]:
-    """Marks replies whose worker died as interrupted and says so; returns them."""
-    if not services.has_stale(conversation_id):
+def do_expire_stale(alive: Collection[int] = ()) -> list[Message]:
+    """Marks replies whose worker died as interrupted (any conversation's, but the replies `alive`)
+    and says so; returns them."""
+    if not services.has_stale(alive):
         return []  # the usual case, answered by one read without a transaction
     with transaction.atomic():
-        stale = services.expire_stale(conversation_id)
+        stale = services.expire_stale(alive)
         for message in stale:
             _publish_message(message)
     return stale

@@ -21,11 +21,16 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from accounts.models import User
-from conversations import actions, branches, export, listing, services, shares
+from conversations import actions, branches, export, listing, services, shares, temporary
 from conversations.export import ConversationExportSerializer
 from conversations.keyset_pages import ConversationPages, MarkdownRenderer
 from conversations.models import Conversation
-from conversations.serializers import ConversationInput, ConversationSerializer, MessageSerializer
+from conversations.serializers import (
+    ConversationInput,
+    ConversationSerializer,
+    EndTemporaryInput,
+    MessageSerializer,
+)
 from conversations.share_api import NewShareSerializer
 from core.inputs import BadInput
 from core.rest import Private
@@ -126,6 +131,23 @@ class ConversationViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
+        summary="End your temporary chats but the one a page shows (what a chat page asks when it loads)",
+        description=(
+            "A temporary chat is deleted when you leave it: each chat page, once loaded, asks this with the "
+            "conversation it shows as `keep`. One with a reply still being written is left to the server's "
+            "sweep. Answers how many ended."
+        ),
+        request=EndTemporaryInput,
+        responses={200: OpenApiResponse(description='{"ended": <count>}')},
+    )
+    @action(detail=False, methods=["post"], url_path="end-temporary", serializer_class=EndTemporaryInput)
+    def end_temporary(self, request: Request) -> Response:
+        data: BaseSerializer[Any] = EndTemporaryInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ended = temporary.end_for(_user(request), keep=data.validated_data.get("keep"))
+        return Response({"ended": ended})
+
+    @extend_schema(
         summary="The conversation's messages on the branch shown, oldest first",
         description=(
             "Regenerating or editing keeps earlier versions: messages form a tree (`parent`), and each lists "
@@ -138,7 +160,6 @@ class ConversationViewSet(
     @action(detail=True, methods=["get"], serializer_class=MessageSerializer)
     def messages(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
-        actions.do_expire_stale(conversation.pk)
         which = request.query_params.get("branches", "active")
         if which not in ("active", "all"):
             raise ValidationError({"branches": ['Expected "active" or "all".']})
@@ -163,7 +184,6 @@ class ConversationViewSet(
     )
     def export(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
-        actions.do_expire_stale(conversation.pk)
         response = Response(export.export_data(conversation))
         extension = request.accepted_renderer.format
         response["Content-Disposition"] = content_disposition_header(

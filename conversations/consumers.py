@@ -10,12 +10,12 @@ Server → client: {"type": "messages", "messages": [...]} on connect, {"type": 
 Close codes: 4401 the login ended (or there was none), 4404 no such conversation, 4410 it was deleted.
 This class only parses and dispatches: the actions are conversations.actions, run as the socket's
 user after its session is re-checked (conversations.sessions); the conversation's group events are
-the browser's frames already, passed through.
+the browser's frames already, passed through. Opening a socket starts the chat's sweep
+(conversations.sweeper) in a process where the server did not.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,14 +24,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import User
-from conversations import actions, events, frames, generation, services, sessions
+from conversations import actions, events, frames, generation, services, sessions, sweeper
 from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
 
 T = TypeVar("T")
 
-WATCH_SECONDS = 5.0
 SESSION_ENDED = 4401
 NOT_FOUND = 4404
 DELETED = 4410
@@ -48,7 +47,6 @@ class SessionEnded(Exception):
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation_id: int
     user: User
-    watchdog: asyncio.Task[None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,18 +74,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
-        await events.run(actions.do_expire_stale, self.conversation_id)
+        await sweeper.start()
         messages = await db(services.messages_of, self.conversation_id)
         await self.send_json({"type": "messages", "messages": [message_data(m) for m in messages]})
         for message in messages:
             if message.status == Message.Status.STREAMING:
                 await self._request_snapshot(message.pk)
-        self._watch()
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        if self.watchdog is not None:
-            self.watchdog.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -177,28 +172,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def _start(self, reply: Message | None) -> None:
         if reply is not None:
             generation.start(self.conversation_id, reply.pk)
-            self._watch()
 
     async def _request_snapshot(self, message_id: int) -> None:
         self.awaiting.add(message_id)
         await generation.request_sync(message_id, self.channel_name)
-
-    def _watch(self) -> None:
-        if self.watchdog is None or self.watchdog.done():
-            self.watchdog = asyncio.create_task(self._watch_stale())
-
-    async def _watch_stale(self) -> None:
-        """While a reply streams, notice when its generator died (its worker stopped) and say so."""
-        while True:
-            # A reply this process is writing is alive: no need to ask the database (with many
-            # sockets open, those questions were a steady load on it).
-            if not generation.writing_in(self.conversation_id) and not await db(
-                services.streaming_ids, self.conversation_id
-            ):
-                return
-            await asyncio.sleep(WATCH_SECONDS)
-            if not generation.writing_in(self.conversation_id):
-                await events.run(actions.do_expire_stale, self.conversation_id)
 
     # --- group events -------------------------------------------------------------------------------
 

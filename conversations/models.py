@@ -20,7 +20,7 @@ class Conversation(models.Model):
         "Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
     pinned = models.BooleanField(default=False)
-    # Kept out of the list and deleted when its session ends (conversations/temporary.py).
+    # Kept out of the list and deleted once its owner leaves it (conversations/temporary.py).
     temporary = models.BooleanField(default=False)
 
     class Meta:
@@ -69,7 +69,11 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at"])]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            # Only replies being written: what the sweep (conversations.sweeper) reads every few seconds.
+            models.Index(fields=["updated_at"], name="message_streaming", condition=models.Q(status="streaming")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"

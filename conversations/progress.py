@@ -86,3 +86,9 @@ def untrack(reply: Reply) -> None:
     writer = _writers.get(asyncio.get_running_loop())
     if writer is not None:
         writer.replies.pop(reply.message_id, None)
+
+
+def tracked() -> frozenset[int]:
+    """The replies this event loop is writing: alive, whatever their heartbeat in the database says."""
+    writer = _writers.get(asyncio.get_running_loop())
+    return frozenset(writer.replies) if writer is not None else frozenset()

@@ -97,6 +97,16 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
         return reverse("api:conversation-messages", args=[conversation.pk])
 
 
+class EndTemporaryInput(serializers.Serializer[Any]):
+    keep = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The conversation the page shows, kept even if temporary; null or absent: a new chat.",
+    )
+
+
 class ConversationInput(serializers.Serializer[Any]):
     """What a client may set on a conversation; `model` is a public model id.
 

@@ -8,7 +8,7 @@ itself (a background task that outlives sockets) is in conversations/generation.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -139,19 +139,19 @@ def make_title(text: str) -> str:
     return (cut if len(cut) > TITLE_CHARS // 2 else line[:TITLE_CHARS]).rstrip(",.;:") + "…"
 
 
-def _stale(conversation_id: int) -> QuerySet[Message]:
-    return Message.objects.filter(
-        conversation_id=conversation_id, status=Message.Status.STREAMING, updated_at__lt=timezone.now() - STALE_AFTER
-    )
+def _stale(alive: Collection[int]) -> QuerySet[Message]:
+    stale = Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=timezone.now() - STALE_AFTER)
+    return stale.exclude(pk__in=alive) if alive else stale
 
 
-def has_stale(conversation_id: int) -> bool:
-    return _stale(conversation_id).exists()
+def has_stale(alive: Collection[int] = ()) -> bool:
+    return _stale(alive).exists()
 
 
-def expire_stale(conversation_id: int) -> list[Message]:
-    """Marks replies whose generator stopped beating as interrupted; returns them."""
-    candidates = _stale(conversation_id).select_related("model")
+def expire_stale(alive: Collection[int] = ()) -> list[Message]:
+    """Marks replies whose generator stopped beating as interrupted, but those in `alive` (their
+    generator is known to run); returns them. Their text so far is kept."""
+    candidates = _stale(alive).select_related("model")
     expired = []
     for message in candidates:
         # Only if still streaming: its generator may have finished it meanwhile.

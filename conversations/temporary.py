@@ -1,10 +1,11 @@
 """Temporary chats: conversations kept out of the list and history, and not kept beyond their session.
 
 A temporary conversation is deleted (its open sockets told) the next time its owner loads a chat
-page, unless a reply is being written in it at that moment; and every chat page load sweeps away any
-user's temporary conversation idle for IDLE, which is what removes those of a browser that never
-came back or a worker that died. The replies' usage is in the ledger, which records calls, not
-conversations, so deleting the conversation leaves it there.
+page (`end_for`, which the page asks for once loaded: POST /api/conversations/end-temporary/),
+unless a reply is being written in it at that moment; and the chat's sweep (conversations.sweeper)
+deletes any user's temporary conversation idle for IDLE, which is what removes those of a browser
+that never came back or a worker that died. The replies' usage is in the ledger, which records
+calls, not conversations, so deleting the conversation leaves it there.
 """
 
 from __future__ import annotations

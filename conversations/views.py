@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.models import User
-from conversations import actions, listing, projects, services, temporary
+from conversations import listing, projects, services
 from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
@@ -22,12 +22,9 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     query = request.GET.get("q", "")
-    temporary.end_for(user, keep=pk)
-    temporary.sweep()
     conversation = services.get_conversation(user, pk) if pk is not None else None
     messages = []
     if conversation is not None:
-        actions.do_expire_stale(conversation.pk)
         messages = [message_data(m) for m in services.messages_of(conversation.pk)]
     try:
         conversations, next_cursor = listing.page(listing.listed(user, query))

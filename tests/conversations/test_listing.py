@@ -1,10 +1,11 @@
-"""The conversation list: keyset pages, pinned first, search, temporary chats left out and swept."""
+"""The conversation list: keyset pages, pinned first, search, temporary chats left out and ended."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import httpx
+import pytest
 from django.utils import timezone
 
 from accounts.models import User
@@ -64,13 +65,26 @@ def test_temporary_chats_are_never_listed(as_alice: httpx.Client, alice: User) -
     assert changed.status_code == 400 and changed.json()["error"]["param"] == "temporary"
 
 
-def test_the_next_page_load_ends_the_users_temporary_chats(as_alice: httpx.Client, alice: User, bob: User) -> None:
-    alices = Conversation.objects.create(owner=alice, temporary=True)
+def test_it_ends_the_users_temporary_chats_but_the_one_a_loaded_page_shows(
+    as_alice: httpx.Client, as_bob: httpx.Client, alice: User, bob: User
+) -> None:
+    left, shown = (Conversation.objects.create(owner=alice, temporary=True) for _ in range(2))
     bobs = Conversation.objects.create(owner=bob, temporary=True)
     kept = Conversation.objects.create(owner=alice)
-    assert as_alice.get("/").status_code == 200
-    assert not Conversation.objects.filter(pk=alices.pk).exists()
-    assert Conversation.objects.filter(pk__in=[bobs.pk, kept.pk]).count() == 2
+    assert as_bob.post(f"{API}end-temporary/", json={"keep": bobs.pk}).json() == {"ended": 0}  # not alice's
+    answer = as_alice.post(f"{API}end-temporary/", json={"keep": shown.pk})
+    assert answer.status_code == 200 and answer.json() == {"ended": 1}
+    assert set(Conversation.objects.values_list("pk", flat=True)) == {shown.pk, bobs.pk, kept.pk}
+    assert as_alice.post(f"{API}end-temporary/", json={}).json() == {"ended": 1}  # a new chat's page keeps none
+    assert not Conversation.objects.filter(pk=shown.pk).exists()
+
+
+@pytest.mark.parametrize("keep", ["three", 0, True, [1]])
+def test_it_refuses_a_keep_that_is_no_conversation_id(as_alice: httpx.Client, alice: User, keep: object) -> None:
+    chat = Conversation.objects.create(owner=alice, temporary=True)
+    answer = as_alice.post(f"{API}end-temporary/", json={"keep": keep})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "keep"
+    assert Conversation.objects.filter(pk=chat.pk).exists()
 
 
 def test_a_temporary_chat_with_a_reply_being_written_waits(alice: User) -> None:

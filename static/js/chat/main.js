@@ -297,5 +297,8 @@ if (chat.conversation) {
   if (asked.get("project")) projects.select(asked.get("project"));
 }
 if (composer.enabled) composer.focus();
+// Loading a chat page is leaving the temporary chat this browser was in: the server ends it (unless a
+// reply is still being written in it). Should this fail, the server's sweep ends it later.
+await api("POST", `${urls.conversationsUrl}end-temporary/`, { keep: chat.conversation?.id ?? null }).catch(() => {});
 document.body.dataset.chatReady = "true"; // for tests and tools: the page's script has run
 window.chatReady = true;
