@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import audit, keys
@@ -72,90 +73,6 @@ def key_status(key: ApiKey, now: datetime | None = None) -> str:
 
 KEY_PLACEHOLDER = "sk-...your-key..."
 
-
-def snippets(base_url: str, model: str, api_key: str | None = None) -> dict[str, str]:
-    """Client configurations for this server, ready to paste.
-
-    String values are written as JSON string literals, which are valid Python, JavaScript and YAML.
-    """
-    key = api_key or KEY_PLACEHOLDER
-    q_model, q_base, q_key = json.dumps(model), json.dumps(base_url), json.dumps(key)
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
-    responses_body = json.dumps({"model": model, "input": "Hello!"})
-    return {
-        "curl": (
-            f"curl {base_url}/chat/completions \\\n"
-            f'  -H "Authorization: Bearer {key}" \\\n'
-            '  -H "Content-Type: application/json" \\\n'
-            f"  -d '{body}'"
-        ),
-        "python": (
-            "from openai import OpenAI\n\n"
-            f"client = OpenAI(base_url={q_base}, api_key={q_key})\n"
-            "reply = client.chat.completions.create(\n"
-            f"    model={q_model},\n"
-            '    messages=[{"role": "user", "content": "Hello!"}],\n'
-            ")\n"
-            "print(reply.choices[0].message.content)"
-        ),
-        "javascript": (
-            'import OpenAI from "openai";\n\n'
-            f"const client = new OpenAI({{ baseURL: {q_base}, apiKey: {q_key} }});\n"
-            "const reply = await client.chat.completions.create({\n"
-            f"  model: {q_model},\n"
-            '  messages: [{ role: "user", content: "Hello!" }],\n'
-            "});\n"
-            "console.log(reply.choices[0].message.content);"
-        ),
-        "responses": (
-            "from openai import OpenAI\n\n"
-            f"client = OpenAI(base_url={q_base}, api_key={q_key})\n"
-            f'response = client.responses.create(model={q_model}, input="Hello!")\n'
-            "print(response.output_text)"
-        ),
-        "responses_curl": (
-            f"curl {base_url}/responses \\\n"
-            f'  -H "Authorization: Bearer {key}" \\\n'
-            '  -H "Content-Type: application/json" \\\n'
-            f"  -d '{responses_body}'"
-        ),
-        "codex": (
-            "# ~/.codex/config.toml\n"
-            f"model = {q_model}\n"
-            'model_provider = "chatsite"\n\n'
-            "[model_providers.chatsite]\n"
-            'name = "chatsite"\n'
-            f"base_url = {q_base}\n"
-            'env_key = "CHATSITE_API_KEY"\n'
-            'wire_api = "responses"\n\n'
-            "# then, in your shell:\n"
-            f"# export CHATSITE_API_KEY={key}\n"
-            "# codex"
-        ),
-        "langchain": (
-            "from langchain_openai import ChatOpenAI\n\n"
-            f"llm = ChatOpenAI(model={q_model}, base_url={q_base}, api_key={q_key})\n"
-            'print(llm.invoke("Hello!").content)'
-        ),
-        "continue": (
-            "# ~/.continue/config.yaml\n"
-            "name: chatsite\n"
-            "version: 0.0.1\n"
-            "schema: v1\n"
-            "models:\n"
-            f"  - name: {json.dumps('chatsite ' + model)}\n"
-            "    provider: openai\n"
-            f"    model: {q_model}\n"
-            f"    apiBase: {q_base}\n"
-            f"    apiKey: {q_key}\n"
-            "    roles:\n"
-            "      - chat\n"
-            "      - edit\n"
-            "      - apply"
-        ),
-    }
-
-
 SNIPPET_LABELS = {
     "curl": "curl",
     "python": "Python (openai)",
@@ -166,3 +83,27 @@ SNIPPET_LABELS = {
     "langchain": "LangChain (ChatOpenAI)",
     "continue": "Continue (config.yaml)",
 }
+
+
+def snippets(base_url: str, model: str, api_key: str | None = None) -> dict[str, str]:
+    """Client configurations for this server, ready to paste (templates/accounts/snippets/).
+
+    String values are written as JSON string literals, which are valid Python, JavaScript, TOML and YAML.
+    """
+    key = api_key or KEY_PLACEHOLDER
+    context = {
+        "base_url": base_url,
+        "key": key,
+        "q": {
+            "model": json.dumps(model),
+            "base": json.dumps(base_url),
+            "key": json.dumps(key),
+            "name": json.dumps(f"chatsite {model}"),
+        },
+        "body": json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]}),
+        "responses_body": json.dumps({"model": model, "input": "Hello!"}),
+    }
+    # A template file ends with a line break; the snippet does not.
+    return {
+        name: render_to_string(f"accounts/snippets/{name}.txt", context).removesuffix("\n") for name in SNIPPET_LABELS
+    }
