@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import math
-from decimal import Decimal
 from typing import Any, Final
 
 from catalogue.models import LanguageModel
@@ -87,22 +86,3 @@ def upstream_options(conversation: Conversation, model: LanguageModel | None) ->
         limit = model.max_output_tokens if model else conversation.max_output_tokens
         options["max_tokens"] = max(1, min(conversation.max_output_tokens, limit))
     return options
-
-
-def _plain(amount: Decimal) -> str:
-    """12.50 as "12.5" and 100 as "100" (normalize() alone would say "1E+2")."""
-    return format(amount.normalize(), "f")
-
-
-def model_card(model: LanguageModel) -> dict[str, Any]:
-    """What the chat page's model picker tells about a model."""
-    return {
-        "id": model.public_id,
-        "description": model.description,
-        "context_length": model.context_length,
-        "max_output_tokens": model.max_output_tokens,
-        # Strings: a price is a decimal, and JSON numbers would round it.
-        "input_price_per_million": _plain(model.input_price_per_million),
-        "output_price_per_million": _plain(model.output_price_per_million),
-        "capabilities": {name: bool(getattr(model, name)) for name in ("vision", "tools", "reasoning")},
-    }

@@ -8,11 +8,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.models import User
+from catalogue.cards import model_card
 from conversations import listing, projects, services
 from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
-from conversations.tuning import model_card
 from core.inputs import BadInput
 
 

@@ -1,4 +1,4 @@
-"""Who is calling and which model they may use: API keys, the model catalogue, /v1/models cards.
+"""Who is calling and which model they may use: API keys and the model catalogue.
 
     caller = await authenticate(request, model_hint=body_model)
     model = await get_model(public_id, caller)      # 404 model_not_found / 403 for a scoped key
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import cast
 
 from django.utils import timezone
 
@@ -176,31 +176,3 @@ async def list_models(caller: Caller | None = None) -> list[LanguageModel]:
     cache_key = tuple(allowed) if allowed else ()
     listed = await lookups.read("list", cache_key, lambda _token: db(_listed, allowed))
     return list(listed)
-
-
-def model_card(model: LanguageModel) -> dict[str, Any]:
-    """A Model object as /v1/models shows it: OpenAI's fields, then the catalogue's."""
-    return {
-        "id": model.public_id,
-        "object": "model",
-        "created": int(model.created_at.timestamp()),
-        "owned_by": model.owned_by or model.provider.name,
-        "context_length": model.context_length,
-        "max_output_tokens": model.max_output_tokens,
-        # Ours: what the model is and can do, as the catalogues of hosted services publish it.
-        "kind": model.kind,
-        "is_chat": model.is_chat,
-        "is_text": model.is_text,
-        "capabilities": model.capabilities,
-        "description": model.description,
-        "category": model.category,
-        "creator": model.creator,
-        "license_name": model.license_name,
-        "license_url": model.license_url,
-        "docs_url": model.docs_url,
-        "prompt_guide_url": model.prompt_guide_url,
-        "pricing": {
-            "input_per_million": str(model.input_price_per_million.normalize()),
-            "output_per_million": str(model.output_price_per_million.normalize()),
-        },
-    }

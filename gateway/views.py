@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from catalogue.cards import model_card
 from catalogue.models import LanguageModel
 from core.inputs import unstorable
 from gateway import auth, messages, responses, services
@@ -208,7 +209,7 @@ async def models(call: ApiCall) -> HttpResponseBase:
             )
         listed = [m for m in listed if m.kind == kind]
     call.headers.update(await services.rate_limit_headers(call.caller))
-    return json_response({"object": "list", "data": [auth.model_card(m) for m in listed]})
+    return json_response({"object": "list", "data": [model_card(m) for m in listed]})
 
 
 @endpoint("GET")
@@ -218,7 +219,7 @@ async def model(call: ApiCall, model_id: str) -> HttpResponseBase:
         raise GatewayError(400, f"Invalid model id: {reason}.", param="model", code="invalid_value")
     found = await auth.get_model(model_id, call.caller)
     call.headers.update(await services.rate_limit_headers(call.caller))
-    return json_response(auth.model_card(found))
+    return json_response(model_card(found))
 
 
 @csrf_exempt

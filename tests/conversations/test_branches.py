@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,8 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from accounts.models import User
-from catalogue.models import LanguageModel
-from conversations import branches, tuning
+from conversations import branches
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import Browser, Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply
@@ -196,20 +194,6 @@ def test_with_no_version_marked_active_the_newest_is_shown(alice: User, conversa
     assert [m.content for m in path] == ["Q", "new"]
     assert path[1].sibling_ids == [older.pk, newer.pk]  # type: ignore[attr-defined]
     assert [m.content for m in branches.ancestors(newer)] == ["Q"]
-
-
-def test_the_model_picker_is_told_each_models_description_context_price_and_capabilities(
-    chat_model: LanguageModel,
-) -> None:
-    chat_model.description = "Small and quick"
-    chat_model.input_price_per_million = Decimal("0.150000")
-    chat_model.output_price_per_million = Decimal("100.000000")
-    chat_model.vision = True
-    card = tuning.model_card(chat_model)
-    assert card["description"] == "Small and quick"
-    assert (card["context_length"], card["max_output_tokens"]) == (4096, chat_model.max_output_tokens)
-    assert (card["input_price_per_million"], card["output_price_per_million"]) == ("0.15", "100")
-    assert card["capabilities"] == {"vision": True, "tools": chat_model.tools, "reasoning": False}
 
 
 def test_the_switch_action_treats_another_users_conversation_as_gone(

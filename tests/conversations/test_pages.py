@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import httpx
 import pytest
 
 from accounts.models import User
+from catalogue.cards import model_card
 from catalogue.models import LanguageModel, Provider
 from conversations import branches
 from conversations.models import Conversation
@@ -64,14 +66,38 @@ def test_with_no_model_the_page_says_so_and_where_an_admin_adds_one(as_alice: ht
     assert 'href="/admin/"' in page
 
 
+def _initial(response: httpx.Response) -> dict[str, Any]:
+    block = re.search(r'<script id="chat-initial" type="application/json">(.*?)</script>', response.text, re.S)
+    assert block
+    return dict(json.loads(block.group(1)))
+
+
 def test_a_conversation_page_shows_its_messages(as_alice: httpx.Client, alices: Conversation) -> None:
     response = as_alice.get(f"/c/{alices.pk}/")
     assert response.status_code == 200
-    block = re.search(r'<script id="chat-initial" type="application/json">(.*?)</script>', response.text, re.S)
-    assert block
-    initial = json.loads(block.group(1))
+    initial = _initial(response)
     assert [(m["role"], m["content"]) for m in initial["messages"]] == [("user", "Where do I eat pastéis de nata?")]
     assert initial["conversation"]["title"] == "Trip to Lisbon"
+
+
+def test_it_tells_the_model_picker_each_models_own_capabilities(as_alice: httpx.Client, model: LanguageModel) -> None:
+    LanguageModel.objects.create(
+        public_id="team/eyes", provider=model.provider, upstream_model="v", vision=True, tools=False, reasoning=True
+    )
+    cards = {card["id"]: card for card in _initial(as_alice.get("/"))["models"]}
+    assert cards["team/chat"]["capabilities"] == {
+        "vision": False,
+        "tools": True,
+        "reasoning": False,
+        "json_output": True,
+    }
+    assert cards["team/eyes"]["capabilities"] == {
+        "vision": True,
+        "tools": False,
+        "reasoning": True,
+        "json_output": True,
+    }
+    assert cards["team/chat"] == model_card(LanguageModel.objects.select_related("provider").get(pk=model.pk))
 
 
 def test_another_users_conversation_page_is_not_found(as_bob: httpx.Client, alices: Conversation) -> None:

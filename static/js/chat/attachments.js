@@ -87,7 +87,7 @@ export function renderAttachments(article, message) {
 }
 
 export class Attachments {
-  // model(): the chosen model's card ({id, context_length, max_output_tokens, capabilities}) or null.
+  // model(): the chosen model's card (catalogue.cards: id, context_length, max_output_tokens, capabilities...) or null.
   constructor({ button, input, list, notice, dropZone, pasteTarget, uploadUrl, model, onError }) {
     Object.assign(this, { input, list, notice, dropZone, uploadUrl, model, onError });
     this.items = []; // {key, name, size, kind, tokens, id, url, preview, state: "uploading"|"ready"}

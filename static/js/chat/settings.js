@@ -4,6 +4,8 @@
 import { api } from "./api.js";
 
 const number = new Intl.NumberFormat();
+// The capabilities a chat person cares about, of those a model card lists.
+const SHOWN = ["vision", "tools", "reasoning"];
 
 function price(value) {
   const amount = Number(value);
@@ -15,10 +17,10 @@ export function modelSummary(card) {
   const parts = [];
   if (card.description) parts.push(card.description);
   parts.push(`${number.format(card.context_length)}-token context`);
-  const input = price(card.input_price_per_million);
-  const output = price(card.output_price_per_million);
+  const input = price(card.pricing.input_per_million);
+  const output = price(card.pricing.output_per_million);
   parts.push(input === "free" && output === "free" ? "free" : `${input} in / ${output} out per million tokens`);
-  const abilities = Object.entries(card.capabilities).filter(([, on]) => on).map(([name]) => name);
+  const abilities = SHOWN.filter((name) => card.capabilities[name]);
   parts.push(abilities.length ? abilities.join(", ") : "text only");
   return parts.join(" · ");
 }
