@@ -1,11 +1,12 @@
 """What people do in the chat. Each action stores its change, then publishes it once committed.
 
-    reply = do_send(user, conversation_id, "Hello")              # views, commands, tests
+    reply = do_send(user, conversation_id, "Hello")              # synchronous code: tests, a shell
     reply = await events.run(do_send, user, conversation_id, "Hello")   # the socket
 
-Open sockets (on any worker) hear of every change only through these publications, so a change
-made through the REST API, a socket or another tab reaches every open view of it alike, and
-nothing is announced for a change that rolled back. A refused action raises services.ChatError
+Open sockets (on any worker) hear of every change to a conversation only through these
+publications (a reply's text as it is written comes from its generation), so a change made
+through the REST API, a socket or another tab reaches every open view of it alike, and nothing is
+announced for a change that rolled back. A refused action raises services.ChatError
 (ConversationGone for a conversation that is not the user's) and changes nothing.
 
 Starting the generation of a stored reply is the caller's: it runs on the caller's event loop
@@ -159,18 +160,6 @@ def do_update(
         projects.place(user, conversation, pinned=pinned, project=project)
         _publish_conversation(conversation)
     return conversation
-
-
-def do_rename(user: User, conversation_id: int, title: str) -> Conversation:
-    return do_update(user, conversation_id, title=title)
-
-
-def do_set_model(user: User, conversation_id: int, model: str) -> Conversation:
-    return do_update(user, conversation_id, model=model)
-
-
-def do_set_system_prompt(user: User, conversation_id: int, system_prompt: str) -> Conversation:
-    return do_update(user, conversation_id, system_prompt=system_prompt)
 
 
 def do_delete(user: User, conversation_id: int) -> None:
