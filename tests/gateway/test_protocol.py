@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.protocol import parse_chat_request
+from gateway.protocol import (
+    AssistantMessage,
+    DeveloperMessage,
+    ImagePart,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+    parse_chat_request,
+)
+from tests.gateway.parsed import read_as_sent
 
 USER = {"role": "user", "content": "hi"}
 
@@ -23,34 +33,51 @@ def refused(payload: Any) -> GatewayError:
     return caught.value
 
 
-@pytest.mark.parametrize("role", ["system", "developer", "user", "assistant", "tool"])
-def test_it_accepts_every_role_of_the_spec(role: str) -> None:
+@pytest.mark.parametrize(
+    ("role", "kind"),
+    [
+        ("system", SystemMessage),
+        ("developer", DeveloperMessage),
+        ("user", UserMessage),
+        ("assistant", AssistantMessage),
+        ("tool", ToolMessage),
+    ],
+)
+def test_it_accepts_every_role_of_the_spec(role: str, kind: type) -> None:
     message: dict[str, Any] = {"role": role, "content": "x"}
     if role == "tool":
         message["tool_call_id"] = "call_1"
-    parse_chat_request(body(messages=[message]))
+    payload = body(messages=[message])
+    request = parse_chat_request(payload)
+    read_as_sent(request, payload)
+    assert isinstance(request.messages[0], kind)
 
 
 def test_it_accepts_content_parts_and_an_assistant_tool_call() -> None:
-    parse_chat_request(
-        body(
-            messages=[
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": "what is this?"},
-                        {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
-                    ],
-                },
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
-                },
-                {"role": "tool", "tool_call_id": "c1", "content": "42"},
-            ]
-        )
+    payload = body(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ]
     )
+    request = parse_chat_request(payload)
+    read_as_sent(request, payload)
+    question, call, answer = request.messages
+    assert isinstance(question, UserMessage) and isinstance(question.content, list)
+    assert [type(part) for part in question.content] == [TextPart, ImagePart]
+    assert isinstance(call, AssistantMessage) and call.tool_calls
+    assert isinstance(answer, ToolMessage) and answer.tool_call_id == call.tool_calls[0].id == "c1"
 
 
 @pytest.mark.parametrize(
@@ -117,21 +144,22 @@ def test_stream_options_are_fine_with_stream() -> None:
 
 
 def test_it_accepts_the_parameters_newer_clients_send() -> None:
-    request = parse_chat_request(
-        body(
-            messages=[{"role": "developer", "content": "Be brief."}, USER],
-            max_completion_tokens=10,
-            reasoning_effort="low",
-            parallel_tool_calls=False,
-            logprobs=True,
-            top_logprobs=2,
-            seed=-(2**63),
-            service_tier="flex",
-            prediction={"type": "content", "content": [{"type": "text", "text": "draft"}]},
-            modalities=["text"],
-            metadata={"team": "search"},
-            store=True,
-            verbosity="low",
-        )
+    payload = body(
+        messages=[{"role": "developer", "content": "Be brief."}, USER],
+        max_completion_tokens=10,
+        reasoning_effort="low",
+        parallel_tool_calls=False,
+        logprobs=True,
+        top_logprobs=2,
+        seed=-(2**63),
+        service_tier="flex",
+        prediction={"type": "content", "content": [{"type": "text", "text": "draft"}]},
+        modalities=["text"],
+        metadata={"team": "search"},
+        store=True,
+        verbosity="low",
     )
+    request = parse_chat_request(payload)
+    read_as_sent(request, payload)
+    assert request.model_extra == {}, "each is a field of the spec's, not one passed through unread"
     assert request.output_cap(1000) == 10

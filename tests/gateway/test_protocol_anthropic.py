@@ -18,6 +18,7 @@ from gateway.protocol_anthropic import (
 )
 from gateway.protocol_anthropic_stream import STREAM_EVENT, MessageStartEvent, OtherEvent
 from tests.gateway import anthropic_examples as docs
+from tests.gateway.parsed import read_as_sent
 
 USER = {"role": "user", "content": "Hello, Claude"}
 
@@ -44,7 +45,12 @@ def refused(payload: Any) -> GatewayError:
     ],
 )
 def test_it_accepts_the_docs_examples(messages: list[dict[str, Any]]) -> None:
-    parse_messages_request(body(messages=messages, tools=[docs.GET_WEATHER]))
+    payload = body(messages=messages, tools=[docs.GET_WEATHER])
+    request = parse_messages_request(payload)
+    read_as_sent(request, payload)
+    blocks = [block for message in request.messages if isinstance(message.content, list) for block in message.content]
+    assert not [block for block in blocks if isinstance(block, OtherBlock)], "each block is read by its type"
+    assert request.tools is not None and isinstance(request.tools[0], CustomTool)
 
 
 def test_it_reads_blocks_tools_and_thinking_by_their_types() -> None:

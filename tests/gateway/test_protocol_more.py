@@ -9,7 +9,16 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.protocol_completions import parse_completion_request
 from gateway.protocol_embeddings import parse_embedding_request
-from gateway.protocol_responses import parse_response_request
+from gateway.protocol_responses import (
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    ItemReference,
+    MessageItem,
+    OtherType,
+    ReasoningItem,
+    parse_response_request,
+)
+from tests.gateway.parsed import read_as_sent
 from tests.openai_schema import validate
 
 
@@ -28,39 +37,54 @@ def responses(**fields: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "items"),
     [
-        responses(),
-        responses(input=[{"role": "user", "content": "hi"}]),
-        responses(
-            input=[
-                {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Be brief."}]},
-                {"role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]},
-                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
-                {"type": "function_call_output", "call_id": "c1", "output": "42"},
-                {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
-                {"type": "item_reference", "id": "msg_1"},
-                {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        (responses(), [str]),
+        (responses(input=[{"role": "user", "content": "hi"}]), [MessageItem]),
+        (
+            responses(
+                input=[
+                    {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Be brief."}]},
+                    {"role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]},
+                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "42"},
+                    {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
+                    {"type": "item_reference", "id": "msg_1"},
+                    {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+                ],
+                tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}, {"type": "web_search"}],
+                tool_choice={"type": "function", "name": "f"},
+                text={"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}}},
+                reasoning={"effort": "minimal", "summary": "auto"},
+                max_output_tokens=16,
+                metadata={"k": "v"},
+                store=False,
+                include=["reasoning.encrypted_content"],
+                previous_response_id="resp_1",
+                stream=True,
+                stream_options={"include_obfuscation": False},
+                prompt_cache_key="codex-session",
+            ),
+            # A web search call is no item of ours to read: it is passed on as it came.
+            [
+                MessageItem,
+                MessageItem,
+                FunctionCallItem,
+                FunctionCallOutputItem,
+                ReasoningItem,
+                ItemReference,
+                OtherType,
             ],
-            tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}, {"type": "web_search"}],
-            tool_choice={"type": "function", "name": "f"},
-            text={"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}}},
-            reasoning={"effort": "minimal", "summary": "auto"},
-            max_output_tokens=16,
-            metadata={"k": "v"},
-            store=False,
-            include=["reasoning.encrypted_content"],
-            previous_response_id="resp_1",
-            stream=True,
-            stream_options={"include_obfuscation": False},
-            prompt_cache_key="codex-session",
         ),
     ],
 )
-def test_responses_accepts_what_the_spec_and_codex_send(payload: dict[str, Any]) -> None:
+def test_responses_accepts_what_the_spec_and_codex_send(payload: dict[str, Any], items: list[type]) -> None:
     # Not checked against the schema: its `oneOf` of input items matches an explicit message item
     # twice (EasyInputMessage and InputMessage), which its discriminator means to allow.
-    parse_response_request(payload)
+    request = parse_response_request(payload)
+    read_as_sent(request, payload)
+    kinds = [type(item) for item in request.input] if isinstance(request.input, list) else [str]
+    assert kinds == items
 
 
 @pytest.mark.parametrize(
@@ -119,6 +143,7 @@ def test_completions_accept_every_prompt_shape(prompt: Any, prompts: int) -> Non
     payload = {"model": "m", "prompt": prompt, "n": 2, "suffix": "!", "echo": True, "logprobs": 2, "stop": ["\n"]}
     validate(payload, "CreateCompletionRequest")
     request = parse_completion_request(payload)
+    read_as_sent(request, payload)
     assert request.choices() == 2 * prompts
 
 
@@ -160,7 +185,9 @@ def test_completions_output_cap_defaults_to_the_model_s() -> None:
 def test_embeddings_accept_every_input_shape(value: Any, count: int) -> None:
     payload = {"model": "m", "input": value, "encoding_format": "base64", "dimensions": 256, "user": "u"}
     validate(payload, "CreateEmbeddingRequest")
-    assert len(parse_embedding_request(payload).inputs()) == count
+    request = parse_embedding_request(payload)
+    read_as_sent(request, payload)
+    assert len(request.inputs()) == count
 
 
 @pytest.mark.parametrize(
