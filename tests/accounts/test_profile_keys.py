@@ -27,13 +27,13 @@ def create(client: Client, **data: object):  # type: ignore[no-untyped-def]
     return client.post("/accounts/profile/", {"name": "laptop", **data})
 
 
-def test_the_profile_requires_login(client: Client) -> None:
+def test_it_requires_login(client: Client) -> None:
     response = client.get("/accounts/profile/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_creating_a_key_shows_the_secret_once_and_it_authenticates(alice_client: Client, alice: User) -> None:
+def test_it_shows_a_new_keys_secret_once_and_the_key_authenticates(alice_client: Client, alice: User) -> None:
     response = create(alice_client)
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -50,7 +50,7 @@ def test_creating_a_key_shows_the_secret_once_and_it_authenticates(alice_client:
     assert secret not in str(dict(alice_client.session))
 
 
-def test_the_new_key_is_shown_in_ready_to_paste_snippets_with_the_real_base_url(alice_client: Client) -> None:
+def test_it_shows_the_new_key_in_snippets_with_the_real_base_url(alice_client: Client) -> None:
     make_model("acme/chat-1")
     response = create(alice_client)
     page = response.content.decode()
@@ -70,14 +70,14 @@ def test_the_new_key_is_shown_in_ready_to_paste_snippets_with_the_real_base_url(
     assert "acme/chat-1" in page
 
 
-def test_the_codex_snippet_is_a_config_toml_for_the_responses_api() -> None:
+def test_it_writes_the_codex_snippet_as_a_config_toml_for_the_responses_api() -> None:
     codex = tomllib.loads(services.snippets("http://host:8000/v1", "acme/chat-1", "sk-x")["codex"])
     assert codex["model"] == "acme/chat-1" and codex["model_provider"] == "chatsite"
     provider = codex["model_providers"]["chatsite"]
     assert provider["base_url"] == "http://host:8000/v1" and provider["wire_api"] == "responses"
 
 
-def test_snippets_use_the_host_the_browser_used_and_the_chosen_model(client: Client, alice: User) -> None:
+def test_it_writes_snippets_for_the_host_the_browser_used_and_the_chosen_model(client: Client, alice: User) -> None:
     make_model("acme/chat-1")
     make_model("acme/chat-2")
     client.force_login(alice)
@@ -87,7 +87,7 @@ def test_snippets_use_the_host_the_browser_used_and_the_chosen_model(client: Cli
     assert "sk-...your-key..." in page
 
 
-def test_snippets_never_offer_a_model_whose_provider_is_disabled(client: Client, alice: User) -> None:
+def test_it_never_offers_snippets_for_a_model_whose_provider_is_disabled(client: Client, alice: User) -> None:
     make_model("acme/chat-1")
     off = Provider.objects.create(name="off", base_url="http://127.0.0.1:9/v1", enabled=False)
     make_model("aaa/unreachable", provider=off)
@@ -97,7 +97,7 @@ def test_snippets_never_offer_a_model_whose_provider_is_disabled(client: Client,
     assert "model=&quot;acme/chat-1&quot;" in page
 
 
-def test_a_key_can_expire_and_be_limited_to_some_models(alice_client: Client) -> None:
+def test_it_lets_a_key_expire_and_be_limited_to_some_models(alice_client: Client) -> None:
     make_model("acme/chat-1")
     make_model("acme/chat-2")
     day = timezone.localdate() + timedelta(days=10)
@@ -119,7 +119,7 @@ def test_a_key_can_expire_and_be_limited_to_some_models(alice_client: Client) ->
         ({"allowed_models": ["no/such-model"]}, "Select a valid choice."),
     ],
 )
-def test_bad_key_requests_get_a_readable_form_error_and_no_key(
+def test_it_answers_a_bad_key_request_with_a_readable_form_error_and_no_key(
     alice_client: Client, data: dict[str, object], message: str
 ) -> None:
     response = alice_client.post("/accounts/profile/", {"name": "laptop", **data})
@@ -129,7 +129,7 @@ def test_bad_key_requests_get_a_readable_form_error_and_no_key(
     assert ApiKey.objects.count() == 0
 
 
-def test_the_list_shows_name_prefix_last4_dates_and_status(alice_client: Client, alice: User) -> None:
+def test_it_lists_each_keys_name_prefix_last4_dates_and_status(alice_client: Client, alice: User) -> None:
     live, _ = keys.create_key(alice, "live")
     gone, _ = keys.create_key(alice, "gone")
     keys.revoke(gone)
@@ -141,7 +141,7 @@ def test_the_list_shows_name_prefix_last4_dates_and_status(alice_client: Client,
     assert live.key_hash not in page
 
 
-def test_revoking_asks_for_confirmation_first(alice_client: Client, alice: User) -> None:
+def test_it_asks_for_confirmation_before_revoking(alice_client: Client, alice: User) -> None:
     key, _ = keys.create_key(alice, "laptop")
     confirm = alice_client.get(f"/accounts/profile/keys/{key.pk}/revoke/")
     assert confirm.status_code == 200
@@ -150,7 +150,7 @@ def test_revoking_asks_for_confirmation_first(alice_client: Client, alice: User)
     assert key.revoked_at is None
 
 
-def test_revoking_takes_effect_at_once(alice_client: Client, alice: User) -> None:
+def test_it_revokes_a_key_at_once(alice_client: Client, alice: User) -> None:
     key, secret = keys.create_key(alice, "laptop")
     response = alice_client.post(f"/accounts/profile/keys/{key.pk}/revoke/", follow=True)
     assert response.status_code == 200
@@ -159,7 +159,7 @@ def test_revoking_takes_effect_at_once(alice_client: Client, alice: User) -> Non
     assert found is not None and found.revoked_at is not None and not found.is_active
 
 
-def test_another_user_can_neither_see_nor_revoke_my_keys(client: Client, alice: User, bob: User) -> None:
+def test_it_refuses_another_user_the_sight_and_revocation_of_my_keys(client: Client, alice: User, bob: User) -> None:
     key, _ = keys.create_key(alice, "alice-laptop")
     client.force_login(bob)
     page = client.get("/accounts/profile/").content.decode()
@@ -170,7 +170,7 @@ def test_another_user_can_neither_see_nor_revoke_my_keys(client: Client, alice: 
     assert key.revoked_at is None
 
 
-def test_revoking_requires_login(client: Client, alice: User) -> None:
+def test_it_requires_login_to_revoke(client: Client, alice: User) -> None:
     key, _ = keys.create_key(alice, "laptop")
     response = client.post(f"/accounts/profile/keys/{key.pk}/revoke/")
     assert response.status_code == 302

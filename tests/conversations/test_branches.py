@@ -24,7 +24,7 @@ def shown(conversation: Conversation) -> list[str]:
     return [m.content for m in branches.active_path(conversation.pk)]
 
 
-async def test_regenerating_twice_keeps_three_versions_and_switching_walks_them(
+async def test_it_keeps_three_versions_after_two_regenerations_and_switches_between_them(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
     fake_upstream.queue(Reply(content="One"), Reply(content="Two"), Reply(content="Three"))
@@ -52,7 +52,7 @@ async def test_regenerating_twice_keeps_three_versions_and_switching_walks_them(
     assert opened["messages"][1]["siblings"] == ids
 
 
-async def test_the_history_sent_upstream_follows_the_branch_on_screen(
+async def test_it_sends_upstream_the_history_of_the_branch_on_screen(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
     fake_upstream.queue(Reply(content="A1"), Reply(content="A2"), Reply(content="B1"), Reply(content="A3"))
@@ -77,7 +77,7 @@ async def test_the_history_sent_upstream_follows_the_branch_on_screen(
     assert [m["content"] for m in fake_upstream.last.body["messages"]] == ["Q1", "A1", "Q2", "A2", "Q3"]
 
 
-async def test_switching_is_refused_while_a_reply_is_written_and_for_a_message_of_another_conversation(
+async def test_it_refuses_a_switch_while_a_reply_is_written_or_to_a_message_of_another_conversation(
     alice: User, bob: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
     bobs = await sync_to_async(Conversation.objects.create)(owner=bob, model=conversation.model)
@@ -100,7 +100,7 @@ async def test_switching_is_refused_while_a_reply_is_written_and_for_a_message_o
 
 
 @pytest.mark.parametrize("action", ["switch", "regenerate"])
-async def test_switch_and_regenerate_recheck_the_session(
+async def test_it_rechecks_the_session_before_a_switch_or_a_regeneration(
     action: str, alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect
 ) -> None:
     fake_upstream.queue(Reply(content="One"), Reply(content="Two"))
@@ -120,7 +120,7 @@ async def test_switch_and_regenerate_recheck_the_session(
     assert len(fake_upstream.requests) == 2, "nothing regenerated"
 
 
-async def test_another_user_cannot_regenerate_switch_or_read_a_branch(
+async def test_it_refuses_another_user_a_regeneration_a_switch_or_a_branch(
     alice: User, bob: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, browser: Browser
 ) -> None:
     fake_upstream.queue(Reply(content="One"), Reply(content="Two"))
@@ -138,7 +138,7 @@ async def test_another_user_cannot_regenerate_switch_or_read_a_branch(
     assert len(fake_upstream.requests) == 2
 
 
-async def test_the_api_returns_the_branch_shown_and_every_branch_on_request(
+async def test_it_returns_the_branch_shown_or_every_branch_on_request(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, browser: Browser
 ) -> None:
     fake_upstream.queue(Reply(content="One"), Reply(content="Two"))
@@ -158,7 +158,7 @@ async def test_the_api_returns_the_branch_shown_and_every_branch_on_request(
     assert bad.status_code == 400 and "branches" in bad.text
 
 
-def test_the_migration_turns_linear_conversations_into_chains(alice: User) -> None:
+def test_it_migrates_linear_conversations_into_chains(alice: User) -> None:
     executor = MigrationExecutor(connection)
     executor.migrate([("conversations", "0004_a_stop_is_no_error")])
     old = executor.loader.project_state([("conversations", "0004_a_stop_is_no_error")]).apps
@@ -185,7 +185,7 @@ def test_the_migration_module_keeps_its_agreed_name() -> None:
     assert importlib.import_module("conversations.migrations.0005_branches_thinking")
 
 
-def test_with_no_version_marked_active_the_newest_is_shown(alice: User, conversation: Conversation) -> None:
+def test_it_shows_the_newest_version_when_none_is_marked_active(alice: User, conversation: Conversation) -> None:
     question = branches.append(conversation, role="user", content="Q")
     older = branches.append(conversation, role="assistant", content="old")
     newer = branches.add(conversation, question.pk, role="assistant", content="new")
@@ -196,7 +196,7 @@ def test_with_no_version_marked_active_the_newest_is_shown(alice: User, conversa
     assert [m.content for m in branches.ancestors(newer)] == ["Q"]
 
 
-def test_the_switch_action_treats_another_users_conversation_as_gone(
+def test_it_treats_another_users_conversation_as_gone_in_a_switch(
     alice: User, bob: User, conversation: Conversation
 ) -> None:
     from conversations import actions, services

@@ -22,7 +22,7 @@ def many(owner: User, count: int) -> list[Conversation]:
     )
 
 
-def test_keyset_pages_walk_the_whole_list_once_in_order(as_alice: httpx.Client, alice: User) -> None:
+def test_it_walks_the_whole_list_once_in_order_by_keyset_pages(as_alice: httpx.Client, alice: User) -> None:
     made = many(alice, 25)  # pairs share an updated_at: the id breaks the tie
     Conversation.objects.filter(pk__in=[made[3].pk, made[10].pk]).update(pinned=True)
     seen: list[int] = []
@@ -39,14 +39,14 @@ def test_keyset_pages_walk_the_whole_list_once_in_order(as_alice: httpx.Client, 
     assert seen[:2] == [made[10].pk, made[3].pk]
 
 
-def test_a_forged_cursor_is_a_clear_400(as_alice: httpx.Client) -> None:
+def test_it_answers_a_forged_cursor_with_a_clear_400(as_alice: httpx.Client) -> None:
     for cursor in ["zzz", "W10", "WyJ4IiwgMSwgMl0", "!!!"]:
         answer = as_alice.get(API, params={"cursor": cursor})
         assert answer.status_code == 400, cursor
         assert answer.json()["error"]["param"] == "cursor"
 
 
-def test_search_still_finds_titles_and_messages_and_pins_lead(as_alice: httpx.Client, alice: User) -> None:
+def test_it_finds_titles_and_messages_with_the_pinned_first(as_alice: httpx.Client, alice: User) -> None:
     by_title = Conversation.objects.create(owner=alice, title="Lisbon trip")
     by_message = Conversation.objects.create(owner=alice, title="Other", pinned=True)
     Message.objects.create(conversation=by_message, role="user", content="flights to lisbon")
@@ -55,7 +55,7 @@ def test_search_still_finds_titles_and_messages_and_pins_lead(as_alice: httpx.Cl
     assert [c["id"] for c in found] == [by_message.pk, by_title.pk]
 
 
-def test_temporary_chats_are_never_listed(as_alice: httpx.Client, alice: User) -> None:
+def test_it_never_lists_temporary_chats(as_alice: httpx.Client, alice: User) -> None:
     started = as_alice.post(API, json={"temporary": True}).json()
     assert started["temporary"] is True
     assert as_alice.get(API).json()["results"] == []
@@ -87,7 +87,7 @@ def test_it_refuses_a_keep_that_is_no_conversation_id(as_alice: httpx.Client, al
     assert Conversation.objects.filter(pk=chat.pk).exists()
 
 
-def test_a_temporary_chat_with_a_reply_being_written_waits(alice: User) -> None:
+def test_it_waits_to_end_a_temporary_chat_while_a_reply_is_written_in_it(alice: User) -> None:
     conversation = Conversation.objects.create(owner=alice, temporary=True)
     Message.objects.create(conversation=conversation, role="assistant", status="streaming")
     assert temporary.end_for(alice) == 0
@@ -95,7 +95,7 @@ def test_a_temporary_chat_with_a_reply_being_written_waits(alice: User) -> None:
     assert temporary.end_for(alice) == 1  # its worker died: nothing is being written any more
 
 
-def test_the_sweep_removes_idle_temporary_chats_of_every_user(alice: User, bob: User, clock) -> None:  # type: ignore[no-untyped-def]
+def test_it_sweeps_idle_temporary_chats_of_every_user(alice: User, bob: User, clock) -> None:  # type: ignore[no-untyped-def]
     idle = Conversation.objects.create(owner=alice, temporary=True)
     fresh = Conversation.objects.create(owner=bob, temporary=True)
     kept = Conversation.objects.create(owner=bob)
@@ -106,7 +106,7 @@ def test_the_sweep_removes_idle_temporary_chats_of_every_user(alice: User, bob: 
     assert set(Conversation.objects.values_list("pk", flat=True)) == {fresh.pk, kept.pk}
 
 
-def test_a_page_of_the_list_reads_a_bounded_number_of_rows(alice: User, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_a_bounded_number_of_rows_for_a_page(alice: User, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
     many(alice, 120)
     with django_assert_max_num_queries(1):
         rows, cursor = listing.page(listing.listed(alice), size=50)

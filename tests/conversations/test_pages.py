@@ -30,13 +30,13 @@ def alices(alice: User, model: LanguageModel) -> Conversation:
     return conversation
 
 
-def test_the_chat_page_requires_login(app: InProcessApp) -> None:
+def test_it_requires_login(app: InProcessApp) -> None:
     response = app.client().get("/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/accounts/login/")
 
 
-def test_the_page_lists_my_conversations_and_the_enabled_chat_models(
+def test_it_lists_my_conversations_and_the_enabled_chat_models(
     as_alice: httpx.Client, alices: Conversation, model: LanguageModel
 ) -> None:
     LanguageModel.objects.create(public_id="off", provider=model.provider, upstream_model="x", enabled=False)
@@ -51,7 +51,7 @@ def test_the_page_lists_my_conversations_and_the_enabled_chat_models(
     assert "no-store" in response.headers["Cache-Control"]
 
 
-def test_the_page_names_its_urls_and_runs_no_inline_script(as_alice: httpx.Client, alices: Conversation) -> None:
+def test_it_names_its_urls_and_runs_no_inline_script(as_alice: httpx.Client, alices: Conversation) -> None:
     page = as_alice.get(f"/c/{alices.pk}/").text
     assert 'data-conversations-url="/api/conversations/"' in page
     assert 'data-socket-path="/ws/conversations/{id}/"' in page
@@ -60,7 +60,7 @@ def test_the_page_names_its_urls_and_runs_no_inline_script(as_alice: httpx.Clien
     assert all(' src="' in tag.split(">")[0] or 'type="application/json"' in tag.split(">")[0] for tag in scripts)
 
 
-def test_with_no_model_the_page_says_so_and_where_an_admin_adds_one(as_alice: httpx.Client) -> None:
+def test_it_says_when_there_is_no_model_and_where_an_admin_adds_one(as_alice: httpx.Client) -> None:
     page = as_alice.get("/").text
     assert "No model is configured yet." in page
     assert 'href="/admin/"' in page
@@ -72,7 +72,7 @@ def _initial(response: httpx.Response) -> dict[str, Any]:
     return dict(json.loads(block.group(1)))
 
 
-def test_a_conversation_page_shows_its_messages(as_alice: httpx.Client, alices: Conversation) -> None:
+def test_it_shows_a_conversations_messages(as_alice: httpx.Client, alices: Conversation) -> None:
     response = as_alice.get(f"/c/{alices.pk}/")
     assert response.status_code == 200
     initial = _initial(response)
@@ -100,11 +100,11 @@ def test_it_tells_the_model_picker_each_models_own_capabilities(as_alice: httpx.
     assert cards["team/chat"] == model_card(LanguageModel.objects.select_related("provider").get(pk=model.pk))
 
 
-def test_another_users_conversation_page_is_not_found(as_bob: httpx.Client, alices: Conversation) -> None:
+def test_it_does_not_find_another_users_conversation(as_bob: httpx.Client, alices: Conversation) -> None:
     assert as_bob.get(f"/c/{alices.pk}/").status_code == 404
 
 
-def test_searching_from_the_page_lists_only_my_matching_conversations(
+def test_it_lists_only_my_conversations_matching_a_search(
     as_alice: httpx.Client, as_bob: httpx.Client, alices: Conversation, alice: User
 ) -> None:
     Conversation.objects.create(owner=alice, title="Tax return")
@@ -113,7 +113,7 @@ def test_searching_from_the_page_lists_only_my_matching_conversations(
     assert "Trip to Lisbon" not in as_bob.get("/", params={"q": "lisbon"}).text
 
 
-def test_a_search_no_text_can_match_finds_nothing_instead_of_failing(
+def test_it_finds_nothing_instead_of_failing_for_a_search_no_text_can_match(
     as_alice: httpx.Client, alices: Conversation
 ) -> None:
     response = as_alice.get("/", params={"q": "\x00"})
