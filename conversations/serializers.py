@@ -98,13 +98,9 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
 
 
 class EndTemporaryInput(serializers.Serializer[Any]):
-    keep = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=2**63 - 1,
-        help_text="The conversation the page shows, kept even if temporary; null or absent: a new chat.",
-    )
+    """`keep`: the conversation the page shows, kept even if temporary; null or absent: a new chat's page."""
+
+    keep = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
 
 
 class ConversationInput(serializers.Serializer[Any]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,11 +13,12 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from conversations import generation
-from conversations.models import Conversation
+from conversations import branches, generation, sweeper
+from conversations.models import Conversation, Message
 from conversations.routing import socket_path
 from tests.fake_upstream import FakeUpstream
 from tests.signed_in import session_key, sign_in
@@ -37,6 +39,13 @@ def conversation(alice: User, chat_model: LanguageModel) -> Conversation:
 
 
 Connect = Callable[..., Awaitable[WebsocketCommunicator]]
+
+
+def streaming_reply(conversation: Conversation, content: str = "", *, silent_for: timedelta | None = None) -> Message:
+    """A question and its reply being written, its heartbeat `silent_for` old (long: its worker died)."""
+    branches.append(conversation, role="user", content="Hi")
+    beat = timezone.now() - (silent_for or timedelta(0))
+    return branches.append(conversation, role="assistant", content=content, status="streaming", updated_at=beat)
 
 
 @pytest.fixture
@@ -77,6 +86,7 @@ async def connect() -> AsyncIterator[Connect]:
     yield _connect
     for communicator in opened:
         await communicator.disconnect()
+    await sweeper.stop()  # started by this loop's first socket; the loop ends with the test
     # A generation outlives sockets; let this test's finish before the next test's loop starts.
     running = list(generation._running.values())
     if running:

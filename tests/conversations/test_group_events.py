@@ -7,10 +7,9 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from accounts.models import User
-from conversations import branches
 from conversations.events import conversation_group, layer
-from conversations.models import Conversation, Message
-from tests.conversations.conftest import Connect, until
+from conversations.models import Conversation
+from tests.conversations.conftest import Connect, streaming_reply, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -70,12 +69,7 @@ async def test_it_says_the_conversation_was_deleted_and_closes(
 async def test_it_holds_back_a_replys_text_until_its_snapshot_has_arrived(
     alice: User, conversation: Conversation, connect: Connect
 ) -> None:
-    @sync_to_async
-    def streaming() -> Message:
-        branches.append(conversation, role="user", content="Hi")
-        return branches.append(conversation, role="assistant", content="", status="streaming")
-
-    reply = await streaming()
+    reply = await sync_to_async(streaming_reply)(conversation)
     socket = await _opened(connect, alice, conversation)
     delta = {"type": "chat.delta", "id": reply.pk, "offset": 0, "text": "a"}
     await layer().group_send(conversation_group(conversation.pk), delta)  # in the snapshot it awaits: dropped

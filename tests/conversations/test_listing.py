@@ -74,6 +74,7 @@ def test_it_ends_the_users_temporary_chats_but_the_one_a_loaded_page_shows(
     assert as_bob.post(f"{API}end-temporary/", json={"keep": bobs.pk}).json() == {"ended": 0}  # not alice's
     answer = as_alice.post(f"{API}end-temporary/", json={"keep": shown.pk})
     assert answer.status_code == 200 and answer.json() == {"ended": 1}
+    assert not Conversation.objects.filter(pk=left.pk).exists()
     assert set(Conversation.objects.values_list("pk", flat=True)) == {shown.pk, bobs.pk, kept.pk}
     assert as_alice.post(f"{API}end-temporary/", json={}).json() == {"ended": 1}  # a new chat's page keeps none
     assert not Conversation.objects.filter(pk=shown.pk).exists()

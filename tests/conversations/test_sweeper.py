@@ -14,7 +14,7 @@ from accounts.models import User
 from chatsite.asgi import lifespan
 from conversations import branches, events, services, sweeper
 from conversations.models import Conversation, Message
-from tests.conversations.conftest import Connect, until
+from tests.conversations.conftest import Connect, streaming_reply, until
 
 LONG_AGO = timedelta(hours=2)
 
@@ -27,9 +27,7 @@ def _stored() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
 
 
 def _dead_reply(conversation: Conversation, content: str = "Half a rep") -> Message:
-    branches.append(conversation, role="user", content="Hi")
-    old = timezone.now() - timedelta(minutes=5)
-    return branches.append(conversation, role="assistant", content=content, status="streaming", updated_at=old)
+    return streaming_reply(conversation, content, silent_for=timedelta(minutes=5))
 
 
 def _idle_temporary(owner: User) -> Conversation:
@@ -93,12 +91,7 @@ def test_it_deletes_idle_temporary_chats_of_every_user(alice: User, bob: User) -
 async def test_it_tells_the_open_sockets_that_a_reply_was_interrupted(
     alice: User, conversation: Conversation, connect: Connect
 ) -> None:
-    @sync_to_async
-    def streaming() -> Message:
-        branches.append(conversation, role="user", content="Hi")
-        return branches.append(conversation, role="assistant", content="Half a rep", status="streaming")
-
-    reply = await streaming()
+    reply = await sync_to_async(streaming_reply)(conversation, "Half a rep")
     socket = await connect(alice, conversation.pk)
     shown, _ = await until(socket, lambda f: f["type"] == "messages")
     assert shown["messages"][-1]["status"] == "streaming"
