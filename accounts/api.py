@@ -21,8 +21,8 @@ from rest_framework.response import Response
 
 from accounts import services
 from accounts.api_auth import authenticated_by_key
+from accounts.groups import usable_models_for
 from accounts.models import ApiKey, User
-from catalogue.models import LanguageModel
 from core.rest import Private
 
 
@@ -85,7 +85,8 @@ class ApiKeyInput(serializers.Serializer[Any]):
         return value
 
     def validate_allowed_models(self, value: list[str]) -> list[str]:
-        known = set(LanguageModel.objects.usable().filter(public_id__in=value).values_list("public_id", flat=True))
+        usable = usable_models_for(self.context["user"])
+        known = set(usable.filter(public_id__in=value).values_list("public_id", flat=True))
         unknown = [model for model in value if model not in known]
         if unknown:
             raise serializers.ValidationError(f"Unknown or disabled models: {', '.join(unknown)}.")
@@ -128,7 +129,7 @@ class ApiKeyViewSet(
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         _session_only(request, "create keys")
-        data = ApiKeyInput(data=request.data)
+        data = ApiKeyInput(data=request.data, context={"user": _user(request)})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         key, secret = services.issue_key(

@@ -8,6 +8,8 @@ and change, and OpenID Connect; its adapters are where our rules apply:
 - LOCAL_LOGIN=0 refuses passwords (accounts.forms.LoginForm): single sign-on only.
 - One client address for rate limits and lockouts (`client_ip`): the peer's, or with HTTPS=1 the one
   our TLS proxy appended to X-Forwarded-For (anything before it is the client's to invent).
+- Each single sign-on puts the user in the groups the provider's OIDC_GROUPS_CLAIM names
+  (`sync_groups_claim`, see accounts.groups.sync_sso_groups).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import redirect
 
-from accounts import invites
+from accounts import groups, invites
 from accounts.models import User
 
 # allauth's notes that merely say "you signed in/out" are not worth a banner on the next page.
@@ -127,3 +129,20 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, *args, **kwargs)
+
+
+def _claim(extra_data: dict[str, Any], name: str) -> Any:
+    """A claim from the user info, else from the ID token (where some providers put groups only)."""
+    for source in (extra_data.get("userinfo"), extra_data.get("id_token"), extra_data):
+        if isinstance(source, dict) and name in source:
+            return source[name]
+    return None
+
+
+def sync_groups_claim(sender: Any, request: HttpRequest, user: User, sociallogin: Any = None, **kwargs: Any) -> None:
+    """At each single sign-on (allauth's user_logged_in), memberships follow the provider's groups claim."""
+    name = settings.OIDC_GROUPS_CLAIM
+    if sociallogin is None or not name:
+        return
+    claimed = _claim(sociallogin.account.extra_data or {}, name)
+    groups.sync_sso_groups(user, groups.claimed_names(claimed))

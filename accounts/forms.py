@@ -8,6 +8,8 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.groups import usable_models_for
+from accounts.models import User
 from catalogue.models import LanguageModel
 
 
@@ -61,11 +63,11 @@ class ApiKeyCreateForm(forms.Form):
         help_text="Optional. None ticked: every enabled model.",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["allowed_models"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
-        field.queryset = LanguageModel.objects.usable().order_by("public_id")
+        field.queryset = usable_models_for(user).order_by("public_id")
 
     def clean_expires_on(self) -> date | None:
         day: date | None = self.cleaned_data.get("expires_on")

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.utils import timezone
 
 
 class User(AbstractUser):
     """The project's user; custom from the first migration so fields can be added later."""
+
+    # The group that pays for the user's requests made without a group's key (while a member of it).
+    default_group = models.ForeignKey(
+        Group,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The group whose limits and budget the user's requests count against (while a member of it).",
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -22,6 +32,8 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, db_index=True)
     last4 = models.CharField(max_length=4)
     key_hash = models.CharField(max_length=64, unique=True)
+    # A group's key (for a team's scripts): its user is the group's service account, the group pays.
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys")
     # Model ids this key may call; empty means every enabled model.
     allowed_models = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -69,3 +81,38 @@ class Invite(models.Model):
     @property
     def usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class GroupProfile(models.Model):
+    """What a group (Django's auth Group, the one concept of a group) adds: its managers, its service account.
+
+    Managers add and remove the group's members and issue and revoke its keys, from the group's page,
+    without being staff. The service account is the user a group's keys call as (made with the first key):
+    requests of a team's scripts are the team's, not those of whoever created the key.
+    """
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, primary_key=True, related_name="profile")
+    managers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="managed_groups")
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "group settings"
+        verbose_name_plural = "group settings"
+
+    def __str__(self) -> str:
+        return f"settings of {self.group.name}"
+
+
+class SsoMembership(models.Model):
+    """A membership single sign-on granted (the provider's groups claim); it ends when the claim stops naming it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "group"], name="sso_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.group} (single sign-on)"

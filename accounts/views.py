@@ -15,8 +15,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import audit, invites, services
 from accounts.forms import ApiKeyCreateForm
+from accounts.groups import usable_models_for
 from accounts.models import ApiKey, Invite, User
-from catalogue.models import LanguageModel
 
 # The model id put into the snippet templates the page's script fills in when another model is chosen.
 _MODEL_SLOT = "__MODEL__"
@@ -105,14 +105,14 @@ def profile(request: HttpRequest) -> HttpResponse:
     new_key: ApiKey | None = None
     secret: str | None = None
     if request.method == "POST":
-        form = ApiKeyCreateForm(request.POST)
+        form = ApiKeyCreateForm(request.POST, user=user)
         if form.is_valid():
             new_key, secret = services.issue_key(
                 user, form.cleaned_data["name"], expires_at=form.expires_at, allowed_models=form.model_ids
             )
-            form = ApiKeyCreateForm()
+            form = ApiKeyCreateForm(user=user)
     else:
-        form = ApiKeyCreateForm()
+        form = ApiKeyCreateForm(user=user)
     context = _profile_context(request, user, form, new_key, secret)
     return render(request, "accounts/profile.html", context, status=400 if form.errors else 200)
 
@@ -120,7 +120,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 def _profile_context(
     request: HttpRequest, user: User, form: ApiKeyCreateForm, new_key: ApiKey | None, secret: str | None
 ) -> dict[str, Any]:
-    models = list(LanguageModel.objects.usable().chat().values_list("public_id", flat=True))
+    models = list(usable_models_for(user).chat().values_list("public_id", flat=True))
     wanted = request.GET.get("model", "")
     if new_key is not None and new_key.allowed_models:
         models_for_key = [m for m in models if m in new_key.allowed_models]

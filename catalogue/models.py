@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, TextChoices
@@ -102,8 +104,15 @@ class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
             self.filter(enabled=True, deployments__in=routable)
             .distinct()
             .select_related("provider")
-            .prefetch_related(models.Prefetch("deployments", queryset=routable, to_attr="routes"))
+            .prefetch_related(
+                models.Prefetch("deployments", queryset=routable, to_attr="routes"),
+                models.Prefetch("groups", queryset=Group.objects.only("pk"), to_attr="access_groups"),
+            )
         )
+
+    def open_to(self, group_ids: Collection[int]) -> LanguageModelQuerySet:
+        """Those a member of `group_ids` may use: models open to everyone, or to one of these groups."""
+        return self.filter(Q(groups__isnull=True) | Q(groups__in=list(group_ids))).distinct()
 
     def chat(self) -> LanguageModelQuerySet:
         return self.filter(kind=LanguageModel.Kind.CHAT)
@@ -151,6 +160,13 @@ class LanguageModel(models.Model):
     input_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     output_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     enabled = models.BooleanField(default=True)
+    # Who may use the model: nobody chosen means everyone.
+    groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="models",
+        help_text="Only members of these groups see and use the model. None chosen: everyone.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = LanguageModelQuerySet.as_manager()
@@ -184,6 +200,12 @@ class LanguageModel(models.Model):
             "reasoning": self.reasoning,
             "json_output": self.json_output,
         }
+
+    def open_to(self, group_ids: Collection[int]) -> bool:
+        """The instance-side twin of `LanguageModel.objects.open_to()` (reads `access_groups` when prefetched)."""
+        groups = getattr(self, "access_groups", None)
+        allowed = {g.pk for g in (groups if groups is not None else self.groups.only("pk"))}
+        return not allowed or not allowed.isdisjoint(group_ids)
 
     @property
     def usable(self) -> bool:

@@ -64,7 +64,7 @@ def create(user: User, name: str, model: str | None = None, system_prompt: str =
         return Project.objects.create(
             owner=user,
             name=_name(name),
-            model=services.model_by_public_id(model),
+            model=services.model_by_public_id(model, user),
             system_prompt=(system_prompt or "").strip(),
         )
 
@@ -82,7 +82,7 @@ def update(
         if name is not None:
             project.name = _name(name)
         if model is not None:
-            project.model = services.model_by_public_id(model)
+            project.model = services.model_by_public_id(model, user)
         if system_prompt is not None:
             project.system_prompt = system_prompt.strip()
         project.save()

@@ -23,7 +23,7 @@ from catalogue.models import LanguageModel
 from conversations import branches, files, tuning
 from conversations.models import Attachment, Conversation, Message
 from core.inputs import BadInput, check_text
-from gateway.auth import find_usable_model
+from gateway.auth import find_usable_model, member_groups
 from usage.tokens import estimate_message_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
@@ -52,12 +52,14 @@ class ConversationGone(ChatError):
         super().__init__("This conversation no longer exists.")
 
 
-def chat_models() -> QuerySet[LanguageModel]:
-    return LanguageModel.objects.usable().chat().order_by("public_id")
+def chat_models(user: User | None = None) -> QuerySet[LanguageModel]:
+    """The chat models `user` may use (those open to everyone when no user is given)."""
+    groups = member_groups(user.pk) if user is not None else frozenset()
+    return LanguageModel.objects.usable().chat().open_to(groups).order_by("public_id")
 
 
-def default_model() -> LanguageModel | None:
-    return chat_models().first()
+def default_model(user: User | None = None) -> LanguageModel | None:
+    return chat_models(user).first()
 
 
 def conversations_for(user: User, query: str = "") -> QuerySet[Conversation]:
@@ -80,10 +82,10 @@ def find_conversation(user: User, pk: int | str) -> Conversation | None:
     return Conversation.objects.select_related("model").filter(pk=pk, owner=user).first()
 
 
-def _model_by_public_id(public_id: str | None) -> LanguageModel | None:
+def _model_by_public_id(public_id: str | None, user: User | None = None) -> LanguageModel | None:
     if not public_id:
         return None
-    model = chat_models().filter(public_id=public_id).first()
+    model = chat_models(user).filter(public_id=public_id).first()
     if model is None:
         raise ChatError(f"The model {public_id!r} is not available.", param="model")
     return model
@@ -93,7 +95,7 @@ model_by_public_id = _model_by_public_id
 
 
 def create_conversation(user: User, model_id: str | None = None, system_prompt: str = "") -> Conversation:
-    model = _model_by_public_id(model_id) or default_model()
+    model = _model_by_public_id(model_id, user) or default_model(user)
     return Conversation.objects.create(owner=user, model=model, system_prompt=system_prompt.strip())
 
 
@@ -114,7 +116,7 @@ def update_conversation(
         conversation.title = title.strip()[:200]
         fields.append("title")
     if model_id is not None:
-        conversation.model = _model_by_public_id(model_id)
+        conversation.model = _model_by_public_id(model_id, conversation.owner)
         fields.append("model")
     if system_prompt is not None:
         conversation.system_prompt = system_prompt.strip()
@@ -210,8 +212,8 @@ def _lock(user: User, conversation_id: int) -> Conversation:
     conversation = lock_idle(user, conversation_id)
     _check_generations_in_flight(user)
     # From the rights cache: every send asked the database for the model's deployments.
-    if conversation.model is None or find_usable_model(conversation.model.public_id) is None:
-        model = default_model()
+    if conversation.model is None or find_usable_model(conversation.model.public_id, user) is None:
+        model = default_model(user)
         if model is None:
             raise ChatError("No model is configured. An admin can add one at /admin/.", param="model")
         conversation.model = model

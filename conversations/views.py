@@ -31,7 +31,7 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     except BadInput:  # a search no conversation can match (a NUL character)
         conversations, next_cursor = [], None
     own_projects = list(projects.projects_for(user))
-    models = list(services.chat_models())
+    models = list(services.chat_models(user))
     context: dict[str, Any] = {
         "conversations": conversations,
         "query": query,

@@ -12,7 +12,7 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from django.apps import apps
-        from django.db.models.signals import post_delete, post_migrate, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
         from catalogue import health_report, services
         from gateway import deployment_health, provider_models
@@ -33,6 +33,10 @@ class GatewayConfig(AppConfig):
         for sender in senders:
             post_save.connect(_changed, sender=sender, dispatch_uid=f"gateway-rights-saved-{sender.__name__}")
             post_delete.connect(_changed, sender=sender, dispatch_uid=f"gateway-rights-deleted-{sender.__name__}")
+        # Memberships and who may use a model: many-to-many rows, which save no model.
+        user, model = apps.get_model("accounts", "User"), apps.get_model("catalogue", "LanguageModel")
+        for through in (user.groups.through, model.groups.through):
+            m2m_changed.connect(_changed, sender=through, dispatch_uid=f"gateway-rights-m2m-{through.__name__}")
 
 
 def _after_migrate(using: str = "default", **kwargs: Any) -> None:

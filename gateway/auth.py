@@ -7,17 +7,24 @@ Keys (with their user) and models come from the process's rights cache (gateway.
 every change to users, keys or the catalogue empties on every worker at once; on a miss the key
 and the model the body names are read in one trip to the database. A key's expiry is checked
 on every request against the cached row.
+
+A model restricted to groups is, for anyone outside them, a model that does not exist: the same
+404 model_not_found, and absent from /v1/models. A caller's groups are its user's (cached with
+the key, or by user for the chat); a group's key has its group's, and a key's `allowed_models`
+only narrows what they allow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.utils import timezone
 
 from accounts import keys
+from accounts.groups import group_ids
 from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel
 from core.db import db
@@ -39,6 +46,8 @@ class Caller:
     source: str  # UsageRecord.Source.API or .CHAT
     # The model looked up with the key (authenticate's model_hint), used once by get_model.
     _prefetched: dict[str, LanguageModel | None] = field(default_factory=dict, compare=False, repr=False)
+    # The groups whose models the caller may use; None: its user's, looked up when needed (the chat).
+    groups: frozenset[int] | None = None
 
 
 _INVALID_KEY = "Incorrect API key provided. You can find your API keys on your profile page."
@@ -52,21 +61,42 @@ def _find_model(public_id: str) -> LanguageModel | None:
     return LanguageModel.objects.usable().filter(public_id=public_id).first()
 
 
-def find_usable_model(public_id: str) -> LanguageModel | None:
-    """The usable model `public_id` (None if there is none), from the rights cache when it may serve;
-    for code on a database thread (the chat's actions)."""
-    model = lookups.get("model", public_id)
-    if model is MISSING:
+def _cached_sync(kind: str, key: Any, load: Callable[[], Any]) -> Any:
+    value = lookups.get(kind, key)
+    if value is MISSING:
         token = lookups.begin()
-        model = _find_model(public_id)
-        lookups.put("model", public_id, model, token)
-    return cast(LanguageModel | None, model)
+        value = load()
+        lookups.put(kind, key, value, token)
+    return value
 
 
-def _authenticate(secret: str, public_id: str | None) -> tuple[ApiKey | None, LanguageModel | None]:
+def member_groups(user_id: int) -> frozenset[int]:
+    """The groups of a user, from the rights cache when it may serve; for code on a database thread."""
+    return cast(frozenset[int], _cached_sync("groups", user_id, lambda: group_ids(user_id)))
+
+
+def find_usable_model(public_id: str, user: User | None = None) -> LanguageModel | None:
+    """The usable model `public_id` (None if there is none, or none `user` may use), from the rights
+    cache when it may serve; for code on a database thread (the chat's actions)."""
+    model = cast(LanguageModel | None, _cached_sync("model", public_id, lambda: _find_model(public_id)))
+    if model is not None and user is not None and not model.open_to(member_groups(user.pk)):
+        return None
+    return model
+
+
+@dataclass(frozen=True)
+class _KeyRights:
+    key: ApiKey
+    groups: frozenset[int]
+
+
+def _authenticate(secret: str, public_id: str | None) -> tuple[_KeyRights | None, LanguageModel | None]:
     key = keys.find_key(secret)
-    model = _find_model(public_id) if key is not None and public_id else None
-    return key, model
+    if key is None:
+        return None, None
+    groups = frozenset({key.group_id}) if key.group_id is not None else group_ids(key.user_id)
+    model = _find_model(public_id) if public_id else None
+    return _KeyRights(key, groups), model
 
 
 def bearer_secret(authorization_header: str | None) -> str:
@@ -108,23 +138,24 @@ async def authenticate_key(secret: str, *, model_hint: str | None = None) -> Cal
     database and kept on the Caller for get_model: one thread hop per request instead of two.
     """
 
-    async def load(token: int | None) -> ApiKey | None:
-        key, model = await db(_authenticate, secret, model_hint)
-        if model_hint and key is not None:
+    async def load(token: int | None) -> _KeyRights | None:
+        rights, model = await db(_authenticate, secret, model_hint)
+        if model_hint and rights is not None:
             lookups.put("model", model_hint, model, token)
             loaded[model_hint] = model
-        return key
+        return rights
 
     loaded: dict[str, LanguageModel | None] = {}
-    key = await lookups.read("key", secret_digest(secret), load)
-    if key is None or not key.is_active or not key.user.is_active:
+    rights = await lookups.read("key", secret_digest(secret), load)
+    if rights is None or not rights.key.is_active or not rights.key.user.is_active:
         raise _unauthorized()
+    key = rights.key
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         key.last_used_at = now  # the cached row too: touched once a minute, not on every request
         current_ledger().touch(key.pk)
     # The model read along with the key by this request (not by another one it waited for).
-    return Caller(key.user, key, UsageRecord.Source.API, loaded)
+    return Caller(key.user, key, UsageRecord.Source.API, loaded, rights.groups)
 
 
 async def authenticate_bearer(authorization_header: str | None, *, model_hint: str | None = None) -> Caller:
@@ -152,15 +183,26 @@ def _check_scope(public_id: str, caller: Caller | None) -> None:
         )
 
 
+async def caller_groups(caller: Caller | None) -> frozenset[int]:
+    """The groups whose restricted models the caller may use (none for no caller)."""
+    if caller is None:
+        return frozenset()
+    if caller.groups is not None:
+        return caller.groups
+    user_id = caller.user.pk
+    return cast(frozenset[int], await lookups.read("groups", user_id, lambda _token: db(group_ids, user_id)))
+
+
 async def get_model(public_id: str, caller: Caller | None = None) -> LanguageModel:
-    """A usable model; 404 model_not_found, or 403 for a key scoped to others."""
+    """A usable model; 404 model_not_found (also for one restricted to groups the caller is not in),
+    or 403 for a key scoped to others."""
     if caller is not None and public_id in caller._prefetched:
         model = caller._prefetched.pop(public_id)
     elif not public_id:
         model = None
     else:
         model = await lookups.read("model", public_id, lambda _token: db(_find_model, public_id))
-    if model is None:
+    if model is None or not model.open_to(await caller_groups(caller)):
         raise _not_found(public_id)
     _check_scope(public_id, caller)
     return model
@@ -171,8 +213,9 @@ def _listed(allowed: list[str] | None) -> list[LanguageModel]:
 
 
 async def list_models(caller: Caller | None = None) -> list[LanguageModel]:
-    """The usable models (those a scoped key may use, for such a key), by public id."""
+    """The usable models the caller may use (narrowed to a scoped key's), by public id."""
     allowed = caller.api_key.allowed_models if caller is not None and caller.api_key is not None else None
     cache_key = tuple(allowed) if allowed else ()
     listed = await lookups.read("list", cache_key, lambda _token: db(_listed, allowed))
-    return list(listed)
+    groups = await caller_groups(caller)
+    return [model for model in listed if model.open_to(groups)]

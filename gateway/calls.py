@@ -76,6 +76,7 @@ class Call:
             UsageRecord(
                 user=self.caller.user,
                 api_key=self.caller.api_key,
+                group_id=self.reservation.group_id if self.reservation is not None else None,
                 model=self.model,
                 model_public_id=self.public_id[:200],
                 deployment=attempts.current if attempts is not None else None,

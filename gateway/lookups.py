@@ -5,8 +5,8 @@
     lookups.put("key", digest, value, token)
 
 Who may call with what must never be served stale, so the cache trusts itself only while it is
-told of every change: PostgreSQL triggers on the tables these rights come from (users, API keys,
-every table of the catalogue; see `install_triggers`) NOTIFY a channel on commit, and one thread
+told of every change: PostgreSQL triggers on the tables these rights come from (users, their
+groups, API keys, every table of the catalogue; see `install_triggers`) NOTIFY a channel on commit, and one thread
 per process LISTENs on a connection of its own. Any notification empties the cache. While that
 connection is down, or has not confirmed it is alive for a few seconds, nothing is served from the
 cache (every request reads the database, as without a cache) until it listens again, and the
@@ -270,7 +270,7 @@ def watched_tables() -> dict[str, list[str]]:
     """The tables rights are read from, with the columns whose changes don't matter to them.
 
     Every model of the catalogue app (providers, models, and whatever the catalogue adds later,
-    such as deployments), API keys and users.
+    such as deployments, and who may use a model), API keys, users and their groups.
     """
     from django.apps import apps
 
@@ -278,6 +278,7 @@ def watched_tables() -> dict[str, list[str]]:
 
     tables: dict[str, list[str]] = {
         User._meta.db_table: ["last_login"],
+        User.groups.through._meta.db_table: [],  # memberships: who may use a model restricted to groups
         ApiKey._meta.db_table: ["last_used_at"],
     }
     for model in apps.get_app_config("catalogue").get_models():

@@ -10,6 +10,8 @@ The gateway calls, around every upstream call:
 Per user (a default for everyone, overridden per user) and per key (overrides only):
 requests per minute and tokens per minute as token buckets, and a spending budget per
 calendar day or month (UTC). Browser chats (no key) count against the user's limits.
+A request billed to a group (a group's key, or a member's own requests when it is their
+default group) must also pass the group's limits, whose counters every member shares.
 
 Tokens are reserved before the call (prompt estimate + the completion tokens asked for) and
 the difference to the real usage is given back or taken at settlement. The budget check
@@ -97,10 +99,12 @@ class CallerLimits:
     key_id: int | None
     user: ScopeLimits
     key: ScopeLimits
+    group_id: int | None = None  # the group the caller's requests are billed to
+    group: ScopeLimits = ScopeLimits()
 
     @property
     def empty(self) -> bool:
-        return self.user.empty and self.key.empty
+        return self.user.empty and self.key.empty and self.group.empty
 
     def scopes(self) -> list[tuple[str, str, ScopeLimits]]:
         """(kind, counter id, limits) of each scope that limits anything."""
@@ -109,7 +113,12 @@ class CallerLimits:
             out.append(("user", f"u{self.user_id}", self.user))
         if self.key_id is not None and not self.key.empty:
             out.append(("key", f"k{self.key_id}", self.key))
+        if self.group_id is not None and not self.group.empty:
+            out.append(("group", f"g{self.group_id}", self.group))
         return out
+
+    def owner_id(self, kind: str) -> int | None:
+        return {"user": self.user_id, "key": self.key_id, "group": self.group_id}[kind]
 
 
 def _positive(value: int | None) -> int | None:
@@ -138,7 +147,7 @@ def _resolve(default: Limit | None, user: Limit | None, key: Limit | None) -> tu
 
 
 def key_scope(key: Limit) -> ScopeLimits:
-    """A key's own limits (keys inherit nothing: their user's limits already cover every key)."""
+    """A key's or a group's own limits (they inherit nothing: the user's limits already cover every key)."""
     return ScopeLimits(
         rpm=_positive(key.requests_per_minute),
         tpm=_positive(key.tokens_per_minute),
@@ -147,50 +156,81 @@ def key_scope(key: Limit) -> ScopeLimits:
     )
 
 
-def _query(user_id: int, key_id: int | None) -> Any:
+def _query(user_id: int, key_id: int | None, group_id: int | None) -> Any:
     condition = Q(scope=Limit.Scope.DEFAULT) | Q(user_id=user_id)
     if key_id is not None:
         condition |= Q(api_key_id=key_id)
+    if group_id is not None:
+        condition |= Q(group_id=group_id)
     return Limit.objects.filter(condition)
 
 
-def _build(user_id: int, key_id: int | None, rows: list[Limit]) -> CallerLimits:
+def _build(user_id: int, key_id: int | None, group_id: int | None, rows: list[Limit]) -> CallerLimits:
     default = next((r for r in rows if r.scope == Limit.Scope.DEFAULT), None)
     user = next((r for r in rows if r.user_id == user_id), None)
     key = next((r for r in rows if key_id is not None and r.api_key_id == key_id), None)
+    group = next((r for r in rows if group_id is not None and r.group_id == group_id), None)
     user_limits, key_limits = _resolve(default, user, key)
-    return CallerLimits(user_id, key_id, user_limits, key_limits)
+    group_limits = key_scope(group) if group is not None else ScopeLimits()
+    return CallerLimits(user_id, key_id, user_limits, key_limits, group_id, group_limits)
 
 
-_cache: dict[tuple[int, int | None], tuple[float, CallerLimits]] = {}
-_loading: dict[tuple[int, int | None], asyncio.Future[CallerLimits]] = {}
+def billed_group(caller: CallerLike) -> tuple[int | None, bool]:
+    """The group a caller's requests are billed to, and whether that holds only while the user is a member:
+    a group's key bills its group; anything else the user's default group."""
+    key = caller.api_key
+    if key is not None and key.group_id is not None:
+        return key.group_id, False
+    return caller.user.default_group_id, True
+
+
+_Who = tuple[int, int | None, int | None, bool]
+_cache: dict[_Who, tuple[float, CallerLimits]] = {}
+_loading: dict[_Who, asyncio.Future[CallerLimits]] = {}
 _seen_version: str | None = None
 
 
-def _loaded(key: tuple[int, int | None], done: asyncio.Future[CallerLimits]) -> None:
+def _loaded(key: _Who, done: asyncio.Future[CallerLimits]) -> None:
     if _loading.get(key) is done:
         del _loading[key]
 
 
-async def limits_for(user_id: int, key_id: int | None) -> CallerLimits:
+async def limits_for(
+    user_id: int, key_id: int | None, group_id: int | None = None, *, if_member: bool = True
+) -> CallerLimits:
     """The caller's effective limits, cached briefly in this process."""
     now = clock().monotonic()
-    hit = _cache.get((user_id, key_id))
+    who = (user_id, key_id, group_id, if_member)
+    hit = _cache.get(who)
     if hit is not None and hit[0] > now:
         return hit[1]
     # Concurrent requests of one caller share one query when the entry expires.
-    pending = _loading.get((user_id, key_id))
+    pending = _loading.get(who)
     if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-        pending = asyncio.ensure_future(db(limits_for_sync, user_id, key_id))
-        _loading[(user_id, key_id)] = pending
-        pending.add_done_callback(partial(_loaded, (user_id, key_id)))
+        pending = asyncio.ensure_future(db(partial(limits_for_sync, if_member=if_member), user_id, key_id, group_id))
+        _loading[who] = pending
+        pending.add_done_callback(partial(_loaded, who))
     result = await asyncio.shield(pending)
-    _cache[(user_id, key_id)] = (now + settings.LIMITS_CACHE_SECONDS, result)
+    _cache[who] = (now + settings.LIMITS_CACHE_SECONDS, result)
     return result
 
 
-def limits_for_sync(user_id: int, key_id: int | None) -> CallerLimits:
-    return _build(user_id, key_id, list(_query(user_id, key_id)))
+def limits_for_sync(
+    user_id: int, key_id: int | None, group_id: int | None = None, *, if_member: bool = True
+) -> CallerLimits:
+    """`if_member`: bill `group_id` only while the user is one of its members (their default group)."""
+    if group_id is not None and if_member:
+        from accounts.models import User
+
+        if not User.groups.through.objects.filter(user_id=user_id, group_id=group_id).exists():
+            group_id = None
+    return _build(user_id, key_id, group_id, list(_query(user_id, key_id, group_id)))
+
+
+async def caller_limits(caller: CallerLike) -> CallerLimits:
+    group_id, if_member = billed_group(caller)
+    key_id = caller.api_key.pk if caller.api_key is not None else None
+    return await limits_for(caller.user.pk, key_id, group_id, if_member=if_member)
 
 
 def _note_version(version: str) -> None:
@@ -254,8 +294,8 @@ def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, d
 
 
 def spent_since(kind: str, owner_id: int, start: datetime) -> Decimal:
-    """What a user (kind "user") or a key (kind "key") spent since `start`, from the ledger."""
-    owner = {"user_id": owner_id} if kind == "user" else {"api_key_id": owner_id}
+    """What a user (kind "user"), a key ("key") or a group ("group") spent since `start`, from the ledger."""
+    owner = {{"user": "user_id", "key": "api_key_id", "group": "group_id"}[kind]: owner_id}
     total = UsageRecord.objects.filter(created_at__gte=start, **owner).aggregate(total=Sum("cost"))["total"]
     return Decimal(total or 0)
 
@@ -274,7 +314,7 @@ def from_units(units: int) -> Decimal:
 
 @dataclass
 class _Counter:
-    kind: str  # "user" or "key"
+    kind: str  # "user", "key" or "group"
     what: str  # "requests" or "tokens"
     bucket: Bucket
     limit: int
@@ -301,6 +341,7 @@ class Reservation:
     reserved_tokens: int = 0
     reserved_units: int = 0
     settled: bool = False
+    group_id: int | None = None  # the group the request is billed to (its ledger row says so)
 
     @property
     def empty(self) -> bool:
@@ -321,14 +362,14 @@ def _counters(limits: CallerLimits, tokens: int, units: int) -> tuple[list[_Coun
             start, end = period_bounds(scope.period, now)
             label = start.strftime("%Y%m%d" if scope.period == Limit.Period.DAY else "%Y%m")
             budget = Budget(f"{KEY_PREFIX}{counter_id}:b:{scope.period}:{label}", to_units(scope.budget_usd), units)
-            owner_id = limits.user_id if kind == "user" else limits.key_id
+            owner_id = limits.owner_id(kind)
             assert owner_id is not None
             budgets.append(_BudgetCounter(kind, owner_id, budget, scope.budget_usd, scope.period, start, end))
     return counters, budgets
 
 
 def _whose(kind: str) -> str:
-    return "your API key" if kind == "key" else "your account"
+    return {"key": "your API key", "group": "your group"}.get(kind, "your account")
 
 
 def _duration(ms: int) -> str:
@@ -365,11 +406,9 @@ async def reserve(
     caller: CallerLike, model: PricedModel, prompt_tokens: int, max_completion_tokens: int
 ) -> Reservation:
     """Count one request and reserve its tokens and largest cost, or raise LimitExceeded."""
-    user_id = caller.user.pk
-    key_id = caller.api_key.pk if caller.api_key is not None else None
-    limits = await limits_for(user_id, key_id)
+    limits = await caller_limits(caller)
     if limits.empty:
-        return Reservation()
+        return Reservation(group_id=limits.group_id)
     tokens = prompt_tokens + max_completion_tokens
     units = to_units(model.cost(prompt_tokens, max_completion_tokens))
     counters, budgets = _counters(limits, tokens, units)
@@ -388,15 +427,15 @@ async def reserve(
             await store.seed(missing.budget.key, spent, ttl)
     except Exception:
         logger.warning("rate-limit store unavailable; letting the request through", exc_info=True)
-        return Reservation()
+        return Reservation(group_id=limits.group_id)
     if outcome.status == "budget":
         raise _budget_error(budgets[outcome.index], outcome.spent)
     if outcome.status == "rate":
         raise _rate_error(counters, outcome)
     if outcome.status != "ok":  # still "seed": the counter vanished between seed and use
         logger.warning("budget counter could not be seeded; letting the request through")
-        return Reservation()
-    return Reservation(counters, budgets, outcome.states, tokens, units)
+        return Reservation(group_id=limits.group_id)
+    return Reservation(counters, budgets, outcome.states, tokens, units, group_id=limits.group_id)
 
 
 def _rate_error(counters: list[_Counter], outcome: Any) -> LimitExceeded:
@@ -455,8 +494,7 @@ async def settle(reservation: Reservation, prompt_tokens: int, completion_tokens
 
 async def peek_headers(caller: CallerLike) -> dict[str, str]:
     """The x-ratelimit-* headers now, for answers that reserved nothing (e.g. a 400 after auth)."""
-    key_id = caller.api_key.pk if caller.api_key is not None else None
-    limits = await limits_for(caller.user.pk, key_id)
+    limits = await caller_limits(caller)
     if limits.empty:
         return {}
     counters, _ = _counters(limits, 0, 0)

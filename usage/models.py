@@ -26,6 +26,8 @@ class UsageRecord(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage")
     api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
+    # The group the request was billed to (its key's group, or the user's default group), if any.
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.SET_NULL)
     model_public_id = models.CharField(max_length=200)
     # The deployment that answered (or the last one tried), and how many upstream attempts it took.
@@ -53,6 +55,7 @@ class UsageRecord(models.Model):
             models.Index(fields=["model", "created_at"]),
             models.Index(fields=["created_at"]),
             models.Index(fields=["deployment", "created_at"]),
+            models.Index(fields=["group", "created_at"]),
         ]
 
     def __str__(self) -> str:
@@ -69,13 +72,16 @@ class Limit(models.Model):
     Scope "default" (no user, no key) applies to every user on their own. A user's row
     overrides it field by field; an empty field inherits the default. A key's row adds limits
     of that key alone (keys inherit nothing: the user's limits already cover every key).
-    0 means "no limit", so an override can lift a default.
+    A group's row is shared by every request billed to the group (a group key's, or a member's
+    whose default group it is), on top of the user's and the key's. 0 means "no limit", so an
+    override can lift a default.
     """
 
     class Scope(models.TextChoices):
         DEFAULT = "default", "Default for every user"
         USER = "user", "User"
         KEY = "key", "API key"
+        GROUP = "group", "Group"
 
     class Period(models.TextChoices):
         DAY = "day", "Day (UTC)"
@@ -88,6 +94,7 @@ class Limit(models.Model):
     api_key = models.OneToOneField(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="limit"
     )
+    group = models.OneToOneField("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="limit")
     requests_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: inherit the default. 0: no limit."
     )
@@ -113,10 +120,16 @@ class Limit(models.Model):
             models.CheckConstraint(
                 condition=Q(user__isnull=True) | Q(api_key__isnull=True), name="limit_user_or_key_not_both"
             ),
+            models.CheckConstraint(
+                condition=Q(group__isnull=True) | Q(user__isnull=True, api_key__isnull=True),
+                name="limit_group_alone",
+            ),
             models.UniqueConstraint(fields=["scope"], condition=Q(scope="default"), name="limit_one_default"),
         ]
 
     def __str__(self) -> str:
+        if self.group_id is not None:
+            return f"limits of group {self.group}"
         if self.api_key_id is not None:
             return f"limits of key {self.api_key}"
         if self.user_id is not None:
@@ -124,7 +137,9 @@ class Limit(models.Model):
         return "default limits"
 
     def save(self, *args: object, **kwargs: object) -> None:
-        if self.api_key_id is not None:
+        if self.group_id is not None:
+            self.scope = self.Scope.GROUP
+        elif self.api_key_id is not None:
             self.scope = self.Scope.KEY
         elif self.user_id is not None:
             self.scope = self.Scope.USER
@@ -134,5 +149,5 @@ class Limit(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     def clean(self) -> None:
-        if self.user_id is not None and self.api_key_id is not None:
-            raise ValidationError("A limit applies to a user or to a key, not both.")
+        if sum(owner is not None for owner in (self.user_id, self.api_key_id, self.group_id)) > 1:
+            raise ValidationError("A limit applies to one user, key or group.")

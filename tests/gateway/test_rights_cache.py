@@ -56,7 +56,7 @@ def _is_cached(secret: str) -> bool:
 
 
 def test_a_key_and_its_model_are_served_from_the_cache(cached: Gateway) -> None:
-    assert lookups.get("key", secret_digest(cached.secret)).pk == cached.key.pk
+    assert lookups.get("key", secret_digest(cached.secret)).key.pk == cached.key.pk
     assert lookups.get("model", MODEL).pk == cached.model.pk
     assert _chat(cached) == 200
 

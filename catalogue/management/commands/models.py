@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -61,6 +62,11 @@ class Command(BaseCommand):
         health = sub.add_parser("health", help="Each deployment's state: healthy, cooling down until ..., disabled.")
         health.add_argument("model_id", nargs="?")
         sub.add_parser("list", help="List the catalogue.")
+        restrict = sub.add_parser("restrict", help="Who may use a model: members of some groups, or everyone.")
+        restrict.add_argument("model_id")
+        who = restrict.add_mutually_exclusive_group(required=True)
+        who.add_argument("--groups", metavar="NAME[,NAME...]", help="Only members of these groups.")
+        who.add_argument("--everyone", action="store_true", help="Everyone (lifts a restriction).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -70,6 +76,8 @@ class Command(BaseCommand):
             self._route(options)
         elif action == "health":
             self._health(options.get("model_id"))
+        elif action == "restrict":
+            self._restrict(options["model_id"], options["groups"])
         else:
             self._list()
 
@@ -165,3 +173,21 @@ class Command(BaseCommand):
             return
         for row in describe(rows):
             self.stdout.write("\t".join(row))
+
+    def _restrict(self, model_id: str, names: str | None) -> None:
+        model = LanguageModel.objects.filter(public_id=model_id).first()
+        if model is None:
+            raise CommandError(f"no model {model_id!r}")
+        if names is None:
+            model.groups.clear()
+            self.stdout.write(f"model {model_id} is open to everyone")
+            return
+        wanted = list(dict.fromkeys(name.strip() for name in names.split(",") if name.strip()))
+        if not wanted:
+            raise CommandError("--groups needs at least one group name")
+        groups = list(Group.objects.filter(name__in=wanted).order_by("name"))
+        unknown = sorted(set(wanted) - {group.name for group in groups})
+        if unknown:
+            raise CommandError(f"no group named {', '.join(map(repr, unknown))} (add it with: groups add)")
+        model.groups.set(groups)
+        self.stdout.write(f"model {model_id} is restricted to {', '.join(group.name for group in groups)}")

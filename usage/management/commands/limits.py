@@ -1,10 +1,12 @@
-"""`limits set (--user USERNAME | --key KEY | --default) [--rpm N] [--tpm N] [--budget USD --period day|month]`."""
+"""`limits set (--user USERNAME | --key KEY | --group NAME | --default) [--rpm N] [--tpm N]
+[--budget USD --period day|month]`."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.keys import find_by_secret_or_prefix
@@ -62,6 +64,7 @@ class Command(BaseCommand):
             who = action.add_mutually_exclusive_group(required=True)
             who.add_argument("--user", metavar="USERNAME")
             who.add_argument("--key", metavar="KEY", help="the full key, or its visible prefix")
+            who.add_argument("--group", metavar="NAME", help="a group: shared by every request billed to it")
             who.add_argument("--default", action="store_true", help="the default that applies to every user")
             if name == "set":
                 action.add_argument("--rpm", type=_count, help="requests per minute")
@@ -92,6 +95,11 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"no user named {options['user']!r}")
             return Limit.objects.filter(user=user).first() or Limit(user=user)
+        if options["group"] is not None:
+            group = Group.objects.filter(name=options["group"].strip()).first()
+            if group is None:
+                raise CommandError(f"no group named {options['group']!r} (add it with: groups add)")
+            return Limit.objects.filter(group=group).first() or Limit(group=group)
         if options["key"] is not None:
             key = find_by_secret_or_prefix(options["key"])
             if key is None:
