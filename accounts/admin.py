@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Count, DecimalField, F, IntegerField, Max, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
@@ -18,7 +21,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from accounts import keys
-from accounts.models import ApiKey, Invite, User
+from accounts.groups import people
+from accounts.models import ApiKey, GroupProfile, Invite, User
 
 
 def _includes_self(request: HttpRequest, queryset: QuerySet[User]) -> bool:
@@ -48,7 +52,8 @@ class ChatUserAdmin(UserAdmin):
         "tokens",
         "cost",
     )
-    list_filter = ("is_active", "is_staff", "is_superuser")
+    list_filter = ("is_active", "is_staff", "is_superuser", "groups")
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Billing", {"fields": ("default_group",)}))
     actions = ["activate", "deactivate", "make_admin", "remove_admin"]
 
     def has_superuser_permission(self, request: HttpRequest) -> bool:
@@ -172,12 +177,32 @@ class KeyStatusFilter(admin.SimpleListFilter):
 class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     """Keys are issued by their owners (profile) or `apikey create`; the admin sees and revokes, never the secret."""
 
-    list_display = ("display", "name", "user", "created_at", "last_used_at", "expires_at", "revoked_at", "status")
+    list_display = (
+        "display",
+        "name",
+        "user",
+        "group",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "status",
+    )
     list_filter = (KeyStatusFilter, "created_at")
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
-    fields = ("user", "name", "display", "allowed_models", "created_at", "last_used_at", "expires_at", "revoked_at")
-    readonly_fields = ("user", "display", "created_at", "last_used_at", "revoked_at")
+    fields = (
+        "user",
+        "group",
+        "name",
+        "display",
+        "allowed_models",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    readonly_fields = ("user", "group", "display", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke_keys"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -258,3 +283,60 @@ class InviteAdmin(admin.ModelAdmin[Invite]):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class GroupForm(forms.ModelForm[Group]):
+    """A group with its members, which Django's own form leaves to each user's page."""
+
+    members = forms.ModelMultipleChoiceField(
+        queryset=people().order_by("username"),
+        required=False,
+        widget=FilteredSelectMultiple("members", is_stacked=False),
+    )
+
+    class Meta:
+        model = Group
+        fields = ("name", "permissions")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["members"].initial = self.instance.user_set.all()
+
+
+class GroupProfileInline(admin.StackedInline[GroupProfile, Group]):
+    model = GroupProfile
+    can_delete = False
+    fields = ("managers",)
+    filter_horizontal = ("managers",)
+    verbose_name_plural = "managers (manage members and keys from the group's page, without being staff)"
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class ChatGroupAdmin(GroupAdmin):
+    """Groups: who may use restricted models (set on each model), shared limits (Limits), managers and members."""
+
+    form = GroupForm
+    inlines = [GroupProfileInline]
+    list_display = ("name", "member_count")
+
+    # Members and permissions are powers: as on users' pages, only a superuser grants them.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_superuser(request)
+
+    @admin.display(description="members")
+    def member_count(self, group: Group) -> int:
+        return group.user_set.count()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        form.instance.user_set.set(form.cleaned_data["members"])

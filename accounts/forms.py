@@ -6,9 +6,10 @@ from typing import Any
 from allauth.account import forms as allauth_forms
 from django import forms
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from accounts.groups import usable_models_for
+from accounts.groups import people, usable_models_for
 from accounts.models import User
 from catalogue.models import LanguageModel
 
@@ -85,3 +86,35 @@ class ApiKeyCreateForm(forms.Form):
     @property
     def model_ids(self) -> list[str]:
         return [model.public_id for model in self.cleaned_data.get("allowed_models") or []]
+
+
+class GroupMemberForm(forms.Form):
+    """A user to add to a group, by username (a group's service account is nobody to add)."""
+
+    username = forms.CharField(max_length=150)
+
+    def __init__(self, *args: Any, group: Group | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data["username"].strip()
+        user = people().filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No user named {username!r}.")
+        if self.group is not None and user.groups.filter(pk=self.group.pk).exists():
+            raise forms.ValidationError(f"{username} is already a member.")
+        self.member = user
+        return username
+
+
+class GroupKeyForm(forms.Form):
+    """A new key of a group: a name to recognise it by."""
+
+    name = forms.CharField(max_length=100, help_text="E.g. the script or machine that uses it.")
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("The name may not be blank.")
+        return name

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts import audit, keys
@@ -21,11 +22,18 @@ from accounts.models import ApiKey, GroupProfile, SsoMembership, User
 from catalogue.models import LanguageModel, LanguageModelQuerySet
 
 NAME_CHARS = Group._meta.get_field("name").max_length or 150
+# Group service accounts are named this and the group's id: no sign-up form accepts a ':' in a username.
+SERVICE_PREFIX = "group:"
 
 
 def group_ids(user_id: int) -> frozenset[int]:
     """The groups a user is a member of."""
     return frozenset(User.groups.through.objects.filter(user_id=user_id).values_list("group_id", flat=True))
+
+
+def people() -> QuerySet[User]:
+    """Users who are people, not a group's service account."""
+    return User.objects.exclude(username__startswith=SERVICE_PREFIX)
 
 
 def usable_models_for(user: User) -> LanguageModelQuerySet:
@@ -127,7 +135,7 @@ def service_user(group: Group) -> User:
     with transaction.atomic():
         profile = GroupProfile.objects.select_for_update().get(pk=profile_of(group).pk)
         if profile.service_user is None:
-            user = User(username=f"group:{group.pk}", first_name=group.name[:150])
+            user = User(username=f"{SERVICE_PREFIX}{group.pk}", first_name=group.name[:150])
             user.set_unusable_password()
             user.save()
             profile.service_user = user

@@ -232,7 +232,9 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
         ("Description", {"fields": ("owned_by", "creator", "category", "description")}),
         ("Links", {"fields": ("license_name", "license_url", "docs_url", "prompt_guide_url")}),
+        ("Who may use it", {"fields": ("groups",)}),
     )
+    filter_horizontal = ("groups",)
     actions = ["enable", "disable"]
     inlines = [DeploymentInline]
 

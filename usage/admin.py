@@ -88,17 +88,18 @@ class LimitAdmin(admin.ModelAdmin[Limit]):
         "updated_at",
     )
     list_filter = ("scope", "budget_period")
-    search_fields = ("user__username", "api_key__user__username", "api_key__name", "api_key__prefix")
-    autocomplete_fields = ("user",)
+    search_fields = ("user__username", "api_key__user__username", "api_key__name", "api_key__prefix", "group__name")
+    autocomplete_fields = ("user", "group")
     raw_id_fields = ("api_key",)
     readonly_fields = ("scope", "updated_at")
     fieldsets = (
         (
             "Applies to",
             {
-                "fields": ("user", "api_key", "scope"),
-                "description": "Neither user nor key: the default for every user (one such row). "
-                "A user's row overrides the default field by field; a key's row adds limits of that key alone.",
+                "fields": ("user", "api_key", "group", "scope"),
+                "description": "None of user, key and group: the default for every user (one such row). "
+                "A user's row overrides the default field by field; a key's row adds limits of that key alone; "
+                "a group's row is shared by every request billed to the group.",
             },
         ),
         ("Rate limits", {"fields": ("requests_per_minute", "tokens_per_minute")}),
@@ -107,4 +108,4 @@ class LimitAdmin(admin.ModelAdmin[Limit]):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Limit]:
-        return super().get_queryset(request).select_related("user", "api_key", "api_key__user")
+        return super().get_queryset(request).select_related("user", "api_key", "api_key__user", "group")

@@ -116,6 +116,15 @@ def test_a_key_scoped_to_a_restricted_model_does_not_open_it(restricted: Gateway
     assert _call(restricted, narrow, "chat completions", SECRET_MODEL)[0] == 403
 
 
+def test_a_groups_key_uses_the_models_restricted_to_its_group_and_no_other(restricted: Gateway) -> None:
+    research = Group.objects.get(name="research")
+    _, team_secret = groups.issue_group_key(research, "ci")
+    _, sales_secret = groups.issue_group_key(groups.add_group("sales")[0], "ci")
+    assert _call(restricted, team_secret, "chat completions", SECRET_MODEL)[0] == 200
+    assert _call(restricted, sales_secret, "chat completions", SECRET_MODEL)[0] == 404
+    assert _call(restricted, sales_secret, "chat completions", MODEL)[0] == 200
+
+
 def test_memberships_and_restrictions_changed_behind_the_caches_back_apply(restricted: Gateway, outsider: str) -> None:
     _eventually(_listening, "the listener listens")
     member = restricted.user

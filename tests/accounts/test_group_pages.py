@@ -1,0 +1,171 @@
+"""A group's page: its managers add and remove members and issue and revoke its keys, without being staff;
+nobody else (another user, a member, another group's manager, staff) learns the group exists. Audited."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from accounts import groups, keys
+from accounts.models import ApiKey, User
+from tests.accounts.helpers import make_model
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def research(alice: User) -> Group:
+    """A group alice manages (without being staff), with carol in it."""
+    group, _ = groups.add_group("research")
+    groups.add_manager(group, alice)
+    groups.add_member(group, make_user("carol"))
+    return group
+
+
+def _as(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _page(group: Group) -> str:
+    return f"/accounts/groups/{group.pk}/"
+
+
+def _post(client: Client, group: Group, **data: object):  # type: ignore[no-untyped-def]
+    return client.post(_page(group), data)
+
+
+def test_a_manager_adds_and_removes_members(research: Group, alice: User, bob: User) -> None:
+    manager = _as(alice)
+    page = manager.get(_page(research))
+    assert page.status_code == 200 and "carol" in page.content.decode()
+    added = _post(manager, research, action="add-member", username="bob")
+    assert added.status_code == 302
+    assert research.user_set.filter(pk=bob.pk).exists()
+    removed = _post(manager, research, action="remove-member", user=str(bob.pk))
+    assert removed.status_code == 302
+    assert not research.user_set.filter(pk=bob.pk).exists()
+    assert list(LogEntry.objects.filter(object_id=str(research.pk)).values_list("change_message", flat=True)) == [
+        "Removed member bob.",
+        "Added member bob.",
+    ]
+    assert set(LogEntry.objects.values_list("user__username", flat=True)) == {"alice"}
+
+
+@pytest.mark.parametrize(
+    ("username", "error"),
+    [
+        ("nobody", "No user named"),
+        ("carol", "already a member"),
+        ("", "This field is required"),
+        ("group:1", "No user"),
+    ],
+)
+def test_a_manager_is_told_why_a_member_cannot_be_added(
+    research: Group, alice: User, username: str, error: str
+) -> None:
+    groups.issue_group_key(research, "ci")  # its service account "group:<id>" exists
+    answer = _post(_as(alice), research, action="add-member", username=username.replace("1", str(research.pk)))
+    assert answer.status_code == 400
+    assert error in answer.content.decode()
+
+
+def test_a_manager_issues_a_key_shown_once_and_billed_to_the_group_and_revokes_it(research: Group, alice: User) -> None:
+    manager = _as(alice)
+    created = _post(manager, research, action="create-key", name="nightly job")
+    assert created.status_code == 200
+    secret = re.search(r'<code id="new-key">([^<]+)</code>', created.content.decode()).group(1)  # type: ignore[union-attr]
+    key = keys.find_key(secret)
+    assert key is not None and key.group == research and key.name == "nightly job"
+    assert key.user.username == f"group:{research.pk}" and not key.user.has_usable_password()
+    assert secret not in manager.get(_page(research)).content.decode()
+    revoked = _post(manager, research, action="revoke-key", key=str(key.pk))
+    assert revoked.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    messages = set(LogEntry.objects.filter(object_id=str(key.pk)).values_list("change_message", flat=True))
+    assert messages == {
+        f"Created for group research ({key.display}).",
+        f"Revoked for group research ({key.display}).",
+    }
+
+
+def test_the_key_form_offers_only_the_models_one_may_use(research: Group, alice: User) -> None:
+    make_model("acme/open")
+    make_model("acme/secret").groups.set([research])
+    assert "acme/secret" not in _as(alice).get("/accounts/profile/").content.decode()
+    answer = _as(alice).post("/accounts/profile/", {"name": "k", "allowed_models": ["acme/secret"]})
+    assert answer.status_code == 400 and not ApiKey.objects.filter(user=alice).exists()
+    groups.add_member(research, alice)
+    assert "acme/secret" in _as(alice).get("/accounts/profile/").content.decode()
+
+
+@pytest.fixture
+def outsiders(research: Group, bob: User) -> dict[str, User]:
+    """Everyone who must not reach research's page: another user, a member, another group's manager, staff."""
+    other, _ = groups.add_group("sales")
+    groups.add_manager(other, bob)
+    return {
+        "another user": make_user("dave"),
+        "a member": User.objects.get(username="carol"),
+        "another group's manager": bob,
+        "staff": make_user("staffer", is_staff=True, is_superuser=True),
+    }
+
+
+@pytest.mark.parametrize("who", ["another user", "a member", "another group's manager", "staff"])
+def test_nobody_but_its_managers_reaches_a_groups_page(research: Group, outsiders: dict[str, User], who: str) -> None:
+    key, _ = groups.issue_group_key(research, "ci")
+    client = _as(outsiders[who])
+    assert client.get(_page(research)).status_code == 404
+    for data in (
+        {"action": "add-member", "username": outsiders[who].username},
+        {"action": "remove-member", "user": str(User.objects.get(username="carol").pk)},
+        {"action": "create-key", "name": "mine"},
+        {"action": "revoke-key", "key": str(key.pk)},
+    ):
+        assert _post(client, research, **data).status_code == 404
+    assert set(research.user_set.values_list("username", flat=True)) == {"carol"}
+    assert list(ApiKey.objects.filter(group=research).values_list("name", "revoked_at")) == [("ci", None)]
+    assert research.name not in client.get("/accounts/groups/").content.decode() or who == "a member"
+
+
+def test_a_manager_cannot_touch_another_groups_keys_or_people_outside_the_group(
+    research: Group, alice: User, bob: User
+) -> None:
+    sales, _ = groups.add_group("sales")
+    groups.add_member(sales, bob)
+    their_key, _ = groups.issue_group_key(sales, "theirs")
+    bobs_own, _ = keys.create_key(bob, "bob's")
+    manager = _as(alice)
+    assert _post(manager, research, action="revoke-key", key=str(their_key.pk)).status_code == 404
+    assert _post(manager, research, action="revoke-key", key=str(bobs_own.pk)).status_code == 404
+    assert _post(manager, research, action="remove-member", user=str(bob.pk)).status_code == 302
+    assert sales.user_set.filter(pk=bob.pk).exists()
+    assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
+    # Nor another group's page, nor anything in the admin.
+    assert manager.get(_page(sales)).status_code == 404
+    assert manager.get("/admin/").status_code == 302
+
+
+def test_the_groups_page_lists_ones_groups_and_links_those_one_manages(research: Group, alice: User) -> None:
+    groups.add_member(research, alice, default=True)
+    page = _as(alice).get("/accounts/groups/").content.decode()
+    assert "research" in page and "(pays for your requests)" in page
+    assert f'href="/accounts/groups/{research.pk}/"' in page
+    assert _as(alice).get("/accounts/groups/").status_code == 200
+    assert Client().get("/accounts/groups/").status_code == 302
+
+
+def test_an_unknown_action_or_a_malformed_id_is_a_clear_4xx(research: Group, alice: User) -> None:
+    manager = _as(alice)
+    assert _post(manager, research, action="explode").status_code == 400
+    assert _post(manager, research, action="revoke-key", key="1e9").status_code == 404
+    assert _post(manager, research, action="revoke-key", key="9" * 40).status_code == 404
+    assert manager.get("/accounts/groups/99999999/").status_code == 404
