@@ -191,17 +191,8 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_filter = (KeyStatusFilter, "created_at")
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
-    fields = (
-        "user",
-        "group",
-        "name",
-        "display",
-        "allowed_models",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked_at",
-    )
+    _times = ("created_at", "last_used_at", "expires_at", "revoked_at")
+    fields = ("user", "group", "name", "display", "allowed_models", *_times)
     readonly_fields = ("user", "group", "display", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke_keys"]
 
@@ -301,7 +292,8 @@ class GroupForm(forms.ModelForm[Group]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["members"].initial = self.instance.user_set.all()
+            # A list, not a lazy queryset: the audit entry compares against it after the members changed.
+            self.fields["members"].initial = list(self.instance.user_set.all())
 
 
 class GroupProfileInline(admin.StackedInline[GroupProfile, Group]):

@@ -1,7 +1,7 @@
 from allauth.account import views as allauth_views
 from django.urls import include, path
 
-from accounts import group_views, views
+from accounts import views
 
 urlpatterns = [
     # The names the pages and other apps use; allauth's own (account_login, ...) reach the same views.
@@ -13,8 +13,8 @@ urlpatterns = [
     path("security/", views.security, name="security"),
     path("invites/", views.invite_links, name="invites"),
     path("invite/<str:token>/", views.accept_invite, name="accept_invite"),
-    path("groups/", group_views.my_groups, name="groups"),
-    path("groups/<int:group_id>/", group_views.group_page, name="group"),
+    path("groups/", views.my_groups, name="groups"),
+    path("groups/<int:group_id>/", views.group_page, name="group"),
     # Password change and reset, two-factor authentication, single sign-on (allauth).
     path("", include("allauth.urls")),
 ]

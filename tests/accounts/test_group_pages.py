@@ -169,3 +169,41 @@ def test_an_unknown_action_or_a_malformed_id_is_a_clear_4xx(research: Group, ali
     assert _post(manager, research, action="revoke-key", key="1e9").status_code == 404
     assert _post(manager, research, action="revoke-key", key="9" * 40).status_code == 404
     assert manager.get("/accounts/groups/99999999/").status_code == 404
+
+
+def test_a_superuser_sets_a_groups_members_and_managers_in_the_admin_and_it_is_audited(
+    admin: User, alice: User, bob: User
+) -> None:
+    client = _as(admin)
+    form = {
+        "name": "research",
+        "members": [str(alice.pk), str(bob.pk)],
+        "profile-TOTAL_FORMS": "1",
+        "profile-INITIAL_FORMS": "0",
+        "profile-MIN_NUM_FORMS": "0",
+        "profile-MAX_NUM_FORMS": "1",
+        "profile-0-managers": [str(alice.pk)],
+    }
+    answer = client.post("/admin/auth/group/add/", form)
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    research = Group.objects.get(name="research")
+    assert set(research.user_set.values_list("username", flat=True)) == {"alice", "bob"}
+    assert list(research.profile.managers.values_list("username", flat=True)) == ["alice"]
+    assert LogEntry.objects.filter(object_id=str(research.pk), user=admin).exists()
+    form["members"] = [str(bob.pk)]
+    form.update({"profile-INITIAL_FORMS": "1", "profile-0-group": str(research.pk)})
+    assert client.post(f"/admin/auth/group/{research.pk}/change/", form).status_code == 302
+    assert list(research.user_set.values_list("username", flat=True)) == ["bob"]
+    change = LogEntry.objects.filter(object_id=str(research.pk)).first()
+    assert change is not None and change.get_change_message() == "Changed members."
+
+
+def test_staff_who_are_not_superusers_cannot_change_groups_in_the_admin(research: Group) -> None:
+    staffer = make_user("staffer", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    staffer.user_permissions.set(Permission.objects.filter(codename__endswith="_group"))
+    client = _as(staffer)
+    assert client.post(f"/admin/auth/group/{research.pk}/change/", {"name": "renamed"}).status_code == 403
+    assert client.post("/admin/auth/group/add/", {"name": "mine"}).status_code == 403
+    assert list(Group.objects.values_list("name", flat=True)) == ["research"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -14,7 +13,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.scaleout.conftest import Cluster
-from tests.scaleout.test_two_workers import MODEL, _post, model  # noqa: F401
+from tests.scaleout.test_two_workers import MODEL, _post, model, spent_once_written  # noqa: F401
 from usage.models import Limit, UsageRecord
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,11 +42,7 @@ def test_two_members_on_two_workers_overshoot_their_groups_budget_by_at_most_one
     assert set(statuses) <= {200, 429} and statuses.count(200) >= 1
     assert {a.json()["error"]["code"] for a in answers if a.status_code == 429} == {"insufficient_quota"}
 
-    served = statuses.count(200)
-    deadline = time.monotonic() + 10
-    while UsageRecord.objects.filter(group=team, status=200).count() < served and time.monotonic() < deadline:
-        time.sleep(0.05)
-    spent = sum(r.cost for r in UsageRecord.objects.filter(group=team))
+    spent = spent_once_written(statuses.count(200), group=team)
     assert Decimal("1.00") - one_request < spent <= Decimal("1.00") + one_request
     for server, secret in ((shared.a, keys[0]), (shared.b, keys[1])):  # tripped once, for both members
         assert _post(server, secret).json()["error"]["code"] == "insufficient_quota"

@@ -85,12 +85,16 @@ def test_parallel_requests_on_both_workers_overshoot_the_budget_by_at_most_one(
     assert statuses.count(200) >= 1
     assert {a.json()["error"]["code"] for a in answers if a.status_code == 429} == {"insufficient_quota"}
 
-    served = statuses.count(200)
-    deadline = time.monotonic() + 10
-    while UsageRecord.objects.filter(user=alice, status=200).count() < served and time.monotonic() < deadline:
-        time.sleep(0.05)
-    spent = sum(r.cost for r in UsageRecord.objects.filter(user=alice))
+    spent = spent_once_written(statuses.count(200), user=alice)
     assert Decimal("1.00") - one_request < spent <= Decimal("1.00") + one_request
+
+
+def spent_once_written(served: int, **rows: Any) -> Decimal:
+    """What the ledger's rows matching `rows` cost, once the `served` answers' rows are written."""
+    deadline = time.monotonic() + 10
+    while UsageRecord.objects.filter(status=200, **rows).count() < served and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return sum((r.cost for r in UsageRecord.objects.filter(**rows)), Decimal(0))
 
 
 def _session_cookie(user: User) -> str:
