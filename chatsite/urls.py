@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from chatsite import views
+from usage import views as usage_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -10,6 +11,8 @@ urlpatterns = [
     # One sign-in page for everyone, with its lockouts, rate limits and two-factor step.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
+    path("accounts/groups/<int:group_id>/usage/", usage_views.group_usage, name="group_usage"),
+    path("accounts/groups/<int:group_id>/usage.csv", usage_views.group_usage_csv, name="group_usage_csv"),
     path("accounts/", include("accounts.urls")),
     path("v1/", include("gateway.urls")),
     path("api/", include("api.urls")),

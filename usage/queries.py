@@ -108,17 +108,19 @@ def chart_window(days: int = CHART_DAYS, now: datetime | None = None) -> tuple[l
 
 
 def daily_tokens_by_model(
-    user: User | None = None, days: int = CHART_DAYS, now: datetime | None = None
+    user: User | None = None, days: int = CHART_DAYS, now: datetime | None = None, *, group_id: int | None = None
 ) -> dict[str, Any]:
     """Tokens per day and model over the last `days` days, for a stacked chart.
 
-    `user=None` covers everyone (the admin overview). Days without usage are zeros, so every series has
-    one value per label.
+    `user=None` covers everyone (the admin overview); `group_id`, the requests billed to that group.
+    Days without usage are zeros, so every series has one value per label.
     """
     labels, start = chart_window(days, now)
     records = UsageRecord.objects.filter(created_at__gte=start)
     if user is not None:
         records = records.filter(user=user)
+    if group_id is not None:
+        records = records.filter(group_id=group_id)
     rows = (
         records.annotate(day=TruncDate("created_at"))
         .values("day", "model_public_id", "source")
@@ -222,3 +224,55 @@ def limits_summary(user: Any) -> dict[str, Any]:
             }
         )
     return summary
+
+
+_COST = Coalesce(Sum("cost"), Value(Decimal("0")), output_field=DecimalField(max_digits=20, decimal_places=8))
+
+
+def group_by_user(group_id: int, days: int = CHART_DAYS, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Who spent the group's money over the last `days` days: requests, errors, tokens, cost by user, most first."""
+    _, start = chart_window(days, now)
+    rows = (
+        UsageRecord.objects.filter(group_id=group_id, created_at__gte=start)
+        .values(username=F("user__username"))
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=Q(status__gte=400)),
+            tokens=Coalesce(Sum(_TOKENS), 0),
+            spent=_COST,
+        )
+        .order_by("-tokens", "user__username")
+    )
+    return [dict(row) for row in rows]
+
+
+def group_budget(group_id: int) -> dict[str, Any] | None:
+    """The group's shared budget this period and what was spent of it; None when it has none."""
+    row = Limit.objects.filter(group_id=group_id).first()
+    scope = key_scope(row) if row is not None else None
+    if scope is None or scope.budget_usd is None:
+        return None
+    start, end = period_bounds(scope.period)
+    spent = spent_since("group", group_id, start)
+    return {"budget_usd": scope.budget_usd, "period": scope.period, "spent_usd": spent, "resets_at": end}
+
+
+CSV_COLUMNS = ("day", "user", "key", "model", "requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
+def group_daily_rows(group_id: int, days: int = CHART_DAYS, now: datetime | None = None) -> QuerySet[Any]:
+    """The group's usage per day, user, key and model over the last `days` days (the CSV export), oldest first."""
+    _, start = chart_window(days, now)
+    return (
+        UsageRecord.objects.filter(group_id=group_id, created_at__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day", "user__username", "api_key__prefix", "model_public_id")
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=Q(status__gte=400)),
+            prompt=Coalesce(Sum("prompt_tokens"), 0),
+            completion=Coalesce(Sum("completion_tokens"), 0),
+            spent=_COST,
+        )
+        .order_by("day", "user__username", "api_key__prefix", "model_public_id")
+    )

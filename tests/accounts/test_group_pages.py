@@ -4,16 +4,19 @@ nobody else (another user, a member, another group's manager, staff) learns the 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 
 from accounts import groups, keys
 from accounts.models import ApiKey, User
 from tests.accounts.helpers import make_model
 from tests.conftest import make_user
+from usage.models import Limit, UsageRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +210,47 @@ def test_staff_who_are_not_superusers_cannot_change_groups_in_the_admin(research
     assert client.post(f"/admin/auth/group/{research.pk}/change/", {"name": "renamed"}).status_code == 403
     assert client.post("/admin/auth/group/add/", {"name": "mine"}).status_code == 403
     assert list(Group.objects.values_list("name", flat=True)) == ["research"]
+
+
+def _bill(group: Group, user: User, cost: str, *, status: int = 200, model: str = "acme/chat") -> None:
+    UsageRecord.objects.create(
+        user=user, group=group, model_public_id=model, prompt_tokens=10, completion_tokens=5, cost=Decimal(cost),
+        status=status,
+    )  # fmt: skip
+
+
+def test_a_manager_sees_the_usage_billed_to_the_group_and_downloads_it(research: Group, alice: User) -> None:
+    carol = User.objects.get(username="carol")
+    _bill(research, carol, "0.25")
+    _bill(research, carol, "0.00", status=429)
+    _bill(research, alice, "0.50", model="acme/other")
+    groups.add_member(groups.add_group("sales")[0], carol)
+    UsageRecord.objects.create(user=carol, model_public_id="acme/chat", cost=Decimal("9"))  # not billed to research
+    Limit.objects.create(group=research, budget_usd=Decimal("10"), budget_period="month")
+    manager = _as(alice)
+    page = manager.get(f"/accounts/groups/{research.pk}/usage/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "$0.75 spent of $10.00 this month" in html
+    carol_row = 'data-user="carol"><td>carol</td><td class="num">2</td><td class="num">1</td><td class="num">30</td>'
+    assert carol_row in html
+    csv = manager.get(f"/accounts/groups/{research.pk}/usage.csv")
+    assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+    lines = b"".join(csv.streaming_content).decode().splitlines()  # type: ignore[attr-defined]
+    today = timezone.localdate().isoformat()
+    assert lines == [
+        "day,user,key,model,requests,errors,prompt_tokens,completion_tokens,cost_usd",
+        f"{today},alice,,acme/other,1,0,10,5,0.50000000",
+        f"{today},carol,,acme/chat,2,1,20,10,0.25000000",
+    ]
+
+
+@pytest.mark.parametrize("who", ["another user", "a member", "another group's manager", "staff"])
+@pytest.mark.parametrize("report", ["usage/", "usage.csv"])
+def test_nobody_but_its_managers_sees_a_groups_usage(
+    research: Group, outsiders: dict[str, User], who: str, report: str
+) -> None:
+    _bill(research, User.objects.get(username="carol"), "1.00")
+    answer = _as(outsiders[who]).get(f"/accounts/groups/{research.pk}/{report}")
+    assert answer.status_code == 404
+    assert Client().get(f"/accounts/groups/{research.pk}/{report}").status_code == 302  # to the sign-in
