@@ -139,3 +139,30 @@ def test_memberships_and_restrictions_changed_behind_the_caches_back_apply(restr
     access.objects.filter(languagemodel__public_id=SECRET_MODEL).delete()
     _eventually(lambda: _call(restricted, outsider, "models/{id}", SECRET_MODEL)[0] == 200, "open to everyone")
     assert lookups.trusted()
+
+
+def test_a_members_requests_read_no_rights_from_the_database_once_cached(
+    restricted: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db.backends import utils
+
+    reads: list[str] = []
+    execute = utils.CursorWrapper.execute
+
+    def counting(self: Any, sql: str, params: Any = None) -> Any:
+        if sql.lstrip().upper().startswith("SELECT"):
+            reads.append(sql)
+        return execute(self, sql, params)
+
+    _eventually(_listening, "the listener listens")
+    _eventually(
+        lambda: (
+            _call(restricted, restricted.secret, "chat completions", SECRET_MODEL)[0] == 200
+            and _call(restricted, restricted.secret, "models/{id}", SECRET_MODEL)[0] == 200
+        ),
+        "the rights are cached",
+    )
+    monkeypatch.setattr(utils.CursorWrapper, "execute", counting)
+    for _ in range(5):
+        assert _call(restricted, restricted.secret, "chat completions", SECRET_MODEL)[0] == 200
+    assert reads == []
