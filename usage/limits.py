@@ -252,7 +252,7 @@ def forget_local_state() -> None:
 
 
 def config_changed() -> None:
-    """Called on every save or delete of a Limit (connected in usage.apps)."""
+    """Called on every save or delete of a Limit, and change of whom a group bills (connected in usage.apps)."""
     _cache.clear()
     try:
         backend().bump_version()

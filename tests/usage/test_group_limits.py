@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -97,6 +98,18 @@ async def test_a_group_pays_only_for_its_members_and_for_those_whose_default_gro
     await bob.asave(update_fields=["default_group"])
     for _ in range(3):
         assert (await limits.reserve(Caller(bob), priced_model, 1, 1)).group_id is None
+
+
+async def test_leaving_a_group_stops_its_billing_at_once(
+    store: str, alice: User, priced_model: LanguageModel, settings: Any
+) -> None:
+    settings.LIMITS_CACHE_SECONDS = 3600  # what is cached would hold for an hour
+    team = await sync_to_async(_team)(alice)
+    await Limit.objects.acreate(group=team, requests_per_minute=1)
+    assert (await limits.reserve(Caller(alice), priced_model, 1, 1)).group_id == team.pk
+    await sync_to_async(groups.remove_member)(team, alice)
+    for _ in range(3):
+        assert (await limits.reserve(Caller(alice), priced_model, 1, 1)).group_id is None
 
 
 async def test_a_groups_key_is_billed_to_its_group(store: str, alice: User, priced_model: LanguageModel) -> None:
