@@ -143,6 +143,11 @@ def service_user(group: Group) -> User:
         return profile.service_user
 
 
+def retire_service_user(sender: object, instance: Group, **kwargs: object) -> None:
+    """A deleted group's service account signs in nowhere and calls nothing (its usage rows stay)."""
+    User.objects.filter(username=f"{SERVICE_PREFIX}{instance.pk}").update(is_active=False)
+
+
 def issue_group_key(group: Group, name: str, *, actor: User | None = None) -> tuple[ApiKey, str]:
     """A new key of the group; the secret is returned once and never stored."""
     with transaction.atomic():

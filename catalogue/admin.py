@@ -222,7 +222,7 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         "enabled",
     )
     list_editable = ("enabled",)
-    list_filter = ("enabled", "kind", "provider", "category")
+    list_filter = ("enabled", "kind", "provider", "category", "groups")
     search_fields = ("public_id", "upstream_model", "description", "owned_by")
     list_select_related = ("provider",)
     fieldsets = (

@@ -139,6 +139,15 @@ def test_nobody_but_its_managers_reaches_a_groups_page(research: Group, outsider
     assert research.name not in client.get("/accounts/groups/").content.decode() or who == "a member"
 
 
+def test_deleting_a_group_deletes_its_keys_and_retires_its_service_account(research: Group, alice: User) -> None:
+    key, _ = groups.issue_group_key(research, "ci", actor=alice)
+    service = key.user
+    research.delete()
+    assert not ApiKey.objects.filter(pk=key.pk).exists()
+    service.refresh_from_db()
+    assert not service.is_active
+
+
 def test_a_manager_cannot_touch_another_groups_keys_or_people_outside_the_group(
     research: Group, alice: User, bob: User
 ) -> None:
