@@ -79,3 +79,16 @@ async def test_a_conversation_set_to_a_restricted_model_is_answered_by_a_model_t
         done, _ = await until(socket, finished)
         assert done["message"]["status"] == "complete"
         assert fake_upstream.last.body is not None and fake_upstream.last.body["model"] == expected
+
+
+def test_a_key_asked_of_the_rest_api_for_a_restricted_model_is_refused_as_for_a_missing_one(
+    research: Group, as_alice: httpx.Client
+) -> None:
+    def answer(model: str) -> tuple[int, str]:
+        response = as_alice.post("/api/keys/", json={"name": "k", "allowed_models": [model]})
+        return response.status_code, response.text
+
+    status, body = answer(SECRET)
+    missing_status, missing = answer("fake/none")
+    assert missing_status == 400
+    assert (status, json.loads(body)) == (400, json.loads(missing.replace("fake/none", SECRET)))
