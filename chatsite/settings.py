@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalogue",
     "usage",
+    "tools",
     "gateway",
     "conversations",
     "responses",
