@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
@@ -426,6 +427,25 @@ GATEWAY_LISTEN_RETRY_SECONDS = env_int("GATEWAY_LISTEN_RETRY_SECONDS", 1, minimu
 # Pooled connections per upstream provider (and worker process).
 GATEWAY_UPSTREAM_CONNECTIONS = env_int("GATEWAY_UPSTREAM_CONNECTIONS", 256, minimum=1)
 
+# Tools the server runs for models (tools/): web search, page reading, MCP servers.
+SEARXNG_URL = env_url("SEARXNG_URL", ("http", "https"))
+TOOLS_SEARCH_ENGINE = env_choice("TOOLS_SEARCH_ENGINE", ("searxng", "brave", "tavily"), "searxng")
+BRAVE_SEARCH_API_KEY = env_str("BRAVE_SEARCH_API_KEY")
+TAVILY_API_KEY = env_str("TAVILY_API_KEY")
+TOOLS_SEARCH_RESULTS = env_int("TOOLS_SEARCH_RESULTS", 5, minimum=1, maximum=20)
+TOOLS_SEARCH_TIMEOUT = env_float("TOOLS_SEARCH_TIMEOUT", 10.0, minimum=0.1)
+TOOLS_FETCH_MAX_BYTES = env_int("TOOLS_FETCH_MAX_BYTES", 2_000_000, minimum=1024)
+TOOLS_FETCH_TIMEOUT = env_float("TOOLS_FETCH_TIMEOUT", 15.0, minimum=0.1)
+# Characters of one tool result the model gets; the rest is cut (and the cut said).
+TOOLS_RESULT_MAX_CHARS = env_int("TOOLS_RESULT_MAX_CHARS", 20_000, minimum=100)
+TOOLS_MCP_TIMEOUT = env_float("TOOLS_MCP_TIMEOUT", 30.0, minimum=0.1)
+TOOLS_MCP_LIST_TTL = env_float("TOOLS_MCP_LIST_TTL", 60.0, minimum=0)
+# Internal networks (CIDR, comma-separated) that page reading may reach all the same: the operator's own sites.
+try:
+    TOOLS_INTERNAL_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in env_list("TOOLS_INTERNAL_NETWORKS", [])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TOOLS_INTERNAL_NETWORKS must list networks like 10.0.0.0/8: {exc}") from None
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {LOG_LEVEL!r}")
@@ -439,6 +459,9 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # httpx2 logs each request's URL at INFO: search queries, and URLs users gave.
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
     },
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,9 +15,6 @@ ARTICLE = """<!doctype html><html><head><title>Otters</title></head><body>
 <p>Sea otters hold hands while they sleep so that they do not drift apart from each other on the water.</p>
 <p>A group of resting otters is called a raft, and rafts can number more than a hundred animals.</p>
 </article><footer>Copyright nobody</footer><script>var secret = "do not read me";</script></body></html>"""
-
-# Set when a client stopped reading the endless body.
-slow_started = threading.Event()
 
 
 async def article(request: Request) -> Response:
@@ -57,7 +53,6 @@ async def huge(request: Request) -> Response:
 async def slow(request: Request) -> Response:
     async def body():  # type: ignore[no-untyped-def]
         yield b"<html><body><p>first words</p>"
-        slow_started.set()
         await asyncio.Event().wait()  # never more
 
     return StreamingResponse(body(), media_type="text/html")
