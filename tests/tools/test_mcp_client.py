@@ -1,0 +1,123 @@
+"""The MCP client against a real MCP server (the `mcp` SDK's) on loopback, over streamable HTTP and SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.clock import ManualClock
+from tests.live_server import free_port
+from tests.tools import mcp_server
+from tests.tools.servers import serve
+from tools.mcp_client import SSE, Endpoint, call_tool, forget_listings, list_tools
+from tools.results import ToolError
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    with serve(mcp_server.app()) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_listings() -> Iterator[None]:
+    forget_listings()
+    yield
+    forget_listings()
+
+
+@pytest.fixture(params=["streamable_http", "sse"])
+def endpoint(request: pytest.FixtureRequest, base: str) -> Endpoint:
+    if request.param == SSE:
+        return Endpoint(f"{base}/legacy/sse", transport=SSE, allow_internal=True, label="local")
+    return Endpoint(f"{base}/mcp", allow_internal=True, label="local")
+
+
+async def test_it_lists_the_servers_tools_with_their_schemas(endpoint: Endpoint) -> None:
+    tools = {tool.name: tool for tool in await list_tools(endpoint)}
+    assert set(tools) == {"add", "fail", "hang", "pixel", "weather"}
+    assert tools["add"].description == "Add two integers."
+    assert tools["add"].input_schema["properties"].keys() == {"a", "b"}
+
+
+async def test_a_tool_that_answers_comes_back_as_text(endpoint: Endpoint) -> None:
+    result = await call_tool(endpoint, "add", {"a": 2, "b": 3})
+    assert (result.text, result.is_error) == ("5", False)
+
+
+async def test_a_tool_that_fails_is_an_error_result_the_model_sees(endpoint: Endpoint) -> None:
+    result = await call_tool(endpoint, "fail", {"reason": "testing"})
+    assert result.is_error
+    assert "fail" in result.text
+
+
+async def test_an_image_result_keeps_the_image(endpoint: Endpoint) -> None:
+    result = await call_tool(endpoint, "pixel", {})
+    assert [(image.mime_type, base64.b64decode(image.data)) for image in result.images] == [
+        ("image/png", mcp_server.PIXEL)
+    ]
+
+
+async def test_a_structured_result_keeps_the_data(endpoint: Endpoint) -> None:
+    result = await call_tool(endpoint, "weather", {"city": "Oslo"})
+    assert result.structured == {"city": "Oslo", "celsius": 21.5}
+    assert '"Oslo"' in result.text
+
+
+async def test_a_tool_that_hangs_is_a_tool_error_at_the_time_cap(endpoint: Endpoint) -> None:
+    with pytest.raises(ToolError, match="did not answer within"):
+        await call_tool(endpoint, "hang", {}, time_cap=0.5)
+
+
+async def test_cancelling_the_caller_cancels_the_call_on_the_server(base: str) -> None:
+    mcp_server.hang_started.clear()
+    mcp_server.hang_cancelled.clear()
+    task = asyncio.create_task(call_tool(Endpoint(f"{base}/mcp", allow_internal=True), "hang", {}, time_cap=120))
+    assert await asyncio.to_thread(mcp_server.hang_started.wait, 60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(mcp_server.hang_cancelled.wait, 60)
+
+
+async def test_an_unreachable_server_is_a_tool_error() -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ToolError, match="failed"):
+        await call_tool(Endpoint(f"{gone}/mcp", allow_internal=True), "add", {"a": 1, "b": 1}, time_cap=20)
+
+
+async def test_a_server_on_an_internal_address_is_refused_unless_an_admin_allowed_it(base: str) -> None:
+    with pytest.raises(ToolError, match=r"refused: 127\.0\.0\.1 is a loopback address"):
+        await list_tools(Endpoint(f"{base}/mcp"))
+    with pytest.raises(ToolError, match="refused"):
+        await call_tool(Endpoint(f"{base}/legacy/sse", transport=SSE), "add", {"a": 1, "b": 1})
+
+
+async def test_a_server_needing_a_bearer_token_gets_it_from_the_headers_and_never_shows_it(base: str) -> None:
+    url = f"{base}/secure/mcp"
+    with pytest.raises(ToolError) as refused:
+        await call_tool(Endpoint(url, headers={"Authorization": "Bearer wrong-token"}, allow_internal=True), "add", {})
+    assert "wrong-token" not in str(refused.value)
+    good = Endpoint(url, headers={"Authorization": f"Bearer {mcp_server.TOKEN}"}, allow_internal=True)
+    assert (await call_tool(good, "add", {"a": 20, "b": 22})).text == "42"
+    assert mcp_server.TOKEN not in repr(good)
+
+
+async def test_the_tool_list_is_cached_for_its_ttl_by_the_clock(base: str, clock: ManualClock, settings: Any) -> None:
+    settings.TOOLS_MCP_LIST_TTL = 60
+    endpoint = Endpoint(f"{base}/mcp", allow_internal=True)
+    await list_tools(endpoint)
+    served = len(mcp_server.requests)
+    clock.advance(59)
+    await list_tools(endpoint)
+    assert len(mcp_server.requests) == served
+    clock.advance(2)
+    await list_tools(endpoint)
+    assert len(mcp_server.requests) > served
+    served = len(mcp_server.requests)
+    await list_tools(Endpoint(f"{base}/mcp", headers={"X-Other": "1"}, allow_internal=True))
+    assert len(mcp_server.requests) > served
