@@ -1,0 +1,133 @@
+"""MCP servers (the admin's, for everyone or chosen users and groups; each user's own) and the tool calls' record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from catalogue.secrets import decrypt, encrypt
+from tools.mcp_client import SSE, STREAMABLE_HTTP, Endpoint
+
+
+class McpServer(models.Model):
+    """An MCP server reached over the network. `owner` null: a global server, registered by an admin.
+
+    Its headers (a bearer token, an API key header) are stored encrypted, like provider keys, and are
+    bound to the URL they were entered with: saving a new URL without new headers drops them, so they
+    can never be sent wherever the URL now points.
+    """
+
+    class Transport(models.TextChoices):
+        STREAMABLE_HTTP = STREAMABLE_HTTP, "Streamable HTTP"
+        SSE = SSE, "SSE (the older transport)"
+
+    name = models.SlugField(max_length=64)
+    url = models.URLField(max_length=500, help_text="The server's endpoint, e.g. https://mcp.example.com/mcp")
+    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP)
+    headers_encrypted = models.TextField(blank=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="mcp_servers"
+    )
+    # Who may use a global server: everyone, or the users and groups listed.
+    everyone = models.BooleanField(default=False, help_text="Every user may use this global server")
+    allowed_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="shared_mcp_servers")
+    allowed_groups = models.ManyToManyField(Group, blank=True, related_name="mcp_servers")
+    allow_internal = models.BooleanField(
+        default=False, help_text="May be on this machine or the internal network (admins' global servers only)"
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    _loaded: tuple[str, str] | None = None
+    headers_dropped = False
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="tools_mcp_server_unique_per_owner"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(owner__isnull=True), name="tools_mcp_server_unique_global"
+            ),
+            # A user's own server never reaches internal addresses: only an admin's global one may.
+            models.CheckConstraint(
+                condition=Q(owner__isnull=True) | Q(allow_internal=False), name="tools_mcp_internal_admins_only"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name if self.owner_id is None else f"{self.name} ({self.owner})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        loaded = self._loaded
+        if loaded and self.url != loaded[0] and self.headers_encrypted and self.headers_encrypted == loaded[1]:
+            self.headers_encrypted = ""
+            self.headers_dropped = True
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "headers_encrypted"}
+        super().save(*args, **kwargs)
+        self._loaded = (self.url, self.headers_encrypted)
+
+    @classmethod
+    def from_db(cls, *args: Any, **kwargs: Any) -> McpServer:
+        server = super().from_db(*args, **kwargs)
+        server._loaded = (server.__dict__.get("url", ""), server.__dict__.get("headers_encrypted", ""))
+        return server
+
+    @property
+    def is_global(self) -> bool:
+        return self.owner_id is None
+
+    def set_headers(self, headers: dict[str, str]) -> None:
+        self.headers_encrypted = encrypt(json.dumps(headers)) if headers else ""
+
+    def get_headers(self) -> dict[str, str]:
+        if not self.headers_encrypted:
+            return {}
+        stored = decrypt(self.headers_encrypted)
+        return dict(json.loads(stored)) if stored else {}
+
+    @property
+    def header_names(self) -> list[str]:
+        return sorted(self.get_headers())
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(
+            self.url,
+            transport=self.transport,
+            headers=self.get_headers(),
+            allow_internal=self.allow_internal and self.is_global,
+            label=self.name,
+        )
+
+
+class ToolCall(models.Model):
+    """One tool call run for a user: the ledger of tool use (what, where, how long, how it ended, how much)."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "done"
+        TOOL_ERROR = "tool_error", "the tool answered an error"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tool_calls")
+    tool = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20)
+    server = models.ForeignKey(McpServer, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    duration_ms = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    result_size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.tool} ({self.status})"
