@@ -1,8 +1,9 @@
 """A real MCP server built with the `mcp` SDK, for the tools' tests: served on loopback over streamable HTTP
-(at /mcp) and over the older SSE transport (at /sse), and at /secure/mcp behind a bearer token.
+(at /mcp), over the older SSE transport (at /legacy/sse), and at /secure/mcp behind a bearer token.
 
-Tools: `add` answers, `fail` raises, `hang` never answers (it sets `hang_started`, and `hang_cancelled`
-when the server sees the call cancelled), `pixel` returns an image, `weather` returns structured data.
+Tools: `add` answers, `fail` raises, `meet` answers once two calls of it are in at once, `hang` never
+answers (it sets `hang_started`, and `hang_cancelled` when the server sees the call cancelled), `pixel`
+returns an image, `weather` returns structured data.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ PIXEL = base64.b64decode(
 hang_started = threading.Event()
 hang_cancelled = threading.Event()
 calls: list[str] = []
+# `meet` answers only once two calls of it are in the server at the same time.
+meeting = threading.Barrier(2)
 requests: list[str] = []  # every HTTP request's path, as the server received it
 
 
@@ -59,6 +62,12 @@ def build(name: str = "test-tools") -> MCPServer:
             hang_cancelled.set()
             raise
         return "never"
+
+    @server.tool()
+    async def meet() -> str:
+        """Answers when a second call of it has arrived."""
+        await asyncio.to_thread(meeting.wait, 60)
+        return "met"
 
     @server.tool()
     def pixel() -> Image:

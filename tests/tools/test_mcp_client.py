@@ -39,7 +39,7 @@ def endpoint(request: pytest.FixtureRequest, base: str) -> Endpoint:
 
 async def test_it_lists_the_servers_tools_with_their_schemas(endpoint: Endpoint) -> None:
     tools = {tool.name: tool for tool in await list_tools(endpoint)}
-    assert set(tools) == {"add", "fail", "hang", "pixel", "weather"}
+    assert set(tools) == {"add", "fail", "hang", "meet", "pixel", "weather"}
     assert tools["add"].description == "Add two integers."
     assert tools["add"].input_schema["properties"].keys() == {"a", "b"}
 
