@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from mcp import Client
@@ -50,7 +51,7 @@ class Endpoint:
 
     @property
     def name(self) -> str:
-        return self.label or http.check_url(self.url).host
+        return self.label or urlsplit(self.url).hostname or "without a host"
 
 
 def _refusal(exc: BaseException) -> Refused | None:
@@ -79,6 +80,8 @@ def _failure(endpoint: Endpoint, exc: BaseException) -> ToolError:
 
 @asynccontextmanager
 async def _connected(endpoint: Endpoint, seconds: float) -> AsyncIterator[Client]:
+    if endpoint.transport not in (STREAMABLE_HTTP, SSE):
+        raise ToolError(f"the MCP server {endpoint.name} names an unknown transport")
     guard = Guard(allow_internal=endpoint.allow_internal)
     http.check_url(endpoint.url)
     if endpoint.transport == SSE:

@@ -121,3 +121,32 @@ async def test_the_tool_list_is_cached_for_its_ttl_by_the_clock(base: str, clock
     served = len(mcp_server.requests)
     await list_tools(Endpoint(f"{base}/mcp", headers={"X-Other": "1"}, allow_internal=True))
     assert len(mcp_server.requests) > served
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        Endpoint("python -m evil_server", allow_internal=True),
+        Endpoint("file:///usr/bin/evil", allow_internal=True),
+        Endpoint("https://mcp.example/mcp", transport="stdio", allow_internal=True, label="x"),
+    ],
+)
+async def test_nothing_but_a_network_server_is_ever_reached(endpoint: Endpoint) -> None:
+    with pytest.raises(ToolError):
+        await call_tool(endpoint, "add", {"a": 1, "b": 1})
+
+
+def test_no_tools_module_can_start_a_process() -> None:
+    import ast
+    from pathlib import Path
+
+    forbidden = {"subprocess", "mcp.client.stdio", "multiprocessing", "pty"}
+    for path in (Path(__file__).resolve().parents[2] / "tools").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            assert not forbidden.intersection(names), path
+            assert not (isinstance(node, ast.Name) and node.id in {"StdioServerParameters", "stdio_client"}), path
+            assert not (isinstance(node, ast.Attribute) and node.attr in {"system", "popen", "execv", "spawnv"}), path
