@@ -104,7 +104,7 @@ def test_it_exits_non_zero_naming_the_cycle(tmp_path: Path) -> None:
 
 
 def test_it_fails_on_an_app_missing_from_the_layering(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"tools/__init__.py": "", "tests/__init__.py": "", "core/__init__.py": ""})
+    root = _tree(tmp_path, {"widgets/__init__.py": "", "tests/__init__.py": "", "core/__init__.py": ""})
     run = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True, check=False)
     assert run.returncode == 1
-    assert run.stderr.splitlines() == ["not in the layering: tools (add it to LAYERS)"]
+    assert run.stderr.splitlines() == ["not in the layering: widgets (add it to LAYERS)"]
