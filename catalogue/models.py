@@ -17,7 +17,47 @@ from catalogue import keysource
 from catalogue.secrets import decrypt, encrypt
 
 
-class Provider(models.Model):
+class SecretBoundToUrl(models.Model):
+    """A model whose stored (encrypted) secret belongs to the URL it was entered for.
+
+    Saving a new URL without a new secret entered with it drops the stored one, so it can never be sent
+    to wherever the URL now points; `secret_dropped` then says so. Subclasses name the two fields.
+    """
+
+    bound_url_field: str
+    bound_value_field: str  # the encrypted secret
+    # The URL and secret as loaded from the database, and whether saving dropped the secret.
+    _loaded: tuple[str | None, str | None] | None = None
+    secret_dropped = False
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        url_field, secret_field = self.bound_url_field, self.bound_value_field
+        loaded, secret = self._loaded, getattr(self, secret_field)
+        if (
+            loaded
+            and loaded[0] is not None
+            and getattr(self, url_field) != loaded[0]
+            and secret
+            and secret == loaded[1]
+        ):
+            setattr(self, secret_field, "")
+            self.secret_dropped = True
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], secret_field}
+        super().save(*args, **kwargs)
+        self._loaded = (getattr(self, url_field), getattr(self, secret_field))
+
+    @classmethod
+    def from_db(cls, *args: Any, **kwargs: Any) -> Any:
+        instance = super().from_db(*args, **kwargs)
+        instance._loaded = (instance.__dict__.get(cls.bound_url_field), instance.__dict__.get(cls.bound_value_field))
+        return instance
+
+
+class Provider(SecretBoundToUrl):
     """An upstream API: OpenAI-compatible (chat completions and the rest) or Anthropic's Messages API."""
 
     class Kind(TextChoices):
@@ -50,10 +90,8 @@ class Provider(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    # The base URL and stored key as loaded from the database (see save), and whether saving
-    # dropped the stored key because the URL changed.
-    _loaded: tuple[str | None, str | None] | None = None
-    key_dropped = False
+    bound_url_field = "base_url"
+    bound_value_field = "api_key_encrypted"
 
     class Meta:
         ordering = ["name"]
@@ -61,23 +99,9 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # A stored key belongs to the address it was entered for: a new base URL without a key
-        # entered with it drops the old one, so it can never be sent to wherever the URL now points.
-        loaded = self._loaded
-        if loaded and loaded[0] is not None and self.base_url != loaded[0] and self.api_key_encrypted == loaded[1]:
-            self.api_key_encrypted = ""
-            self.key_dropped = True
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "api_key_encrypted"}
-        super().save(*args, **kwargs)
-        self._loaded = (self.base_url, self.api_key_encrypted)
-
-    @classmethod
-    def from_db(cls, *args: Any, **kwargs: Any) -> Provider:
-        provider = super().from_db(*args, **kwargs)
-        provider._loaded = (provider.__dict__.get("base_url"), provider.__dict__.get("api_key_encrypted"))
-        return provider
+    @property
+    def key_dropped(self) -> bool:
+        return self.secret_dropped
 
     def set_api_key(self, key: str) -> None:
         self.api_key_encrypted = encrypt(key) if key else ""

@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -148,17 +148,6 @@ class Guard:
         return str(addresses[0])
 
 
-class _Backend(Protocol):
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (the httpcore interface)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> Any: ...
-
-
 class GuardedBackend:
     """An httpcore(2) network backend that connects only to addresses the guard passed, pinned.
 
@@ -166,7 +155,7 @@ class GuardedBackend:
     to the checked address here keeps certificates and virtual hosts working.
     """
 
-    def __init__(self, inner: _Backend, guard: Guard) -> None:
+    def __init__(self, inner: Any, guard: Guard) -> None:
         self._inner = inner
         self.guard = guard
 

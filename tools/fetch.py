@@ -70,14 +70,11 @@ async def read_page(url: str, *, guard: Guard | None = None, limits: Limits | No
     """The page's readable text as a tool result; every failure (refused, slow, too odd) a ToolError."""
     limits = limits or Limits.configured()
     try:
-        async with asyncio.timeout(limits.timeout):
-            final_url, media_type, body, charset, cut = await _read(url, guard or default_guard(), limits)
-    except TimeoutError:
-        raise ToolError(f"the page was not read within {limits.timeout:g} seconds") from None
+        http.check_url(url)
     except Refused as exc:
-        raise ToolError(f"refused: {exc}") from None
-    except http.HTTPError as exc:
-        raise ToolError(f"the page could not be fetched ({exc.__class__.__name__})") from None
+        raise ToolError(f"the page is refused: {exc}") from None
+    async with http.within(limits.timeout, "the page"):
+        final_url, media_type, body, charset, cut = await _read(url, guard or default_guard(), limits)
     result = await asyncio.to_thread(_readable, final_url, media_type, body, charset)
     if cut:
         result.text += f"\n[the page is longer than {limits.max_bytes} bytes: only its start was read]"

@@ -9,6 +9,7 @@ lookup), reads no proxy or certificate settings from the environment, and follow
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urljoin
@@ -17,6 +18,7 @@ import httpcore2
 import httpx2
 
 from core.netguard import Guard, GuardedBackend, Refused
+from tools.results import ToolError
 
 MAX_REDIRECTS = 5
 SCHEMES = ("http", "https")
@@ -81,3 +83,18 @@ async def get(
         await response.aclose()
         target = check_url(urljoin(str(target), location))
     raise Refused(f"more than {max_redirects} redirects")
+
+
+@asynccontextmanager
+async def within(seconds: float, what: str) -> AsyncIterator[None]:
+    """The body given `seconds`; running out of time, a refused address or an HTTP failure become a ToolError
+    naming `what` (a host, never a URL's query or a credential)."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise ToolError(f"{what} did not answer within {seconds:g} seconds") from None
+    except Refused as exc:
+        raise ToolError(f"{what} is refused: {exc}") from None
+    except httpx2.HTTPError as exc:
+        raise ToolError(f"{what} could not be reached ({exc.__class__.__name__})") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -11,16 +10,16 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from catalogue.models import SecretBoundToUrl
 from catalogue.secrets import decrypt, encrypt
 from tools.mcp_client import SSE, STREAMABLE_HTTP, Endpoint
 
 
-class McpServer(models.Model):
+class McpServer(SecretBoundToUrl):
     """An MCP server reached over the network. `owner` null: a global server, registered by an admin.
 
-    Its headers (a bearer token, an API key header) are stored encrypted, like provider keys, and are
-    bound to the URL they were entered with: saving a new URL without new headers drops them, so they
-    can never be sent wherever the URL now points.
+    Its headers (a bearer token, an API key header) are stored encrypted like provider keys, and bound to
+    the URL they were entered with as provider keys are (SecretBoundToUrl).
     """
 
     class Transport(models.TextChoices):
@@ -44,8 +43,8 @@ class McpServer(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    _loaded: tuple[str, str] | None = None
-    headers_dropped = False
+    bound_url_field = "url"
+    bound_value_field = "headers_encrypted"
 
     class Meta:
         ordering = ["name"]
@@ -63,22 +62,6 @@ class McpServer(models.Model):
 
     def __str__(self) -> str:
         return self.name if self.owner_id is None else f"{self.name} ({self.owner})"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        loaded = self._loaded
-        if loaded and self.url != loaded[0] and self.headers_encrypted and self.headers_encrypted == loaded[1]:
-            self.headers_encrypted = ""
-            self.headers_dropped = True
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "headers_encrypted"}
-        super().save(*args, **kwargs)
-        self._loaded = (self.url, self.headers_encrypted)
-
-    @classmethod
-    def from_db(cls, *args: Any, **kwargs: Any) -> McpServer:
-        server = super().from_db(*args, **kwargs)
-        server._loaded = (server.__dict__.get("url", ""), server.__dict__.get("headers_encrypted", ""))
-        return server
 
     @property
     def is_global(self) -> bool:

@@ -7,7 +7,6 @@ default guard. API keys travel only in the engine's own header or body, never in
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -38,16 +37,12 @@ def _sources(items: Any, title: str, url: str, snippet: str, count: int) -> list
 
 async def _json(guard: Guard, method: str, url: str, **kwargs: Any) -> Any:
     """The engine's JSON answer; every failure a ToolError naming the engine's host, never the key."""
-    host = http.check_url(url).host
     try:
-        async with asyncio.timeout(settings.TOOLS_SEARCH_TIMEOUT), http.client(guard, timeout=None) as client:
-            response = await client.request(method, url, **kwargs)
-    except TimeoutError:
-        raise ToolError(f"the search engine at {host} did not answer in time") from None
+        host = http.check_url(url).host
     except Refused as exc:
         raise ToolError(f"the search engine's address is refused: {exc}") from None
-    except http.HTTPError as exc:
-        raise ToolError(f"the search engine at {host} could not be reached ({exc.__class__.__name__})") from None
+    async with http.within(settings.TOOLS_SEARCH_TIMEOUT, f"the search engine at {host}"), http.client(guard) as client:
+        response = await client.request(method, url, **kwargs)
     if response.status_code != 200:
         raise ToolError(f"the search engine at {host} answered HTTP {response.status_code}")
     try:
@@ -70,14 +65,20 @@ class SearXNG:
         return _sources(answer.get("results"), "title", "url", "content", count)
 
 
-class Brave:
-    name = "brave"
-    url = "https://api.search.brave.com/res/v1/web/search"
+class _Hosted:
+    """A hosted engine: public (under the default guard), with an API key; `url` may be another endpoint of it."""
+
+    url: str
 
     def __init__(self, api_key: str, guard: Guard | None = None, url: str | None = None) -> None:
         self._key = api_key
         self.guard = guard or Guard()
         self.url = url or self.url
+
+
+class Brave(_Hosted):
+    name = "brave"
+    url = "https://api.search.brave.com/res/v1/web/search"
 
     async def search(self, query: str, count: int) -> list[Source]:
         headers = {"X-Subscription-Token": self._key, "Accept": "application/json"}
@@ -86,14 +87,9 @@ class Brave:
         return _sources(web.get("results") if isinstance(web, Mapping) else [], "title", "url", "description", count)
 
 
-class Tavily:
+class Tavily(_Hosted):
     name = "tavily"
     url = "https://api.tavily.com/search"
-
-    def __init__(self, api_key: str, guard: Guard | None = None, url: str | None = None) -> None:
-        self._key = api_key
-        self.guard = guard or Guard()
-        self.url = url or self.url
 
     async def search(self, query: str, count: int) -> list[Source]:
         body = {"query": query, "max_results": count}

@@ -70,7 +70,7 @@ async def test_a_huge_body_is_cut_at_the_size_cap(site: str) -> None:
 
 
 async def test_a_page_that_never_finishes_is_a_tool_error_at_the_time_cap(site: str) -> None:
-    with pytest.raises(ToolError, match=r"not read within 0\.5 seconds"):
+    with pytest.raises(ToolError, match=r"the page did not answer within 0\.5 seconds"):
         await read_page(f"{site}/slow", guard=GUARD, limits=Limits(max_bytes=100_000, timeout=0.5))
 
 

@@ -71,7 +71,7 @@ def test_headers_are_stored_encrypted_and_dropped_when_the_url_changes_without_t
     raw = McpServer.objects.values_list("headers_encrypted", flat=True).get(pk=server.pk)
     assert "mcp-very-secret" not in raw and raw
     moved = services.update_own_server(alice, server.pk, url="https://elsewhere.example/mcp")
-    assert moved.headers_dropped and moved.get_headers() == {}
+    assert moved.secret_dropped and moved.get_headers() == {}
     kept = services.update_own_server(alice, server.pk, url="https://third.example/mcp", headers={"X-Key": "k"})
     assert kept.get_headers() == {"X-Key": "k"}
 

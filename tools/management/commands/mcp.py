@@ -50,7 +50,7 @@ class Command(BaseCommand):
             server.save(update_fields=["transport"])
         where = "internal addresses allowed" if server.allow_internal else "public addresses only"
         self.stdout.write(f"{'created' if created else 'updated'} MCP server {server.name} ({server.url}, {where})")
-        if server.headers_dropped:
+        if server.secret_dropped:
             self.stdout.write(f"the URL changed: the stored headers of {server.name} were removed; give them again")
 
     def _list(self) -> None:
