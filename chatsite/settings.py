@@ -421,6 +421,9 @@ ROUTING_PROBE_SECONDS = env_float("ROUTING_PROBE_SECONDS", 5.0, minimum=0.5)
 # Seconds the usage ledger's writer may wait to gather a larger batch of rows (0: write as soon as
 # it is free; rows of requests answered meanwhile still go in one INSERT). Flushed at shutdown.
 LEDGER_FLUSH_SECONDS = float(env_int("LEDGER_FLUSH_SECONDS", 0, minimum=0, maximum=3600))
+# Seconds between the ledger's notes of the calls in flight (a row each, with what it sent so far): what
+# a worker killed mid-stream can leave unrecorded. A note is one UPDATE per worker, whatever the calls.
+LEDGER_PROGRESS_SECONDS = env_float("LEDGER_PROGRESS_SECONDS", 2.0, minimum=0.1, maximum=3600)
 # Seconds before the /v1 rights cache's listener reconnects after losing its database connection
 # (doubling up to 30 times that while it keeps failing); meanwhile rights are read from the database.
 GATEWAY_LISTEN_RETRY_SECONDS = env_int("GATEWAY_LISTEN_RETRY_SECONDS", 1, minimum=1)

@@ -18,7 +18,7 @@ Every endpoint (chat, completions, embeddings, responses, messages) settles thro
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +29,7 @@ from gateway import routing
 from gateway.auth import Caller
 from gateway.errors import GatewayError
 from usage import limits
-from usage.ledger import current_ledger
+from usage.ledger import IN_FLIGHT, IN_FLIGHT_CODE, Flight, current_ledger
 from usage.models import UsageRecord
 from usage.tokens import Usage, estimate_prompt_tokens, tokens_for_bytes
 
@@ -52,6 +52,9 @@ class Call:
     finished: bool = False
     # The prompt's estimate when the body is not a chat request (completions, responses, embeddings).
     prompt_estimate: int | None = None
+    # While in flight (from its reservation on): the ledger's note of it, and what it sent so far.
+    flight: Flight | None = None
+    sent: Callable[[], Usage] | None = None
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -64,35 +67,45 @@ class Call:
         prompt = self.prompt_estimate if self.prompt_estimate is not None else estimate_prompt_tokens(self.body)
         return Usage(prompt, tokens_for_bytes(completion_bytes), estimated=True)
 
+    def fields(self, usage: Usage, status: int, error_code: str) -> dict[str, Any]:
+        """The request's ledger row (usage.UsageRecord's fields) as it stands."""
+        attempts = self.attempts
+        return {
+            "user": self.caller.user,
+            "api_key": self.caller.api_key,
+            "group_id": self.reservation.group_id if self.reservation is not None else None,
+            "model": self.model,
+            "model_public_id": self.public_id[:200],
+            "deployment": attempts.current if attempts is not None else None,
+            "attempts": attempts.count if attempts is not None else 0,
+            "source": self.caller.source,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "usage_estimated": usage.estimated,
+            "cost": self.cost(usage),
+            "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "ttft_ms": self.ttft_ms,
+            "status": status,
+            "error_code": error_code[:64],
+            "stream": self.stream,
+        }
+
+    def in_flight(self) -> dict[str, Any]:
+        """The ledger's note of the call while in flight: what it sent so far, if anything."""
+        return self.fields(self.sent() if self.sent is not None else self.estimated(), IN_FLIGHT, IN_FLIGHT_CODE)
+
     async def finish(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
         """Queue the request's ledger row and settle its reservation, once."""
         if self.finished:
             return
         self.finished = True
-        attempts = self.attempts
-        if attempts is not None:
-            attempts.release()
-        current_ledger().add(
-            UsageRecord(
-                user=self.caller.user,
-                api_key=self.caller.api_key,
-                group_id=self.reservation.group_id if self.reservation is not None else None,
-                model=self.model,
-                model_public_id=self.public_id[:200],
-                deployment=attempts.current if attempts is not None else None,
-                attempts=attempts.count if attempts is not None else 0,
-                source=self.caller.source,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                usage_estimated=usage.estimated,
-                cost=self.cost(usage),
-                latency_ms=int((time.perf_counter() - self.started) * 1000),
-                ttft_ms=self.ttft_ms,
-                status=status,
-                error_code=error_code[:64],
-                stream=self.stream,
-            )
-        )
+        if self.attempts is not None:
+            self.attempts.release()
+        fields = self.fields(usage, status, error_code)
+        if self.flight is not None:
+            current_ledger().land(self.flight, fields)
+        else:
+            current_ledger().add(UsageRecord(**fields))
         if self.reservation is not None:
             await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
 
@@ -140,6 +153,8 @@ async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completi
         call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
     except limits.LimitExceeded as exc:
         raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
+    # From here the call is in flight: a worker dying now still leaves a row (usage.ledger).
+    call.flight = current_ledger().begin(call.in_flight)
 
 
 ENDPOINT_OF_KIND = {"chat": "/v1/chat/completions", "text": "/v1/completions", "embedding": "/v1/embeddings"}

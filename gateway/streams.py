@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -257,6 +258,7 @@ async def relay_stream(
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
         stack, blocks, first, relay = await open_first(call, attempt, keepalive)
+        call.sent = functools.partial(relay.usage, call)
         async with stack:
             items, pending = first
             for item in items:
