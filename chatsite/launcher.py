@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -96,7 +97,22 @@ def serve(server: str, host: str, port: int, access_log: bool) -> None:
     )
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (a process manager's stop) ends the launcher as Ctrl-C does: through its exit hooks.
+
+    Those stop the embedded PostgreSQL (pgserver's hook; pg_ctl starts it in a session of its own, so the
+    signal to our process group never reaches it) and the local model's servers. Python's default for
+    SIGTERM skips them, and uvicorn, having shut down gracefully, raises the signal it caught once more.
+    """
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def main() -> None:
+    stop_on_sigterm()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     from core.env import env_bool, env_int, env_str
 

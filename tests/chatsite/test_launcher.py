@@ -62,3 +62,65 @@ def test_make_run_serves_with_the_chosen_server_and_stops_on_sigterm(server: str
         output = process.communicate(timeout=60)[0].decode()
     assert f"Serving on http://127.0.0.1:{port}/ with {server}" in output
     assert ("GET /v1/models" in output) == access_log  # a line per request only when asked
+
+
+def _postgres_processes(pgdata: Path) -> list[int]:
+    """The pids of processes serving `pgdata` (the postmaster and its children name it in their command)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(pgdata).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_sigterm_to_make_runs_process_group_stops_the_embedded_postgresql(server: str) -> None:
+    port = free_port()
+    var = Path(tempfile.mkdtemp(prefix="launcher-pg-"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "SERVER": server,
+        "PORT": str(port),
+        "LOCAL_MODEL": "0",
+        "ADMIN_PASSWORD": "a-long-and-unusual-password",
+        "VAR_DIR": str(var),
+        "LOG_LEVEL": "WARNING",
+    }
+    for name in ("DATABASE_URL", "TEST_DATABASE_NAME"):
+        env.pop(name, None)
+    # Its own process group, as `make run` in a terminal or under a process manager.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatsite.launcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{server} did not answer"
+            time.sleep(0.1)
+        assert _postgres_processes(var / "pgdata")  # the embedded PostgreSQL serves it
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+    deadline = time.monotonic() + 10  # pg_ctl stop waits for the server; its children may linger a moment
+    while _postgres_processes(var / "pgdata") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _postgres_processes(var / "pgdata") == [], output
+    assert not (var / "pgdata" / "postmaster.pid").exists()
