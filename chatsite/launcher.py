@@ -1,6 +1,8 @@
 """`make run`: prepare everything the service needs, then serve it.
 
-Each step prints what it does, so a first run that takes a while never looks hung.
+Each step prints what it does, so a first run that takes a while never looks hung. The bundled local
+model is installed and started in the background (chatsite.local_model.prepare_local_model): the site
+serves as soon as its database is ready.
 
 The server is uvicorn (with uvloop and httptools) unless SERVER=daphne: both serve HTTP and
 WebSockets, both stop gracefully on SIGTERM with the usage ledger written (see chatsite.asgi).
@@ -146,9 +148,16 @@ def main() -> None:
     ensure_admin()
     done()
 
-    from chatsite.local_model import start_local_model
+    from usage.ledger import mark_interrupted
 
-    start_local_model()
+    interrupted = mark_interrupted()
+    if interrupted:
+        print(f"    {interrupted} API call(s) cut by an earlier crash: marked interrupted in the ledger", flush=True)
+
+    from chatsite.local_model import prepare_local_model
+
+    # In the background: a first run installs it for minutes; nobody should wait for that to sign in.
+    prepare_local_model()
 
     print(f"==> Serving on http://{host}:{port}/ with {server} (Ctrl-C stops everything)", flush=True)
     serve(server, host, port, access_log)

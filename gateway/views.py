@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from catalogue.cards import model_card
 from catalogue.models import LanguageModel
+from catalogue.preparing import preparing
 from core.inputs import unstorable
 from gateway import auth, messages, responses, services
 from gateway.completions import create_text_completion, stream_text_completion
@@ -209,7 +210,10 @@ async def models(call: ApiCall) -> HttpResponseBase:
             )
         listed = [m for m in listed if m.kind == kind]
     call.headers.update(await services.rate_limit_headers(call.caller))
-    return json_response({"object": "list", "data": [model_card(m) for m in listed]})
+    cards = [model_card(m) for m in listed]
+    # Ours: models this server is still preparing (the bundled local model during `make run`'s first minutes).
+    coming = [{"id": i, "status": s} for i, s in preparing().items() if all(c["id"] != i for c in cards)]
+    return json_response({"object": "list", "data": cards, **({"preparing": coming} if coming else {})})
 
 
 @endpoint("GET")

@@ -1,4 +1,4 @@
-"""`make run` serves with the server SERVER names, and stops when asked."""
+"""`make run` serves with the server SERVER names at once, prepares the local model meanwhile, and stops when asked."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from accounts.keys import create_key
+from accounts.models import User
+from chatsite import local_model
+from tests.fake_upstream import FakeUpstream
 from tests.live_server import database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +130,37 @@ def test_sigterm_to_make_runs_process_group_stops_the_embedded_postgresql(server
         time.sleep(0.1)
     assert _postgres_processes(var / "pgdata") == [], output
     assert not (var / "pgdata" / "postmaster.pid").exists()
+
+
+def test_the_site_serves_while_the_local_model_is_prepared_and_lists_it_once_it_runs(
+    as_alice: httpx.Client, alice: User, fake_upstream: FakeUpstream, settings: Any
+) -> None:
+    settings.LOCAL_MODEL = True
+    _, secret = create_key(alice, "models")
+    api = {"Authorization": f"Bearer {secret}"}
+    local_model.register("http://127.0.0.1:9/v1", 8192, 2048)  # the last run's rows: its server is gone
+    started = threading.Event()
+
+    def start() -> list[local_model.LocalModelServer]:  # the llama.cpp server's part, played by a fake upstream
+        assert started.wait(60)
+        local_model.register(fake_upstream.base_url, 8192, 2048)
+        return []
+
+    preparation = local_model.prepare_local_model(start=start)
+    assert preparation is not None
+
+    listed = as_alice.get("/v1/models", headers=api).json()
+    assert local_model.MODEL_ID not in [m["id"] for m in listed["data"]]  # hidden: nothing serves it yet
+    assert listed["preparing"] == [{"id": local_model.MODEL_ID, "status": "starting it"}]
+    page = as_alice.get("/").text
+    assert f"The model {local_model.MODEL_ID} is being prepared" in page
+    assert 'http-equiv="refresh"' in page
+
+    started.set()
+    assert preparation.done.wait(60)
+    listed = as_alice.get("/v1/models", headers=api).json()
+    assert local_model.MODEL_ID in [m["id"] for m in listed["data"]]
+    assert "preparing" not in listed
+    page = as_alice.get("/").text
+    assert "is being prepared" not in page and 'http-equiv="refresh"' not in page
+    assert f'<option value="{local_model.MODEL_ID}"' in page
