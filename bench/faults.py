@@ -28,9 +28,7 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,7 +48,9 @@ from websockets.typing import Origin  # noqa: E402
 
 from bench.chat_sockets import sessions  # noqa: E402
 from bench.side_by_side import MODEL, seed  # noqa: E402
+from tests.fake_upstream import read_request  # noqa: E402
 from tests.live_server import LiveServer, database_url, free_port, start_server  # noqa: E402
+from tests.scaleout.redis_server import start_redis  # noqa: E402
 
 DATABASE = "chatsite_faults"
 
@@ -82,44 +82,21 @@ class Postgres:
 
 
 class Redis:
+    """Redis on a fixed port, so a restart comes back where the workers look for it."""
+
     def __init__(self) -> None:
-        self.binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
-        if self.binary is None:
-            sys.exit("bench: redis-server is not installed (scripts/system-deps.sh installs it)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        workdir = tempfile.mkdtemp(prefix="faults-redis-")
-        self.process = subprocess.Popen(
-            [self.binary or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        import redis
-
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client = redis.Redis.from_url(self.url, socket_timeout=1)
-                client.ping()
-                client.close()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    sys.exit("bench: redis-server did not start")
-                time.sleep(0.05)
+        self.server = start_redis()
+        self.url = self.server.url
+        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.server.process.poll() is None:
+            self.server.process.terminate()
+            self.server.process.wait(10)
 
     def restart(self) -> None:
         self.stop()
-        self.start()
+        self.server = start_redis(self.port)
 
 
 class Upstream:
@@ -143,13 +120,8 @@ class Upstream:
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = json.loads(body or b"{}")
+        _headers, _raw, request = await read_request(scope, receive)
+        request = request if isinstance(request, dict) else {}
         while self.hang.is_set():  # a threading.Event: the bench's loop sets it  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})

@@ -26,6 +26,19 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 
+def _wait_until_ready(process: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the launcher did not answer"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize(("server", "access_log"), [("uvicorn", False), ("daphne", False), ("uvicorn", True)])
 def test_make_run_serves_with_the_chosen_server_and_stops_on_sigterm(server: str, access_log: bool) -> None:
     from django.conf import settings
@@ -50,16 +63,7 @@ def test_make_run_serves_with_the_chosen_server_and_stops_on_sigterm(server: str
         [sys.executable, "-m", "chatsite.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{server} did not answer"
-            time.sleep(0.1)
+        _wait_until_ready(process, port, 120)
         answer = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
         assert answer.status_code == 401  # the API answers, in OpenAI's error shape
         assert answer.json()["error"]["code"] == "invalid_api_key"
@@ -111,16 +115,7 @@ def test_sigterm_to_make_runs_process_group_stops_the_embedded_postgresql(server
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 150
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{server} did not answer"
-            time.sleep(0.1)
+        _wait_until_ready(process, port, 150)
         assert _postgres_processes(var / "pgdata")  # the embedded PostgreSQL serves it
     finally:
         os.killpg(process.pid, signal.SIGTERM)

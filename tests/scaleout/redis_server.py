@@ -34,11 +34,12 @@ class RedisServer:
             client.close()
 
 
-def start_redis() -> RedisServer:
+def start_redis(port: int | None = None) -> RedisServer:
+    """A fresh Redis without persistence, on `port` (a free one if None)."""
     binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/sbin:/usr/bin")
     if binary is None:
         missing("redis-server is not installed (scripts/system-deps.sh installs it: apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="redis-test-")
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from accounts.keys import create_key
-from accounts.models import User
+from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.live_server import LiveServer, start_server
@@ -46,6 +46,12 @@ def worker(request: pytest.FixtureRequest, transactional_db: None) -> Iterator[L
     server.stop()
 
 
+def _model_and_key(fake_upstream: FakeUpstream, alice: User) -> tuple[ApiKey, str]:
+    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=30)
+    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake")
+    return create_key(alice, "streams")
+
+
 def _row_with_tokens(key_id: int, minimum: int, timeout: float = 30.0) -> UsageRecord | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,9 +65,7 @@ def _row_with_tokens(key_id: int, minimum: int, timeout: float = 30.0) -> UsageR
 def test_a_worker_killed_mid_stream_leaves_a_ledger_row_with_what_was_sent(
     worker: LiveServer, fake_upstream: FakeUpstream, alice: User
 ) -> None:
-    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=30)
-    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake")
-    key, secret = create_key(alice, "crash")
+    key, secret = _model_and_key(fake_upstream, alice)
     reply = Reply(content=" ".join(f"w{i:03}" for i in range(300)), chunks=300, hold_after_chunks=SENT)
     fake_upstream.queue(reply)
 
@@ -101,9 +105,7 @@ def test_a_worker_killed_mid_stream_leaves_a_ledger_row_with_what_was_sent(
 def test_a_stream_that_lands_updates_its_in_flight_row(
     worker: LiveServer, fake_upstream: FakeUpstream, alice: User
 ) -> None:
-    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=30)
-    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake")
-    key, secret = create_key(alice, "lands")
+    key, secret = _model_and_key(fake_upstream, alice)
     reply = Reply(content="one two three four", chunks=4, hold_after_chunks=2)
     fake_upstream.queue(reply)
 
