@@ -106,7 +106,9 @@ class Upstream:
         self.chunks, self.pace = chunks, pace
         self.hang = threading.Event()
         self.port = free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off", interface="asgi3"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -315,17 +317,32 @@ class Phase:
     note: str = ""
 
 
-def new_key(name: str) -> tuple[str, str]:
-    from django.db import connections
+def fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The bench's own database work, once more on a new connection if PostgreSQL restarted under it."""
+    from django.db import OperationalError, connections
 
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except OperationalError:
+            connections.close_all()
+            return fn(*args)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+@fresh
+def new_key(name: str) -> tuple[str, str]:
     from accounts.keys import create_key
     from accounts.models import User
 
     _key, secret = create_key(User.objects.get(username="bench"), name)
-    connections.close_all()
     return name, secret
 
 
+@fresh
 def settled_rows(keys: list[str]) -> dict[str, list[Any]]:
     """Each phase key's ledger rows, once every in-flight row a dead worker left is marked interrupted."""
     from datetime import timedelta
@@ -342,6 +359,7 @@ def settled_rows(keys: list[str]) -> dict[str, list[Any]]:
     return rows
 
 
+@fresh
 def stored_chat() -> dict[tuple[int, str], tuple[bool, str, str]]:
     """(conversation, message sent) -> (stored, the reply's status, the reply's stored text)."""
     from django.db import connections
@@ -409,57 +427,55 @@ def prepare(upstream_url: str, chats: int) -> list[tuple[str, int]]:
     return out
 
 
-async def run(args: argparse.Namespace, db_url: str, secret_key: str, pg: Postgres, redis: Redis) -> None:
-    upstream = Upstream(args.chunks, args.pace_ms / 1000)
-    chats = await asyncio.to_thread(prepare, upstream.base_url, args.chats)
-    env = {"REDIS_URL": redis.url, "LEDGER_PROGRESS_SECONDS": "1", "LOG_LEVEL": "ERROR"}
-    settings_dict = pg.settings_dict()
-    workers: list[LiveServer] = []
-    for _ in range(2):
-        workers.append(await asyncio.to_thread(start_server, settings_dict, secret_key, server="uvicorn", env=env))
-    proxy = Proxy()
-    proxy.backends = [w.port for w in workers]
-    await proxy.start()
-    print(f"Two workers on ports {proxy.backends} behind 127.0.0.1:{proxy.port}; Redis {redis.port}; upstream "
-          f"{upstream.port}; {args.streams} /v1 stream clients, {args.chats} chat sockets", flush=True)  # fmt: skip
+@dataclass
+class Site:
+    """The parts a fault acts on."""
 
-    async def kill_worker() -> str:
-        victim = workers[0]
+    workers: list[LiveServer]
+    proxy: Proxy
+    upstream: Upstream
+    pg: Postgres
+    redis: Redis
+    start_worker: Callable[[], LiveServer]
+
+    async def kill_worker(self) -> str:
+        victim = self.workers[0]
         os.kill(victim.process.pid, signal.SIGKILL)
         victim.process.wait()
-        proxy.backends = [w.port for w in workers[1:]]
+        self.proxy.backends = [w.port for w in self.workers[1:]]
 
         async def replace() -> None:
             await asyncio.sleep(5)  # a process manager's restart delay
-            fresh = await asyncio.to_thread(start_server, settings_dict, secret_key, server="uvicorn", env=env)
-            workers[0] = fresh
-            proxy.backends = [w.port for w in workers]
+            self.workers[0] = await asyncio.to_thread(self.start_worker)
+            self.proxy.backends = [w.port for w in self.workers]
 
         asyncio.get_running_loop().create_task(replace())
         return "a new worker started 5 s later"
 
-    async def restart_redis() -> str:
-        await asyncio.to_thread(redis.restart)
+    async def restart_redis(self) -> str:
+        await asyncio.to_thread(self.redis.restart)
         return "its data lost: no persistence"
 
-    async def restart_postgres() -> str:
+    async def restart_postgres(self) -> str:
         started = time.monotonic()
-        await asyncio.to_thread(pg.restart)
-        return f"down {time.monotonic() - started:.1f} s"
+        await asyncio.to_thread(self.pg.restart)
+        return f"pg_ctl restart took {time.monotonic() - started:.1f} s"
 
-    async def hang_upstream() -> str:
-        upstream.hang.set()
+    async def hang_upstream(self) -> str:
+        self.upstream.hang.set()
         await asyncio.sleep(12)
-        upstream.hang.clear()
-        return "12 s"
+        self.upstream.hang.clear()
+        return "for 12 s"
 
+
+async def drive(args: argparse.Namespace, site: Site, chats: list[tuple[str, int]]) -> None:
     phases = [
-        Phase("kill -9 a worker mid-stream", kill_worker),
-        Phase("restart Redis", restart_redis),
-        Phase("restart PostgreSQL", restart_postgres),
-        Phase("upstream hangs", hang_upstream),
+        Phase("kill -9 a worker mid-stream", site.kill_worker),
+        Phase("restart Redis", site.restart_redis),
+        Phase("restart PostgreSQL", site.restart_postgres),
+        Phase("upstream hangs", site.hang_upstream),
     ]
-    load = Load(proxy.port, new_key("warm-up"))
+    load = Load(site.proxy.port, await asyncio.to_thread(new_key, "warm-up"))
     counter = itertools.count()
     tasks = [asyncio.create_task(v1_client(load)) for _ in range(args.streams)]
     tasks += [asyncio.create_task(chat_client(load, cookie, conv, counter)) for cookie, conv in chats]
@@ -472,14 +488,7 @@ async def run(args: argparse.Namespace, db_url: str, secret_key: str, pg: Postgr
             print(f"==> {phase.name}", flush=True)
             phase.at = time.monotonic()
             phase.note = await phase.fault()
-            deadline = phase.at + args.whole_within
-            while time.monotonic() < deadline:
-                await asyncio.sleep(1)
-                recent = [o for o in load.outcomes if o.ended and o.started > time.monotonic() - 4]
-                kinds = {o.kind for o in recent if o.ok}
-                if {"v1", "chat"} <= kinds and all(o.ok for o in recent):
-                    break
-            until.append(time.monotonic())
+            until.append(await whole_again(load, phase.at + args.whole_within))
             print(f"    after {until[-1] - phase.at:.1f} s every client's recent requests succeed", flush=True)
             await asyncio.sleep(3)
     finally:
@@ -488,10 +497,42 @@ async def run(args: argparse.Namespace, db_url: str, secret_key: str, pg: Postgr
         for task in tasks:
             task.cancel()
         await asyncio.sleep(3)  # the workers' last ledger batches
-        for worker in workers:
-            worker.stop()  # graceful: the ledger's last rows are written
-        upstream.stop()
+    for worker in site.workers:
+        worker.stop()  # graceful: the ledger's last rows are written
     await asyncio.to_thread(report, phases, load, until)
+
+
+async def whole_again(load: Load, deadline: float) -> float:
+    """When every request of the last 4 s succeeded, chat and /v1 alike (or the deadline)."""
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        recent = [o for o in load.outcomes if o.ended and o.started > time.monotonic() - 4]
+        if {"v1", "chat"} <= {o.kind for o in recent if o.ok} and all(o.ok for o in recent):
+            break
+    return time.monotonic()
+
+
+async def run(args: argparse.Namespace, secret_key: str, pg: Postgres, redis: Redis) -> None:
+    upstream = Upstream(args.chunks, args.pace_ms / 1000)
+    env = {"REDIS_URL": redis.url, "LEDGER_PROGRESS_SECONDS": "1", "LOG_LEVEL": "ERROR"}
+
+    def start_worker() -> LiveServer:
+        return start_server(pg.settings_dict(), secret_key, server="uvicorn", env=env)
+
+    site = Site([], Proxy(), upstream, pg, redis, start_worker)
+    try:
+        chats = await asyncio.to_thread(prepare, upstream.base_url, args.chats)
+        for _ in range(2):
+            site.workers.append(await asyncio.to_thread(start_worker))
+        site.proxy.backends = [w.port for w in site.workers]
+        await site.proxy.start()
+        print(f"Two workers on ports {site.proxy.backends} behind 127.0.0.1:{site.proxy.port}; Redis {redis.port}; "
+              f"{args.streams} /v1 stream clients, {args.chats} chat sockets", flush=True)  # fmt: skip
+        await drive(args, site, chats)
+    finally:
+        for worker in site.workers:
+            worker.stop()
+        upstream.stop()
 
 
 def main() -> None:
@@ -504,6 +545,7 @@ def main() -> None:
     args = parser.parse_args()
     for name in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(name, None)
+    os.environ["LOG_LEVEL"] = "ERROR"  # the bench's own Django (its sign-ins for the chat sockets)
     print("Starting PostgreSQL and Redis of the bench's own...", flush=True)
     pg = Postgres()
     redis = Redis()
@@ -522,7 +564,7 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
-        asyncio.run(run(args, db_url, settings.SECRET_KEY, pg, redis))
+        asyncio.run(run(args, settings.SECRET_KEY, pg, redis))
     finally:
         redis.stop()
 

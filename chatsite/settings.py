@@ -139,6 +139,9 @@ def _database() -> dict[str, object]:
         "max_size": env_int("DB_POOL_MAX", 20, minimum=1),
         "timeout": 10,
     }
+    # A connection is checked as it leaves the pool: after a database restart every idle one is dead, and
+    # handing them out would fail as many requests (chatsite.db's threads keep theirs, so pay nothing).
+    config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = options
     test_name = env_str("TEST_DATABASE_NAME")
     if test_name:
