@@ -124,6 +124,13 @@ class Upstream:
             return
         _headers, _raw, request = await read_request(scope, receive)
         request = request if isinstance(request, dict) else {}
+        if scope["path"].endswith("/models"):  # the gateway's probe of a cooling deployment
+            listing = json.dumps({"object": "list", "data": [{"id": "fast-model", "object": "model"}]}).encode()
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": listing})
+            return
         while self.hang.is_set():  # a threading.Event: the bench's loop sets it  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
@@ -282,7 +289,7 @@ async def one_reply(load: Load, socket: Any, conversation: int, content: str) ->
         while True:
             frame = json.loads(await asyncio.wait_for(socket.recv(), 30))
             if frame["type"] == "error":
-                outcome.result = "refused"
+                outcome.result = f"refused ({frame.get('code')})"
                 await asyncio.sleep(0.5)
                 return
             if frame["type"] == "delta" and frame["id"] == reply_id:
@@ -392,6 +399,7 @@ def report(phases: list[Phase], load: Load, until: list[float]) -> None:
             seen[f"{o.kind} {o.result}"] = seen.get(f"{o.kind} {o.result}", 0) + 1
         failures = [o for o in window if not o.ok and o.ended >= phase.at]
         whole = max((o.ended - phase.at for o in failures), default=0.0)
+        first = min((o.started - phase.at for o in failures), default=0.0)
         # /v1: every request a worker answered has a row under the phase's key.
         answered = [o for o in load.outcomes if o.kind == "v1" and o.key == phase.key[0] and o.answered]
         ledger = rows.get(phase.key[0], [])
@@ -411,7 +419,8 @@ def report(phases: list[Phase], load: Load, until: list[float]) -> None:
         lost = (f"{lost_rows} ledger rows of {len(answered)} answered /v1 calls ({max(0, unbilled)} cut calls without "
                 f"tokens); {len(unstored)} chat messages unstored; {short} characters of replies seen but not stored"
                 + (f" (interrupted replies stored as: {', '.join(statuses)})" if statuses else ""))  # fmt: skip
-        print(f"| {phase.name}{' (' + phase.note + ')' if phase.note else ''} | {saw} | {whole:.1f} s | {lost} |")
+        span = f"{whole:.1f} s (failures from {first:+.1f} s)" if failures else "0 s"
+        print(f"| {phase.name}{' (' + phase.note + ')' if phase.note else ''} | {saw} | {span} | {lost} |")
 
 
 def prepare(upstream_url: str, chats: int) -> list[tuple[str, int]]:

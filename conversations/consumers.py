@@ -70,9 +70,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.bucket = frames.FrameBucket(settings.CHAT_SOCKET_FRAMES_PER_SECOND, settings.CHAT_SOCKET_FRAME_BURST)
         # Subscribe before reading the stored state, so no frame falls between the two.
-        for group in (events.conversation_group(self.conversation_id), events.user_group(user.pk)):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+        self.groups_joined = [events.conversation_group(self.conversation_id), events.user_group(user.pk)]
+        await self._join_groups()
         await self.accept()
         await sweeper.start()
         messages = await db(services.messages_of, self.conversation_id)
@@ -117,7 +116,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except frames.FrameError as exc:
             await self._refuse("invalid", str(exc))
             return
+        if frame.type != "ping":
+            # Again before each action: a Redis restarted without its data has forgotten the groups, and this
+            # socket would miss every event (its next reply included) until the page is reloaded.
+            await self._join_groups()
         await getattr(self, f"_on_{frame.type}")(frame)
+
+    async def _join_groups(self) -> None:
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
 
     async def _on_send(self, frame: frames.Send) -> None:
         self._start(await self._act(actions.do_send, frame.content, frame.attachments))

@@ -11,13 +11,13 @@ requests answered while one batch is written form the next batch. LEDGER_FLUSH_S
 write as soon as the writer is free) lets it wait that long to gather larger batches. Key
 `last_used_at` rides along, at most once a minute per key.
 
-A call still in flight LEDGER_PROGRESS_SECONDS after it began gets a row of its own (status 102,
-error_code "in_flight") in the next batch, and every LEDGER_PROGRESS_SECONDS the rows of calls in
-flight are updated with what they sent so far (`progress()`, read on the event loop): a worker killed
+Every LEDGER_PROGRESS_SECONDS the writer notes the calls in flight: a call still in flight then gets
+a row of its own (status 102, error_code "in_flight"), and the rows of calls in flight are updated
+with what they sent so far (`progress()`, read on the event loop): a worker killed
 mid-stream leaves the last of these, which `mark_interrupted` (run by every worker's writer now and
 then, and at start) turns into status 500, error_code "interrupted" once no writer has updated it
-for a while. A crash loses at most the last progress interval of each call in flight, and the rows
-of calls that began or ended within it.
+for a while. A crash loses at most the last progress interval: what calls in flight sent during it,
+the calls that began within it, and the rows queued but not yet written.
 
 Nothing is lost at shutdown: the ASGI lifespan's shutdown (uvicorn) awaits `flush_usage()`, and
 at exit (daphne stops its loop on SIGTERM without a lifespan) whatever is still queued is written
@@ -87,7 +87,6 @@ class Flight:
     """A call in flight: `progress()` gives its row's fields as they stand (status 102)."""
 
     progress: Callable[[], dict[str, Any]]
-    begun: float
     created_at: datetime = field(default_factory=timezone.now)
     pk: int | None = None  # once its in-flight row is written
 
@@ -138,7 +137,7 @@ class _Ledger:
 
     def begin(self, progress: Callable[[], dict[str, Any]]) -> Flight:
         """Note a call in flight; its row is written only if it is still in flight at the next progress note."""
-        flight = Flight(progress, self._loop.time())
+        flight = Flight(progress)
         self._flights[flight] = None
         if self._task is None or self._task.done():
             self._kick()
@@ -212,25 +211,25 @@ class _Ledger:
         batch.rows = rows
         batch.landed = landed
         for flight, fields in landed:
-            self._place(batch, flight, fields, due=True)
+            self._place(batch, flight, fields)
         if final or now - self._noted >= progress_seconds():
             self._noted = now
             for flight in list(self._flights):
                 fields = flight.progress()
                 if final:
                     fields.update(status=INTERRUPTED, error_code=INTERRUPTED_CODE)
-                self._place(batch, flight, fields, due=final or now - flight.begun >= progress_seconds())
+                self._place(batch, flight, fields)
         if not final and now - self._swept >= SWEEP_SECONDS:
             self._swept = now
             batch.sweep = True
         return batch
 
     @staticmethod
-    def _place(batch: Batch, flight: Flight, fields: dict[str, Any], *, due: bool) -> None:
-        """A flight's row into the batch: an update once written, else an insert when `due`."""
+    def _place(batch: Batch, flight: Flight, fields: dict[str, Any]) -> None:
+        """A flight's row into the batch: an update once written, else an insert."""
         if flight.pk is not None:
             batch.updates.append(UsageRecord(pk=flight.pk, **fields))
-        elif due:
+        else:
             # An in-flight row is dated when its call began; a landed call's row, like any other, when it ended.
             began = {"created_at": flight.created_at} if fields["status"] == IN_FLIGHT else {}
             batch.flights.append((flight, UsageRecord(**began, **fields)))

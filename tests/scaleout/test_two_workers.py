@@ -174,3 +174,18 @@ def test_a_reply_started_on_one_worker_is_followed_from_a_socket_on_the_other(
     assert frames[-1]["message"]["status"] == "complete"
     assert text == frames[-1]["message"]["content"] == WORDS
     assert a_rest[-1]["message"]["content"] == WORDS
+
+
+def test_a_socket_open_across_a_redis_restart_gets_its_next_reply(
+    shared: Cluster, model: LanguageModel, alice: User, fake_upstream: FakeUpstream
+) -> None:
+    conversation = Conversation.objects.create(owner=alice, model=model)
+    fake_upstream.queue(Reply(content="after the restart", chunks=3))
+
+    with _socket(shared.a, conversation, _session_cookie(alice)) as socket:
+        _frames(socket, lambda f: f["type"] == "messages")
+        shared.redis.flush()  # what a Redis restarted without persistence knows: nothing, the groups included
+        socket.send(json.dumps({"type": "send", "content": "Still there?"}))
+        frames = _frames(socket, _finished)
+    assert frames[-1]["message"]["status"] == "complete"
+    assert frames[-1]["message"]["content"] == "after the restart"
