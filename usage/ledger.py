@@ -11,13 +11,14 @@ requests answered while one batch is written form the next batch. LEDGER_FLUSH_S
 write as soon as the writer is free) lets it wait that long to gather larger batches. Key
 `last_used_at` rides along, at most once a minute per key.
 
-Every LEDGER_PROGRESS_SECONDS the writer notes the calls in flight: a call still in flight then gets
-a row of its own (status 102, error_code "in_flight"), and the rows of calls in flight are updated
-with what they sent so far (`progress()`, read on the event loop): a worker killed
-mid-stream leaves the last of these, which `mark_interrupted` (run by every worker's writer now and
-then, and at start) turns into status 500, error_code "interrupted" once no writer has updated it
-for a while. A crash loses at most the last progress interval: what calls in flight sent during it,
-the calls that began within it, and the rows queued but not yet written.
+Every LEDGER_PROGRESS_SECONDS while calls are in flight, the writer notes them: a call still in
+flight then gets a row of its own in that batch (status 102, error_code "in_flight"), and the rows of
+calls in flight are updated with what they sent so far (`progress()`, read on the event loop); the
+call's end updates its row. A worker killed mid-stream leaves the last of these, which
+`mark_interrupted` (run by every worker's writer now and then, and at start) turns into status 500,
+error_code "interrupted" once no writer has updated it for a while. A crash loses at most the last
+progress interval: what the calls in flight sent in it, the calls that began in it, and the rows
+queued but not yet written.
 
 Nothing is lost at shutdown: the ASGI lifespan's shutdown (uvicorn) awaits `flush_usage()`, and
 at exit (daphne stops its loop on SIGTERM without a lifespan) whatever is still queued is written
@@ -138,6 +139,10 @@ class _Ledger:
     def begin(self, progress: Callable[[], dict[str, Any]]) -> Flight:
         """Note a call in flight; its row is written only if it is still in flight at the next progress note."""
         flight = Flight(progress)
+        if not self._flights:
+            # The first call in flight after a quiet spell: its first note is an interval away, so the
+            # calls shorter than that (most) never cost an in-flight row.
+            self._noted = self._loop.time()
         self._flights[flight] = None
         if self._task is None or self._task.done():
             self._kick()

@@ -23,6 +23,7 @@ from tests.fake_upstream import FakeUpstream
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer
 from tests.scaleout.redis_server import redis_server  # noqa: F401
+from usage.ledger import IN_FLIGHT
 from usage.models import UsageRecord
 
 MODEL = "acme/chat-small"  # a public id with a slash, as catalogues often have
@@ -99,10 +100,11 @@ def live_gateway(gateway: Gateway, live_server: LiveServer) -> Gateway:
 
 
 def wait_for_usage(count: int = 1, timeout: float = 10.0, **filters: object) -> list[UsageRecord]:
-    """The ledger rows once at least `count` exist (the server writes them just after answering)."""
+    """The ledger rows of finished calls once at least `count` exist (written just after answering)."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = list(UsageRecord.objects.filter(**filters).order_by("created_at", "pk"))
+        # A long call has a row while in flight (usage.ledger): it counts once its call ended.
+        rows = list(UsageRecord.objects.filter(**filters).exclude(status=IN_FLIGHT).order_by("created_at", "pk"))
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         time.sleep(0.02)
