@@ -140,7 +140,7 @@ def _database() -> dict[str, object]:
         "timeout": 10,
     }
     # A connection is checked as it leaves the pool: after a database restart every idle one is dead, and
-    # handing them out would fail as many requests (chatsite.db's threads keep theirs, so pay nothing).
+    # handing them out would fail as many requests (core.db's threads keep theirs, so pay nothing).
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = options
     test_name = env_str("TEST_DATABASE_NAME")
