@@ -23,8 +23,8 @@ from conversations.events import control_group, conversation_group, layer, publi
 from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
+from gateway.chat_completions.protocol import reasoning_text
 from gateway.errors import GatewayError
-from gateway.protocol import reasoning_text
 from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Generation:
     async def _consume(self) -> None:
         try:
             from gateway.auth import Caller
-            from gateway.services import stream_completion
+            from gateway.chat_completions.serving import ChatServing
 
             prepared = await db(services.generation_input, self.message_id)
             if prepared is None:
@@ -160,7 +160,7 @@ class Generation:
             user, body = prepared
             caller = Caller(user, None, UsageRecord.Source.CHAT)
             # Closing the generator (also on a stop's cancellation) closes the upstream request.
-            stream = cast(AsyncGenerator[dict[str, Any], None], stream_completion(caller, body))
+            stream = cast(AsyncGenerator[dict[str, Any], None], ChatServing(caller, body, stream=True).stream(None))
             async with contextlib.aclosing(stream) as chunks:
                 async for chunk in chunks:
                     if "error" in chunk:

@@ -162,7 +162,7 @@ async def authenticate_bearer(authorization_header: str | None, *, model_hint: s
     return await authenticate_key(bearer_secret(authorization_header), model_hint=model_hint)
 
 
-def _not_found(public_id: str) -> GatewayError:
+def model_not_found(public_id: str) -> GatewayError:
     return GatewayError(
         404,
         f"The model '{public_id}' does not exist or you do not have access to it.",
@@ -203,7 +203,7 @@ async def get_model(public_id: str, caller: Caller | None = None) -> LanguageMod
     else:
         model = await lookups.read("model", public_id, lambda _token: db(_find_model, public_id))
     if model is None or not model.open_to(await caller_groups(caller)):
-        raise _not_found(public_id)
+        raise model_not_found(public_id)
     _check_scope(public_id, caller)
     return model
 

@@ -1,14 +1,16 @@
 """One decorator for the /v1 endpoints: method, body, key auth, error shape, rate-limit headers.
 
-    @endpoint("POST", body=True)
+    @endpoint("POST", body=True, reserves=True)
     async def chat_completions(call: ApiCall) -> HttpResponseBase: ...
 
-    @endpoint("POST", body=True, shape=ANTHROPIC)
+    @endpoint("POST", body=True, reserves=True, shape=ANTHROPIC)
     async def messages(call: ApiCall) -> HttpResponseBase: ...
 
 The handler gets the authenticated caller and the parsed body; a GatewayError it raises becomes an
 answer in the endpoint's error shape (with the caller's x-ratelimit-* headers, but on a 429, which
-carries its own), and headers it puts in `call.headers` are added to its answer. OpenAI's endpoints
+carries its own), and headers it puts in `call.headers` are added to its answer. The x-ratelimit-*
+headers of an answer are set here: a handler that `reserves` gets them from its reservation (the
+serving core writes them into `call.headers`), any other from the caller's limits as they stand. OpenAI's endpoints
 take the key as a bearer token; Anthropic's take it as `x-api-key` too, and answer errors in
 Anthropic's shape ({"type": "error", "error": {"type", "message"}}, gateway.translate_anthropic).
 """
@@ -16,22 +18,31 @@ Anthropic's shape ({"type": "error", "error": {"type", "message"}}, gateway.tran
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from core.inputs import BadInput, parse_json, unstorable_in
-from gateway import auth, services
+from gateway import auth
 from gateway.errors import GatewayError
-from gateway.translate_anthropic.errors import anthropic_error
+from gateway.serving.base import Serving
+from gateway.wire import (
+    ANTHROPIC,
+    OPENAI,
+    EventFormat,
+    error_response,
+    event_stream,
+    json_response,
+    method_not_allowed,
+    shape_for,
+)
+from usage import limits
 
 
 @dataclass
@@ -43,43 +54,6 @@ class ApiCall:
 
 
 Handler = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
-
-
-def encode_json(payload: Any) -> bytes:
-    """Compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) writes it.
-
-    orjson: 0.2 us instead of 7 us for a stream chunk, which is encoded once per chunk sent
-    (CPU per streamed request of 20 chunks 2.1 -> 1.9 ms with bench/side_by_side.py). What it
-    refuses (integers beyond 64 bits an upstream may send) goes through json.
-    """
-    try:
-        return orjson.dumps(payload)
-    except TypeError:  # orjson.JSONEncodeError is one
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
-    return HttpResponse(encode_json(payload), status=status, content_type="application/json", headers=headers)
-
-
-OPENAI = "openai"
-ANTHROPIC = "anthropic"
-ANTHROPIC_PATHS = "/v1/messages"  # what answers in Anthropic's shape, before any view decided it
-
-
-def error_response(exc: GatewayError, headers: dict[str, str] | None = None, *, shape: str = OPENAI) -> HttpResponse:
-    status, payload = anthropic_error(exc) if shape == ANTHROPIC else (exc.status, exc.to_dict())
-    return json_response(payload, status, {**(headers or {}), **exc.headers})
-
-
-def shape_for(path: str) -> str:
-    """The error shape of a path's answers, for errors raised before a view (or outside one)."""
-    return ANTHROPIC if path.startswith(ANTHROPIC_PATHS) else OPENAI
-
-
-def method_not_allowed(allowed: str, *, shape: str = OPENAI) -> HttpResponse:
-    exc = GatewayError(405, f"Method not allowed; use {allowed}.", code="method_not_allowed")
-    return error_response(exc, {"Allow": allowed}, shape=shape)
 
 
 # Deep enough for tools' JSON schemas, shallow enough that walking a body stays cheap.
@@ -128,7 +102,9 @@ def _secret(request: HttpRequest, shape: str) -> str:
     return auth.bearer_secret(authorization)
 
 
-def endpoint(method: str, *, body: bool = False, shape: str = OPENAI) -> Callable[[Handler], Handler]:
+def endpoint(
+    method: str, *, body: bool = False, reserves: bool = False, shape: str = OPENAI
+) -> Callable[[Handler], Handler]:
     """A /v1 view answering `method` for key-authenticated callers (see the module's docstring)."""
 
     def decorate(handler: Handler) -> Handler:
@@ -157,8 +133,10 @@ def endpoint(method: str, *, body: bool = False, shape: str = OPENAI) -> Callabl
                     raise problem
                 response = await handler(call, *args, **kwargs)
             except GatewayError as exc:
-                headers = {} if exc.status == 429 else await services.rate_limit_headers(caller)
+                headers = {} if exc.status == 429 else await limits.peek_headers(caller)
                 return error_response(exc, headers, shape=shape)
+            if not reserves:
+                call.headers.update(await limits.peek_headers(caller))
             for name, value in call.headers.items():
                 response.headers.setdefault(name, value)
             return response
@@ -166,3 +144,26 @@ def endpoint(method: str, *, body: bool = False, shape: str = OPENAI) -> Callabl
         return view
 
     return decorate
+
+
+def serving_endpoint(serving: type[Serving[Any]], form: EventFormat | None, *, shape: str = OPENAI) -> Handler:
+    """The POST view of an endpoint served by the serving core: a JSON answer, or a stream in `form`
+    when the body asks for one (never, for an endpoint without a `form`)."""
+
+    @endpoint("POST", body=True, reserves=True, shape=shape)
+    async def view(call: ApiCall) -> HttpResponseBase:
+        stream = form is not None and call.body.get("stream") is True
+        sent_on = {name: call.request.headers[name] for name in serving.SENT_ON if name in call.request.headers}
+        served = serving(call.caller, call.body, stream=stream, headers=call.headers, sent_on=sent_on)
+        if form is not None and stream:
+            return await event_stream(served.stream(settings.GATEWAY_KEEPALIVE_SECONDS), form)
+        return json_response(await served.answer())
+
+    return view
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Anything else under /v1: a 404 in the path's error shape, not an HTML page."""
+    exc = GatewayError(404, f"Unknown request URL: {request.method} {request.path}.", code="unknown_url")
+    return error_response(exc, shape=shape_for(request.path))

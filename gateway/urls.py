@@ -1,19 +1,25 @@
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from gateway import views
+from gateway.anthropic_messages.views import count_message_tokens, create_message
+from gateway.chat_completions.views import chat_completions
+from gateway.embeddings.views import embeddings
+from gateway.endpoint import not_found
+from gateway.model_list.views import model, models
+from gateway.responses_api.views import create_response, response_input_items, stored_response
+from gateway.text_completions.views import completions
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("chat/completions", views.chat_completions, name="v1-chat-completions"),
-    path("completions", views.completions, name="v1-completions"),
-    path("embeddings", views.embeddings, name="v1-embeddings"),
-    path("messages", views.create_message, name="v1-messages"),
-    path("messages/count_tokens", views.count_tokens, name="v1-messages-count-tokens"),
-    path("responses", views.create_response, name="v1-responses"),
-    path("responses/<str:response_id>", views.stored_response, name="v1-response"),
-    path("responses/<str:response_id>/input_items", views.response_input_items, name="v1-response-input-items"),
-    path("models", views.models, name="v1-models"),
+    path("chat/completions", chat_completions, name="v1-chat-completions"),
+    path("completions", completions, name="v1-completions"),
+    path("embeddings", embeddings, name="v1-embeddings"),
+    path("messages", create_message, name="v1-messages"),
+    path("messages/count_tokens", count_message_tokens, name="v1-messages-count-tokens"),
+    path("responses", create_response, name="v1-responses"),
+    path("responses/<str:response_id>", stored_response, name="v1-response"),
+    path("responses/<str:response_id>/input_items", response_input_items, name="v1-response-input-items"),
+    path("models", models, name="v1-models"),
     # Ids may contain '/': clients percent-encode it, the server decodes it back into the path.
-    path("models/<path:model_id>", views.model, name="v1-model"),
-    # Anything else under /v1 gets a 404 in OpenAI's error shape, not an HTML page.
-    re_path(r"^(?P<rest>.*)$", views.not_found),
+    path("models/<path:model_id>", model, name="v1-model"),
+    # Anything else under /v1 gets a 404 in its error shape, not an HTML page.
+    re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.protocol import reasoning_text
-from gateway.protocol_anthropic import MessageResponse, TextBlock, ThinkingBlock, ToolUseBlock
+from gateway.anthropic_messages.protocol import MessageResponse, TextBlock, ThinkingBlock, ToolUseBlock
+from gateway.chat_completions.protocol import reasoning_text
 from gateway.translate_anthropic.common import (
     FINISH_TO_STOP,
     STOP_TO_FINISH,

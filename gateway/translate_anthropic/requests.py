@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.protocol import AssistantMessage as ChatAssistant
-from gateway.protocol import ChatCompletionRequest, FilePart, FunctionTool, ImagePart, NamedToolChoice, TextPart
-from gateway.protocol import ToolMessage as ChatTool
-from gateway.protocol_anthropic import (
+from gateway.anthropic_messages.protocol import (
     AssistantMessage,
     Base64ImageSource,
     Base64PdfSource,
@@ -31,7 +28,17 @@ from gateway.protocol_anthropic import (
     UrlSource,
     UserMessage,
 )
-from gateway.protocol_anthropic import SystemMessage as AnthropicSystem
+from gateway.anthropic_messages.protocol import SystemMessage as AnthropicSystem
+from gateway.chat_completions.protocol import AssistantMessage as ChatAssistant
+from gateway.chat_completions.protocol import (
+    ChatCompletionRequest,
+    FilePart,
+    FunctionTool,
+    ImagePart,
+    NamedToolChoice,
+    TextPart,
+)
+from gateway.chat_completions.protocol import ToolMessage as ChatTool
 from gateway.translate_anthropic.common import (
     EFFORT_BUDGETS,
     MAX_OPENAI_STOPS,

@@ -10,10 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.errors import GatewayError
-from gateway.protocol import reasoning_text
-from gateway.protocol_anthropic import TextBlock, ThinkingBlock, ToolUseBlock
-from gateway.protocol_anthropic_stream import (
+from gateway.anthropic_messages.protocol import TextBlock, ThinkingBlock, ToolUseBlock
+from gateway.anthropic_messages.stream_protocol import (
     STREAM_EVENT,
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -25,6 +23,8 @@ from gateway.protocol_anthropic_stream import (
     TextDelta,
     ThinkingDelta,
 )
+from gateway.chat_completions.protocol import reasoning_text
+from gateway.errors import GatewayError
 from gateway.translate_anthropic.answers import UnreadableAnswer, usage_to_anthropic, usage_to_openai
 from gateway.translate_anthropic.common import FINISH_TO_STOP, STOP_TO_FINISH, mapping
 from gateway.translate_anthropic.errors import anthropic_error, openai_error

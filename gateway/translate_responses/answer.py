@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.protocol import reasoning_text
-from gateway.protocol_responses import CreateResponse
+from gateway.chat_completions.protocol import reasoning_text
+from gateway.responses_api.protocol import CreateResponse
 
 
 @dataclass(frozen=True)

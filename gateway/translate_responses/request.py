@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.chat_completions.protocol import invalid_param
 from gateway.errors import GatewayError
-from gateway.protocol import invalid_param
-from gateway.protocol_responses import CreateResponse
+from gateway.responses_api.protocol import CreateResponse
 
 # Fields of CreateResponse the translation reads or deliberately drops; the rest (unknown ones such
 # as `top_k`) go upstream as they came.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.protocol import reasoning_text
-from gateway.protocol_responses import CreateResponse
+from gateway.chat_completions.protocol import reasoning_text
+from gateway.responses_api.protocol import CreateResponse
 from gateway.translate_responses.answer import (
     Ids,
     as_object,

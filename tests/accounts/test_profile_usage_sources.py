@@ -12,8 +12,8 @@ from django.test import Client
 from accounts import keys
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from gateway import services
 from gateway.auth import Caller
+from gateway.chat_completions.serving import ChatServing
 from tests.fake_upstream import FakeUpstream, Reply
 from usage.ledger import flush_usage
 from usage.models import UsageRecord
@@ -51,11 +51,11 @@ async def test_browser_chats_and_api_calls_are_counted_apart(
     }
     fake_upstream.queue(Reply(content="a b c d", chunks=4))
     chat = Caller(user=alice, api_key=None, source=UsageRecord.Source.CHAT)
-    async for _ in services.stream_completion(chat, body):
+    async for _ in ChatServing(chat, body, stream=True).stream(None):
         pass
     fake_upstream.queue(Reply(content="e f"))
     api = Caller(user=alice, api_key=key, source=UsageRecord.Source.API)
-    await services.create_completion(api, {"model": "acme/chat-1", "messages": body["messages"]})
+    await ChatServing(api, {"model": "acme/chat-1", "messages": body["messages"]}, stream=False).answer()
     await flush_usage()
 
     def profile() -> str:

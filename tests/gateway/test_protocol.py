@@ -1,4 +1,4 @@
-"""Request validation against OpenAI's CreateChatCompletionRequest (gateway.protocol)."""
+"""Request validation against OpenAI's CreateChatCompletionRequest (gateway.chat_completions.protocol)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import GatewayError
-from gateway.protocol import (
+from gateway.chat_completions.protocol import (
     AssistantMessage,
     DeveloperMessage,
     ImagePart,
@@ -17,6 +16,7 @@ from gateway.protocol import (
     UserMessage,
     parse_chat_request,
 )
+from gateway.errors import GatewayError
 from tests.gateway.parsed import read_as_sent
 
 USER = {"role": "user", "content": "hi"}

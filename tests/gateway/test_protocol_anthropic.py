@@ -1,4 +1,4 @@
-"""Request validation against Anthropic's Messages API (gateway.protocol_anthropic)."""
+"""Request validation against Anthropic's Messages API (gateway.anthropic_messages.protocol)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import GatewayError
-from gateway.protocol_anthropic import (
+from gateway.anthropic_messages.protocol import (
     CustomTool,
     ImageBlock,
     OtherBlock,
@@ -16,7 +15,8 @@ from gateway.protocol_anthropic import (
     parse_count_tokens_request,
     parse_messages_request,
 )
-from gateway.protocol_anthropic_stream import STREAM_EVENT, MessageStartEvent, OtherEvent
+from gateway.anthropic_messages.stream_protocol import STREAM_EVENT, MessageStartEvent, OtherEvent
+from gateway.errors import GatewayError
 from tests.gateway import anthropic_examples as docs
 from tests.gateway.parsed import read_as_sent
 

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
+from gateway.embeddings.protocol import parse_embedding_request
 from gateway.errors import GatewayError
-from gateway.protocol_completions import parse_completion_request
-from gateway.protocol_embeddings import parse_embedding_request
-from gateway.protocol_responses import (
+from gateway.responses_api.protocol import (
     FunctionCallItem,
     FunctionCallOutputItem,
     ItemReference,
@@ -18,6 +17,7 @@ from gateway.protocol_responses import (
     ReasoningItem,
     parse_response_request,
 )
+from gateway.text_completions.protocol import parse_completion_request
 from tests.gateway.parsed import read_as_sent
 from tests.openai_schema import validate
 

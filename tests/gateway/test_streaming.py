@@ -1,7 +1,7 @@
 """Streams: SSE framing on the wire, errors after the first byte, keep-alives, and cancellation.
 
 Framing is checked with raw HTTP through the ASGI app in process, disconnects against a live server
-process (the wire itself); keep-alive, aclose and task cancellation through gateway.services, as the
+process (the wire itself); keep-alive, aclose and task cancellation through the serving core, as the
 chat's generations use them.
 """
 
@@ -20,8 +20,8 @@ from django.db import connection
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from gateway import services
 from gateway.auth import Caller
+from gateway.chat_completions.serving import ChatServing
 from gateway.errors import GatewayError
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
@@ -127,7 +127,7 @@ async def ledger() -> list[UsageRecord]:
 
 async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="x y z"))
-    chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
+    chunks = [chunk async for chunk in ChatServing(chat, chat_body(), stream=True).stream(None)]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1]) == "x y z"
     [row] = await ledger()
@@ -136,7 +136,7 @@ async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: Caller, fake_u
 
 async def test_a_silent_upstream_gets_keep_alives(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="slow reply", delay=0.6))
-    seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.15)]
+    seen = [event async for event in ChatServing(chat, chat_body(), stream=True).stream(0.15)]
     assert None in seen, "no keep-alive while the upstream was silent"
     assert "".join(e["choices"][0]["delta"].get("content") or "" for e in seen if e and e["choices"]) == "slow reply"
     [row] = await ledger()  # also keeps its insert from racing the test database's flush
@@ -145,7 +145,7 @@ async def test_a_silent_upstream_gets_keep_alives(chat: Caller, fake_upstream: F
 
 async def test_closing_the_generator_closes_the_upstream_request(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content=" ".join(["word"] * 100), delay=0.05))
-    async with contextlib.aclosing(services.stream_completion(chat, chat_body())) as stream:
+    async with contextlib.aclosing(ChatServing(chat, chat_body(), stream=True).stream(None)) as stream:
         async for _chunk in stream:
             break
     assert await asyncio.to_thread(fake_upstream.last.disconnected.wait, 10)
@@ -160,7 +160,7 @@ async def test_cancelling_the_consuming_task_closes_the_upstream_request(
     started = asyncio.Event()
 
     async def consume() -> None:
-        async for _chunk in services.stream_completion(chat, chat_body()):
+        async for _chunk in ChatServing(chat, chat_body(), stream=True).stream(None):
             started.set()
 
     task = asyncio.create_task(consume())
@@ -177,7 +177,7 @@ async def test_cancelling_the_consuming_task_closes_the_upstream_request(
 async def test_an_error_before_the_first_chunk_is_raised(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(status=500))
     with pytest.raises(GatewayError) as caught:
-        async for _chunk in services.stream_completion(chat, chat_body()):
+        async for _chunk in ChatServing(chat, chat_body(), stream=True).stream(None):
             pass
     assert caught.value.status == 502
     [row] = await ledger()
@@ -186,7 +186,7 @@ async def test_an_error_before_the_first_chunk_is_raised(chat: Caller, fake_upst
 
 async def test_an_error_after_the_first_chunk_is_yielded_once(chat: Caller, fake_upstream: FakeUpstream) -> None:
     fake_upstream.queue(Reply(content="a b c", fail_after_chunks=1))
-    chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
+    chunks = [chunk async for chunk in ChatServing(chat, chat_body(), stream=True).stream(None)]
     assert "error" in chunks[-1] and all("error" not in c for c in chunks[:-1])
     # Waiting for the row also keeps its insert from racing the test database's flush.
     [row] = await ledger()
@@ -252,7 +252,7 @@ async def test_a_failure_after_a_keep_alive_is_an_error_event_not_a_raise(chat: 
     error = b'data: {"error":{"message":"the prompt is too long","type":"server_error"}}\n\n'
     async with raw_upstream(0.5, error) as url:
         await sync_to_async(_point_provider_at)(url)
-        seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.1)]
+        seen = [event async for event in ChatServing(chat, chat_body(), stream=True).stream(0.1)]
     assert seen[0] is None
     assert seen[-1] is not None and "the prompt is too long" in seen[-1]["error"]["message"]
     [row] = await ledger()
@@ -262,7 +262,7 @@ async def test_a_failure_after_a_keep_alive_is_an_error_event_not_a_raise(chat: 
 async def test_an_empty_stream_after_a_keep_alive_is_an_error_event(chat: Caller) -> None:
     async with raw_upstream(0.5, b"data: [DONE]\n\n") as url:
         await sync_to_async(_point_provider_at)(url)
-        seen = [event async for event in services.stream_events(chat, chat_body(), keepalive=0.1)]
+        seen = [event async for event in ChatServing(chat, chat_body(), stream=True).stream(0.1)]
     assert seen[0] is None
     assert seen[-1] is not None and seen[-1]["error"]["code"] == "upstream_bad_response"
     await ledger()
@@ -274,11 +274,11 @@ async def test_a_stream_event_without_a_list_of_choices_is_an_upstream_error(cha
     bad = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"choices":' + choices + b"}\n\n"
     async with raw_upstream(GOOD_CHUNK, bad) as url:
         await sync_to_async(_point_provider_at)(url)
-        chunks = [chunk async for chunk in services.stream_completion(chat, chat_body())]
+        chunks = [chunk async for chunk in ChatServing(chat, chat_body(), stream=True).stream(None)]
     async with raw_upstream(bad) as url:
         await sync_to_async(_point_provider_at)(url)
         with pytest.raises(GatewayError) as caught:  # before the first chunk: raised, as a 502
-            async for _chunk in services.stream_completion(chat, chat_body()):
+            async for _chunk in ChatServing(chat, chat_body(), stream=True).stream(None):
                 pass
     assert chunks[0]["choices"][0]["delta"]["content"] == "hi"
     assert chunks[-1]["error"]["code"] == "upstream_bad_response"

@@ -10,9 +10,9 @@ import pytest
 from anthropic.types import MessageCreateParams
 from pydantic import TypeAdapter
 
+from gateway.anthropic_messages.protocol import parse_messages_request
+from gateway.chat_completions.protocol import parse_chat_request
 from gateway.errors import GatewayError
-from gateway.protocol import parse_chat_request
-from gateway.protocol_anthropic import parse_messages_request
 from gateway.translate_anthropic import messages_body, messages_to_chat
 from tests.gateway import anthropic_examples as docs
 from tests.openai_schema import validate

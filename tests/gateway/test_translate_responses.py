@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from gateway.chat_completions.protocol import parse_chat_request
 from gateway.errors import GatewayError
-from gateway.protocol import parse_chat_request
-from gateway.protocol_responses import CreateResponse, parse_response_request
+from gateway.responses_api.protocol import CreateResponse, parse_response_request
 from gateway.translate_responses import Ids, ResponseStream, chat_request, output_text, response_from_completion
 from tests.openai_schema import validate, validate_event
 

@@ -1,6 +1,6 @@
 """OpenAI's embeddings request, CreateEmbeddingRequest, as a pydantic model.
 
-The conventions of gateway.protocol. The spec forbids fields it does not list; ours keeps them and
+The conventions of gateway.chat_completions.protocol. The spec forbids fields it does not list; ours keeps them and
 forwards them, as embedding servers take their own (`input_type`, `truncate`, ...).
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from gateway.protocol import parse_body
+from gateway.chat_completions.protocol import parse_body
 
 MAX_INPUTS = 2048
 TokenList = Annotated[list[StrictInt], Field(min_length=1)]

@@ -1,12 +1,12 @@
-"""Relaying an upstream's server-sent events to a client, shared by every streaming /v1 endpoint.
+"""Relaying an upstream's server-sent events to a client, for the serving core (gateway.serving.base).
 
     async for chunk in relay_stream(call, attempt, keepalive=...): ...
 
-`attempt(deployment, target)` gives, for one deployment, the Relay reading its events and the
-request (path, body, extra headers) to send. The stream is opened on the first deployment whose
-stream starts well (gateway.routing); once something went to the client, failures are yielded as
-the relay says (chat: one {"error": {...}} dict) and the stream ends. `Call.finish` writes the
-ledger row, always.
+`attempt(deployment, target)`, passed down by the endpoint's serving, gives for one deployment the
+Relay reading its events and the request (path, body, extra headers) to send. The stream is opened
+on the first deployment whose stream starts well (gateway.routing); once something went to the
+client, failures are yielded as the relay says (chat: one {"error": {...}} dict) and the stream
+ends. `Call.finish` writes the ledger row, always.
 
 Hot-path design (the benchmark asks for a few milliseconds of overhead at most): the upstream is
 read by a pump task feeding a small queue (`paced`), so a silent upstream can be answered with
@@ -29,8 +29,8 @@ from typing import Any, ClassVar, Protocol
 
 from catalogue.models import Deployment
 from gateway import upstream
-from gateway.calls import CLIENT_CLOSED, Call, error_code_of
 from gateway.errors import GatewayError
+from gateway.serving.call import CLIENT_CLOSED, Call, error_code_of
 from usage.tokens import Usage, reported_usage
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Relay(Protocol):
 
     target: upstream.Target
 
-    def chunks(self, data: str) -> list[dict[str, Any]]:
+    def chunks(self, data: str) -> list[Any]:
         """One upstream event as the client's chunks (none, one or a few)."""
         ...
 
@@ -51,11 +51,11 @@ class Relay(Protocol):
 
     def usage(self, call: Call) -> Usage: ...
 
-    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+    def tail(self, usage: Usage) -> list[Any]:
         """The chunks closing a stream that ended well (chat's usage chunk, when asked for)."""
         ...
 
-    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+    def failed(self, exc: GatewayError) -> list[Any]:
         """The chunks telling the client the stream failed after it began."""
         ...
 
@@ -191,9 +191,7 @@ async def paced(
         await _stop(pump)
 
 
-async def head(
-    blocks: AsyncIterator[list[str] | None], relay: Relay
-) -> tuple[list[dict[str, Any] | None], GatewayError | None]:
+async def head(blocks: AsyncIterator[list[str] | None], relay: Relay) -> tuple[list[Any], GatewayError | None]:
     """What a stream says first: the chunks of its first block that has any, or [None] for a keep-alive.
 
     Until this returns nothing has gone to the client, so its failures (an error event, an empty or
@@ -203,7 +201,7 @@ async def head(
     async for block in blocks:
         if block is None:
             return [None], None
-        chunks: list[dict[str, Any] | None] = []
+        chunks: list[Any] = []
         for data in block:
             try:
                 chunks.extend(relay.chunks(data))
@@ -221,7 +219,7 @@ async def open_first(
 ) -> tuple[
     contextlib.AsyncExitStack,
     AsyncIterator[list[str] | None],
-    tuple[list[dict[str, Any] | None], GatewayError | None],
+    tuple[list[Any], GatewayError | None],
     Relay,
 ]:
     """Open the stream on the first deployment whose stream starts well (gateway.routing)."""
@@ -248,9 +246,7 @@ async def open_first(
         return stack, blocks, first, relay
 
 
-async def relay_stream(
-    call: Call, attempt: Attempt, keepalive: float | None
-) -> AsyncGenerator[dict[str, Any] | None, None]:
+async def relay_stream(call: Call, attempt: Attempt, keepalive: float | None) -> AsyncGenerator[Any, None]:
     """The client's chunks (None for a keep-alive), from a prepared call with its `attempts` set."""
     assert call.attempts is not None
     relay: Relay | None = None
@@ -258,6 +254,7 @@ async def relay_stream(
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
         stack, blocks, first, relay = await open_first(call, attempt, keepalive)
+        call.sent = functools.partial(relay.usage, call)
         call.sent = functools.partial(relay.usage, call)
         async with stack:
             items, pending = first

@@ -1,6 +1,6 @@
 """OpenAI's Responses API request (CreateResponse) as pydantic models (tests/data/openai-openapi.yaml).
 
-The same conventions as gateway.protocol: spec field order (CreateResponse is `allOf`
+The same conventions as gateway.chat_completions.protocol: spec field order (CreateResponse is `allOf`
 CreateModelResponseProperties, ResponseProperties, then its own properties), unknown fields kept
 (passed to upstreams that speak Responses, and to chat upstreams after translation), anything
 marked "ours" is an extension or a deliberate leniency. Item and tool types the spec has but no
@@ -17,8 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from gateway.errors import GatewayError
-from gateway.protocol import (
+from gateway.chat_completions.protocol import (
     ModelResponseProperties,
     OpenModel,
     ReasoningEffort,
@@ -27,6 +26,7 @@ from gateway.protocol import (
     only_when_streaming,
     parse_body,
 )
+from gateway.errors import GatewayError
 
 
 def _kind(value: Any, known: frozenset[str], default: str | None = None) -> str:

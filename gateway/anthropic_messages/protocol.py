@@ -1,4 +1,4 @@
-"""Anthropic's Messages API wire format as pydantic models, beside OpenAI's in gateway.protocol.
+"""Anthropic's Messages API wire format as pydantic models, beside OpenAI's in gateway.chat_completions.protocol.
 
 Fields follow the order of Anthropic's spec (as its SDKs are generated from it: required fields
 first, then the optional ones alphabetically). Anything marked "ours" is an extension or a
@@ -9,7 +9,7 @@ parameters often (betas, server tools, containers, ...), and a request whose ups
 Anthropic is forwarded as the client sent it, so what we do not model still reaches it. Block
 types we do not model (server tools' results, search results, ...) are kept as `OtherBlock`.
 
-The answer models (and the stream events in gateway.protocol_anthropic_stream) are what a reply
+The answer models (and the stream events in gateway.anthropic_messages.stream_protocol) are what a reply
 from an Anthropic upstream is read with when it is translated for an OpenAI client
 (gateway.translate_anthropic); answers we relay or build for Anthropic clients are plain dicts,
 checked against these models by the tests.
@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError
 
+from gateway.chat_completions.protocol import OpenModel
 from gateway.errors import GatewayError
-from gateway.protocol import OpenModel
 
 
 def _kind(value: Any) -> Any:

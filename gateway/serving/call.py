@@ -12,7 +12,7 @@ or, for an answer that is not streamed:
         outcome.succeeded(usage)
         return answer
 
-Every endpoint (chat, completions, embeddings, responses, messages) settles through `Call.finish`.
+gateway.serving.base does this for every endpoint; nothing else settles a call.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gateway.errors import GatewayError
 from usage import limits
 from usage.ledger import IN_FLIGHT, IN_FLIGHT_CODE, Flight, current_ledger
 from usage.models import UsageRecord
-from usage.tokens import Usage, estimate_prompt_tokens, tokens_for_bytes
+from usage.tokens import Usage, tokens_for_bytes
 
 CLIENT_CLOSED = 499  # nginx's "client closed request", for streams the consumer abandoned
 
@@ -50,8 +50,8 @@ class Call:
     reservation: limits.Reservation | None = None
     attempts: routing.Attempts | None = None
     finished: bool = False
-    # The prompt's estimate when the body is not a chat request (completions, responses, embeddings).
-    prompt_estimate: int | None = None
+    # The prompt's estimate, as reserved: the ledger's figure when the upstream reports no usage.
+    prompt_estimate: int = 0
     # While in flight (from its reservation on): the ledger's note of it, and what it sent so far.
     flight: Flight | None = None
     sent: Callable[[], Usage] | None = None
@@ -64,8 +64,7 @@ class Call:
         return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
 
     def estimated(self, completion_bytes: int = 0) -> Usage:
-        prompt = self.prompt_estimate if self.prompt_estimate is not None else estimate_prompt_tokens(self.body)
-        return Usage(prompt, tokens_for_bytes(completion_bytes), estimated=True)
+        return Usage(self.prompt_estimate, tokens_for_bytes(completion_bytes), estimated=True)
 
     def fields(self, usage: Usage, status: int, error_code: str) -> dict[str, Any]:
         """The request's ledger row (usage.UsageRecord's fields) as it stands."""
@@ -140,11 +139,6 @@ async def settled(call: Call, usage: Usage | None = None) -> AsyncIterator[Outco
 
 def error_code_of(exc: GatewayError) -> str:
     return exc.code or exc.type
-
-
-async def rate_limit_headers(caller: Caller) -> dict[str, str]:
-    """The x-ratelimit-* headers for an answer that reserved nothing (an error after auth, /v1/models)."""
-    return await limits.peek_headers(caller)
 
 
 async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completion_tokens: int) -> None:

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Tag, TypeAdapter
 
-from gateway.protocol import OpenModel
-from gateway.protocol_anthropic import ContentBlock, MessageResponse, StopReason, tagged
+from gateway.anthropic_messages.protocol import ContentBlock, MessageResponse, StopReason, tagged
+from gateway.chat_completions.protocol import OpenModel
 
 
 class TextDelta(OpenModel):

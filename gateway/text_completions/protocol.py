@@ -1,6 +1,6 @@
 """OpenAI's (legacy) Completions request, CreateCompletionRequest, as a pydantic model.
 
-The conventions of gateway.protocol: spec field order, unknown fields kept and forwarded (llama.cpp's
+The conventions of gateway.chat_completions.protocol: spec field order, unknown fields kept and forwarded (llama.cpp's
 `min_p`, vLLM's `top_k`, ...), "ours" marks an extension or a leniency.
 """
 
@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from gateway.chat_completions.protocol import INT64, StreamOptions, invalid_param, only_when_streaming, parse_body
 from gateway.errors import GatewayError
-from gateway.protocol import INT64, StreamOptions, invalid_param, only_when_streaming, parse_body
 
 TokenList = Annotated[list[StrictInt], Field(min_length=1)]
 Prompt = str | list[str] | TokenList | Annotated[list[TokenList], Field(min_length=1)]

@@ -1,0 +1,6 @@
+"""POST /v1/embeddings."""
+
+from gateway.embeddings.serving import EmbeddingServing
+from gateway.endpoint import serving_endpoint
+
+embeddings = serving_endpoint(EmbeddingServing, None)
