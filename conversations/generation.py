@@ -15,17 +15,14 @@ import atexit
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
 from conversations import progress, services
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
-from gateway.chat_completions.protocol import reasoning_text
-from gateway.errors import GatewayError
-from usage.models import UsageRecord
+from gateway.chat_completions.inprocess import Finished, Said, reply
 
 log = logging.getLogger(__name__)
 
@@ -150,35 +147,22 @@ class Generation:
 
     async def _consume(self) -> None:
         try:
-            from gateway.auth import Caller
-            from gateway.chat_completions.serving import ChatServing
-
-            prepared = await db(services.generation_input, self.message_id)
-            if prepared is None:
+            turn = await db(services.generation_input, self.message_id)
+            if turn is None:
                 self.stopped = True
                 return
-            user, body = prepared
-            caller = Caller(user, None, UsageRecord.Source.CHAT)
-            # Closing the generator (also on a stop's cancellation) closes the upstream request.
-            stream = cast(AsyncGenerator[dict[str, Any], None], ChatServing(caller, body, stream=True).stream(None))
-            async with contextlib.aclosing(stream) as chunks:
-                async for chunk in chunks:
-                    if "error" in chunk:
-                        self.error = _reason(chunk["error"])
-                        return
-                    if chunk.get("usage"):
-                        self.usage = chunk["usage"]
-                    for choice in chunk.get("choices") or []:
-                        if choice.get("index", 0) == 0:
-                            delta = choice.get("delta") or {}
-                            thought = reasoning_text(delta)
-                            self.reasoning += thought
-                            self.reasoning_pending += thought
-                            text = delta.get("content") or ""
-                            self.content += text
-                            self.pending += text
-        except GatewayError as exc:
-            self.error = exc.message or "The model's provider failed."
+            # Closing the iterator (also on a stop's cancellation) closes the upstream request.
+            async with contextlib.aclosing(reply(turn)) as events:
+                async for event in events:
+                    if isinstance(event, Said):
+                        self.reasoning += event.reasoning
+                        self.reasoning_pending += event.reasoning
+                        self.content += event.text
+                        self.pending += event.text
+                    elif isinstance(event, Finished):
+                        self.usage = event.usage.as_dict()
+                    else:
+                        self.error = event.message
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -239,9 +223,3 @@ class Generation:
             log.exception("could not save chat reply %s", self.message_id)
         finally:
             await channel_layer.group_discard(control_group(self.message_id), control)
-
-
-def _reason(error: Any) -> str:
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("code") or "The model's provider failed.")
-    return str(error)

@@ -1,8 +1,9 @@
-"""Browser chat business logic: conversations, messages, history sent upstream.
+"""The browser chat's conversations and messages, and the request for a reply it gives the gateway.
 
-Everything here is synchronous ORM code. Changes others must hear of go through
-conversations/actions.py, which stores through these functions and then publishes; the generation
-itself (a background task that outlives sockets) is in conversations/generation.py.
+Synchronous ORM code (on core.db's threads or in synchronous views). conversations.actions
+stores through these functions, then publishes what other sockets must hear of. A reply is written
+by conversations.generation, a background task that outlives sockets, from the request
+`generation_input` builds once (gateway.chat_completions.inprocess.ChatTurn).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from conversations import branches, files, tuning
 from conversations.models import Attachment, Conversation, Message
 from core.inputs import BadInput, check_text
 from gateway.auth import find_usable_model, member_groups
-from usage.tokens import estimate_message_tokens
+from gateway.chat_completions.inprocess import ChatTurn
+from usage.tokens import REQUEST_OVERHEAD_TOKENS, estimate_message_tokens
 
 # The generator writes its partial text at most this often, and touches the heartbeat at least
 # every HEARTBEAT_SECONDS; a "streaming" message whose heartbeat is older than STALE_AFTER has
@@ -337,6 +339,13 @@ def trim_history(
     system_prompt: str, history: list[dict[str, Any]], context_length: int, reserve: int
 ) -> list[dict[str, Any]]:
     """Drops the oldest turns until the prompt fits the context; keeps the system prompt and the last turn."""
+    return _trimmed(system_prompt, history, context_length, reserve)[0]
+
+
+def _trimmed(
+    system_prompt: str, history: list[dict[str, Any]], context_length: int, reserve: int
+) -> tuple[list[dict[str, Any]], int]:
+    """trim_history's messages, and their estimated prompt tokens (usage.tokens.estimate_prompt_tokens's)."""
     budget = max(context_length - reserve, 0)
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     used = sum(estimate_message_tokens(m) for m in system)
@@ -350,12 +359,13 @@ def trim_history(
     kept.reverse()
     # An assistant turn first would lose the question it answered.
     while len(kept) > 1 and kept[0]["role"] == Message.Role.ASSISTANT:
-        kept.pop(0)
-    return system + kept
+        used -= estimate_message_tokens(kept.pop(0))
+    return system + kept, REQUEST_OVERHEAD_TOKENS + used
 
 
-def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
-    """Who pays and the upstream request for a streaming reply; None if it is gone or finished."""
+def generation_input(message_id: int) -> ChatTurn | None:
+    """The gateway's request for a streaming reply (gateway.chat_completions.inprocess); None if it is
+    gone or finished."""
     reply = (
         Message.objects.select_related("conversation__owner", "model", "conversation")
         .filter(pk=message_id, status=Message.Status.STREAMING)
@@ -377,15 +387,12 @@ def generation_input(message_id: int) -> tuple[User, dict[str, Any]] | None:
     options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
-    messages = trim_history(conversation.system_prompt, history, context_length, reserve)
-    body: dict[str, Any] = {
-        "model": model.public_id if model else "",
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        **options,
-    }
-    return conversation.owner, body
+    messages, prompt_tokens = _trimmed(conversation.system_prompt, history, context_length, reserve)
+    public_id = model.public_id if model else ""
+    # From the rights cache, with the routes the gateway tries: the one check that the model may serve
+    # (and that its owner may use it).
+    usable = find_usable_model(public_id, conversation.owner) if public_id else None
+    return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options)
 
 
 # Message's table; every value is a parameter (the lists become arrays).

@@ -1,6 +1,6 @@
 """Who is calling and which model they may use: API keys and the model catalogue.
 
-    caller = await authenticate(request, model_hint=body_model)
+    caller = await authenticate_key(bearer_secret(authorization), model_hint=body_model)
     model = await get_model(public_id, caller)      # 404 model_not_found / 403 for a scoped key
 
 Keys (with their user) and models come from the process's rights cache (gateway.lookups), which
@@ -156,10 +156,6 @@ async def authenticate_key(secret: str, *, model_hint: str | None = None) -> Cal
         current_ledger().touch(key.pk)
     # The model read along with the key by this request (not by another one it waited for).
     return Caller(key.user, key, UsageRecord.Source.API, loaded, rights.groups)
-
-
-async def authenticate_bearer(authorization_header: str | None, *, model_hint: str | None = None) -> Caller:
-    return await authenticate_key(bearer_secret(authorization_header), model_hint=model_hint)
 
 
 def model_not_found(public_id: str) -> GatewayError:

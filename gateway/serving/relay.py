@@ -255,7 +255,6 @@ async def relay_stream(call: Call, attempt: Attempt, keepalive: float | None) ->
     try:
         stack, blocks, first, relay = await open_first(call, attempt, keepalive)
         call.sent = functools.partial(relay.usage, call)
-        call.sent = functools.partial(relay.usage, call)
         async with stack:
             items, pending = first
             for item in items:

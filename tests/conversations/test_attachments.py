@@ -319,9 +319,9 @@ def test_an_edited_questions_new_version_keeps_its_files_and_they_go_with_the_co
     assert [a.name for a in question.attachments.all()] == ["plan.md"]
     assert [a.name for a in first.attachments.all()] == ["plan.md"], "the old version keeps its file"
     assert len(stored_files(media)) == 1  # one stored file, held by both versions
-    prepared = services.generation_input(edited.pk)
-    assert prepared is not None
-    assert prepared[1]["messages"][-1]["content"] == '<file name="plan.md">\n# the plan\n</file>\n\nread this, briefly'
+    turn = services.generation_input(edited.pk)
+    assert turn is not None
+    assert turn.messages[-1]["content"] == '<file name="plan.md">\n# the plan\n</file>\n\nread this, briefly'
 
     Attachment.objects.filter(message=first).delete()
     assert len(stored_files(media)) == 1, "still held by the new version"

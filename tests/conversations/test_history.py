@@ -8,7 +8,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from conversations import branches, services
 from conversations.models import Conversation
-from usage.tokens import estimate_tokens
+from usage.tokens import estimate_prompt_tokens, estimate_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -47,13 +47,12 @@ def test_the_upstream_request_fits_a_small_context(alice: User) -> None:
         branches.append(conversation, role="user", content=f"question {i} " + "x " * 100)
         branches.append(conversation, role="assistant", content=f"answer {i} " + "y " * 100)
     _user, reply = services.add_user_message(alice, conversation.pk, "the newest question")
-    prepared = services.generation_input(reply.pk)
-    assert prepared is not None
-    payer, body = prepared
-    assert payer == alice
-    assert body["model"] == "tiny" and body["stream"] is True
-    assert body["stream_options"] == {"include_usage": True}
-    messages = body["messages"]
+    turn = services.generation_input(reply.pk)
+    assert turn is not None
+    assert turn.user == alice
+    assert turn.public_id == "tiny" and turn.model == model
+    messages = turn.messages
+    assert turn.prompt_tokens == estimate_prompt_tokens({"messages": messages}), "estimated once, as the gateway would"
     assert messages[0] == {"role": "system", "content": "Short answers."}
     assert messages[-1] == {"role": "user", "content": "the newest question"}
     assert 2 < len(messages) < 41

@@ -20,7 +20,8 @@ from django.db import connection
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
-from gateway.auth import Caller
+from gateway.auth import Caller, find_usable_model
+from gateway.chat_completions.inprocess import ChatTurn, Failed, Finished, Said, reply
 from gateway.chat_completions.serving import ChatServing
 from gateway.errors import GatewayError
 from tests.fake_upstream import FakeUpstream, Reply
@@ -28,6 +29,7 @@ from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
 from tests.openai_schema import validate
 from usage.ledger import flush_usage
 from usage.models import UsageRecord
+from usage.tokens import Usage
 
 BODY: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -132,6 +134,29 @@ async def test_the_consumer_gets_chunks_and_the_usage_chunk(chat: Caller, fake_u
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1]) == "x y z"
     [row] = await ledger()
     assert row.source == "chat" and row.api_key_id is None and row.completion_tokens == 3 and row.status == 200
+
+
+async def test_it_gives_the_chat_typed_events_and_reserves_the_chats_estimate(
+    chat: Caller, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.queue(Reply(content="x y z", usage=False, reasoning="hmm"))
+    model = await sync_to_async(find_usable_model)(MODEL)
+    turn = ChatTurn(chat.user, MODEL, model, [{"role": "user", "content": "hi"}], prompt_tokens=42)
+    events = [event async for event in reply(turn)]
+    assert "".join(e.text for e in events if isinstance(e, Said)) == "x y z"
+    assert "".join(e.reasoning for e in events if isinstance(e, Said)) == "hmm"
+    assert events[-1] == Finished(Usage(42, 3, estimated=True)), "the chat's estimate, not the gateway's own"
+    [row] = await ledger()
+    assert row.source == "chat" and row.prompt_tokens == 42 and row.usage_estimated and row.status == 200
+
+
+async def test_it_fails_a_chat_reply_whose_model_may_no_longer_serve(chat: Caller, fake_upstream: FakeUpstream) -> None:
+    turn = ChatTurn(chat.user, "acme/gone", None, [{"role": "user", "content": "hi"}], prompt_tokens=5)
+    events = [event async for event in reply(turn)]
+    assert events == [Failed("The model 'acme/gone' does not exist or you do not have access to it.")]
+    assert fake_upstream.requests == []
+    [row] = await ledger()
+    assert row.status == 404 and row.error_code == "model_not_found"
 
 
 async def test_a_silent_upstream_gets_keep_alives(chat: Caller, fake_upstream: FakeUpstream) -> None:

@@ -1,0 +1,114 @@
+"""The browser chat's way into the gateway: a typed request built once, typed events back.
+
+    turn = ChatTurn(user, "acme/chat", model, messages, prompt_tokens, options)   # conversations.services
+    async for event in reply(turn):                                              # conversations.generation
+        match event:
+            case Said(text, reasoning): ...
+            case Finished(usage): ...
+            case Failed(message): ...                                            # also before the first
+
+The chat has found the model usable (the rights cache, with its routes) and estimated the prompt
+while trimming the history to the context: the gateway reserves with that estimate and does not
+look the model up again. The request is validated once, here, into the chat-completions request
+every route is served from (gateway.chat_completions.serving), so an Anthropic upstream serves the
+chat as it serves the API. Closing the iterator (a stop) closes the upstream request at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.models import User
+from catalogue.models import Deployment, LanguageModel
+from gateway import upstream
+from gateway.auth import Caller, model_not_found
+from gateway.chat_completions.protocol import reasoning_text
+from gateway.chat_completions.serving import ChatServing, TranslatedRelay
+from gateway.errors import GatewayError
+from gateway.serving.base import Opened
+from usage.models import UsageRecord
+from usage.tokens import Usage
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One reply the chat asks for."""
+
+    user: User  # who pays
+    public_id: str
+    model: LanguageModel | None  # usable, with its routes; None when it no longer is
+    messages: list[dict[str, Any]]  # OpenAI's chat messages, the history trimmed to the context
+    prompt_tokens: int  # the chat's estimate of `messages`, reserved as it is
+    options: dict[str, Any] = field(default_factory=dict)  # sampling: temperature, max_tokens
+
+
+@dataclass(frozen=True)
+class Said:
+    """What the model added to the answer and to its thinking (either may be empty)."""
+
+    text: str
+    reasoning: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+ReplyEvent = Said | Finished | Failed
+FAILED = "The model's provider failed."
+
+
+@dataclass
+class _Relay(TranslatedRelay):
+    """A chat upstream's chunks as the chat's events: the first choice's text and thinking."""
+
+    def feed(self, chunk: dict[str, Any]) -> list[ReplyEvent]:
+        for choice in chunk["choices"]:
+            if choice.get("index", 0) == 0:
+                delta = choice.get("delta") or {}
+                return [Said(delta.get("content") or "", reasoning_text(delta))]
+        return []
+
+    def tail(self, usage: Usage) -> list[ReplyEvent]:
+        return [Finished(usage)]
+
+    def failed(self, exc: GatewayError) -> list[ReplyEvent]:
+        return [Failed(exc.message or FAILED)]
+
+
+class _TurnServing(ChatServing):
+    def __init__(self, turn: ChatTurn) -> None:
+        body = {"model": turn.public_id, "messages": turn.messages, "stream": True, **turn.options}
+        super().__init__(Caller(turn.user, None, UsageRecord.Source.CHAT), body, stream=True)
+        self.turn = turn
+
+    async def find_model(self, public_id: str) -> LanguageModel:
+        if self.turn.model is None:
+            raise model_not_found(public_id)
+        return self.turn.model
+
+    def estimate(self) -> tuple[int, int]:
+        return self.turn.prompt_tokens, self.chat.output_cap(self.model.max_output_tokens)
+
+    def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
+        path, body = self.chat_request(deployment, target, True)
+        return _Relay(self.chat_relay(target, False), target), path, body, {}
+
+
+async def reply(turn: ChatTurn) -> AsyncGenerator[ReplyEvent, None]:
+    """The reply's events; a failure, before or after the first, is the last (see the module's docstring)."""
+    try:
+        async with contextlib.aclosing(_TurnServing(turn).stream(None)) as events:
+            async for event in events:
+                yield event
+    except GatewayError as exc:
+        yield Failed(exc.message or FAILED)
