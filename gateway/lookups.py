@@ -23,9 +23,6 @@ the cache's generation, and `put` keeps the value only if no change came in betw
 the same entry at once share one `load` (after a restart or a change, a herd of 200 chat replies
 starting together read the model once, not 200 times). Only requests of the same generation
 share: one that arrives after a change never gets what was read before it.
-
-Measured with bench/side_by_side.py (uvicorn, 600 requests at concurrency 32): the key and model
-lookup was a database round trip on a pool thread per request; served from here it is a dict read.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ Every /v1 endpoint and the browser chat route the same way:
     ...
     attempts.release()                             # the request ended: its slot is free (idempotent)
 
-`send_json(attempts, build)` runs that loop for a JSON POST. Streams keep the loop in their
-endpoint (gateway.services) because "succeeded" means the first event arrived, and nothing is
-retried once a byte went to the client.
+`first(attempts, attempt)` runs that loop for an answer that is not streamed. Streams run it in
+gateway.serving.relay.open_first, because there "succeeded" means the first event arrived, and
+nothing is retried once a byte went to the client.
 
 Choosing: among enabled deployments whose circuit lets them be tried (gateway.health), the best
 (lowest) priority; within it, the fewest requests in flight per unit of weight, ties spread by
@@ -35,7 +35,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.conf import settings
 
@@ -229,24 +229,8 @@ async def _probe(deployment: Deployment) -> None:
     await health.end_cooldown(deployment.pk)
 
 
-async def send_json(
-    attempts: Attempts, build: Callable[[Deployment], tuple[str, bytes]]
-) -> tuple[dict[str, Any], Deployment]:
-    """POST `build(deployment)` (path, body) to the model's deployments until one answers."""
-    while True:
-        deployment = await attempts.next()
-        path, body = build(deployment)
-        try:
-            payload = await upstream.post_json(attempts.target, path, body)
-        except GatewayError as exc:
-            await attempts.failed(exc)
-            continue
-        await attempts.succeeded()
-        return payload, deployment
-
-
 async def first(attempts: Attempts, attempt: Callable[[Deployment], Awaitable[T]]) -> T:
-    """The first successful `attempt(deployment)` over the model's deployments (a generic form of send_json)."""
+    """The first successful `attempt(deployment)` over the model's deployments."""
     while True:
         deployment = await attempts.next()
         try:

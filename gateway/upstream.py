@@ -4,8 +4,8 @@ One pooled `httpx.AsyncClient` per provider configuration and event loop (a clie
 belong to the loop that opened them). Every transport or protocol fault becomes a GatewayError in
 OpenAI's shape: unreachable -> 502 upstream_unavailable, timeout -> 504 upstream_timeout, upstream
 4xx -> same status with the upstream's message, upstream 5xx or an unreadable answer -> 502.
-Messages never carry the provider's key (it is scrubbed from anything the upstream says), and the
-log records the provider's name and the fault's class only.
+Messages never carry the provider's key, stack traces or file paths (`scrub` cleans anything the
+upstream says, gateway.error_text), and the log records the provider's name and the fault's class only.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import httpx
 from django.conf import settings
 
 from catalogue.models import Provider
+from gateway.error_text import clean
 from gateway.errors import GatewayError, UpstreamFault
 from gateway.network import AsyncioBackend
 from gateway.translate_anthropic.errors import openai_error
@@ -126,9 +127,8 @@ class _Shards:
     """Several pooled clients for one provider, used in turn.
 
     httpcore scans every connection of a pool on every request and release, so a pool's cost
-    grows with its size; under 32 concurrent requests that scan (then a poll() per connection,
-    before gateway.network) was 40% of the gateway's CPU (measured). Shards of a few
-    connections keep each scan short.
+    grows with its size (see the README's Performance section). Shards of a few connections keep
+    each scan short.
     """
 
     def __init__(self, target: Target) -> None:
@@ -168,8 +168,8 @@ def _transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: each of its own reads the CA bundle again, which made
-    a provider's first request on a loop build 32 of them (seconds of CPU on a loaded machine, measured)."""
+    """One verifying TLS context for every client: each of its own reads the CA bundle again, and a
+    provider's first request on a loop builds up to one client per shard."""
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -189,6 +189,8 @@ def client_for(target: Target) -> httpx.AsyncClient:
 
 
 def scrub(text: str, target: Target) -> str:
+    """An upstream's error text as a client may read it: no key, no stack trace, no file path."""
+    text = clean(text)
     if target.api_key:
         text = text.replace(target.api_key, "***")
     return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
@@ -426,8 +428,7 @@ class EventStream:
         """Read the body's end after [DONE], so the connection goes back to the pool.
 
         Closing a response whose body was not read to its end closes its connection: every stream
-        then paid for a new TCP connection (6 % of the gateway's CPU under streaming load; CPU per
-        streamed request 2.6 -> 2.2 ms with bench/side_by_side.py).
+        would pay for a new TCP connection.
         An upstream that keeps the body open after [DONE] is closed after DRAIN_SECONDS.
         """
         with contextlib.suppress(Exception):

@@ -333,10 +333,6 @@ class MessageResponse(OpenModel):
     usage: Usage
 
 
-class CountTokensResponse(OpenModel):
-    input_tokens: int
-
-
 # --- validation -------------------------------------------------------------------------------
 
 # Error locations hold discriminator tags after a union field or its index; they name no param.

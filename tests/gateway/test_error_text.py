@@ -1,10 +1,16 @@
-"""Upstream error text reaching clients is cleaned of stack traces and file paths (gateway.error_text)."""
+"""Upstream error text reaching clients is cleaned of stack traces and file paths (gateway.error_text,
+applied by gateway.upstream.scrub to every upstream message a client gets)."""
 
 from __future__ import annotations
 
+import json
+
+import openai
 import pytest
 
 from gateway.error_text import clean
+from tests.fake_upstream import FakeUpstream, Reply
+from tests.gateway.conftest import MODEL, Gateway
 
 LLAMA_CPP_TRACE = """Traceback (most recent call last):
   File "/home/ci/.venv/lib/python3.11/site-packages/llama_cpp/server/errors.py", line 171, in custom_route_handler
@@ -61,3 +67,26 @@ def test_paths_and_frames_of_other_servers_are_removed(text: str, cleaned: str) 
 )
 def test_ordinary_api_messages_pass_unchanged(text: str) -> None:
     assert clean(text) == text
+
+
+@pytest.mark.usefixtures("one_attempt")
+@pytest.mark.parametrize("status", [400, 500])
+def test_it_answers_an_upstream_traceback_with_its_last_line_only(
+    gateway: Gateway, fake_upstream: FakeUpstream, status: int
+) -> None:
+    fake_upstream.queue(Reply(status=status, error_message=LLAMA_CPP_TRACE))
+    with pytest.raises(openai.APIStatusError) as caught:
+        gateway.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    text = caught.value.response.text
+    assert "response_format json_schema is not supported by this chat handler" in text
+    assert "Traceback" not in text and "site-packages" not in text and "/home/ci" not in text
+
+
+def test_it_answers_an_error_event_in_a_stream_without_paths(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
+    message = "model crashed: No such file: /home/ci/models/llama.gguf"
+    fake_upstream.queue(Reply(content="a b c d", fail_after_chunks=2, error_message=message))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    response = gateway.http.post(gateway.base_url + "/chat/completions", json=body, headers=gateway.headers())
+    error = json.loads(response.text.split("\n\n")[-3].removeprefix("data: "))
+    assert error["error"]["message"].endswith("model crashed: No such file: <path>")
+    assert "/home/ci" not in response.text
