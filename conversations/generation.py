@@ -23,6 +23,7 @@ from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
 from gateway.chat_completions.inprocess import Finished, Said, reply
+from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class Generation:
                         self.usage = event.usage.as_dict()
                     else:
                         self.error = event.message
+        except GatewayError as exc:
+            self.error = exc.message or "The model's provider failed."
         except asyncio.CancelledError:
             raise
         except Exception:

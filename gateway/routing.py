@@ -229,12 +229,12 @@ async def _probe(deployment: Deployment) -> None:
     await health.end_cooldown(deployment.pk)
 
 
-async def first(attempts: Attempts, attempt: Callable[[Deployment], Awaitable[T]]) -> T:
-    """The first successful `attempt(deployment)` over the model's deployments."""
+async def first(attempts: Attempts, attempt: Callable[[Deployment, upstream.Target], Awaitable[T]]) -> T:
+    """The first successful `attempt(deployment, target)` over the model's deployments."""
     while True:
         deployment = await attempts.next()
         try:
-            result = await attempt(deployment)
+            result = await attempt(deployment, attempts.target)
         except GatewayError as exc:
             await attempts.failed(exc)
             continue

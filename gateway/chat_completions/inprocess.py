@@ -1,11 +1,11 @@
 """The browser chat's way into the gateway: a typed request built once, typed events back.
 
     turn = ChatTurn(user, "acme/chat", model, messages, prompt_tokens, options)   # conversations.services
-    async for event in reply(turn):                                              # conversations.generation
+    async for event in reply(turn):                # conversations.generation; GatewayError before the first
         match event:
             case Said(text, reasoning): ...
             case Finished(usage): ...
-            case Failed(message): ...                                            # also before the first
+            case Failed(message): ...                  # a failure after the first, the last event
 
 The chat has found the model usable (the rights cache, with its routes) and estimated the prompt
 while trimming the history to the context: the gateway reserves with that estimate and does not
@@ -16,7 +16,6 @@ chat as it serves the API. Closing the iterator (a stop) closes the upstream req
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,11 +103,6 @@ class _TurnServing(ChatServing):
         return _Relay(self.chat_relay(target, False), target), path, body, {}
 
 
-async def reply(turn: ChatTurn) -> AsyncGenerator[ReplyEvent, None]:
-    """The reply's events; a failure, before or after the first, is the last (see the module's docstring)."""
-    try:
-        async with contextlib.aclosing(_TurnServing(turn).stream(None)) as events:
-            async for event in events:
-                yield event
-    except GatewayError as exc:
-        yield Failed(exc.message or FAILED)
+def reply(turn: ChatTurn) -> AsyncGenerator[ReplyEvent, None]:
+    """The reply's events; GatewayError before the first, Failed as the last after it."""
+    return _TurnServing(turn).stream(None)

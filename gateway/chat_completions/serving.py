@@ -1,5 +1,8 @@
 """POST /v1/chat/completions over the serving core, and the chat upstream call other protocols build on.
 
+Also what OpenAI-shaped answers share with text completions (gateway.text_completions): an upstream's
+answer made ours (`own_answer`, `answer_usage`) and its chunks read (`ChunkRelay`).
+
 OpenAI-compatible upstreams get the client's body, untouched but for a few fields (gateway.serving.bodies)
 and the output cap; Anthropic's get it translated (gateway.translate_anthropic) and answer translated
 back. The Responses API and Anthropic's Messages API reach a chat upstream through `ChatServing` too.
@@ -9,28 +12,30 @@ Hot path: streamed chunks are parsed with `json` and only `model` (and usage) re
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import upstream
 from gateway.chat_completions.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.errors import GatewayError
-from gateway.serving.answers import answer_usage, choices_of, own_answer
 from gateway.serving.base import Opened, Serving
-from gateway.serving.bodies import encode, forwarded_body, set_stream, upstream_user
+from gateway.serving.bodies import encode, sent_body, upstream_user
 from gateway.serving.call import Call
-from gateway.serving.relay import ChunkRelay
 from gateway.translate_anthropic import (
     MessagesToChatStream,
     UnreadableAnswer,
     message_to_chat_completion,
     messages_body,
 )
-from usage.tokens import Usage, estimate_prompt_tokens, message_bytes
+from usage.tokens import Usage, estimate_prompt_tokens, message_bytes, reported_usage
 
 CHAT_PATH = "/chat/completions"
+CAPS = ("max_tokens", "max_completion_tokens")
 T = TypeVar("T")
 
 
@@ -40,6 +45,116 @@ def readable(target: upstream.Target, read: Callable[..., T], *args: Any) -> T:
         return read(*args)
     except UnreadableAnswer as exc:
         raise upstream.bad_response(target, str(exc)) from None
+
+
+def choices_of(payload: dict[str, Any], target: upstream.Target) -> list[Any]:
+    """The answer's choices; GatewayError (retryable) when it has none."""
+    choices = payload.get("choices")
+    if not isinstance(choices, list):
+        raise upstream.bad_response(target, "an answer without choices")
+    return choices
+
+
+def own_answer(payload: dict[str, Any], public_id: str, kind: str, id_prefix: str) -> list[dict[str, Any]]:
+    """Fill what some upstreams omit and the spec requires; answer with our public model id.
+
+    Returns the choices that are objects, for the endpoint to fill in what its own choices carry.
+    """
+    payload["model"] = public_id
+    payload.setdefault("id", f"{id_prefix}{uuid.uuid4().hex}")
+    payload["object"] = kind
+    if not isinstance(payload.get("created"), int):
+        payload["created"] = int(time.time())
+    choices = []
+    for position, choice in enumerate(payload["choices"]):
+        if not isinstance(choice, dict):
+            continue
+        choice.setdefault("index", position)
+        choice.setdefault("logprobs", None)
+        if choice.get("finish_reason") is None:
+            choice["finish_reason"] = "stop"
+        choices.append(choice)
+    return choices
+
+
+def answer_usage(call: Call, payload: dict[str, Any], completion_bytes: int) -> Usage:
+    """The upstream's reported usage, or an estimate written into the answer (flagged in the ledger)."""
+    reported = reported_usage(payload.get("usage"))
+    if reported is not None:
+        return reported
+    usage = call.estimated(completion_bytes)
+    payload["usage"] = usage.as_dict()
+    return usage
+
+
+@dataclass
+class ChunkRelay:
+    """What OpenAI-shaped chunk streams (chat and text completions) share: reading a chunk, the upstream's
+    usage, and our usage chunk at the end. Subclasses name the object and add what their choices carry."""
+
+    OBJECT: ClassVar[str]
+    ID_PREFIX: ClassVar[str]
+
+    public_id: str
+    wants_usage: bool
+    target: upstream.Target
+    reported: Usage | None = None
+    completion_bytes: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def parse(self, data: str) -> Any:
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise upstream.bad_response(self.target, "an unreadable stream event") from None
+
+    def choices_of(self, chunk: Any, keep_usage: bool = False) -> list[dict[str, Any]] | None:
+        """The chunk's choices, checked; its usage noted and taken out (left as null if `keep_usage`).
+
+        None or [] for the upstream's usage chunk: ours goes out at the end, when the client asked.
+        """
+        if not isinstance(chunk, dict):
+            raise upstream.bad_response(self.target, "an unreadable stream event")
+        choices = chunk.get("choices")
+        if "error" in chunk and not choices:
+            raise upstream.event_error(chunk, self.target)
+        if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)):
+            raise upstream.bad_response(self.target, "a stream event without a list of choices")
+        if "usage" in chunk:
+            if chunk["usage"]:
+                self.reported = reported_usage(chunk["usage"]) or self.reported
+            if keep_usage:
+                chunk["usage"] = None
+            else:
+                del chunk["usage"]
+        if choices:
+            chunk["model"] = self.public_id
+            chunk.setdefault("object", self.OBJECT)
+            self.last = chunk
+        return choices
+
+    def end(self) -> None:
+        pass
+
+    def usage(self, call: Call) -> Usage:
+        return self.reported or call.estimated(self.completion_bytes)
+
+    def tail(self, usage: Usage) -> list[dict[str, Any]]:
+        return [self.usage_chunk(usage)] if self.wants_usage else []
+
+    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        return [exc.to_dict()]
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
+        return {
+            "id": self.last.get("id") or f"{self.ID_PREFIX}{uuid.uuid4().hex}",
+            "object": self.OBJECT,
+            "created": self.last.get("created") or int(time.time()),
+            "model": self.public_id,
+            "choices": [],
+            "usage": usage.as_dict(),
+        }
 
 
 def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> None:
@@ -156,17 +271,12 @@ class ChatServing(Serving[Any]):
             else:
                 body.pop("stream", None)
             return target.messages_path, encode(body)
-        forwarded = forwarded_body(self.chat_body, deployment, self.call.caller)
         # Every upstream gets a cap, under the one name it knows: a server that ignores the other name
         # writes until its own limit (llama.cpp knows only max_tokens, OpenAI's reasoning models only
         # max_completion_tokens).
-        forwarded.pop("max_tokens", None)
-        forwarded.pop("max_completion_tokens", None)
-        forwarded[deployment.provider.output_cap_param] = cap
-        if forwarded.get("tools") is False:
-            del forwarded["tools"]
-        set_stream(forwarded, stream)
-        return CHAT_PATH, encode(forwarded)
+        drop = ("max_tokens", "max_completion_tokens", "tools") if self.chat_body.get("tools") is False else CAPS
+        fields = {deployment.provider.output_cap_param: cap}
+        return CHAT_PATH, sent_body(self.chat_body, deployment, self.call.caller, stream, drop=drop, **fields)
 
     async def completion_from(self, deployment: Deployment, target: upstream.Target) -> dict[str, Any]:
         """One deployment's chat.completion, ours (gateway.serving.answers)."""

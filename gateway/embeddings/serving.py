@@ -15,7 +15,7 @@ from gateway import upstream
 from gateway.embeddings.protocol import CreateEmbeddingRequest, parse_embedding_request
 from gateway.errors import GatewayError
 from gateway.serving.base import Serving
-from gateway.serving.bodies import encode, forwarded_body
+from gateway.serving.bodies import sent_body
 from usage.tokens import Usage, estimate_input_tokens
 
 
@@ -40,7 +40,7 @@ class EmbeddingServing(Serving[CreateEmbeddingRequest]):
     async def answer_from(self, deployment: Deployment, target: upstream.Target) -> tuple[dict[str, Any], Usage]:
         if target.anthropic:
             raise GatewayError(400, "Anthropic's API has no embeddings.", param="model", code="model_not_supported")
-        sent = encode(forwarded_body(self.call.body, deployment, self.call.caller))
+        sent = sent_body(self.call.body, deployment, self.call.caller, None)
         payload = await upstream.post_json(target, "/embeddings", sent)
         if not isinstance(payload.get("data"), list):
             raise upstream.bad_response(target, "an answer without data")

@@ -16,7 +16,6 @@ or stream (`relay_for`, a gateway.serving.relay.Relay reading the upstream's eve
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -119,24 +118,18 @@ class Serving(Generic[R]):
         await self.prepare()
         attempts = self.call.attempts
         assert attempts is not None
-
-        async def attempt(deployment: Deployment) -> tuple[dict[str, Any], Usage]:
-            return await self.answer_from(deployment, attempts.target)
-
         async with settled(self.call) as outcome:
-            answer, usage = await routing.first(attempts, attempt)
+            answer, usage = await routing.first(attempts, self.answer_from)
             outcome.usage = usage  # the answer's usage, also if keeping it fails
             await self.keep(answer)
             outcome.succeeded(usage)
             return answer
 
-    async def stream(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
-        """The client's events (None whenever the upstream was silent for `keepalive` s).
+    def stream(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
+        """The client's events (None whenever the upstream was silent for `keepalive` s), prepared on
+        the first `anext`.
 
         GatewayError before the first; after it, a failure is the relay's last events. Closing this
         generator closes the upstream request at once.
         """
-        await self.prepare()
-        async with contextlib.aclosing(relay_stream(self.call, self.relay_for, keepalive)) as events:
-            async for event in events:
-                yield event
+        return relay_stream(self.call, self.prepare, self.relay_for, keepalive)

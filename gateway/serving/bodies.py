@@ -59,3 +59,23 @@ def set_stream(sent: dict[str, Any], stream: bool) -> None:
     else:
         sent.pop("stream", None)
         sent.pop("stream_options", None)
+
+
+def sent_body(
+    body: dict[str, Any],
+    deployment: Deployment,
+    caller: Caller,
+    stream: bool | None,
+    *,
+    drop: tuple[str, ...] = (),
+    **fields: Any,
+) -> bytes:
+    """A client's OpenAI-style body as it goes to an OpenAI-compatible upstream: `forwarded_body`
+    without `drop`, with `fields`, asking for a stream or not (None: as the client sent it)."""
+    sent = forwarded_body(body, deployment, caller)
+    for name in drop:
+        sent.pop(name, None)
+    sent.update(fields)
+    if stream is not None:
+        set_stream(sent, stream)
+    return encode(sent)

@@ -1,12 +1,13 @@
 """Relaying an upstream's server-sent events to a client, for the serving core (gateway.serving.base).
 
-    async for chunk in relay_stream(call, attempt, keepalive=...): ...
+    async for chunk in relay_stream(call, prepare, attempt, keepalive=...): ...
 
-`attempt(deployment, target)`, passed down by the endpoint's serving, gives for one deployment the
-Relay reading its events and the request (path, body, extra headers) to send. The stream is opened
-on the first deployment whose stream starts well (gateway.routing); once something went to the
-client, failures are yielded as the relay says (chat: one {"error": {...}} dict) and the stream
-ends. `Call.finish` writes the ledger row, always.
+Both functions are passed down by the endpoint's serving (gateway.serving.base): `prepare()` readies
+the call (parse, check, reserve), on the first `anext`; `attempt(deployment, target)` gives for one
+deployment the Relay reading its events and the request (path, body, extra headers) to send. The
+stream is opened on the first deployment whose stream starts well (gateway.routing); once something
+went to the client, failures are yielded as the relay says (chat: one {"error": {...}} dict) and the
+stream ends. `Call.finish` writes the ledger row, always.
 
 Hot-path design (the benchmark asks for a few milliseconds of overhead at most): the upstream is
 read by a pump task feeding a small queue (`paced`), so a silent upstream can be answered with
@@ -19,19 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
-import time
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from catalogue.models import Deployment
 from gateway import upstream
 from gateway.errors import GatewayError
 from gateway.serving.call import CLIENT_CLOSED, Call, error_code_of
-from usage.tokens import Usage, reported_usage
+from usage.tokens import Usage
 
 log = logging.getLogger(__name__)
 
@@ -58,76 +55,6 @@ class Relay(Protocol):
     def failed(self, exc: GatewayError) -> list[Any]:
         """The chunks telling the client the stream failed after it began."""
         ...
-
-
-@dataclass
-class ChunkRelay:
-    """What OpenAI-shaped chunk streams (chat and text completions) share: reading a chunk, the upstream's
-    usage, and our usage chunk at the end. Subclasses name the object and add what their choices carry."""
-
-    OBJECT: ClassVar[str]
-    ID_PREFIX: ClassVar[str]
-
-    public_id: str
-    wants_usage: bool
-    target: upstream.Target
-    reported: Usage | None = None
-    completion_bytes: int = 0
-    last: dict[str, Any] = field(default_factory=dict)
-
-    def parse(self, data: str) -> Any:
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise upstream.bad_response(self.target, "an unreadable stream event") from None
-
-    def choices_of(self, chunk: Any, keep_usage: bool = False) -> list[dict[str, Any]] | None:
-        """The chunk's choices, checked; its usage noted and taken out (left as null if `keep_usage`).
-
-        None or [] for the upstream's usage chunk: ours goes out at the end, when the client asked.
-        """
-        if not isinstance(chunk, dict):
-            raise upstream.bad_response(self.target, "an unreadable stream event")
-        choices = chunk.get("choices")
-        if "error" in chunk and not choices:
-            raise upstream.event_error(chunk, self.target)
-        if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices)):
-            raise upstream.bad_response(self.target, "a stream event without a list of choices")
-        if "usage" in chunk:
-            if chunk["usage"]:
-                self.reported = reported_usage(chunk["usage"]) or self.reported
-            if keep_usage:
-                chunk["usage"] = None
-            else:
-                del chunk["usage"]
-        if choices:
-            chunk["model"] = self.public_id
-            chunk.setdefault("object", self.OBJECT)
-            self.last = chunk
-        return choices
-
-    def end(self) -> None:
-        pass
-
-    def usage(self, call: Call) -> Usage:
-        return self.reported or call.estimated(self.completion_bytes)
-
-    def tail(self, usage: Usage) -> list[dict[str, Any]]:
-        return [self.usage_chunk(usage)] if self.wants_usage else []
-
-    def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
-        return [exc.to_dict()]
-
-    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
-        """The final chunk with usage (choices []) the client asked for with stream_options.include_usage."""
-        return {
-            "id": self.last.get("id") or f"{self.ID_PREFIX}{uuid.uuid4().hex}",
-            "object": self.OBJECT,
-            "created": self.last.get("created") or int(time.time()),
-            "model": self.public_id,
-            "choices": [],
-            "usage": usage.as_dict(),
-        }
 
 
 # One deployment's attempt: the relay for its events, and the upstream path, body and extra headers.
@@ -246,8 +173,11 @@ async def open_first(
         return stack, blocks, first, relay
 
 
-async def relay_stream(call: Call, attempt: Attempt, keepalive: float | None) -> AsyncGenerator[Any, None]:
-    """The client's chunks (None for a keep-alive), from a prepared call with its `attempts` set."""
+async def relay_stream(
+    call: Call, prepare: Callable[[], Awaitable[None]], attempt: Attempt, keepalive: float | None
+) -> AsyncGenerator[Any, None]:
+    """The client's chunks (None for a keep-alive), once `prepare()` set the call's `attempts`."""
+    await prepare()  # settles the call itself when it fails
     assert call.attempts is not None
     relay: Relay | None = None
     status, error_code = CLIENT_CLOSED, "client_disconnected"
@@ -259,7 +189,7 @@ async def relay_stream(call: Call, attempt: Attempt, keepalive: float | None) ->
             items, pending = first
             for item in items:
                 committed = True
-                if item is not None:
+                if item is not None and call.ttft_ms is None:
                     call.first_token()
                 yield item
             if pending is not None:
@@ -270,7 +200,8 @@ async def relay_stream(call: Call, attempt: Attempt, keepalive: float | None) ->
                     continue
                 for data in block:
                     for chunk in relay.chunks(data):
-                        call.first_token()
+                        if call.ttft_ms is None:
+                            call.first_token()
                         yield chunk
             relay.end()
         if call.ttft_ms is None:

@@ -13,11 +13,10 @@ from typing import Any, ClassVar
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import upstream
+from gateway.chat_completions.serving import ChunkRelay, answer_usage, choices_of, own_answer
 from gateway.errors import GatewayError
-from gateway.serving.answers import answer_usage, choices_of, own_answer
 from gateway.serving.base import Opened, Serving
-from gateway.serving.bodies import encode, forwarded_body, set_stream
-from gateway.serving.relay import ChunkRelay
+from gateway.serving.bodies import sent_body
 from gateway.text_completions.protocol import CreateCompletionRequest, parse_completion_request
 from usage.tokens import Usage, estimate_input_tokens
 
@@ -62,11 +61,10 @@ class TextServing(Serving[CreateCompletionRequest]):
             raise GatewayError(
                 400, "Anthropic's API has no text completions.", param="model", code="model_not_supported"
             )
-        sent = forwarded_body(self.call.body, deployment, self.call.caller)
-        sent.pop("max_completion_tokens", None)
-        sent["max_tokens"] = self.cap
-        set_stream(sent, stream)
-        return encode(sent)
+        caller = self.call.caller
+        return sent_body(
+            self.call.body, deployment, caller, stream, drop=("max_completion_tokens",), max_tokens=self.cap
+        )
 
     async def answer_from(self, deployment: Deployment, target: upstream.Target) -> tuple[dict[str, Any], Usage]:
         payload = await upstream.post_json(target, PATH, self._body(deployment, target, False))

@@ -21,7 +21,7 @@ from django.db import connection
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from gateway.auth import Caller, find_usable_model
-from gateway.chat_completions.inprocess import ChatTurn, Failed, Finished, Said, reply
+from gateway.chat_completions.inprocess import ChatTurn, Finished, Said, reply
 from gateway.chat_completions.serving import ChatServing
 from gateway.errors import GatewayError
 from tests.fake_upstream import FakeUpstream, Reply
@@ -152,8 +152,9 @@ async def test_it_gives_the_chat_typed_events_and_reserves_the_chats_estimate(
 
 async def test_it_fails_a_chat_reply_whose_model_may_no_longer_serve(chat: Caller, fake_upstream: FakeUpstream) -> None:
     turn = ChatTurn(chat.user, "acme/gone", None, [{"role": "user", "content": "hi"}], prompt_tokens=5)
-    events = [event async for event in reply(turn)]
-    assert events == [Failed("The model 'acme/gone' does not exist or you do not have access to it.")]
+    with pytest.raises(GatewayError) as caught:
+        [event async for event in reply(turn)]
+    assert caught.value.message == "The model 'acme/gone' does not exist or you do not have access to it."
     assert fake_upstream.requests == []
     [row] = await ledger()
     assert row.status == 404 and row.error_code == "model_not_found"
