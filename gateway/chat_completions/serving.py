@@ -254,9 +254,8 @@ class ChatServing(Serving[Any]):
         check_model_takes(self.chat, self.model)
 
     def estimate(self) -> tuple[int, int]:
-        return estimate_prompt_tokens(self.chat_body), self.chat.output_cap(
-            self.model.max_output_tokens
-        ) * self.chat.choices()
+        cap = self.chat.output_cap(self.model.max_output_tokens)
+        return estimate_prompt_tokens(self.chat_body), cap * self.chat.choices()
 
     def chat_request(self, deployment: Deployment, target: upstream.Target, stream: bool) -> tuple[str, bytes]:
         """The upstream path and body of one attempt, in the protocol the deployment's provider speaks."""
@@ -279,7 +278,7 @@ class ChatServing(Serving[Any]):
         return CHAT_PATH, sent_body(self.chat_body, deployment, self.call.caller, stream, drop=drop, **fields)
 
     async def completion_from(self, deployment: Deployment, target: upstream.Target) -> dict[str, Any]:
-        """One deployment's chat.completion, ours (gateway.serving.answers)."""
+        """One deployment's chat.completion, made ours (`own_chat_completion`)."""
         path, sent = self.chat_request(deployment, target, False)
         payload = await upstream.post_json(target, path, sent)
         if target.anthropic:
