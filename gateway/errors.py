@@ -22,7 +22,7 @@ class UpstreamFault:
 
 
 class GatewayError(Exception):
-    """Raised by gateway services; the /v1 views and the chat consumer both render it."""
+    """Raised by the gateway; gateway.wire answers it to /v1 clients, the chat shows its message."""
 
     def __init__(
         self,

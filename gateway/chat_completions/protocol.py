@@ -3,7 +3,7 @@
 Fields follow the spec's order (CreateChatCompletionRequest is `allOf` ModelResponseProperties,
 then the chat properties). Anything marked "ours" is an extension or a deliberate leniency.
 
-Requests are validated here and then forwarded as the client sent them (see gateway.services):
+Requests are validated here and then forwarded as the client sent them (see gateway.chat_completions.serving):
 the models allow extra fields so that provider-specific parameters (`top_k`, `min_p`,
 `repetition_penalty`, ...) reach the upstream untouched. Answers are relayed from the upstream
 with a few fields rewritten, not re-validated (too slow per streamed chunk); the tests validate

@@ -1,5 +1,5 @@
 """Browser chats and API calls both land on the profile, each in its own row: generated through the
-gateway services exactly as the chat consumer and the /v1 views call them, against the fake upstream."""
+the serving core as the chat and the /v1 views use it, against the fake upstream."""
 
 from __future__ import annotations
 
