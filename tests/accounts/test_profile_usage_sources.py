@@ -1,4 +1,4 @@
-"""Browser chats and API calls both land on the profile, each in its own row: generated through the
+"""Browser chats and API calls both land on the profile, each in its own row: generated through
 the serving core as the chat and the /v1 views use it, against the fake upstream."""
 
 from __future__ import annotations
