@@ -7,7 +7,7 @@ worktree of that commit with VAR_DIR pointing at this one's var/, for its databa
 and a streamed chat completion, a /v1/messages call (Anthropic client, OpenAI-compatible upstream
 and Anthropic upstream) and a browser chat's reply, it prints the number of hops (calls or resumes
 that cross from one first-party module into another, on the thread serving the request; database
-work on chatsite.db's threads is not traced) and the modules in the order first entered.
+work on core.db's threads is not traced) and the modules in the order first entered.
 """
 
 from __future__ import annotations
