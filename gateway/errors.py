@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+CLIENT_CLOSED = 499  # nginx's "client closed request", for streams the consumer abandoned
+
 
 class UpstreamFault:
     """How routing should treat an upstream's failure (gateway.routing reads it; clients never see it).
@@ -46,3 +48,8 @@ class GatewayError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def error_code_of(exc: GatewayError) -> str:
+    """What the ledger records of an error: its code, else its type."""
+    return exc.code or exc.type

@@ -39,9 +39,8 @@ from gateway.auth import Caller, get_model
 from gateway.chat_completions.protocol import parse_chat_request
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay, readable
 from gateway.errors import GatewayError
-from gateway.serving.base import Opened
+from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode, upstream_user
-from gateway.serving.call import Call
 from gateway.translate_anthropic import (
     ChatToMessagesStream,
     UnreadableAnswer,

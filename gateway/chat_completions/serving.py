@@ -23,9 +23,8 @@ from catalogue.models import Deployment, LanguageModel
 from gateway import upstream
 from gateway.chat_completions.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.errors import GatewayError
-from gateway.serving.base import Opened, Serving
+from gateway.serving.base import Call, Opened, Serving
 from gateway.serving.bodies import encode, sent_body, upstream_user
-from gateway.serving.call import Call
 from gateway.translate_anthropic import (
     MessagesToChatStream,
     UnreadableAnswer,

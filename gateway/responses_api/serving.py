@@ -29,9 +29,8 @@ from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check
 from gateway.errors import GatewayError
 from gateway.responses_api.protocol import CreateResponse, parse_response_request
 from gateway.responses_api.stored import not_found
-from gateway.serving.base import Opened
+from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode, forwarded_body
-from gateway.serving.call import Call
 from gateway.translate_responses import Ids, ResponseStream, chat_request, response_from_completion, response_usage
 from responses import store
 from usage.tokens import Usage, estimate_prompt_tokens, estimate_tokens

@@ -7,7 +7,9 @@ Every request goes the same way: parse -> find the model (the caller was authori
 gateway.endpoint, or is the chat's) -> check its kind and what the request needs of it -> reserve
 against the caller's limits -> try the model's deployments (gateway.routing) -> settle the ledger
 row, the reservation and the deployments' health (`Call.finish`, whatever happened in between).
-The reservation's x-ratelimit-* headers go into `headers` once reserved.
+The reservation's x-ratelimit-* headers go into `headers` once reserved. `Call` is one request's
+bookkeeping, from validation to its ledger row and settlement: `Call.finish` runs once, whatever
+happened, and nothing else settles a call.
 
 An endpoint's package subclasses `Serving` with what only it knows: its protocol (`parse`), what it
 needs of the model (`check`), what it reserves (`estimate`), one attempt's answer (`answer_from`)
@@ -16,17 +18,149 @@ or stream (`relay_for`, a gateway.serving.relay.Relay reading the upstream's eve
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
-from gateway.errors import GatewayError
-from gateway.serving.call import Call, check_kind, error_code_of, reserve, settled
+from gateway.errors import CLIENT_CLOSED, GatewayError, error_code_of
 from gateway.serving.relay import Relay, relay_stream
 from usage import limits
-from usage.tokens import Usage
+from usage.ledger import IN_FLIGHT, IN_FLIGHT_CODE, Flight, current_ledger
+from usage.models import UsageRecord
+from usage.tokens import Usage, tokens_for_bytes
+
+
+@dataclass
+class Call:
+    """One request's bookkeeping, from validation to its ledger row and settlement."""
+
+    caller: Caller
+    body: dict[str, Any]
+    stream: bool
+    public_id: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    model: LanguageModel | None = None
+    ttft_ms: int | None = None
+    reservation: limits.Reservation | None = None
+    attempts: routing.Attempts | None = None
+    finished: bool = False
+    # The prompt's estimate, as reserved: the ledger's figure when the upstream reports no usage.
+    prompt_estimate: int = 0
+    # While in flight (from its reservation on): the ledger's note of it, and what it sent so far.
+    flight: Flight | None = None
+    sent: Callable[[], Usage] | None = None
+
+    def first_token(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
+
+    def cost(self, usage: Usage) -> Decimal:
+        return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
+
+    def estimated(self, completion_bytes: int = 0) -> Usage:
+        return Usage(self.prompt_estimate, tokens_for_bytes(completion_bytes), estimated=True)
+
+    def fields(self, usage: Usage, status: int, error_code: str) -> dict[str, Any]:
+        """The request's ledger row (usage.UsageRecord's fields) as it stands."""
+        attempts = self.attempts
+        return {
+            "user": self.caller.user,
+            "api_key": self.caller.api_key,
+            "group_id": self.reservation.group_id if self.reservation is not None else None,
+            "model": self.model,
+            "model_public_id": self.public_id[:200],
+            "deployment": attempts.current if attempts is not None else None,
+            "attempts": attempts.count if attempts is not None else 0,
+            "source": self.caller.source,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "usage_estimated": usage.estimated,
+            "cost": self.cost(usage),
+            "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "ttft_ms": self.ttft_ms,
+            "status": status,
+            "error_code": error_code[:64],
+            "stream": self.stream,
+        }
+
+    def in_flight(self) -> dict[str, Any]:
+        """The ledger's note of the call while in flight: what it sent so far, if anything."""
+        return self.fields(self.sent() if self.sent is not None else self.estimated(), IN_FLIGHT, IN_FLIGHT_CODE)
+
+    async def finish(self, usage: Usage, status: int = 200, error_code: str = "") -> None:
+        """Queue the request's ledger row and settle its reservation, once."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.attempts is not None:
+            self.attempts.release()
+        fields = self.fields(usage, status, error_code)
+        if self.flight is not None:
+            current_ledger().land(self.flight, fields)
+        else:
+            current_ledger().add(UsageRecord(**fields))
+        if self.reservation is not None:
+            await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
+
+
+@dataclass
+class Outcome:
+    """How a call ended, as its ledger row says: a client gone before the answer unless told otherwise."""
+
+    usage: Usage
+    status: int = CLIENT_CLOSED
+    error_code: str = "client_disconnected"
+
+    def succeeded(self, usage: Usage) -> None:
+        self.usage, self.status, self.error_code = usage, 200, ""
+
+
+@asynccontextmanager
+async def settled(call: Call, usage: Usage | None = None) -> AsyncIterator[Outcome]:
+    """Finish `call` on leaving the block, with the outcome it set or the error that left it."""
+    outcome = Outcome(usage if usage is not None else call.estimated())
+    try:
+        yield outcome
+    except GatewayError as exc:
+        outcome.status, outcome.error_code = exc.status, error_code_of(exc)
+        raise
+    except Exception:
+        outcome.status, outcome.error_code = 500, "server_error"
+        raise
+    finally:
+        await call.finish(outcome.usage, outcome.status, outcome.error_code)
+
+
+async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completion_tokens: int) -> None:
+    """Reserve the request's tokens and cost against the caller's limits; a 429 when they refuse."""
+    try:
+        call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
+    except limits.LimitExceeded as exc:
+        raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
+    # From here the call is in flight: a worker dying now still leaves a row (usage.ledger).
+    call.flight = current_ledger().begin(call.in_flight)
+
+
+ENDPOINT_OF_KIND = {"chat": "/v1/chat/completions", "text": "/v1/completions", "embedding": "/v1/embeddings"}
+
+
+def check_kind(model: LanguageModel, kind: str) -> None:
+    """A 400 naming the endpoint to use when the model is of another kind than this endpoint serves."""
+    if model.kind != kind:
+        raise GatewayError(
+            400,
+            f"The model '{model.public_id}' is a{'n' if model.kind[0] in 'aeiou' else ''} {model.kind} model, "
+            f"not a{'n' if kind[0] in 'aeiou' else ''} {kind} model: "
+            f"use {ENDPOINT_OF_KIND[model.kind]}.",
+            param="model",
+            code="model_not_supported",
+        )
 
 
 class Request(Protocol):

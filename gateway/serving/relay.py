@@ -22,13 +22,15 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from catalogue.models import Deployment
 from gateway import upstream
-from gateway.errors import GatewayError
-from gateway.serving.call import CLIENT_CLOSED, Call, error_code_of
+from gateway.errors import CLIENT_CLOSED, GatewayError, error_code_of
 from usage.tokens import Usage
+
+if TYPE_CHECKING:
+    from gateway.serving.base import Call
 
 log = logging.getLogger(__name__)
 
