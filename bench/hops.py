@@ -54,21 +54,24 @@ def _report(what: str, seen: list[str]) -> None:
 
 
 def _traced_on_app(gateway: Gateway, what: str, request: Callable[[], Any]) -> None:
-    seen: list[str] = []
+    """The fewest hops of three traced requests: the others caught background work (ledger flushes)."""
+    runs: list[list[str]] = []
 
     async def on() -> None:
-        sys.setprofile(_profiler(seen))
+        sys.setprofile(_profiler(runs[-1]))
 
     async def off() -> None:
         sys.setprofile(None)
 
     request()  # warm: caches filled, modules imported
-    gateway.app.run(on())
-    try:
-        request()
-    finally:
-        gateway.app.run(off())
-    _report(what, seen)
+    for _ in range(3):
+        runs.append([])
+        gateway.app.run(on())
+        try:
+            request()
+        finally:
+            gateway.app.run(off())
+    _report(what, min(runs, key=len))
 
 
 def test_plain_chat_completion(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
@@ -156,6 +159,7 @@ def test_browser_chat_reply(fake_upstream: FakeUpstream) -> None:
         assert generation.content == "one two three four five", generation.error
 
     reply()
-    seen: list[str] = []
-    reply(seen)
-    _report("browser chat reply (5 chunks; the gateway part: Generation._consume)", seen)
+    runs: list[list[str]] = [[], [], []]
+    for seen in runs:
+        reply(seen)
+    _report("browser chat reply (5 chunks; the gateway part: Generation._consume)", min(runs, key=len))
