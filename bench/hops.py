@@ -138,11 +138,12 @@ def test_browser_chat_reply(fake_upstream: FakeUpstream) -> None:
     from conversations import services
     from conversations.generation import Generation
 
-    user = User.objects.create_user("hops", password="a-long-and-unusual-password")
     provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
     model = LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake-small")
 
     def reply(seen: list[str] | None = None) -> None:
+        # A user of its own each time: a user has only CHAT_MAX_GENERATIONS replies being written.
+        user = User.objects.create_user(f"hops{User.objects.count()}", password="a-long-and-unusual-password")
         fake_upstream.queue(Reply(content="one two three four five"))
         conversation = services.create_conversation(user, model.public_id)
         _question, answer = services.add_user_message(user, conversation.pk, "Say hello")
