@@ -6,7 +6,8 @@
     @endpoint("POST", body=True, shape=ANTHROPIC)
     async def messages(call: ApiCall) -> HttpResponseBase: ...
 
-The handler gets the authenticated caller and the parsed body; a GatewayError it raises becomes an
+The handler gets the authenticated caller, the parsed body and the path's ids (each one text the
+database can hold: a NUL or a lone surrogate is a 400 naming it before any query); a GatewayError it raises becomes an
 answer in the endpoint's error shape (with the caller's x-ratelimit-* headers, but on a 429, which
 carries its own), and headers it puts in `call.headers` are added to its answer. OpenAI's endpoints
 take the key as a bearer token; Anthropic's take it as `x-api-key` too, and answer errors in
@@ -28,7 +29,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from core.inputs import BadInput, parse_json, unstorable_in
+from core.inputs import BadInput, parse_json, unstorable, unstorable_in
 from gateway import auth, services
 from gateway.errors import GatewayError
 from gateway.translate_anthropic.errors import anthropic_error
@@ -121,6 +122,14 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def check_path_ids(ids: dict[str, Any]) -> None:
+    """GatewayError 400 naming the first path id no row can have (PostgreSQL refuses NUL in a query)."""
+    for name, value in ids.items():
+        reason = unstorable(value) if isinstance(value, str) else None
+        if reason is not None:
+            raise GatewayError(400, f"Invalid {name}: {reason}.", param=name, code="invalid_value")
+
+
 def _secret(request: HttpRequest, shape: str) -> str:
     authorization = request.headers.get("Authorization")
     if shape == ANTHROPIC:
@@ -155,6 +164,7 @@ def endpoint(method: str, *, body: bool = False, shape: str = OPENAI) -> Callabl
             try:
                 if problem is not None:
                     raise problem
+                check_path_ids(kwargs)
                 response = await handler(call, *args, **kwargs)
             except GatewayError as exc:
                 headers = {} if exc.status == 429 else await services.rate_limit_headers(caller)

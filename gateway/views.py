@@ -17,7 +17,6 @@ from django.views.decorators.csrf import csrf_exempt
 from catalogue.cards import model_card
 from catalogue.models import LanguageModel
 from catalogue.preparing import preparing
-from core.inputs import unstorable
 from gateway import auth, messages, responses, services
 from gateway.completions import create_text_completion, stream_text_completion
 from gateway.embeddings import create_embeddings
@@ -32,6 +31,11 @@ from gateway.endpoint import (
     shape_for,
 )
 from gateway.errors import GatewayError
+from gateway.protocol import ChatCompletionRequest
+from gateway.protocol_anthropic import MessagesRequest
+from gateway.protocol_completions import CreateCompletionRequest
+from gateway.protocol_responses import CreateResponse
+from gateway.strict import streams
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -75,7 +79,7 @@ async def event_stream(events: AsyncIterator[dict[str, Any] | None]) -> Streamin
 
 @endpoint("POST", body=True)
 async def chat_completions(call: ApiCall) -> HttpResponseBase:
-    if call.body.get("stream") is True:
+    if streams(ChatCompletionRequest, call.body):
         keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
         return await event_stream(
             services.stream_events(call.caller, call.body, keepalive=keepalive, response_headers=call.headers)
@@ -86,7 +90,7 @@ async def chat_completions(call: ApiCall) -> HttpResponseBase:
 
 @endpoint("POST", body=True)
 async def completions(call: ApiCall) -> HttpResponseBase:
-    if call.body.get("stream") is True:
+    if streams(CreateCompletionRequest, call.body):
         keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
         return await event_stream(
             stream_text_completion(call.caller, call.body, keepalive=keepalive, response_headers=call.headers)
@@ -121,7 +125,7 @@ _END: Any = object()
 
 @endpoint("POST", body=True)
 async def create_response(call: ApiCall) -> HttpResponseBase:
-    if call.body.get("stream") is True:
+    if streams(CreateResponse, call.body):
         keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
         events = responses.stream_response(call.caller, call.body, keepalive=keepalive, response_headers=call.headers)
         first = await anext(events)  # errors until the first event are answered with their status
@@ -150,9 +154,9 @@ async def _delete_response(call: ApiCall, response_id: str) -> HttpResponseBase:
 async def stored_response(request: HttpRequest, response_id: str) -> HttpResponseBase:
     """GET or DELETE /v1/responses/{id}."""
     if request.method == "DELETE":
-        return await _delete_response(request, response_id)
+        return await _delete_response(request, response_id=response_id)
     if request.method == "GET":
-        return await _get_response(request, response_id)
+        return await _get_response(request, response_id=response_id)
     return method_not_allowed("GET, DELETE")
 
 
@@ -177,7 +181,7 @@ async def _anthropic_sse(first: dict[str, Any], events: AsyncIterator[dict[str, 
 async def create_message(call: ApiCall) -> HttpResponseBase:
     # anthropic-version and anthropic-beta are accepted as sent: the answer's shape is the same for all.
     beta = call.request.headers.get("anthropic-beta")
-    if call.body.get("stream") is True:
+    if streams(MessagesRequest, call.body):
         keepalive = settings.GATEWAY_KEEPALIVE_SECONDS
         events = messages.stream_message(
             call.caller, call.body, keepalive=keepalive, beta=beta, response_headers=call.headers
@@ -217,11 +221,8 @@ async def models(call: ApiCall) -> HttpResponseBase:
 
 
 @endpoint("GET")
-async def model(call: ApiCall, model_id: str) -> HttpResponseBase:
-    reason = unstorable(model_id)
-    if reason is not None:  # no model has such an id, and PostgreSQL refuses a NUL in a query
-        raise GatewayError(400, f"Invalid model id: {reason}.", param="model", code="invalid_value")
-    found = await auth.get_model(model_id, call.caller)
+async def model(call: ApiCall, model: str) -> HttpResponseBase:
+    found = await auth.get_model(model, call.caller)
     call.headers.update(await services.rate_limit_headers(call.caller))
     return json_response(model_card(found))
 
