@@ -25,6 +25,9 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 # Whether browsers reach us over https (usually through a TLS-terminating proxy). Production sets it.
 HTTPS = env_bool("HTTPS", False)
+# How many reverse proxies of ours stand in front, each appending the address it saw to X-Forwarded-For:
+# the client's address (for lockouts and rate limits) is the one the outermost of them wrote.
+PROXY_HOPS = env_int("PROXY_HOPS", 1 if HTTPS else 0, minimum=0, maximum=10)
 
 
 def _secret_key() -> str:
@@ -188,12 +191,14 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[chatsite] "
-# Per address (and per account for failed logins): allauth answers 429 or a form error beyond these.
+# Per address: sign-up and password reset (allauth answers 429 beyond these). Sign-in is never refused
+# per address (accounts.lockout slows a busy address down instead); five failures of one account within
+# five minutes pause that account's sign-ins (a form error).
 AUTH_RATE_PER_MINUTE = env_int("AUTH_RATE_PER_MINUTE", 20, minimum=1)
 ACCOUNT_RATE_LIMITS = {
-    "login": f"{AUTH_RATE_PER_MINUTE}/m/ip",
+    "login": None,
     "signup": f"{AUTH_RATE_PER_MINUTE}/m/ip",
-    "login_failed": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/5m/key",
+    "login_failed": "5/5m/key",
     "reset_password": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/m/key",
 }
 SOCIALACCOUNT_AUTO_SIGNUP = True
@@ -235,14 +240,21 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
 # each code is accepted once.
 MFA_TOTP_TOLERANCE = 1
 
-# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures lock the account and, separately, the address
-# for LOGIN_LOCKOUT_MINUTES; the lock expires, and failures during it do not extend it, so nobody can
-# keep an account locked by failing its password over and over. `manage.py axes_reset_username NAME`
-# lifts one at once; the admin lists them (Axes: access attempts).
+# Failed logins (accounts.lockout, django-axes): LOGIN_FAILURE_LIMIT failures of an account from one
+# address lock that pair, LOGIN_ACCOUNT_FAILURE_LIMIT (a higher bar) failures of it from anywhere lock the
+# account, for LOGIN_LOCKOUT_MINUTES; an address alone is never locked, its sign-ins wait (a second,
+# doubling, up to LOGIN_SLOWDOWN_MAX_SECONDS) once it has more than LOGIN_SLOWDOWN_AFTER recent failures.
+# A lock expires, and failures during it do not extend it, so nobody can keep an account locked by
+# failing its password over and over. `manage.py axes_reset_username NAME` lifts one at once; the
+# admin lists them (Axes: access attempts).
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 3 * AXES_FAILURE_LIMIT, minimum=AXES_FAILURE_LIMIT)
+LOGIN_SLOWDOWN_AFTER = env_int("LOGIN_SLOWDOWN_AFTER", 5, minimum=0)
+LOGIN_SLOWDOWN_MAX_SECONDS = env_int("LOGIN_SLOWDOWN_MAX_SECONDS", 8, minimum=1, maximum=60)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=24 * 60))
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # the order LockoutHandler reads
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.auth.attempted_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
