@@ -15,7 +15,7 @@ The wait is an asyncio sleep on the clock (tests set it), which holds no thread.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -63,7 +63,7 @@ def delay(failures: int) -> float:
 View = Callable[..., HttpResponseBase]
 
 
-def slowed(view: View) -> Callable[..., Awaitable[HttpResponseBase]]:
+def slowed(view: View) -> Callable[..., Coroutine[Any, Any, HttpResponseBase]]:
     """`view` (a sign-in page), its POSTs first waiting out their address's delay."""
     run = sync_to_async(view)
 

@@ -57,7 +57,8 @@ def invalid_type(
 
 @functools.cache
 def _stream_field(model: type[BaseModel]) -> TypeAdapter[Any]:
-    return TypeAdapter(model.model_fields["stream"].annotation)
+    annotation: Any = model.model_fields["stream"].annotation
+    return TypeAdapter(annotation)
 
 
 def streams(model: type[BaseModel], body: dict[str, Any]) -> bool:

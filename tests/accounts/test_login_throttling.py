@@ -17,7 +17,6 @@ from django.core.management import call_command
 from django.test import Client, RequestFactory
 
 from accounts.auth import client_ip
-
 from accounts.models import User
 from core.clock import ManualClock
 from tests.conftest import PASSWORD
