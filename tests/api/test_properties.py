@@ -1,5 +1,6 @@
 """Whatever a client sends to the REST API, it answers 2xx or 4xx, every error in the one shape, and
-logs no server error (Hypothesis throws arbitrary JSON, text and query strings at it)."""
+logs no server error (Hypothesis throws arbitrary JSON, text, path ids and query strings, integers of
+any size among them, at every route)."""
 
 from __future__ import annotations
 
@@ -30,40 +31,62 @@ bodies = st.one_of(
     hostile_text.map(lambda text: text.encode("utf-8", "surrogatepass")),
     st.binary(max_size=40),
 )
+# Every route, with {id} standing for a path id: one of alice's, any integer, or any text at all.
+ROUTES = [
+    "/api/conversations/",
+    "/api/conversations/{id}/",
+    "/api/conversations/{id}/messages/",
+    "/api/conversations/{id}/export/",
+    "/api/conversations/{id}/share/",
+    "/api/keys/",
+    "/api/keys/{id}/",
+    "/api/keys/{id}/revoke/",
+    "/api/projects/",
+    "/api/projects/{id}/",
+    "/api/shares/",
+    "/api/shares/{id}/",
+    "/api/usage/",
+    "/api/usage/daily/",
+]
+QUERY_NAMES = ["q", "page", "page_size", "days", "project", "cursor", "branches", "format"]
+# Query values: any text, and integers of any size (Python refuses to read over 4,300 digits).
+query_values = st.one_of(
+    hostile_text,
+    st.integers().map(str),
+    st.integers(min_value=4290, max_value=4400).map(lambda digits: "9" * digits),
+)
+path_ids = st.one_of(
+    st.none(),  # alice's own
+    st.integers().map(str),
+    st.integers(min_value=18, max_value=5000).map(lambda digits: "9" * digits),
+    hostile_text.map(lambda text: quote(text.encode("utf-8", "surrogatepass"), safe="")),
+)
 requests = st.tuples(
     st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]),
-    st.sampled_from(
-        [
-            "/api/conversations/",
-            "/api/conversations/{id}/",
-            "/api/conversations/{id}/messages/",
-            "/api/keys/",
-            "/api/usage/",
-            "/api/usage/daily/",
-        ]
-    ),
+    st.sampled_from(ROUTES),
     bodies,
-    st.dictionaries(st.sampled_from(["q", "page", "page_size", "days"]), hostile_text, max_size=2),
+    st.dictionaries(st.sampled_from(QUERY_NAMES), query_values, max_size=3),
+    path_ids,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(request=requests)
 def test_any_request_gets_a_2xx_or_a_4xx_in_the_error_shape(
     as_alice: httpx.Client, alice: User, caplog: pytest.LogCaptureFixture, request: Any
 ) -> None:
-    method, path, body, query = request
+    method, path, body, query, path_id = request
     conversation = Conversation.objects.filter(owner=alice).first() or Conversation.objects.create(owner=alice)
     # Query values as a hostile client may send them: percent-encoded bytes, lone surrogates too.
     search = "&".join(f"{name}={quote(value.encode('utf-8', 'surrogatepass'))}" for name, value in query.items())
     response = as_alice.request(
         method,
-        path.replace("{id}", str(conversation.pk)) + (f"?{search}" if search else ""),
+        path.replace("{id}", str(conversation.pk) if path_id is None else path_id) + (f"?{search}" if search else ""),
         content=body,
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code < 500, response.text[:500]
-    if response.status_code >= 400:
+    if response.status_code >= 400 and not response.headers["content-type"].startswith("text/markdown"):
         error = response.json()["error"]
         assert set(error) == {"message", "type", "param", "code"} and error["message"]
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
