@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import User
@@ -70,23 +70,57 @@ requests = st.tuples(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(request=requests)
-def test_any_request_gets_a_2xx_or_a_4xx_in_the_error_shape(
-    as_alice: httpx.Client, alice: User, caplog: pytest.LogCaptureFixture, request: Any
-) -> None:
-    method, path, body, query, path_id = request
+def send(
+    client: httpx.Client, alice: User, method: str, path: str, body: Any, query: dict[str, str], path_id: Any
+) -> Any:
     conversation = Conversation.objects.filter(owner=alice).first() or Conversation.objects.create(owner=alice)
     # Query values as a hostile client may send them: percent-encoded bytes, lone surrogates too.
     search = "&".join(f"{name}={quote(value.encode('utf-8', 'surrogatepass'))}" for name, value in query.items())
-    response = as_alice.request(
-        method,
-        path.replace("{id}", str(conversation.pk) if path_id is None else path_id) + (f"?{search}" if search else ""),
-        content=body,
-        headers={"Content-Type": "application/json"},
+    target = path.replace("{id}", str(conversation.pk) if path_id is None else path_id)
+    return client.request(
+        method, target + (f"?{search}" if search else ""), content=body, headers={"Content-Type": "application/json"}
     )
+
+
+def check(response: Any, caplog: pytest.LogCaptureFixture) -> None:
     assert response.status_code < 500, response.text[:500]
     if response.status_code >= 400 and not response.headers["content-type"].startswith("text/markdown"):
         error = response.json()["error"]
         assert set(error) == {"message", "type", "param", "code"} and error["message"]
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=requests)
+def test_any_request_gets_a_2xx_or_a_4xx_in_the_error_shape(
+    as_alice: httpx.Client, alice: User, caplog: pytest.LogCaptureFixture, request: Any
+) -> None:
+    check(send(as_alice, alice, *request), caplog)
+
+
+# The query integers each route reads, tried one by one with values of any size and text.
+QUERY_INTEGERS = {
+    "/api/conversations/": ["page", "page_size", "project"],
+    "/api/conversations/{id}/messages/": ["page", "page_size"],
+    "/api/keys/": ["page", "page_size"],
+    "/api/projects/": ["page", "page_size"],
+    "/api/shares/": ["page", "page_size"],
+    "/api/usage/": ["days"],
+    "/api/usage/daily/": ["days"],
+}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), path=st.sampled_from(list(QUERY_INTEGERS)), value=query_values)
+@example(data=None, path="/api/usage/", value="9" * 4301)  # the known instance: int() refuses 4,301 digits
+@example(data=None, path="/api/usage/daily/", value="9" * 4301)
+def test_any_query_integer_of_any_route_gets_a_2xx_or_a_4xx_in_the_error_shape(
+    as_alice: httpx.Client,
+    alice: User,
+    caplog: pytest.LogCaptureFixture,
+    data: st.DataObject | None,
+    path: str,
+    value: str,
+) -> None:
+    name = "days" if data is None else data.draw(st.sampled_from(QUERY_INTEGERS[path]))
+    check(send(as_alice, alice, "GET", path, b"", {name: value}, None), caplog)
