@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalogue",
     "usage",
+    "operations",
     "tools",
     "gateway",
     "conversations",
@@ -433,6 +435,9 @@ ROUTING_FAILURES_TO_TRIP = env_int("ROUTING_FAILURES_TO_TRIP", 3, minimum=1)
 ROUTING_COOLDOWN_SECONDS = env_float("ROUTING_COOLDOWN_SECONDS", 5.0, minimum=0.1)
 ROUTING_COOLDOWN_MAX_SECONDS = env_float("ROUTING_COOLDOWN_MAX_SECONDS", 300.0, minimum=0.1)
 ROUTING_PROBE_SECONDS = env_float("ROUTING_PROBE_SECONDS", 5.0, minimum=0.5)
+# Without Redis, each worker leaves its deployments' circuits there for `models health`, the admin and
+# /metrics to read (gateway.health); the launcher empties it when it starts.
+HEALTH_DIR = VAR_DIR / "health"
 # Seconds the usage ledger's writer may wait to gather a larger batch of rows (0: write as soon as
 # it is free; rows of requests answered meanwhile still go in one INSERT). Flushed at shutdown.
 LEDGER_FLUSH_SECONDS = float(env_int("LEDGER_FLUSH_SECONDS", 0, minimum=0, maximum=3600))
@@ -467,12 +472,28 @@ except ValueError as exc:
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {LOG_LEVEL!r}")
+# text: one readable line per record; json: one JSON object per record, and one per /v1 request and chat
+# reply (operations.logs) with its request id, user, key prefix, model, deployment, status, tokens, latency.
+LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "core.request_id.RequestIdFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s"},
+        "json": {
+            "()": "operations.logs.JsonLines",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
@@ -481,5 +502,38 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
+        # Its lines are what LOG_FORMAT=json is for, whatever LOG_LEVEL says.
+        "operations.requests": {"level": "INFO"},
     },
 }
+
+# --- Operations (operations/, README "Operations") --------------------------------------------------------
+# GET /metrics answers a scraper sending METRICS_TOKEN as a bearer token, or one from METRICS_ALLOWED_ADDRESSES
+# (addresses or networks, such as 10.0.0.0/8); with neither set it is a 404 and no metric is kept.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long")
+
+
+def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list addresses or networks (10.0.0.0/8), got {item!r}") from None
+    return networks
+
+
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_ADDRESSES")
+METRICS_ENABLED = bool(METRICS_TOKEN or METRICS_ALLOWED_NETWORKS)
+# Every worker process writes its metrics there and a scrape adds them up (prometheus_client reads the
+# variable from the environment); the launcher empties it when it starts.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+if METRICS_ENABLED:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# Traces over OTLP/HTTP (protobuf) when set, e.g. http://collector:4318 (spans go to its /v1/traces); the
+# exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself (headers, timeout).
+OTEL_EXPORTER_OTLP_ENDPOINT = env_url("OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https"))
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "chatsite")

@@ -25,6 +25,7 @@ from conversations.serializers import message_data
 from core.db import db
 from gateway.errors import GatewayError
 from gateway.protocol import reasoning_text
+from operations import observe
 from usage.models import UsageRecord
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class Generation:
         self.stopped = False
 
     async def run(self) -> None:
+        watch = observe.reply(self.message_id)  # before the tasks below, which inherit its span
         channel_layer = layer()
         control = await channel_layer.new_channel()
         await channel_layer.group_add(control_group(self.message_id), control)
@@ -146,6 +148,7 @@ class Generation:
             listener.cancel()
             ticker.cancel()
             progress.untrack(self)
+            observe.ended(watch)
             await asyncio.shield(self._finish(status, control))
 
     async def _consume(self) -> None:

@@ -28,6 +28,7 @@ from catalogue.models import LanguageModel
 from gateway import routing
 from gateway.auth import Caller
 from gateway.errors import GatewayError
+from operations import observe
 from usage import limits
 from usage.ledger import IN_FLIGHT, IN_FLIGHT_CODE, Flight, current_ledger
 from usage.models import UsageRecord
@@ -55,6 +56,7 @@ class Call:
     # While in flight (from its reservation on): the ledger's note of it, and what it sent so far.
     flight: Flight | None = None
     sent: Callable[[], Usage] | None = None
+    finish_reasons: tuple[str, ...] = ()  # the answer's choices' (traces)
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -106,6 +108,7 @@ class Call:
             current_ledger().land(self.flight, fields)
         else:
             current_ledger().add(UsageRecord(**fields))
+        observe.settled(fields, usage, self.finish_reasons)
         if self.reservation is not None:
             await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
 
@@ -138,6 +141,13 @@ async def settled(call: Call, usage: Usage | None = None) -> AsyncIterator[Outco
         await call.finish(outcome.usage, outcome.status, outcome.error_code)
 
 
+def finish_reasons_of(answer: Any) -> tuple[str, ...]:
+    """Why an answer's choices (or a stream's last chunk's) ended: "stop", "length", "tool_calls", ..."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    reasons = (c.get("finish_reason") for c in choices or () if isinstance(c, dict))
+    return tuple(r for r in reasons if isinstance(r, str))
+
+
 def error_code_of(exc: GatewayError) -> str:
     return exc.code or exc.type
 
@@ -152,6 +162,7 @@ async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completi
     try:
         call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
     except limits.LimitExceeded as exc:
+        observe.refused(exc.code)
         raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
     # From here the call is in flight: a worker dying now still leaves a row (usage.ledger).
     call.flight = current_ledger().begin(call.in_flight)

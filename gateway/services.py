@@ -31,9 +31,9 @@ from gateway.calls import ENDPOINT_OF_KIND as ENDPOINT_OF_KIND
 from gateway.calls import Call as Call
 from gateway.calls import check_kind as check_kind
 from gateway.calls import error_code_of as error_code_of
+from gateway.calls import finish_reasons_of, settled
 from gateway.calls import rate_limit_headers as rate_limit_headers
 from gateway.calls import reserve as reserve
-from gateway.calls import settled
 from gateway.errors import GatewayError
 from gateway.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.streams import ChunkRelay, relay_stream
@@ -157,6 +157,7 @@ async def create_completion(
     async with settled(call) as outcome:
         payload = await routing.first(attempts, attempt)
         normalize_completion(payload, request.model)
+        call.finish_reasons = finish_reasons_of(payload)
         outcome.succeeded(answer_usage(call, payload))
         return payload
 

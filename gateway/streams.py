@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Protocol
 
 from catalogue.models import Deployment
 from gateway import upstream
-from gateway.calls import CLIENT_CLOSED, Call, error_code_of
+from gateway.calls import CLIENT_CLOSED, Call, error_code_of, finish_reasons_of
 from gateway.errors import GatewayError
 from usage.tokens import Usage, reported_usage
 
@@ -295,4 +295,5 @@ async def relay_stream(
         raise
     finally:
         usage = relay.usage(call) if relay is not None else call.estimated()
+        call.finish_reasons = finish_reasons_of(getattr(relay, "last", None))
         await call.finish(usage, status, error_code)
