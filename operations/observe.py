@@ -102,7 +102,9 @@ def observed(app: ASGIApp) -> ASGIApp:
             nonlocal stream
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
-                stream = any(n == b"content-type" and v.startswith(b"text/event-stream") for n, v in message["headers"])
+                stream = any(
+                    v.startswith(b"text/event-stream") and n.lower() == b"content-type" for n, v in message["headers"]
+                )
                 if stream and parts.metrics is not None:
                     parts.metrics.streams(1)
             await send(message)

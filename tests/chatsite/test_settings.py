@@ -47,6 +47,10 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
         ("PROXY_HOPS", "-1", "PROXY_HOPS must be at least 0"),
         ("PROVIDER_KEY_ENV_ALLOWED", "*", "PROVIDER_KEY_ENV_ALLOWED entries must be"),
         ("OIDC_SERVER_URL", "ftp://idp", "OIDC_SERVER_URL must be a URL"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json, got 'xml'"),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 16 characters"),
+        ("METRICS_ALLOWED_ADDRESSES", "10.0.0.0/8,the-office", "METRICS_ALLOWED_ADDRESSES must list addresses"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317", "OTEL_EXPORTER_OTLP_ENDPOINT must be a URL"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(variable: str, value: str, message: str) -> None:
