@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from accounts.keys import create_key
 from accounts.models import ApiKey, User
-from catalogue.models import LanguageModel, Provider
+from catalogue.models import LanguageModel
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.live_server import LiveServer, start_server
+from tests.live_server import LiveServer
+from tests.operations.helpers import fake_model, post_chat, start_workers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,19 +26,14 @@ KEY_MARKER = "key-marker-c0ffee"
 
 @pytest.fixture(scope="module")
 def json_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveServer]:
-    from django.conf import settings
-    from django.db import connection
-
-    env = {"LOG_FORMAT": "json", "VAR_DIR": tempfile.mkdtemp(prefix="json-var-")}
-    server = start_server(dict(connection.settings_dict), settings.SECRET_KEY, server="uvicorn", env=env)
+    [server] = start_workers(1, {"LOG_FORMAT": "json"})
     yield server
     server.stop()
 
 
 @pytest.fixture
 def model(fake_upstream: FakeUpstream, transactional_db: None) -> LanguageModel:
-    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=10)
-    return LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake")
+    return fake_model(fake_upstream, MODEL)
 
 
 def _request_lines(server: LiveServer, count: int) -> list[dict[str, Any]]:
@@ -60,19 +54,9 @@ def test_a_request_gets_one_line_with_its_facts_and_none_of_its_secrets(
     fake_upstream.default = Reply(content=f"Here it is: {ANSWER_MARKER}")
     key, secret = create_key(alice, "logged")
     assert isinstance(key, ApiKey)
-    answer = httpx.post(
-        json_server.url + "/v1/chat/completions",
-        json={"model": MODEL, "messages": [{"role": "user", "content": f"Repeat {PROMPT_MARKER}"}]},
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
+    answer = post_chat(json_server, secret, MODEL, f"Repeat {PROMPT_MARKER}")
     assert answer.status_code == 200
-    refused = httpx.post(
-        json_server.url + "/v1/chat/completions",
-        json={"model": MODEL, "messages": [{"role": "user", "content": PROMPT_MARKER}]},
-        headers={"Authorization": f"Bearer sk-{KEY_MARKER}"},
-        timeout=30,
-    )
+    refused = post_chat(json_server, f"sk-{KEY_MARKER}", MODEL, PROMPT_MARKER)
     assert refused.status_code == 401
 
     lines = _request_lines(json_server, before + 2)[before:]

@@ -17,34 +17,25 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.keys import create_key
 from accounts.models import User
-from catalogue.models import LanguageModel, Provider
+from catalogue.models import LanguageModel
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.live_server import LiveServer, free_port, start_server
+from tests.live_server import LiveServer, free_port
 from tests.needs import missing
+from tests.operations.helpers import fake_model, post_chat, start_workers
 from usage.models import Limit
 
 pytestmark = pytest.mark.timeout(120)
 
 TOKEN = "scrape-token-0123456789"
 MODEL = "acme/metered"
-MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
 @pytest.fixture(scope="module")
 def workers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[LiveServer, LiveServer]]:
     """Two workers of one site, as one launcher's would be: one metrics folder, one token."""
-    from django.conf import settings
-    from django.db import connection
-
     folder = tempfile.mkdtemp(prefix="metrics-")
     # Limits read afresh on every request: a limit the test sets applies at once.
-    env = {"METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": folder, "LIMITS_CACHE_SECONDS": "0"}
-    a = start_server(dict(connection.settings_dict), settings.SECRET_KEY, server="uvicorn", env=env)
-    try:
-        b = start_server(dict(connection.settings_dict), settings.SECRET_KEY, server="uvicorn", env=env)
-    except Exception:
-        a.stop()
-        raise
+    a, b = start_workers(2, {"METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": folder, "LIMITS_CACHE_SECONDS": "0"})
     yield a, b
     b.stop()
     a.stop()
@@ -53,14 +44,8 @@ def workers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[Liv
 
 @pytest.fixture
 def model(fake_upstream: FakeUpstream, transactional_db: None) -> LanguageModel:
-    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=10)
-    return LanguageModel.objects.create(
-        public_id=MODEL,
-        provider=provider,
-        upstream_model="fake",
-        input_price_per_million=Decimal("1000"),
-        output_price_per_million=Decimal("2000"),
-    )
+    prices = {"input_price_per_million": Decimal("1000"), "output_price_per_million": Decimal("2000")}
+    return fake_model(fake_upstream, MODEL, **prices)
 
 
 @pytest.fixture
@@ -68,13 +53,8 @@ def alice_key(alice: User) -> str:
     return create_key(alice, "metrics")[1]
 
 
-def _post(server: LiveServer, secret: str, **body: Any) -> httpx.Response:
-    return httpx.post(
-        server.url + "/v1/chat/completions",
-        json={"model": MODEL, "messages": MESSAGES, **body},
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
+def _post(server: LiveServer, secret: str) -> httpx.Response:
+    return post_chat(server, secret, MODEL)
 
 
 def scrape(server: LiveServer) -> dict[str, float]:
@@ -137,7 +117,7 @@ def test_a_stream_in_flight_and_a_refusal_show(
     held = Reply(content="one two three four", chunks=4, hold_after_chunks=1)
     fake_upstream.queue(held)
     refused_before = total(scrape(a), "chatsite_rate_limit_refusals_total", code="rate_limit_exceeded")
-    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}], "stream": True}
     with httpx.stream(
         "POST", b.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {alice_key}"}
     ) as response:

@@ -6,12 +6,10 @@ import io
 import json
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -20,7 +18,8 @@ from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from gateway import health
-from tests.live_server import LiveServer, free_port, start_server
+from tests.live_server import LiveServer, free_port
+from tests.operations.helpers import post_chat, start_workers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,11 +28,7 @@ MODEL = "dead/echo"
 
 @pytest.fixture(scope="module")
 def server_without_redis(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveServer]:
-    from django.conf import settings
-    from django.db import connection
-
-    var = tempfile.mkdtemp(prefix="health-var-")
-    server = start_server(dict(connection.settings_dict), settings.SECRET_KEY, server="uvicorn", env={"VAR_DIR": var})
+    [server] = start_workers(1, {})
     yield server
     server.stop()
 
@@ -48,12 +43,7 @@ def test_a_deployment_tripped_by_the_server_shows_as_cooling_down(
     server_without_redis: LiveServer, dead_model: LanguageModel, alice: User, admin: User, settings: Any
 ) -> None:
     secret = create_key(alice, "health")[1]
-    answer = httpx.post(
-        server_without_redis.url + "/v1/chat/completions",
-        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
+    answer = post_chat(server_without_redis, secret, MODEL)
     assert answer.status_code in (502, 503), answer.text
     settings.HEALTH_DIR = Path(server_without_redis.env["VAR_DIR"]) / "health"
     health.forget_local_state()  # this process never saw the deployment fail

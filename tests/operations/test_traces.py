@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
@@ -26,7 +24,8 @@ from accounts.models import User
 from catalogue.models import Deployment, LanguageModel, Provider
 from conversations.models import Conversation
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.live_server import LiveServer, free_port, start_server
+from tests.live_server import LiveServer, free_port
+from tests.operations.helpers import post_chat, start_workers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -108,15 +107,9 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def traced(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[LiveServer, Receiver]]:
-    from django.db import connection
-
     receiver = Receiver()
-    env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-        "OTEL_BSP_SCHEDULE_DELAY": "50",  # milliseconds between batches
-        "VAR_DIR": tempfile.mkdtemp(prefix="traced-var-"),
-    }
-    server = start_server(dict(connection.settings_dict), django_settings.SECRET_KEY, server="uvicorn", env=env)
+    # OTEL_BSP_SCHEDULE_DELAY: milliseconds between batches
+    [server] = start_workers(1, {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "50"})
     yield server, receiver
     server.stop()
     receiver.server.shutdown()
@@ -138,12 +131,7 @@ def test_a_request_span_has_a_child_per_upstream_attempt_with_gen_ai_attributes(
     server, receiver = traced
     fake_upstream.default = Reply(content="hello there", finish_reason="length")
     secret = create_key(alice, "traces")[1]
-    answer = httpx.post(
-        server.url + "/v1/chat/completions",
-        json={"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}]},
-        headers={"Authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
+    answer = post_chat(server, secret, MODEL)
     assert answer.status_code == 200, answer.text
 
     request = receiver.wait_for("POST /v1/chat/completions")
