@@ -175,7 +175,7 @@ class Attempts:
         """The current attempt failed with `exc`: record it; re-raise unless another attempt may cure it."""
         deployment = self.current
         fault = exc.fault
-        if fault is not None:
+        if fault is not None and fault.retryable:
             observe.failed(self._watch, deployment, exc.status, exc.code)
         self.release()
         if deployment is None or fault is None:

@@ -12,6 +12,7 @@ Imported only when metrics are on (operations.observe).
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from catalogue.models import Deployment
     from operations.observe import Exchange
+
+log = logging.getLogger(__name__)
 
 # Seconds: a short answer takes well under one, a long stream minutes.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -149,7 +152,12 @@ class _ReadAtScrape(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for name, documentation, labels, read in self.sources:
             family = GaugeMetricFamily(name, documentation, labels=list(labels))
-            for values, value in read():
+            try:
+                samples = list(read())
+            except Exception:  # the database or Redis away: the rest of the scrape still answers
+                log.warning("could not read %s for /metrics", name, exc_info=True)
+                continue
+            for values, value in samples:
                 family.add_metric(list(values), value)
             yield family
 

@@ -120,7 +120,8 @@ def observed(app: ASGIApp) -> ASGIApp:
             current.reset(token)
             if stream and parts.metrics is not None:
                 parts.metrics.streams(-1)
-            _finish(exchange)
+            status = exchange.row.status if exchange.row is not None else exchange.status
+            _finish(exchange, status, time.perf_counter() - exchange.started)
 
     return observed_app
 
@@ -136,9 +137,7 @@ def endpoint_of(path: str) -> str:
     return "/" + match.route if match.url_name else "other"
 
 
-def _finish(exchange: Exchange) -> None:
-    latency = time.perf_counter() - exchange.started
-    status = exchange.row.status if exchange.row is not None else exchange.status
+def _finish(exchange: Exchange, status: int, latency: float) -> None:
     if parts.metrics is not None:
         parts.metrics.request(exchange, status, latency)
     if exchange.span is not None:
@@ -157,13 +156,9 @@ def settled(fields: dict[str, Any], usage: Usage, finish_reasons: tuple[str, ...
 
     row = UsageRecord(**fields)
     exchange = current.get()
-    if exchange is None:
-        exchange = Exchange("chat")  # a chat reply: no /v1 request around it
-        exchange.status = row.status
-        exchange.row, exchange.usage, exchange.finish_reasons = row, usage, finish_reasons
-        exchange.started -= row.latency_ms / 1000
-        if parts.metrics is not None:
-            parts.metrics.request(exchange, row.status, row.latency_ms / 1000)
+    if exchange is None:  # a chat reply: no /v1 request around it, so it is counted and logged now
+        exchange = Exchange("chat", row=row, usage=usage, finish_reasons=finish_reasons)
+        _finish(exchange, row.status, row.latency_ms / 1000)
     else:
         exchange.row, exchange.usage, exchange.finish_reasons = row, usage, finish_reasons
     if parts.tracing is not None:
