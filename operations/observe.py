@@ -2,7 +2,7 @@
 
     app = observed(app)                        # the /v1 ASGI app: a span, a log line and metrics per request
     watch = attempt(model, deployment)         # an upstream attempt begins (a child span, a counter)
-    failed(watch, status)                      # ... and failed
+    failed(watch, deployment, status, code)    # ... and failed with an upstream's fault
     ended(watch)                               # ... and is over (idempotent, None does nothing)
     settled(fields, usage, finish_reasons)     # a call settled: its ledger row's fields, before the ledger writes it
     watch = reply(message_id)                  # a chat reply begins; ended(watch) when it is over
