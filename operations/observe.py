@@ -12,7 +12,7 @@
 Each part is configured once per process from the settings (`configure`, from the app's ready()):
 metrics when METRICS_TOKEN or METRICS_ALLOWED_ADDRESSES is set, traces when OTEL_EXPORTER_OTLP_ENDPOINT
 is, a JSON line per request when LOG_FORMAT=json. What is off costs a flag test per hook, and neither
-prometheus_client nor opentelemetry is imported for it.
+prometheus_client nor OpenTelemetry's SDK and exporter are imported for it.
 """
 
 from __future__ import annotations
