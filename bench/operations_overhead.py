@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,12 @@ def measure(requests: int, rounds: int) -> list[float]:
     async def request(scope: dict[str, Any], receive: Any, send: Any) -> None:
         watch = observe.attempt(model, deployment)
         observe.ended(watch)
-        fields = {"user": user, "model": model, "model_public_id": model.public_id, "deployment": deployment,
-                  "attempts": 1, "prompt_tokens": 20, "completion_tokens": 10, "status": 200}  # fmt: skip
+        fields = dict(
+            user=user, api_key=None, group_id=None, model=model, model_public_id=model.public_id,
+            deployment=deployment, attempts=1, source="api", prompt_tokens=20, completion_tokens=10,
+            usage_estimated=False, cost=Decimal("0.00004"), latency_ms=3, ttft_ms=None, status=200, error_code="",
+            stream=False,
+        )  # fmt: skip
         UsageRecord(**fields)  # the ledger's row, as Call.finish queues it whatever the mode
         for watch_backlog in ledger.backlog_watchers:
             watch_backlog(1)

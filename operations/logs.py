@@ -35,10 +35,10 @@ def log_request(exchange: Exchange, status: int, latency: float) -> None:
     fields: dict[str, Any] = {"endpoint": exchange.endpoint, "status": status, "latency_ms": round(latency * 1000)}
     if row is not None:
         fields.update(
-            user_id=row.user_id,
+            user_id=row.user.pk,
             key_prefix=row.api_key.prefix if row.api_key is not None else None,
             model=row.model.public_id if row.model is not None else None,
-            deployment=row.deployment_id,
+            deployment=row.deployment.pk if row.deployment is not None else None,
             provider=row.deployment.provider.name if row.deployment is not None else None,
             attempts=row.attempts,
             input_tokens=row.prompt_tokens,

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from django.urls import Resolver404, resolve
@@ -30,7 +31,6 @@ from usage import ledger
 
 if TYPE_CHECKING:
     from catalogue.models import Deployment, LanguageModel
-    from usage.models import UsageRecord
     from usage.tokens import Usage
 
 Scope = dict[str, Any]
@@ -80,7 +80,7 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     span: Any = None
     status: int = 0
-    row: UsageRecord | None = None
+    row: SimpleNamespace | None = None  # the ledger row's fields (usage.UsageRecord's)
     usage: Usage | None = None
     finish_reasons: tuple[str, ...] = ()
 
@@ -152,9 +152,7 @@ def settled(fields: dict[str, Any], usage: Usage, finish_reasons: tuple[str, ...
     """A call settled with the ledger row of `fields` (queued, not yet written) and `usage`."""
     if not parts.any:
         return
-    from usage.models import UsageRecord
-
-    row = UsageRecord(**fields)
+    row = SimpleNamespace(**fields)  # read like the row the ledger will write, without building a model
     exchange = current.get()
     if exchange is None:  # a chat reply: no /v1 request around it, so it is counted and logged now
         exchange = Exchange("chat", row=row, usage=usage, finish_reasons=finish_reasons)

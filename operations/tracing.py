@@ -29,7 +29,6 @@ from core.request_id import current_request_id
 if TYPE_CHECKING:
     from catalogue.models import Deployment, LanguageModel
     from operations.observe import Exchange
-    from usage.models import UsageRecord
     from usage.tokens import Usage
 
 _tracer: trace.Tracer | None = None
@@ -95,7 +94,7 @@ def end_request(exchange: Exchange, status: int) -> None:
     span.end()
 
 
-def describe_call(row: UsageRecord, usage: Usage, finish_reasons: tuple[str, ...]) -> None:
+def describe_call(row: Any, usage: Usage, finish_reasons: tuple[str, ...]) -> None:
     """What a settled call says, on the span around it (its request's or chat reply's)."""
     span = trace.get_current_span()
     if not span.is_recording():
@@ -104,7 +103,7 @@ def describe_call(row: UsageRecord, usage: Usage, finish_reasons: tuple[str, ...
         "gen_ai.request.model": row.model_public_id,
         "gen_ai.usage.input_tokens": usage.prompt_tokens,
         "gen_ai.usage.output_tokens": usage.completion_tokens,
-        "chatsite.user_id": row.user_id,
+        "chatsite.user_id": row.user.pk,
         "chatsite.attempts": row.attempts,
         "chatsite.usage_estimated": usage.estimated,
         "chatsite.status": row.status,
