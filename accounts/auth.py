@@ -6,8 +6,9 @@ and change, and OpenID Connect; its adapters are where our rules apply:
   admin or a member, see accounts.invites); `approval` creates the account inactive until an admin
   activates it; `closed` lets nobody. A first single sign-on counts as a sign-up, under the same rule.
 - LOCAL_LOGIN=0 refuses passwords (accounts.forms.LoginForm): single sign-on only.
-- One client address for rate limits and lockouts (`client_ip`): the peer's, or with HTTPS=1 the one
-  our TLS proxy appended to X-Forwarded-For (anything before it is the client's to invent).
+- One client address for rate limits and lockouts (`client_ip`): the peer's, or behind PROXY_HOPS
+  proxies of ours (one by default with HTTPS=1) the one the outermost appended to X-Forwarded-For
+  (anything before it is the client's to invent).
 - Each single sign-on puts the user in the groups the provider's OIDC_GROUPS_CLAIM names
   (`sync_groups_claim`, see accounts.groups.sync_sso_groups).
 """
@@ -34,11 +35,12 @@ _QUIET = ("account/messages/logged_in.txt", "account/messages/logged_out.txt")
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    if settings.HTTPS:
+    """The address our outermost proxy (of PROXY_HOPS) saw; entries before it are the client's to invent."""
+    if settings.PROXY_HOPS:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
+        if len(hops) >= settings.PROXY_HOPS:
+            return hops[-settings.PROXY_HOPS]
     return request.META.get("REMOTE_ADDR") or None
 
 

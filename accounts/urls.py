@@ -2,11 +2,12 @@ from allauth.account import views as allauth_views
 from django.urls import include, path
 
 from accounts import views
+from accounts.lockout import slowed
 
 urlpatterns = [
     # The names the pages and other apps use; allauth's own (account_login, ...) reach the same views.
     path("signup/", views.SignupView.as_view(), name="signup"),
-    path("login/", allauth_views.LoginView.as_view(), name="login"),
+    path("login/", slowed(allauth_views.LoginView.as_view()), name="login"),
     path("logout/", allauth_views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
     path("profile/keys/<int:key_id>/revoke/", views.revoke_key, name="revoke_key"),

@@ -54,6 +54,22 @@ def ensure_admin() -> None:
         print("    user 'admin' exists", flush=True)
 
 
+def clear_worker_files() -> None:
+    """Forget what the workers of an earlier run left: their metrics and circuits (before ours are written)."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    for folder in (Path(settings.PROMETHEUS_MULTIPROC_DIR), Path(settings.HEALTH_DIR)):
+        if folder.is_dir():
+            for child in folder.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+
 SERVERS = ("uvicorn", "daphne")
 
 
@@ -129,6 +145,7 @@ def main() -> None:
         )
         import django
 
+        clear_worker_files()
         django.setup()
     except ImproperlyConfigured as exc:
         sys.exit(f"Configuration error: {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -25,6 +26,9 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 # Whether browsers reach us over https (usually through a TLS-terminating proxy). Production sets it.
 HTTPS = env_bool("HTTPS", False)
+# How many reverse proxies of ours stand in front, each appending the address it saw to X-Forwarded-For:
+# the client's address (for lockouts and rate limits) is the one the outermost of them wrote.
+PROXY_HOPS = env_int("PROXY_HOPS", 1 if HTTPS else 0, minimum=0, maximum=10)
 
 
 def _secret_key() -> str:
@@ -51,7 +55,7 @@ CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "chatsite.admin_site.SiteAdminConfig",  # django.contrib.admin, with our index (chatsite.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalogue",
     "usage",
+    "operations",
     "tools",
     "gateway",
     "conversations",
@@ -188,12 +193,14 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[chatsite] "
-# Per address (and per account for failed logins): allauth answers 429 or a form error beyond these.
+# Per address: sign-up and password reset (allauth answers 429 beyond these). Sign-in is never refused
+# per address (accounts.lockout slows a busy address down instead); five failures of one account within
+# five minutes pause that account's sign-ins (a form error).
 AUTH_RATE_PER_MINUTE = env_int("AUTH_RATE_PER_MINUTE", 20, minimum=1)
 ACCOUNT_RATE_LIMITS = {
-    "login": f"{AUTH_RATE_PER_MINUTE}/m/ip",
+    "login": None,
     "signup": f"{AUTH_RATE_PER_MINUTE}/m/ip",
-    "login_failed": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/5m/key",
+    "login_failed": "5/5m/key",
     "reset_password": f"{AUTH_RATE_PER_MINUTE}/m/ip,5/m/key",
 }
 SOCIALACCOUNT_AUTO_SIGNUP = True
@@ -235,14 +242,21 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "chatsite")
 # each code is accepted once.
 MFA_TOTP_TOLERANCE = 1
 
-# Failed logins (django-axes): LOGIN_FAILURE_LIMIT failures lock the account and, separately, the address
-# for LOGIN_LOCKOUT_MINUTES; the lock expires, and failures during it do not extend it, so nobody can
-# keep an account locked by failing its password over and over. `manage.py axes_reset_username NAME`
-# lifts one at once; the admin lists them (Axes: access attempts).
+# Failed logins (accounts.lockout, django-axes): LOGIN_FAILURE_LIMIT failures of an account from one
+# address lock that pair, LOGIN_ACCOUNT_FAILURE_LIMIT (a higher bar) failures of it from anywhere lock the
+# account, for LOGIN_LOCKOUT_MINUTES; an address alone is never locked, its sign-ins wait (a second,
+# doubling, up to LOGIN_SLOWDOWN_MAX_SECONDS) once it has more than LOGIN_SLOWDOWN_AFTER recent failures.
+# A lock expires, and failures during it do not extend it, so nobody can keep an account locked by
+# failing its password over and over. `manage.py axes_reset_username NAME` lifts one at once; the
+# admin lists them (Axes: access attempts).
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 3 * AXES_FAILURE_LIMIT, minimum=AXES_FAILURE_LIMIT)
+LOGIN_SLOWDOWN_AFTER = env_int("LOGIN_SLOWDOWN_AFTER", 5, minimum=0)
+LOGIN_SLOWDOWN_MAX_SECONDS = env_int("LOGIN_SLOWDOWN_MAX_SECONDS", 8, minimum=1, maximum=60)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=24 * 60))
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # the order LockoutHandler reads
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.auth.attempted_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
@@ -421,6 +435,9 @@ ROUTING_FAILURES_TO_TRIP = env_int("ROUTING_FAILURES_TO_TRIP", 3, minimum=1)
 ROUTING_COOLDOWN_SECONDS = env_float("ROUTING_COOLDOWN_SECONDS", 5.0, minimum=0.1)
 ROUTING_COOLDOWN_MAX_SECONDS = env_float("ROUTING_COOLDOWN_MAX_SECONDS", 300.0, minimum=0.1)
 ROUTING_PROBE_SECONDS = env_float("ROUTING_PROBE_SECONDS", 5.0, minimum=0.5)
+# Without Redis, each worker leaves its deployments' circuits there for `models health`, the admin and
+# /metrics to read (gateway.health); the launcher empties it when it starts.
+HEALTH_DIR = VAR_DIR / "health"
 # Seconds the usage ledger's writer may wait to gather a larger batch of rows (0: write as soon as
 # it is free; rows of requests answered meanwhile still go in one INSERT). Flushed at shutdown.
 LEDGER_FLUSH_SECONDS = float(env_int("LEDGER_FLUSH_SECONDS", 0, minimum=0, maximum=3600))
@@ -455,12 +472,23 @@ except ValueError as exc:
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {LOG_LEVEL!r}")
+# text: one readable line per record; json: one JSON object per record, and one per /v1 request and chat
+# reply (operations.logs) with its request id, user, key prefix, model, deployment, status, tokens, latency.
+LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "core.request_id.RequestIdFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s%(request_id)s: %(message)s"}
+        if LOG_FORMAT == "text"
+        else {
+            "()": "operations.logs.JsonLines",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
@@ -469,5 +497,38 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
+        # Its lines are what LOG_FORMAT=json is for, whatever LOG_LEVEL says.
+        "operations.requests": {"level": "INFO"},
     },
 }
+
+# --- Operations (operations/, README "Operations") --------------------------------------------------------
+# GET /metrics answers a scraper sending METRICS_TOKEN as a bearer token, or one from METRICS_ALLOWED_ADDRESSES
+# (addresses or networks, such as 10.0.0.0/8); with neither set it is a 404 and no metric is kept.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long")
+
+
+def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list addresses or networks (10.0.0.0/8), got {item!r}") from None
+    return networks
+
+
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_ADDRESSES")
+METRICS_ENABLED = bool(METRICS_TOKEN or METRICS_ALLOWED_NETWORKS)
+# Every worker process writes its metrics there and a scrape adds them up (prometheus_client reads the
+# variable from the environment); the launcher empties it when it starts.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+if METRICS_ENABLED:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# Traces over OTLP/HTTP (protobuf) when set, e.g. http://collector:4318 (spans go to its /v1/traces); the
+# exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself (headers, timeout).
+OTEL_EXPORTER_OTLP_ENDPOINT = env_url("OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https"))
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "chatsite")

@@ -3,11 +3,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from chatsite import views
+from operations import views as operations_views
 from usage import views as usage_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
     # One sign-in page for everyone, with its lockouts, rate limits and two-factor step.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),

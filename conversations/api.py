@@ -32,7 +32,7 @@ from conversations.serializers import (
     MessageSerializer,
 )
 from conversations.share_api import NewShareSerializer
-from core.inputs import BadInput
+from core.inputs import MAX_ID, BadInput, query_int
 from core.rest import Private
 
 
@@ -91,8 +91,14 @@ class ConversationViewSet(
         if self.action != "list":
             return Conversation.objects.filter(owner=user).select_related("model")
         params = self.request.query_params
+        project: int | str | None = params.get("project") or None
+        if project not in (None, listing.OUTSIDE_PROJECTS):
+            try:
+                project = query_int(params, "project", default=0, minimum=1, maximum=MAX_ID)
+            except BadInput as exc:
+                raise ValidationError({"project": [str(exc)]}) from None
         try:
-            return listing.listed(user, params.get("q", ""), params.get("project") or None).select_related("model")
+            return listing.listed(user, params.get("q", ""), project).select_related("model")
         except BadInput as exc:
             raise ValidationError({"q": [str(exc)]}) from None
         except services.ChatError as exc:

@@ -28,6 +28,7 @@ from conversations import actions, events, frames, generation, services, session
 from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
+from operations import observe
 
 T = TypeVar("T")
 
@@ -47,6 +48,7 @@ class SessionEnded(Exception):
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation_id: int
     user: User
+    open_watch: observe.Watch | None = None  # counts the socket as open (metrics) from accept to close
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +75,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined = [events.conversation_group(self.conversation_id), events.user_group(user.pk)]
         await self._join_groups()
         await self.accept()
+        self.open_watch = observe.chat_socket()
         await sweeper.start()
         messages = await db(services.messages_of, self.conversation_id)
         await self.send_json({"type": "messages", "messages": [message_data(m) for m in messages]})
@@ -82,6 +85,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        observe.ended(self.open_watch)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 

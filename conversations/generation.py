@@ -24,6 +24,7 @@ from conversations.serializers import message_data
 from core.db import db
 from gateway.chat_completions.inprocess import Finished, Said, reply
 from gateway.errors import GatewayError
+from operations import observe
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Generation:
         self.stopped = False
 
     async def run(self) -> None:
+        watch = observe.reply(self.message_id)  # before the tasks below, which inherit its span
         channel_layer = layer()
         control = await channel_layer.new_channel()
         await channel_layer.group_add(control_group(self.message_id), control)
@@ -144,6 +146,7 @@ class Generation:
             listener.cancel()
             ticker.cancel()
             progress.untrack(self)
+            observe.ended(watch)
             await asyncio.shield(self._finish(status, control))
 
     async def _consume(self) -> None:

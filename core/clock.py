@@ -7,6 +7,7 @@ are asserted exactly whatever the machine's speed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -21,6 +22,9 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     def shared_ms(self) -> int | None:
         """Milliseconds for counters shared between machines; None: the shared store's own clock.
@@ -47,6 +51,10 @@ class ManualClock(SystemClock):
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._now, UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        """Returns at once, the clock `seconds` later: a test sees the wait without waiting."""
+        self.advance(seconds)
 
     def shared_ms(self) -> int:
         return int(self._now * 1000)

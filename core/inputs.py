@@ -1,7 +1,9 @@
-"""Untrusted input at the boundary: JSON with size and depth limits, text PostgreSQL can store.
+"""Untrusted input at the boundary: JSON with size and depth limits, text PostgreSQL can store,
+integers from query strings.
 
     data = parse_json(raw, max_bytes=..., max_depth=32)   # BadInput with a message fit for the caller
     check_text(content)                                     # BadInput for NUL or an unpaired surrogate
+    days = query_int(request.GET, "days", default=30, minimum=1, maximum=366)   # BadInput out of bounds
 
 PostgreSQL refuses NUL in text (a DataError) and psycopg cannot encode a lone surrogate (JSON may
 carry "\\ud800"); both are refused here with a readable reason instead of failing at the database.
@@ -12,11 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 DEFAULT_MAX_DEPTH = 32
+MAX_ID = 2**63 - 1  # the largest id a row can have (PostgreSQL's bigint)
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class BadInput(ValueError):
@@ -111,3 +116,19 @@ def unstorable_in(value: Any, path: str = "") -> tuple[str, str] | None:
         elif isinstance(item, list):
             stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
     return None
+
+
+def query_int(params: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """The integer `name` of a query string (`default` when it is absent), from `minimum` to `maximum`.
+
+    BadInput for anything else, empty included. Only ASCII digits (and a minus sign): int() would take
+    spaces, underscores and other scripts' digits, and it refuses strings over 4,300 digits with a
+    ValueError; no string longer than the bounds' own reaches it.
+    """
+    raw = params.get(name)
+    if raw is None:
+        return default
+    widest = max(len(str(minimum)), len(str(maximum)))
+    if len(raw) > widest or not _INTEGER.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+        raise BadInput(f"{name} must be a whole number from {minimum} to {maximum}.")
+    return int(raw)

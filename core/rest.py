@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
 from core.clock import clock
-from core.inputs import BadInput, parse_json
+from core.inputs import BadInput, parse_json, query_int
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is still loading
     from rest_framework.views import APIView
@@ -26,6 +26,23 @@ class Pages(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    # Beyond any page a PostgreSQL OFFSET could reach; pages past the last are DRF's 404.
+    max_page = 2**31
+
+    def get_page_size(self, request: Request) -> int:
+        return _query_int(request, "page_size", default=self.page_size, maximum=self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator: Any) -> int | str:
+        if request.query_params.get("page") in self.last_page_strings:
+            return "last"
+        return _query_int(request, "page", default=1, maximum=self.max_page)
+
+
+def _query_int(request: Request, name: str, *, default: int, maximum: int) -> int:
+    try:
+        return query_int(request.query_params, name, default=default, minimum=1, maximum=maximum)
+    except BadInput as exc:
+        raise ValidationError({name: [str(exc)]}) from None
 
 
 class SafeJSONParser(JSONParser):

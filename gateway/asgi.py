@@ -28,6 +28,7 @@ from django.urls import set_script_prefix
 from core.request_id import current_request_id, new_request_id
 from gateway.errors import GatewayError
 from gateway.wire import EventStreamResponse, error_response, shape_for
+from operations import observe
 
 PREFIX = "/v1"
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ApiHandler(ASGIHandler):
 
 def with_api_handler(django_app: ASGIApp) -> ASGIApp:
     """An ASGI app sending /v1 requests to the lean handler, everything else to `django_app`."""
-    api = ApiHandler()
+    api = observe.observed(ApiHandler())
 
     async def app(scope: Scope, receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[Any]]) -> None:
         path = scope.get("path", "")

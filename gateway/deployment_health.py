@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import async_to_sync
 from django.db.models import Aggregate, Count, F, FloatField, Q
 
 from catalogue.health_report import DeploymentHealth
@@ -41,7 +40,7 @@ def _failed() -> Q:
 
 def reports(deployments: list[Deployment]) -> list[Report]:
     ids = [d.pk for d in deployments]
-    states = async_to_sync(health.states)(ids) if ids else {}
+    states = health.shared_states(ids)
     since = clock().now() - WINDOW
     stats = {
         row["deployment"]: row

@@ -6,7 +6,8 @@
     @endpoint("POST", body=True, reserves=True, shape=ANTHROPIC)
     async def messages(call: ApiCall) -> HttpResponseBase: ...
 
-The handler gets the authenticated caller and the parsed body; a GatewayError it raises becomes an
+The handler gets the authenticated caller, the parsed body and the path's ids (each one text the
+database can hold: a NUL or a lone surrogate is a 400 naming it before any query); a GatewayError it raises becomes an
 answer in the endpoint's error shape (with the caller's x-ratelimit-* headers, but on a 429, which
 carries its own), and headers it puts in `call.headers` are added to its answer. The x-ratelimit-*
 headers of an answer are set here: a handler that `reserves` gets them from its reservation (the
@@ -28,10 +29,11 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from core.inputs import BadInput, parse_json, unstorable_in
+from core.inputs import BadInput, parse_json, unstorable, unstorable_in
 from gateway import auth
 from gateway.errors import GatewayError
 from gateway.serving.base import Serving
+from gateway.strict import streams
 from gateway.wire import (
     ANTHROPIC,
     OPENAI,
@@ -95,6 +97,14 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def check_path_ids(ids: dict[str, Any]) -> None:
+    """GatewayError 400 naming the first path id no row can have (PostgreSQL refuses NUL in a query)."""
+    for name, value in ids.items():
+        reason = unstorable(value) if isinstance(value, str) else None
+        if reason is not None:
+            raise GatewayError(400, f"Invalid {name}: {reason}.", param=name, code="invalid_value")
+
+
 def _secret(request: HttpRequest, shape: str) -> str:
     authorization = request.headers.get("Authorization")
     if shape == ANTHROPIC:
@@ -131,6 +141,7 @@ def endpoint(
             try:
                 if problem is not None:
                     raise problem
+                check_path_ids(kwargs)
                 response = await handler(call, *args, **kwargs)
             except GatewayError as exc:
                 headers = {} if exc.status == 429 else await limits.peek_headers(caller)
@@ -152,7 +163,7 @@ def serving_endpoint(serving: type[Serving[Any]], form: EventFormat | None, *, s
 
     @endpoint("POST", body=True, reserves=True, shape=shape)
     async def view(call: ApiCall) -> HttpResponseBase:
-        stream = form is not None and call.body.get("stream") is True
+        stream = form is not None and serving.PROTOCOL is not None and streams(serving.PROTOCOL, call.body)
         sent_on = {name: call.request.headers[name] for name in serving.SENT_ON if name in call.request.headers}
         served = serving(call.caller, call.body, stream=stream, headers=call.headers, sent_on=sent_on)
         if form is not None and stream:

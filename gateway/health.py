@@ -18,7 +18,9 @@ request decides). A deployment tripped by its answers (5xx, timeouts) waits out 
 model list answering says nothing about its completions.
 
 State lives in Redis when `REDIS_URL` is set (every worker sees the same) and in this process
-otherwise. Time is `core.clock`'s, so tests move cooldowns by moving the clock.
+otherwise, each process then also writing its states to a file of its own under VAR_DIR/health, so
+`shared_states` (what `models health`, the admin and /metrics show) sees every worker's, as the
+Redis store lets it. Time is `core.clock`'s, so tests move cooldowns by moving the clock.
 Requests in flight are counted per process (for "fewest in flight" and concurrency caps).
 """
 
@@ -26,15 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
+import os
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from pathlib import Path
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection
 
+from catalogue.models import Deployment
 from core.clock import clock
 from gateway.errors import UpstreamFault
 
@@ -94,10 +102,23 @@ def _after_failure(state: State, fault: UpstreamFault | None, now: float) -> Sta
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._states: dict[int, State] = {}
         self._claims: dict[str, float] = {}
+        self._file = folder / f"{os.getpid()}.json" if folder is not None else None
+
+    def _publish(self) -> None:
+        """This process's states, for other processes to read (`shared_states`); under the lock."""
+        if self._file is None:
+            return
+        try:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            part = self._file.with_suffix(".part")
+            part.write_text(json.dumps({str(i): astuple(s) for i, s in self._states.items()}))
+            part.replace(self._file)
+        except OSError:
+            log.warning("could not share deployment health through %s", self._file, exc_info=True)
 
     async def states(self, ids: list[int]) -> dict[int, State]:
         with self._lock:
@@ -107,19 +128,24 @@ class MemoryStore:
         with self._lock:
             state = _after_failure(self._states.get(deployment_id, HEALTHY), fault, clock().time())
             self._states[deployment_id] = state
+            self._publish()
             return state
 
     async def succeeded(self, deployment_id: int) -> None:
         with self._lock:
             state = self._states.pop(deployment_id, None)
-            if state is not None and state.retry_after_until > clock().time():
+            if state is None:
+                return
+            if state.retry_after_until > clock().time():
                 self._states[deployment_id] = State(retry_after_until=state.retry_after_until)
+            self._publish()
 
     async def end_cooldown(self, deployment_id: int) -> None:
         with self._lock:
             state = self._states.get(deployment_id)
             if state is not None:
                 self._states[deployment_id] = State(state.failures, state.trips, 0.0, state.retry_after_until)
+                self._publish()
 
     async def claim(self, name: str, seconds: float) -> bool:
         now = clock().time()
@@ -255,12 +281,60 @@ def store() -> Store:
     url: str | None = getattr(settings, "REDIS_URL", None)
     found = _stores.get(url)
     if found is None:
-        found = _stores[url] = RedisStore(url) if url else MemoryStore()
+        found = _stores[url] = RedisStore(url) if url else MemoryStore(shared_folder())
     return found
+
+
+def shared_folder() -> Path:
+    """Where each process without Redis leaves its states: one folder per database, as deployment ids are."""
+    return Path(settings.HEALTH_DIR) / str(connection.settings_dict["NAME"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _worst(a: State, b: State) -> State:
+    return max(a, b, key=lambda s: (s.available_at(), s.trips, s.failures))
+
+
+def _files_states(folder: Path) -> dict[int, State]:
+    found: dict[int, State] = {}
+    for path in folder.glob("*.json") if folder.is_dir() else ():
+        if not path.stem.isdigit() or not _alive(int(path.stem)):
+            continue
+        try:
+            states = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # gone or replaced meanwhile
+        for key, values in states.items():
+            state = State(*values)
+            found[int(key)] = _worst(found.get(int(key), HEALTHY), state)
+    return found
+
+
+def shared_states(ids: list[int]) -> dict[int, State]:
+    """Each deployment's state as the routers of every worker see it (synchronous: reports, not requests).
+
+    Redis when `REDIS_URL` is set; otherwise the worst a live worker of this machine holds.
+    """
+    if getattr(settings, "REDIS_URL", None):
+        return async_to_sync(states)(ids) if ids else {}
+    found = _files_states(shared_folder())
+    return {i: found.get(i, HEALTHY) for i in ids}
 
 
 def forget_local_state() -> None:
     """Drop this process's health state and in-flight counts (tests start clean)."""
+    for found in _stores.values():
+        if isinstance(found, MemoryStore) and found._file is not None:
+            found._file.unlink(missing_ok=True)
     _stores.clear()
     _in_flight.clear()
 
@@ -345,3 +419,28 @@ async def wait_for_a_free_slot(seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await event.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# For /metrics (registered in gateway.apps): each enabled deployment's circuit as a number
+
+CIRCUIT_VALUES = {"healthy": 0, "half-open": 1, "cooling down": 2}
+
+
+def circuit_samples() -> list[tuple[tuple[str, ...], float]]:
+    deployments = list(
+        Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("model", "provider")
+    )
+    found = shared_states([d.pk for d in deployments])
+    now = clock().time()
+    return [
+        ((str(d.pk), d.provider.name, d.model.public_id), CIRCUIT_VALUES[found[d.pk].label(now)]) for d in deployments
+    ]
+
+
+CIRCUIT_METRIC = (
+    "chatsite_deployment_circuit_state",
+    "Each enabled deployment's circuit: 0 healthy, 1 half-open (one trial request may go), 2 cooling down",
+    ("deployment", "provider", "model"),
+    circuit_samples,
+)

@@ -43,6 +43,7 @@ from catalogue.models import Deployment, LanguageModel
 from core.clock import clock
 from gateway import health, upstream
 from gateway.errors import GatewayError
+from operations import observe
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Attempts:
         self.current: Deployment | None = None
         self.last_error: GatewayError | None = None
         self._holding: int | None = None  # the deployment whose in-flight slot this request holds
+        self._watch: observe.Watch | None = None  # the attempt as operations sees it (metrics, a span)
         self._deadline = time.monotonic() + float(settings.ROUTING_DEADLINE_SECONDS)
 
     @property
@@ -155,6 +157,7 @@ class Attempts:
             self.current = chosen
             health.begin(chosen.pk)
             self._holding = chosen.pk
+            self._watch = observe.attempt(self.model, chosen)
             return chosen
 
     async def _claim(self, tier: list[Deployment], states: dict[int, health.State]) -> Deployment | None:
@@ -171,8 +174,10 @@ class Attempts:
     async def failed(self, exc: GatewayError) -> None:
         """The current attempt failed with `exc`: record it; re-raise unless another attempt may cure it."""
         deployment = self.current
-        self.release()
         fault = exc.fault
+        if fault is not None and fault.retryable:
+            observe.failed(self._watch, deployment, exc.status, exc.code)
+        self.release()
         if deployment is None or fault is None:
             raise exc
         if not fault.retryable:
@@ -185,6 +190,7 @@ class Attempts:
     async def note_failure(self, exc: GatewayError) -> None:
         """A failure after the first byte (nothing is retried then): it still counts against the deployment."""
         if self.current is not None and exc.fault is not None and exc.fault.retryable:
+            observe.failed(self._watch, self.current, exc.status, exc.code)
             await health.failed(self.current.pk, exc.fault)
 
     async def succeeded(self) -> None:
@@ -196,6 +202,7 @@ class Attempts:
         if self._holding is not None:
             health.end(self._holding)
             self._holding = None
+            observe.ended(self._watch)
 
     async def _exhausted(self, states: dict[int, health.State] | None = None) -> GatewayError:
         if states is None:

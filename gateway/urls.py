@@ -19,7 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("responses/<str:response_id>/input_items", response_input_items, name="v1-response-input-items"),
     path("models", models, name="v1-models"),
     # Ids may contain '/': clients percent-encode it, the server decodes it back into the path.
-    path("models/<path:model_id>", model, name="v1-model"),
+    path("models/<path:model>", model, name="v1-model"),
     # Anything else under /v1 gets a 404 in its error shape, not an HTML page.
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalogue",),
     ("accounts",),
     ("usage",),
+    ("operations",),
     ("tools",),
     ("responses",),
     ("gateway",),

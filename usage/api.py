@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from core.inputs import BadInput, query_int
 from core.rest import Private
 from usage import queries
 
@@ -69,10 +70,10 @@ def _user(request: Request) -> User:
 
 
 def _days(request: Request) -> int:
-    raw = request.query_params.get("days", str(queries.CHART_DAYS))
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
-        raise ValidationError({"days": [f"A whole number of days from 1 to {MAX_DAYS}."]})
-    return int(raw)
+    try:
+        return query_int(request.query_params, "days", default=queries.CHART_DAYS, minimum=1, maximum=MAX_DAYS)
+    except BadInput as exc:
+        raise ValidationError({"days": [str(exc)]}) from None
 
 
 class UsageView(Private, APIView):

@@ -108,6 +108,10 @@ class Batch:
         return self.rows + [row for _, row in self.flights]
 
 
+# Told how many rows wait to be written whenever that changes: /metrics, registered by operations.
+backlog_watchers: list[Callable[[int], None]] = []
+
+
 class _Ledger:
     """Writes usage rows off the request path, batching whatever accumulates meanwhile."""
 
@@ -128,6 +132,7 @@ class _Ledger:
 
     def add(self, row: UsageRecord) -> None:
         self._rows.append(row)
+        self._tell_backlog()
         if len(self._rows) >= MAX_BATCH:
             self._now.set()
         self._kick()
@@ -152,7 +157,12 @@ class _Ledger:
         """The final row of a call begun with `begin`: its in-flight row updated, or a row of its own."""
         self._flights.pop(flight, None)
         self._landed.append((flight, fields))
+        self._tell_backlog()
         self._kick()
+
+    def _tell_backlog(self) -> None:
+        for watch in backlog_watchers:
+            watch(len(self._rows) + len(self._landed))
 
     def _pending_rows(self) -> bool:
         return bool(self._rows or self._touched or self._landed)
@@ -205,6 +215,7 @@ class _Ledger:
         self._landed[:0] = batch.landed
         self._touched |= batch.touched
         self._swept = -math.inf if batch.sweep else self._swept
+        self._tell_backlog()
 
     def take(self, final: bool = False) -> Batch:
         """What the next write holds; `final` (at exit): every call still in flight, as interrupted."""
@@ -215,6 +226,8 @@ class _Ledger:
         self._touched = set()
         batch.rows = rows
         batch.landed = landed
+        if rows or landed:
+            self._tell_backlog()
         for flight, fields in landed:
             self._place(batch, flight, fields)
         if final or now - self._noted >= progress_seconds():

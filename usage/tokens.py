@@ -88,6 +88,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    cached_tokens: int = 0  # of the prompt's, read from a cache (as the upstream reported them)
 
     @property
     def total_tokens(self) -> int:
@@ -108,4 +109,8 @@ def reported_usage(value: Any) -> Usage | None:
     prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
-    return Usage(max(prompt, 0), max(completion, 0))
+    details = value.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        max(prompt, 0), max(completion, 0), cached_tokens=cached if isinstance(cached, int) and cached > 0 else 0
+    )

@@ -373,7 +373,8 @@ def _parse(model: type[BaseModel], body: Any) -> Any:
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.")
     try:
-        return model.model_validate(body)
+        # Strict as Anthropic's API is: "16" is no integer, 1 and "true" are no boolean.
+        return model.model_validate(body, strict=True)
     except ValidationError as exc:
         first = _first_error(exc)
         param = param_path(tuple(first["loc"]))
@@ -385,8 +386,11 @@ def _parse(model: type[BaseModel], body: Any) -> Any:
 
 
 def _check_roles(body: dict[str, Any]) -> None:
-    """OpenAI-minded clients put `system` as a message; say where Anthropic's system prompt goes."""
-    for position, message in enumerate(body.get("messages") or ()):
+    """OpenAI-minded clients put `system` as a message; say where Anthropic's system prompt goes.
+
+    Only a list is walked: any other `messages` is the model's to refuse with its type error."""
+    messages = body.get("messages")
+    for position, message in enumerate(messages if isinstance(messages, list) else ()):
         role = message.get("role") if isinstance(message, dict) else None
         if role not in (None, "user", "assistant", "system"):
             raise _invalid(

@@ -144,6 +144,7 @@ class _NativeRelay:
 
 
 class MessagesServing(ChatServing):
+    PROTOCOL = MessagesRequest
     SENT_ON = ("anthropic-beta",)
     request: MessagesRequest
 

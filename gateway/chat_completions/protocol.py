@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from gateway.errors import GatewayError
+from gateway.strict import invalid_type
 
 
 class OpenModel(BaseModel):
@@ -398,22 +399,24 @@ def invalid_param(param: str, detail: str) -> GatewayError:
 
 
 def parse_body(model: type[M], body: Any) -> M:
-    """Validate a request body as `model`; GatewayError 400 naming the first offending param."""
+    """Validate a request body as `model`, strictly as the spec's types read (no "16" for 16, no 1 for
+    true; an integer is a number, as in JSON); GatewayError 400 naming the first offending param."""
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.")
     try:
-        return model.model_validate(body)
+        return model.model_validate(body, strict=True)
     except ValidationError as exc:
-        first = _first_error(exc)
+        first, error = _first_error(exc), exc
     param = _param_path(tuple(first["loc"])) or None
     if first["type"] == "union_tag_invalid" and param:
         param += ".role" if param.startswith("messages") and param.endswith("]") else ".type"
     if first["type"] == "missing":
-        message = f"Missing required parameter: '{param}'."
-    else:
-        detail = str(first["msg"]).removeprefix("Value error, ")
-        message = f"Invalid value for '{param}': {detail}."
-    raise GatewayError(400, message, param=param, code="invalid_value")
+        raise GatewayError(400, f"Missing required parameter: '{param}'.", param=param, code="invalid_value")
+    wrong_type = invalid_type(error, first, param, lambda loc: _param_path(tuple(loc)) or None)
+    if wrong_type is not None:
+        raise wrong_type
+    detail = str(first["msg"]).removeprefix("Value error, ")
+    raise GatewayError(400, f"Invalid value for '{param}': {detail}.", param=param, code="invalid_value")
 
 
 def only_when_streaming(stream: bool | None, stream_options: Any) -> None:

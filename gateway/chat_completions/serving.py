@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
+from pydantic import BaseModel
+
 from catalogue.models import Deployment, LanguageModel
 from gateway import upstream
 from gateway.chat_completions.protocol import ChatCompletionRequest, parse_chat_request
@@ -240,6 +242,8 @@ class TranslatedRelay:
 class ChatServing(Serving[Any]):
     """A chat request; `chat` and `chat_body` are what goes to a chat upstream (the translation, for
     subclasses serving another protocol)."""
+
+    PROTOCOL: ClassVar[type[BaseModel] | None] = ChatCompletionRequest
 
     kind = LanguageModel.Kind.CHAT
     chat: ChatCompletionRequest

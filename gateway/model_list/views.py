@@ -7,7 +7,6 @@ from django.http import HttpResponseBase
 from catalogue.cards import model_card
 from catalogue.models import LanguageModel
 from catalogue.preparing import preparing
-from core.inputs import unstorable
 from gateway import auth
 from gateway.endpoint import ApiCall, endpoint
 from gateway.errors import GatewayError
@@ -31,8 +30,5 @@ async def models(call: ApiCall) -> HttpResponseBase:
 
 
 @endpoint("GET")
-async def model(call: ApiCall, model_id: str) -> HttpResponseBase:
-    reason = unstorable(model_id)
-    if reason is not None:  # no model has such an id, and PostgreSQL refuses a NUL in a query
-        raise GatewayError(400, f"Invalid model id: {reason}.", param="model", code="invalid_value")
-    return json_response(model_card(await auth.get_model(model_id, call.caller)))
+async def model(call: ApiCall, model: str) -> HttpResponseBase:
+    return json_response(model_card(await auth.get_model(model, call.caller)))

@@ -124,6 +124,8 @@ class _NativeRelay:
 class ResponsesServing(ChatServing):
     """One turn of a conversation: what was asked, what came before, how each route is served."""
 
+    PROTOCOL = CreateResponse
+
     request: CreateResponse
     history: list[dict[str, Any]]  # the items of the earlier turns
     ancestors: list[str]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.db import db
+from core.inputs import BadInput, query_int
 from gateway.auth import Caller
 from gateway.errors import GatewayError
 from responses import store
@@ -35,21 +36,16 @@ async def delete(caller: Caller, response_id: str) -> dict[str, Any]:
     return {"id": response_id, "object": "response.deleted", "deleted": True}
 
 
-def _limit(value: str | None) -> int:
-    if value is None:
-        return 20
+def _limit(query: Any) -> int:
     try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 100:
-        raise GatewayError(400, "limit must be an integer from 1 to 100.", param="limit", code="invalid_value")
-    return limit
+        return query_int(query, "limit", default=20, minimum=1, maximum=100)
+    except BadInput as exc:
+        raise GatewayError(400, str(exc), param="limit", code="invalid_value") from None
 
 
 async def list_input_items(caller: Caller, response_id: str, query: Any) -> dict[str, Any]:
     """One page of a stored response's input items (`limit`, `order` desc by default, `after`)."""
-    limit, order, after = _limit(query.get("limit")), query.get("order") or "desc", query.get("after")
+    limit, order, after = _limit(query), query.get("order") or "desc", query.get("after")
     if order not in ("asc", "desc"):
         raise GatewayError(400, "order must be 'asc' or 'desc'.", param="order", code="invalid_value")
     items = await db(store.input_items, caller.user.pk, response_id)

@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from catalogue.models import Deployment, LanguageModel
 from gateway import routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.errors import CLIENT_CLOSED, GatewayError, error_code_of
-from gateway.serving.relay import Relay, relay_stream
+from gateway.serving.relay import Relay, finish_reasons_of, relay_stream
+from operations import observe
 from usage import limits
 from usage.ledger import IN_FLIGHT, IN_FLIGHT_CODE, Flight, current_ledger
 from usage.models import UsageRecord
@@ -55,6 +58,7 @@ class Call:
     # While in flight (from its reservation on): the ledger's note of it, and what it sent so far.
     flight: Flight | None = None
     sent: Callable[[], Usage] | None = None
+    finish_reasons: tuple[str, ...] = ()  # the answer's choices' (traces)
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -105,6 +109,7 @@ class Call:
             current_ledger().land(self.flight, fields)
         else:
             current_ledger().add(UsageRecord(**fields))
+        observe.settled(fields, usage, self.finish_reasons)
         if self.reservation is not None:
             await limits.settle(self.reservation, usage.prompt_tokens, usage.completion_tokens, self.cost(usage))
 
@@ -142,6 +147,7 @@ async def reserve(call: Call, model: LanguageModel, prompt_tokens: int, completi
     try:
         call.reservation = await limits.reserve(call.caller, model, prompt_tokens, completion_tokens)
     except limits.LimitExceeded as exc:
+        observe.refused(exc.code)
         raise GatewayError(429, exc.message, type=exc.type, code=exc.code, headers=exc.headers) from None
     # From here the call is in flight: a worker dying now still leaves a row (usage.ledger).
     call.flight = current_ledger().begin(call.in_flight)
@@ -180,6 +186,8 @@ class Serving(Generic[R]):
     kind: ClassVar[str] = LanguageModel.Kind.CHAT
     # Headers of the client's request that go on to the upstream (`sent_on`).
     SENT_ON: ClassVar[tuple[str, ...]] = ()
+    # The protocol's request model, whose own `stream` field decides whether the answer streams.
+    PROTOCOL: ClassVar[type[BaseModel] | None] = None
     request: R
     model: LanguageModel
 
@@ -254,6 +262,7 @@ class Serving(Generic[R]):
         assert attempts is not None
         async with settled(self.call) as outcome:
             answer, usage = await routing.first(attempts, self.answer_from)
+            self.call.finish_reasons = finish_reasons_of(answer)
             outcome.usage = usage  # the answer's usage, also if keeping it fails
             await self.keep(answer)
             outcome.succeeded(usage)

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def finish_reasons_of(answer: Any) -> tuple[str, ...]:
+    """Why an answer's choices (or a stream's last chunk's) ended: "stop", "length", "tool_calls", ..."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    reasons = (c.get("finish_reason") for c in choices or () if isinstance(c, dict))
+    return tuple(r for r in reasons if isinstance(r, str))
+
+
 class Relay(Protocol):
     """Turns one upstream's stream events into the client's chunks, and keeps what they said."""
 
@@ -224,4 +231,5 @@ async def relay_stream(
         raise
     finally:
         usage = relay.usage(call) if relay is not None else call.estimated()
+        call.finish_reasons = finish_reasons_of(getattr(relay, "last", None))
         await call.finish(usage, status, error_code)

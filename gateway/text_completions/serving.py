@@ -47,6 +47,7 @@ class TextRelay(ChunkRelay):
 
 
 class TextServing(Serving[CreateCompletionRequest]):
+    PROTOCOL = CreateCompletionRequest
     kind = LanguageModel.Kind.TEXT
 
     def parse(self, body: dict[str, Any]) -> CreateCompletionRequest:

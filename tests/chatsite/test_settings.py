@@ -42,8 +42,15 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
         ("STAFF_2FA_REQUIRED", "please", "STAFF_2FA_REQUIRED must be a boolean"),
         ("EMAIL_BACKEND", "pigeon", "EMAIL_BACKEND must be one of console, smtp"),
         ("LOGIN_FAILURE_LIMIT", "0", "LOGIN_FAILURE_LIMIT must be at least 1"),
+        ("LOGIN_ACCOUNT_FAILURE_LIMIT", "9", "LOGIN_ACCOUNT_FAILURE_LIMIT must be at least 10"),
+        ("LOGIN_SLOWDOWN_MAX_SECONDS", "600", "LOGIN_SLOWDOWN_MAX_SECONDS must be at most 60"),
+        ("PROXY_HOPS", "-1", "PROXY_HOPS must be at least 0"),
         ("PROVIDER_KEY_ENV_ALLOWED", "*", "PROVIDER_KEY_ENV_ALLOWED entries must be"),
         ("OIDC_SERVER_URL", "ftp://idp", "OIDC_SERVER_URL must be a URL"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json, got 'xml'"),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 16 characters"),
+        ("METRICS_ALLOWED_ADDRESSES", "10.0.0.0/8,the-office", "METRICS_ALLOWED_ADDRESSES must list addresses"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317", "OTEL_EXPORTER_OTLP_ENDPOINT must be a URL"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(variable: str, value: str, message: str) -> None:

@@ -1,7 +1,8 @@
 """Hostile bodies and paths at /v1 get a 400 in OpenAI's shape, never a 500 with a traceback.
 
 Each of these answered 500 before: 100,000-level nested JSON (before auth too), a lone surrogate in a
-message (it cannot be encoded to send upstream), a NUL in a model id (PostgreSQL refuses it).
+message (it cannot be encoded to send upstream), a NUL in a model id or a response id (PostgreSQL
+refuses it), `messages` that is no list at /v1/messages, a `limit` of 4,301 digits.
 """
 
 from __future__ import annotations
@@ -132,3 +133,46 @@ def test_a_number_too_large_for_a_float_never_goes_upstream(
     assert response.status_code == 400, response.text
     assert_openai_error(response, 400)
     assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+@pytest.mark.parametrize("messages", [5, True, 1.5, "hello", {"role": "user"}, None])
+def test_messages_that_are_no_list_are_an_anthropic_400_naming_them(
+    gateway: Gateway, fake_upstream: FakeUpstream, no_errors_logged: None, path: str, messages: object
+) -> None:
+    body = {"model": MODEL, "max_tokens": 16, "messages": messages}
+    response = gateway.http.post(path, json=body, headers={"x-api-key": gateway.secret})
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert error["error"]["message"].startswith("messages: ")
+    assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/responses/%00"),
+        ("DELETE", "/v1/responses/%00"),
+        ("GET", "/v1/responses/%00/input_items"),
+        ("GET", "/v1/responses/resp_%00x/input_items"),
+        ("GET", "/v1/models/acme%00chat"),
+    ],
+)
+def test_a_path_id_no_row_can_have_is_a_400_naming_it(
+    gateway: Gateway, no_errors_logged: None, method: str, path: str
+) -> None:
+    response = gateway.http.request(method, path, headers=gateway.headers())
+    param = "model" if path.startswith("/v1/models/") else "response_id"
+    error = assert_openai_error(response, 400, param)
+    assert error["code"] == "invalid_value" and error["message"].startswith(f"Invalid {param}: it contains")
+
+
+@pytest.mark.parametrize("limit", ["9" * 4301, "0", "101", "-1", "1.5", "", " 5"])
+def test_an_input_items_limit_out_of_bounds_is_a_400_naming_it(
+    gateway: Gateway, no_errors_logged: None, limit: str
+) -> None:
+    response = gateway.http.get(
+        "/v1/responses/resp_none/input_items", params={"limit": limit}, headers=gateway.headers()
+    )
+    assert "from 1 to 100" in assert_openai_error(response, 400, "limit")["message"]

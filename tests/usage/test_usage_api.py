@@ -49,6 +49,17 @@ def test_the_window_can_be_chosen_and_a_bad_one_is_a_400(app: InProcessApp, alic
         assert response.json()["error"]["param"] == "days"
 
 
+@pytest.mark.parametrize("path", ["/api/usage/", "/api/usage/daily/"])
+@pytest.mark.parametrize("days", ["9" * 4301, "0" * 4301 + "7", "-7", " 7", "7_0", ""])
+def test_a_window_python_cannot_or_should_not_read_as_a_number_is_a_400_not_a_500(
+    app: InProcessApp, alice: User, path: str, days: str
+) -> None:
+    response = sign_in(app.client(), alice).get(path, params={"days": days})
+    assert response.status_code == 400, response.text[:200]
+    error = response.json()["error"]
+    assert error["param"] == "days" and "from 1 to 366" in error["message"]
+
+
 def test_usage_is_only_ever_ones_own(app: InProcessApp, bob: User, ledger: None) -> None:
     client = sign_in(app.client(), bob)
     assert client.get("/api/usage/").json()["all_time"]["total"]["total_tokens"] == 1998
