@@ -27,9 +27,9 @@ async def _delete_response(call: ApiCall, response_id: str) -> HttpResponseBase:
 async def stored_response(request: HttpRequest, response_id: str) -> HttpResponseBase:
     """GET or DELETE /v1/responses/{id}."""
     if request.method == "DELETE":
-        return await _delete_response(request, response_id)
+        return await _delete_response(request, response_id=response_id)
     if request.method == "GET":
-        return await _get_response(request, response_id)
+        return await _get_response(request, response_id=response_id)
     return method_not_allowed("GET, DELETE")
 
 
