@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, F, QuerySet, Sum, Value
+from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from usage.models import DailyUsage
@@ -29,24 +29,29 @@ FOLD_ON_READ = 200_000
 TOP_SERIES = 8
 TABLE_ROWS = 20
 
+# Per dimension: the column that tells its values apart, then what labels them.
 DIMENSIONS = {
     "model": ("model_public_id",),
-    "user": ("user__username",),
+    "user": ("user_id", "user__username"),
     "group": ("group_id", "group__name"),
     "key": ("api_key_id", "api_key__prefix", "api_key__name"),
 }
 METRICS = ("requests", "tokens", "cost", "errors")
 _BUCKETS = range(len(LATENCY_BOUNDS_MS) + 1)
-_SUMS: dict[str, Any] = {
+_TOTALS: dict[str, Any] = {
     "requests": Coalesce(Sum("requests"), 0),
     "errors": Coalesce(Sum("errors"), 0),
     "input_tokens": Coalesce(Sum("input_tokens"), 0),
     "output_tokens": Coalesce(Sum("output_tokens"), 0),
     "cost": Coalesce(Sum("cost"), Value(Decimal("0")), output_field=DecimalField(max_digits=24, decimal_places=8)),
+}
+_SUMS: dict[str, Any] = {
+    **_TOTALS,
     "latency_ms_sum": Coalesce(Sum("latency_ms_sum"), 0),
     "latency_count": Coalesce(Sum("latency_count"), 0),
     **{f"b{i}": Coalesce(Sum(F(f"latency_buckets__{i}")), 0) for i in _BUCKETS},
 }
+_TOKENS = Coalesce(Sum(F("input_tokens") + F("output_tokens")), 0)
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,9 @@ def p95(buckets: list[int]) -> float | None:
 
 
 def _measures(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row of sums as the page shows it: tokens, cost, average and p95 latency."""
-    count = row["latency_count"]
-    estimate = p95([row[f"b{i}"] for i in _BUCKETS])
+    """A row of sums as the page shows it: tokens, cost, average and p95 latency (when the row has them)."""
+    count = row.get("latency_count")
+    estimate = p95([row[f"b{i}"] for i in _BUCKETS]) if "b0" in row else None
     return {
         "requests": row["requests"],
         "errors": row["errors"],
@@ -134,37 +139,50 @@ def daily(scope: Scope) -> dict[str, list[Any]]:
     return series
 
 
-def breakdown(scope: Scope, dimension: str) -> dict[str, Any]:
-    """Per-day requests, tokens, cost and errors of the TOP_SERIES largest values of `dimension` (by tokens)."""
+def _top(scope: Scope, column: str, limit: int) -> tuple[list[Any], int]:
+    """The `limit` values of `column` with the most tokens in the range, and how many values there are."""
+    values = _rows(scope).values(column).order_by()
+    ranked = values.annotate(tokens=_TOKENS).order_by("-tokens", column).values_list(column, flat=True)
+    return list(ranked[:limit]), values.distinct().count()
+
+
+def _only(column: str, values: list[Any]) -> Q:
+    known = [value for value in values if value is not None]
+    only = Q(**{f"{column}__in": known})
+    return only | Q(**{f"{column}__isnull": True}) if len(known) < len(values) else only
+
+
+def breakdown(scope: Scope, dimension: str, daily_series: dict[str, list[Any]]) -> dict[str, Any]:
+    """Per-day requests, tokens, cost and errors of the TOP_SERIES values of `dimension` with the most tokens;
+    the rest, taken from the day's totals (`daily_series`), as "other"."""
     fields = DIMENSIONS[dimension]
+    top, distinct = _top(scope, fields[0], TOP_SERIES)
     index = {day: i for i, day in enumerate(scope.days)}
-    per_value: dict[str, dict[str, list[float]]] = {}
-    totals: dict[str, int] = {}
-    for row in _rows(scope).values("day", *fields).annotate(**_SUMS):
-        label = _label(dimension, row)
+    per_value: dict[Any, dict[str, Any]] = {}
+    rows = _rows(scope).filter(_only(fields[0], top)).values("day", *fields).annotate(**_TOTALS)
+    for row in rows:
+        series = per_value.setdefault(
+            row[fields[0]], {"label": _label(dimension, row), **{metric: [0] * len(index) for metric in METRICS}}
+        )
         measures = _measures(row)
-        series = per_value.setdefault(label, {metric: [0] * len(index) for metric in METRICS})
         for metric in METRICS:
             series[metric][index[row["day"]]] += float(measures[metric])
-        totals[label] = totals.get(label, 0) + measures["tokens"]
-    ranked = sorted(per_value, key=lambda label: (-totals[label], label))
-    shown = [{"label": label, **per_value[label]} for label in ranked[:TOP_SERIES]]
-    if len(ranked) > TOP_SERIES:
-        other = {metric: [0.0] * len(index) for metric in METRICS}
-        for label in ranked[TOP_SERIES:]:
+    shown = [per_value[value] for value in top if value in per_value]
+    if distinct > len(shown):
+        other = {metric: [float(total) for total in daily_series[metric]] for metric in METRICS}
+        for series in shown:
             for metric in METRICS:
-                other[metric] = [a + b for a, b in zip(other[metric], per_value[label][metric], strict=True)]
-        shown.append({"label": f"other ({len(ranked) - TOP_SERIES})", **other})
+                other[metric] = [a - b for a, b in zip(other[metric], series[metric], strict=True)]
+        shown.append({"label": f"other ({distinct - len(shown)})", **other})
     return {"series": shown}
 
 
 def top_users(scope: Scope, limit: int = TABLE_ROWS) -> list[dict[str, Any]]:
     """The users with the most tokens in the range."""
-    rows = _rows(scope).values("user__username").annotate(**_SUMS)
-    ranked = sorted(
-        ({"user": row["user__username"], **_measures(row)} for row in rows), key=lambda r: (-r["tokens"], r["user"])
-    )
-    return ranked[:limit]
+    rows = _rows(scope).values("user__username").annotate(**_TOTALS)
+    rows = rows.annotate(tokens=F("input_tokens") + F("output_tokens"))
+    ranked = rows.order_by("-tokens", "user__username")[:limit]
+    return [{"user": row["user__username"], **_measures(row)} for row in ranked]
 
 
 def slowest_deployments(scope: Scope, limit: int = TABLE_ROWS) -> list[dict[str, Any]]:
@@ -188,10 +206,11 @@ def slowest_deployments(scope: Scope, limit: int = TABLE_ROWS) -> list[dict[str,
 
 def report(scope: Scope) -> dict[str, Any]:
     """Everything the analytics page draws, JSON-ready (its chart data)."""
+    per_day = daily(scope)
     return {
         "labels": [day.isoformat() for day in scope.days],
-        "daily": daily(scope),
-        "by": {dimension: breakdown(scope, dimension) for dimension in DIMENSIONS},
+        "daily": per_day,
+        "by": {dimension: breakdown(scope, dimension, per_day) for dimension in DIMENSIONS},
     }
 
 
@@ -214,7 +233,8 @@ CSV_COLUMNS = (
 def csv_rows(scope: Scope) -> Any:
     """One row per day, model, user, group and key in the range, oldest first (the CSV export)."""
     fields = ("day", *(name for names in DIMENSIONS.values() for name in names))
-    rows = _rows(scope).values(*fields).annotate(**_SUMS).order_by(*fields)
+    order = ("day", "model_public_id", "user__username", "group__name", "api_key__prefix", *fields)
+    rows = _rows(scope).values(*fields).annotate(**_SUMS).order_by(*order)
     for row in rows.iterator(chunk_size=2000):
         measures = _measures(row)
         yield (

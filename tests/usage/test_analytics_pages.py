@@ -3,7 +3,7 @@ anything; a bad date range is a form error, never a 500."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from accounts.models import User
 from catalogue.models import Deployment, LanguageModel, Provider
 from core.clock import ManualClock, use_clock
 from tests.conftest import make_user
+from usage import analytics
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +155,14 @@ def test_a_bad_date_range_is_a_form_error(
 
 def test_the_admin_index_links_to_the_analytics(admin: User) -> None:
     assert 'href="/analytics/"' in _as(admin).get("/admin/").content.decode()
+
+
+def test_a_breakdown_shows_the_largest_values_and_the_rest_as_other(
+    ledger: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analytics, "TOP_SERIES", 1)
+    analytics.refresh()
+    by_user = analytics.report(analytics.Scope(date(2026, 3, 9), date(2026, 3, 10)))["by"]["user"]["series"]
+    assert [series["label"] for series in by_user] == ["bob", "other (2)"]
+    assert by_user[0]["tokens"] == [0, 5020] and by_user[1]["tokens"] == [0, 240]
+    assert by_user[1]["requests"] == [1, 2] and by_user[1]["errors"] == [1, 0]
