@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "gateway",
     "conversations",
     "responses",
+    "knowledge",
+    "procrastinate.contrib.django",
 ]
 
 MIDDLEWARE = [
@@ -333,6 +335,14 @@ STORAGES["attachments"] = {
     "BACKEND": ATTACHMENTS_STORAGE,
     "OPTIONS": (
         {"location": MEDIA_ROOT / "attachments", "base_url": None}
+        if ATTACHMENTS_STORAGE == "django.core.files.storage.FileSystemStorage"
+        else {}
+    ),
+}
+STORAGES["knowledge"] = {
+    "BACKEND": ATTACHMENTS_STORAGE,
+    "OPTIONS": (
+        {"location": MEDIA_ROOT / "knowledge", "base_url": None}
         if ATTACHMENTS_STORAGE == "django.core.files.storage.FileSystemStorage"
         else {}
     ),

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("usage",),
     ("operations",),
     ("tools",),
+    ("knowledge",),
     ("responses",),
     ("gateway",),
     ("conversations",),
