@@ -88,7 +88,13 @@ def add_file(
 
 def ingest(entry_id: int) -> None:
     """Extracts, chunks, embeds and stores one file of a store; records `failed` with the reason if it cannot."""
-    entry = VectorStoreFile.objects.select_related("store__embedding_model", "store__owner", "file").get(pk=entry_id)
+    entry = (
+        VectorStoreFile.objects.select_related("store__embedding_model", "store__owner", "file")
+        .filter(pk=entry_id)
+        .first()
+    )
+    if entry is None:  # removed from its store before its turn came
+        return
     try:
         with entry.file.content.open("rb") as handle:
             data = handle.read()
