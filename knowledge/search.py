@@ -99,17 +99,22 @@ def _query_vector(user: User, store: VectorStore, query: str) -> list[float] | N
     return embedders.embed(user, store.embedding_model, [query])[0]
 
 
-def _by_vector(chunks: QuerySet[Chunk], store: VectorStore, vector: list[float]) -> list[int]:
-    dimensions = store.dimensions
+def by_vector_query(chunks: QuerySet[Chunk], dimensions: int, vector: list[float]) -> QuerySet[Chunk]:
     column: Any = F("embedding")
     if dimensions in INDEXED_DIMENSIONS:
         # The form of the partial HNSW index's expression, so the planner uses it.
         column = Cast("embedding", VectorField(dimensions=dimensions))
-    ranked = (
+    return (
         chunks.filter(dimensions=dimensions, embedding__isnull=False)
         .annotate(distance=CosineDistance(column, vector))
-        .order_by("distance", "pk")
+        # The distance alone: a second sort key would keep the HNSW index from giving the order.
+        .order_by("distance")
     )
+
+
+def _by_vector(chunks: QuerySet[Chunk], store: VectorStore, vector: list[float]) -> list[int]:
+    assert store.dimensions is not None
+    ranked = by_vector_query(chunks, store.dimensions, vector)
     return list(ranked.values_list("pk", flat=True)[:CANDIDATES])
 
 

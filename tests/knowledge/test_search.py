@@ -155,3 +155,17 @@ def test_it_refuses_a_malformed_filter(filters: Any) -> None:
 
 def test_fusion_prefers_what_both_rankings_hold() -> None:
     assert fuse([[1, 2, 3], [4, 2, 5]])[0][0] == 2
+
+
+def test_a_vector_search_of_an_indexed_dimension_can_use_its_hnsw_index(store: VectorStore) -> None:
+    from django.db import connection, transaction
+
+    from knowledge.models import Chunk
+    from knowledge.search import by_vector_query
+    from tests.knowledge.conftest import DIMENSIONS, concept_vector
+
+    query = by_vector_query(Chunk.objects.filter(store=store), DIMENSIONS, concept_vector("car oil"))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query.values("pk")[:10].explain()
+    assert f"knowledge_chunk_hnsw_{DIMENSIONS}" in plan
