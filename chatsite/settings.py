@@ -507,6 +507,9 @@ LOGGING = {
         "pgserver": {"level": "WARNING"},
         # Its lines are what LOG_FORMAT=json is for, whatever LOG_LEVEL says.
         "operations.requests": {"level": "INFO"},
+        # The ingestion queue's set-up, told at every start of every process.
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 
