@@ -9,13 +9,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from chatsite.worker import database_url
 from knowledge import services
 from knowledge.models import Chunk, StoredFile, VectorStoreFile
 
@@ -26,13 +26,6 @@ DEADLINE = 120.0
 MARKDOWN = "# Guide\n\nIntro.\n\n## Install\n\nRun the installer, then restart.\n"
 
 
-def database_url() -> str:
-    params = connection.settings_dict
-    host = quote(str(params["HOST"]), safe="")
-    port = f":{params['PORT']}" if params["PORT"] else ""
-    return f"postgresql://{params['USER']}@{host}{port}/{params['NAME']}"
-
-
 @pytest.fixture
 def start_worker() -> Iterator[Callable[[], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
@@ -41,7 +34,11 @@ def start_worker() -> Iterator[Callable[[], subprocess.Popen[str]]]:
         process = subprocess.Popen(
             [sys.executable, "-m", "django", "knowledge_worker"],
             cwd=Path(settings.BASE_DIR),
-            env={**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "chatsite.settings"},
+            env={
+                **os.environ,
+                "DATABASE_URL": database_url(connection.settings_dict),
+                "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            },
             stdout=subprocess.PIPE,
             text=True,
         )
