@@ -29,7 +29,8 @@ from tests.live_server import database_url  # noqa: E402
 DATABASE = "chatsite_bench_list"
 
 
-def setup_django() -> None:
+def setup_django(database: str = DATABASE) -> None:
+    """Django on a fresh database `database` of the embedded PostgreSQL, migrated."""
     from urllib.parse import parse_qs, urlparse
 
     import psycopg
@@ -38,11 +39,11 @@ def setup_django() -> None:
 
     uri = ensure_embedded_postgres(ROOT / "var" / "pgdata")
     with psycopg.connect(uri, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
     parsed = urlparse(uri)
     host = parse_qs(parsed.query)["host"][0]
-    os.environ["DATABASE_URL"] = database_url({"USER": parsed.username, "HOST": host, "PORT": "", "NAME": DATABASE})
+    os.environ["DATABASE_URL"] = database_url({"USER": parsed.username, "HOST": host, "PORT": "", "NAME": database})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     os.environ.setdefault("API_REQUESTS_PER_MINUTE", "0")
     import django

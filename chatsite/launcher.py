@@ -176,6 +176,10 @@ def main() -> None:
     # In the background: a first run installs it for minutes; nobody should wait for that to sign in.
     prepare_local_model()
 
+    from chatsite.worker import start_knowledge_worker
+
+    start_knowledge_worker()
+
     print(f"==> Serving on http://{host}:{port}/ with {server} (Ctrl-C stops everything)", flush=True)
     serve(server, host, port, access_log)
 

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "gateway",
     "conversations",
     "responses",
+    "knowledge",
+    "procrastinate.contrib.django",
 ]
 
 MIDDLEWARE = [
@@ -329,14 +331,20 @@ CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 3, minimum=1)
 # ATTACHMENT_MAX_TEXT_CHARS (the model's context is checked on sending as well).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 ATTACHMENTS_STORAGE = env_str("ATTACHMENTS_STORAGE", "django.core.files.storage.FileSystemStorage")
-STORAGES["attachments"] = {
-    "BACKEND": ATTACHMENTS_STORAGE,
-    "OPTIONS": (
-        {"location": MEDIA_ROOT / "attachments", "base_url": None}
-        if ATTACHMENTS_STORAGE == "django.core.files.storage.FileSystemStorage"
-        else {}
-    ),
-}
+
+
+def _private_storage(folder: str) -> dict[str, object]:
+    """Users' files under MEDIA_ROOT/folder (or in ATTACHMENTS_STORAGE's backend), never at a public URL."""
+    on_disk = ATTACHMENTS_STORAGE == "django.core.files.storage.FileSystemStorage"
+    return {
+        "BACKEND": ATTACHMENTS_STORAGE,
+        "OPTIONS": {"location": MEDIA_ROOT / folder, "base_url": None} if on_disk else {},
+    }
+
+
+STORAGES["attachments"] = _private_storage("attachments")
+# Knowledge bases' uploads (knowledge.models.StoredFile), in the same backend.
+STORAGES["knowledge"] = _private_storage("knowledge")
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 ATTACHMENTS_PER_MESSAGE = env_int("ATTACHMENTS_PER_MESSAGE", 10, minimum=1, maximum=100)
 ATTACHMENT_MAX_TEXT_CHARS = env_int("ATTACHMENT_MAX_TEXT_CHARS", 2_000_000, minimum=1000)
@@ -499,6 +507,9 @@ LOGGING = {
         "pgserver": {"level": "WARNING"},
         # Its lines are what LOG_FORMAT=json is for, whatever LOG_LEVEL says.
         "operations.requests": {"level": "INFO"},
+        # The ingestion queue's set-up, told at every start of every process.
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 

@@ -1,9 +1,10 @@
 """Untrusted input at the boundary: JSON with size and depth limits, text PostgreSQL can store,
-integers from query strings.
+integers and date ranges from query strings.
 
     data = parse_json(raw, max_bytes=..., max_depth=32)   # BadInput with a message fit for the caller
     check_text(content)                                     # BadInput for NUL or an unpaired surrogate
     days = query_int(request.GET, "days", default=30, minimum=1, maximum=366)   # BadInput out of bounds
+    start, end = day_range("2026-01-01", "", today=..., default_days=30, max_days=366)
 
 PostgreSQL refuses NUL in text (a DataError) and psycopg cannot encode a lone surrogate (JSON may
 carry "\\ud800"); both are refused here with a readable reason instead of failing at the database.
@@ -15,6 +16,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Any
 
 DEFAULT_MAX_DEPTH = 32
@@ -132,3 +134,31 @@ def query_int(params: Mapping[str, str], name: str, *, default: int, minimum: in
     if len(raw) > widest or not _INTEGER.fullmatch(raw) or not minimum <= int(raw) <= maximum:
         raise BadInput(f"{name} must be a whole number from {minimum} to {maximum}.")
     return int(raw)
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_day(text: str, what: str = "The date") -> date:
+    """A calendar day written YYYY-MM-DD, or BadInput saying what is wrong with it."""
+    text = text.strip()
+    if not _DAY.fullmatch(text):
+        raise BadInput(f"{what} must be a date written YYYY-MM-DD, got {text[:40]!r}.")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"{what} {text!r} is not a day of the calendar.") from None
+
+
+def day_range(start: str, end: str, *, today: date, default_days: int, max_days: int) -> tuple[date, date]:
+    """The days from `start` to `end` included; an empty end is today, an empty start `default_days` before it.
+
+    BadInput when a date is malformed, the range runs backwards or spans more than `max_days` days.
+    """
+    last = parse_day(end, "The end date") if end.strip() else today
+    first = parse_day(start, "The start date") if start.strip() else last - timedelta(days=default_days - 1)
+    if first > last:
+        raise BadInput(f"The start date ({first}) is after the end date ({last}).")
+    if (last - first).days + 1 > max_days:
+        raise BadInput(f"The range spans more than {max_days} days; choose a shorter one.")
+    return first, last

@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("accounts",),
     ("usage",),
     ("operations",),
+    ("knowledge",),
     ("tools",),
     ("responses",),
     ("gateway",),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -151,3 +152,60 @@ class Limit(models.Model):
     def clean(self) -> None:
         if sum(owner is not None for owner in (self.user_id, self.api_key_id, self.group_id)) > 1:
             raise ValidationError("A limit applies to one user, key or group.")
+
+
+class DailyUsage(models.Model):
+    """The ledger folded per UTC day, model, user, group, key, deployment and source (usage.rollup).
+
+    Analytics read these rows, never the ledger: a page costs days x dimensions, whatever the ledger's
+    size. Keys, groups and deployments are kept as bare ids (no constraint): their rows outlive them,
+    as the ledger's totals do. `latency_buckets[i]` counts requests whose latency fell in bucket i of
+    usage.rollup.LATENCY_BOUNDS_MS (the last one: slower than every bound).
+    """
+
+    day = models.DateField()
+    model_public_id = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(
+        "auth.Group", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    deployment = models.ForeignKey(
+        "catalogue.Deployment", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=UsageRecord.Source.choices)
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal("0"))
+    latency_ms_sum = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+    latency_buckets = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        verbose_name_plural = "daily usage"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "model_public_id", "user", "group", "api_key", "deployment", "source"],
+                name="daily_usage_one_row_per_dimensions",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["group", "day"]), models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model_public_id}: {self.requests} requests"
+
+
+class RollupState(models.Model):
+    """How far the rollup has folded the ledger: every row with an id up to `last_id` is in DailyUsage."""
+
+    name = models.CharField(max_length=32, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"rollup {self.name} up to ledger id {self.last_id}"
