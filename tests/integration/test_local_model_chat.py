@@ -65,7 +65,7 @@ def test_the_openai_sdk_gets_a_real_answer_with_real_usage(
     assert usage.prompt_tokens > 10  # the question in SmolLM2's chat template
     assert 0 < usage.completion_tokens <= 32
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    record = eventually(lambda: UsageRecord.objects.filter(api_key=key).first(), "the usage record")
+    record = eventually(lambda: UsageRecord.objects.filter(api_key=key, status=200).first(), "the settled usage record")
     assert (record.prompt_tokens, record.completion_tokens) == (usage.prompt_tokens, usage.completion_tokens)
     assert not record.usage_estimated
     assert not record.stream
@@ -98,7 +98,7 @@ def test_a_streamed_answer_arrives_in_pieces_and_ends_with_real_usage(
     assert final.usage is not None
     assert final.usage.prompt_tokens > 10
     assert 0 < final.usage.completion_tokens <= 32
-    record = eventually(lambda: UsageRecord.objects.filter(api_key=key).first(), "the usage record")
+    record = eventually(lambda: UsageRecord.objects.filter(api_key=key, status=200).first(), "the settled usage record")
     assert (record.prompt_tokens, record.completion_tokens) == (
         final.usage.prompt_tokens,
         final.usage.completion_tokens,
@@ -146,7 +146,7 @@ def test_a_browser_chat_over_the_websocket_streams_a_real_reply_and_charges_the_
     assert stored.prompt_tokens and stored.prompt_tokens > 10
     assert stored.completion_tokens and stored.completion_tokens > 0
     record = eventually(
-        lambda: UsageRecord.objects.filter(user=alice, source=UsageRecord.Source.CHAT).first(), "the usage record"
+        lambda: UsageRecord.objects.filter(user=alice, source=UsageRecord.Source.CHAT, status=200).first(), "the settled usage record"
     )
     assert (record.prompt_tokens, record.completion_tokens) == (stored.prompt_tokens, stored.completion_tokens)
     assert not record.usage_estimated
