@@ -146,7 +146,8 @@ def test_a_browser_chat_over_the_websocket_streams_a_real_reply_and_charges_the_
     assert stored.prompt_tokens and stored.prompt_tokens > 10
     assert stored.completion_tokens and stored.completion_tokens > 0
     record = eventually(
-        lambda: UsageRecord.objects.filter(user=alice, source=UsageRecord.Source.CHAT, status=200).first(), "the settled usage record"
+        lambda: UsageRecord.objects.filter(user=alice, source=UsageRecord.Source.CHAT, status=200).first(),
+        "the settled usage record",
     )
     assert (record.prompt_tokens, record.completion_tokens) == (stored.prompt_tokens, stored.completion_tokens)
     assert not record.usage_estimated
