@@ -51,7 +51,9 @@ test: $(VENV)/.dev
 	@$(BIN)/python scripts/check_lock.py
 	@./scripts/system-deps.sh
 	$(BIN)/python scripts/app_graph.py
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	# A test process holds more threads with connections than a served worker (each test's own, the db
+	# threads, asgiref's): 20 pooled connections ran out in full runs, so the suite's processes get 40.
+	DB_POOL_MAX=40 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The README's screenshots of the chat page (docs/screenshots.py), in headless Chromium.
 screenshots: $(VENV)/.dev
