@@ -90,6 +90,25 @@ def _is_transactional(request: pytest.FixtureRequest) -> bool:
     )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_connection_pool() -> Iterator[None]:
+    """After each test file, a new connection pool for the next.
+
+    Full runs ran out of pooled connections at the start of a later file, though no file does alone:
+    connections some thread of an earlier file kept checked out are given up with the old pool.
+    """
+    yield
+    from django.db import connections
+
+    from core.db import close_db_connections
+
+    close_db_connections()
+    connections.close_all()
+    for connection in connections.all(initialized_only=True):
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+
+
 @pytest.fixture(autouse=True)
 def _let_servers_finish_writing(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[None]:
     """Before a transactional test's tables are emptied, wait until no server is mid-write.
