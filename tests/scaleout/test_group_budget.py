@@ -42,7 +42,13 @@ def test_two_members_on_two_workers_overshoot_their_groups_budget_by_at_most_one
     assert set(statuses) <= {200, 429} and statuses.count(200) >= 1
     assert {a.json()["error"]["code"] for a in answers if a.status_code == 429} == {"insufficient_quota"}
 
-    spent = spent_once_written(statuses.count(200), group=team)
+    spent = spent_once_written(statuses.count(200) + 1, group=team)  # + bob's earlier row
     assert Decimal("1.00") - one_request < spent <= Decimal("1.00") + one_request
-    for server, secret in ((shared.a, keys[0]), (shared.b, keys[1])):  # tripped once, for both members
+
+    # Spending may have stopped just short of the budget (admitted while below it): the next
+    # requests take it over; then it is tripped once, for both members.
+    for _ in range(3):
+        if _post(shared.a, keys[0], {"max_tokens": 20}).status_code == 429:
+            break
+    for server, secret in ((shared.a, keys[0]), (shared.b, keys[1])):
         assert _post(server, secret).json()["error"]["code"] == "insufficient_quota"
