@@ -53,3 +53,14 @@ class GatewayError(Exception):
 def error_code_of(exc: GatewayError) -> str:
     """What the ledger records of an error: its code, else its type."""
     return exc.code or exc.type
+
+
+def output_cap_too_large(param: str, value: int, model_limit: int) -> GatewayError:
+    """A request asking for more completion tokens than the model gives (the one wording, every protocol)."""
+    return GatewayError(
+        400,
+        f"{param} is too large: {value}. This model supports at most {model_limit} "
+        f"completion tokens, whereas you provided {value}.",
+        param=param,
+        code="invalid_value",
+    )

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError
 
 from gateway.chat_completions.protocol import OpenModel
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, output_cap_too_large
 
 
 def _kind(value: Any) -> Any:
@@ -293,6 +293,30 @@ class MessagesRequest(OpenModel):
     tools: list[Tool] | None = None
     top_k: int | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, ge=0, le=1)
+
+    def output_cap(self, model_limit: int) -> int:
+        """The most tokens the answer may take: `max_tokens`, a 400 naming it above the model's limit."""
+        if self.max_tokens > model_limit:
+            raise output_cap_too_large("max_tokens", self.max_tokens, model_limit)
+        return self.max_tokens
+
+    def needs(self) -> list[tuple[str, str, str]]:
+        """What this request asks of the model: (capability, the param asking it, in words) each."""
+        needed: list[tuple[str, str, str]] = []
+        if any(_has_image(message.content) for message in self.messages):
+            needed.append(("vision", "messages", "images"))
+        if self.tools:
+            needed.append(("tools", "tools", "tools"))
+        return needed
+
+
+def _has_image(content: Any) -> bool:
+    if not isinstance(content, list):
+        return False
+    return any(
+        isinstance(block, ImageBlock) or (isinstance(block, ToolResultBlock) and _has_image(block.content))
+        for block in content
+    )
 
 
 class CountTokensRequest(OpenModel):

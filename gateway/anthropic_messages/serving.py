@@ -7,8 +7,9 @@ translated to chat completions (gateway.translate_anthropic), served as a chat r
 (gateway.chat_completions.serving), and its answer or chunks translated back. Either way a failure
 after the stream began is one Anthropic `error` event (`stream_error`).
 
-The request is translated to chat once, before any route is chosen: its capability checks, the
-output cap and the token estimate are chat's, whichever deployment serves it.
+Capability checks, the output cap and the token estimate read the Anthropic request itself. It is
+translated to chat only when the model has a deployment speaking another API, once and before
+anything is reserved, so what cannot be translated is a 400 then, not a failed attempt.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from catalogue.models import Deployment
+from catalogue.models import Deployment, Provider
 from gateway import upstream
+from gateway.anthropic_messages.estimate import estimate_messages_tokens
 from gateway.anthropic_messages.protocol import (
     MessageResponse,
     MessagesRequest,
@@ -37,8 +39,9 @@ from gateway.anthropic_messages.stream_protocol import (
 )
 from gateway.auth import Caller, get_model
 from gateway.chat_completions.protocol import parse_chat_request
-from gateway.chat_completions.serving import ChatServing, TranslatedRelay, readable
+from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes, readable
 from gateway.errors import GatewayError
+from gateway.routing import routes_of
 from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode, upstream_user
 from gateway.translate_anthropic import (
@@ -50,7 +53,7 @@ from gateway.translate_anthropic import (
     openai_error,
     usage_to_openai,
 )
-from usage.tokens import Usage, estimate_prompt_tokens, reported_usage
+from usage.tokens import Usage, reported_usage
 
 # Statuses of failures after a stream began, which carry none of their own on the wire.
 _STREAM_ERROR_STATUSES = {"rate_limit_exceeded": 429, "insufficient_quota": 429}
@@ -149,10 +152,16 @@ class MessagesServing(ChatServing):
     request: MessagesRequest
 
     def parse(self, body: dict[str, Any]) -> MessagesRequest:
-        request = parse_messages_request(body)
-        self.chat_body = messages_to_chat(request)
-        self.chat = parse_chat_request(self.chat_body)
-        return request
+        return parse_messages_request(body)
+
+    def check(self) -> None:
+        check_model_takes(self.request, self.model)
+        if any(d.provider.kind != Provider.Kind.ANTHROPIC for d in routes_of(self.model)):
+            self.chat_body = messages_to_chat(self.request)
+            self.chat = parse_chat_request(self.chat_body)
+
+    def estimate(self) -> tuple[int, int]:
+        return estimate_messages_tokens(self.call.body), self.request.output_cap(self.model.max_output_tokens)
 
     def native_body(self, deployment: Deployment, stream: bool) -> bytes:
         """The client's own request, for a deployment speaking Anthropic's API: our end user, hashed."""
@@ -195,8 +204,6 @@ async def count_tokens(caller: Caller, body: dict[str, Any]) -> dict[str, int]:
 
     The model must be one the key may call: counting tells as much about a model as calling it.
     """
-    parse_count_tokens_request(body)  # errors name the params of this endpoint
-    request = parse_messages_request({**body, "max_tokens": 1})
-    chat = messages_to_chat(request)
+    request = parse_count_tokens_request(body)  # errors name the params of this endpoint
     await get_model(request.model, caller)
-    return {"input_tokens": estimate_prompt_tokens(chat)}
+    return {"input_tokens": estimate_messages_tokens(body)}

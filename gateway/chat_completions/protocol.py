@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, output_cap_too_large
 from gateway.strict import invalid_type
 
 
@@ -317,13 +317,7 @@ class ChatCompletionRequest(ModelResponseProperties):
             if value is None:
                 continue
             if value > model_limit:
-                raise GatewayError(
-                    400,
-                    f"{param} is too large: {value}. This model supports at most {model_limit} "
-                    f"completion tokens, whereas you provided {value}.",
-                    param=param,
-                    code="invalid_value",
-                )
+                raise output_cap_too_large(param, value, model_limit)
             return int(value)
         return model_limit
 

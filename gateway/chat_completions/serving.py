@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -158,7 +158,15 @@ class ChunkRelay:
         }
 
 
-def check_model_takes(request: ChatCompletionRequest, model: LanguageModel) -> None:
+class Demands(Protocol):
+    """What a request in any protocol asks of a model (its needs and its output cap)."""
+
+    def needs(self) -> list[tuple[str, str, str]]: ...
+
+    def output_cap(self, model_limit: int) -> int: ...
+
+
+def check_model_takes(request: Demands, model: LanguageModel) -> None:
     """A 400 naming the param when the model lacks a capability the request needs, or its cap is too high.
 
     Refused here, a request never reaches an upstream that would answer it with an error (or a traceback).
