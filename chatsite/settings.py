@@ -323,6 +323,9 @@ CHAT_SOCKET_FRAMES_PER_SECOND = env_int("CHAT_SOCKET_FRAMES_PER_SECOND", 5, mini
 CHAT_SOCKET_FRAME_BURST = env_int("CHAT_SOCKET_FRAME_BURST", 20, minimum=1)
 CHAT_SOCKET_MAX_FRAME_BYTES = env_int("CHAT_SOCKET_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
 CHAT_MAX_GENERATIONS = env_int("CHAT_MAX_GENERATIONS", 3, minimum=1)
+# How often each worker checks whether Redis lost its data (conversations.rejoin): the chat's sockets
+# and replies then join their groups again.
+CHAT_REJOIN_CHECK_SECONDS = env_float("CHAT_REJOIN_CHECK_SECONDS", 2.0, minimum=0.05)
 
 # Files attached in the chat (conversations.files): kept through the storage named "attachments" (the
 # file system under MEDIA_ROOT unless ATTACHMENTS_STORAGE names another Django storage class), never at a

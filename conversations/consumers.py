@@ -24,7 +24,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import User
-from conversations import actions, events, frames, generation, services, sessions, sweeper
+from conversations import actions, events, frames, generation, rejoin, services, sessions, sweeper
 from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
@@ -76,7 +76,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._join_groups()
         await self.accept()
         self.open_watch = observe.chat_socket()
+        rejoin.register(self)
         await sweeper.start()
+        await self._send_state()
+
+    async def _send_state(self) -> None:
+        """The conversation as stored, then the text so far of each reply still being written."""
         messages = await db(services.messages_of, self.conversation_id)
         await self.send_json({"type": "messages", "messages": [message_data(m) for m in messages]})
         for message in messages:
@@ -86,6 +91,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closing = True
         observe.ended(self.open_watch)
+        rejoin.unregister(self)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -129,6 +135,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _join_groups(self) -> None:
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+
+    REJOIN_ORDER = 1
+
+    async def rejoin(self) -> None:
+        """Redis lost its data: join again, then send what the socket may have missed meanwhile, as on connect."""
+        if self.closing:
+            return
+        await self._join_groups()
+        await self._send_state()
 
     async def _on_send(self, frame: frames.Send) -> None:
         self._start(await self._act(actions.do_send, frame.content, frame.attachments))

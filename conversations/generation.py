@@ -15,9 +15,10 @@ import atexit
 import contextlib
 import logging
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from conversations import progress, services
+from conversations import progress, rejoin, services
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
 from conversations.serializers import message_data
@@ -27,6 +28,7 @@ from gateway.errors import GatewayError
 from operations import observe
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FRAME_SECONDS = 0.05
 
@@ -116,12 +118,21 @@ class Generation:
         self.usage: dict[str, Any] | None = None
         self.error = ""
         self.stopped = False
+        self.control = ""
+        # One flush at a time: a frame's offset is what went out before it, known once that was sent.
+        self.flushing = asyncio.Lock()
+
+    REJOIN_ORDER = 0
+
+    async def rejoin(self) -> None:
+        await layer().group_add(control_group(self.message_id), self.control)
 
     async def run(self) -> None:
         watch = observe.reply(self.message_id)  # before the tasks below, which inherit its span
         channel_layer = layer()
-        control = await channel_layer.new_channel()
+        control = self.control = await channel_layer.new_channel()
         await channel_layer.group_add(control_group(self.message_id), control)
+        rejoin.register(self)
         consume = asyncio.create_task(self._consume())
         listener = asyncio.create_task(self._listen(control, consume))
         ticker = asyncio.create_task(self._tick())
@@ -146,6 +157,7 @@ class Generation:
             listener.cancel()
             ticker.cancel()
             progress.untrack(self)
+            rejoin.unregister(self)
             observe.ended(watch)
             await asyncio.shield(self._finish(status, control))
 
@@ -176,6 +188,15 @@ class Generation:
             self.error = "The reply failed because of an internal error."
 
     async def _listen(self, control: str, consume: asyncio.Task[None]) -> None:
+        while True:
+            try:
+                await self._obey(control, consume)
+            except Exception:
+                # Redis restarting: listen again once it is back (conversations.rejoin rejoins the group).
+                log.warning("chat reply %s: its control channel failed; listening again", self.message_id)
+                await asyncio.sleep(1.0)
+
+    async def _obey(self, control: str, consume: asyncio.Task[None]) -> None:
         channel_layer = layer()
         while True:
             event = await channel_layer.receive(control)
@@ -197,35 +218,60 @@ class Generation:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(FRAME_SECONDS)
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception:
+                # Redis restarting: what was not sent stays pending, for the next tick.
+                log.warning("chat reply %s: could not send its text; trying again", self.message_id)
 
     async def _flush(self) -> None:
-        if self.reasoning_pending:
-            thought, self.reasoning_pending = self.reasoning_pending, ""
-            offset = self.reasoning_published
-            self.reasoning_published += utf16_len(thought)
-            await publish_now(
-                self.group, {"type": "chat.reasoning", "id": self.message_id, "offset": offset, "text": thought}
-            )
-        if not self.pending:
-            return
-        text, self.pending = self.pending, ""
-        offset = self.published
-        self.published += utf16_len(text)
-        await publish_now(self.group, {"type": "chat.delta", "id": self.message_id, "offset": offset, "text": text})
+        async with self.flushing:
+            if self.reasoning_pending:
+                thought, self.reasoning_pending = self.reasoning_pending, ""
+                frame = {"type": "chat.reasoning", "id": self.message_id, "offset": self.reasoning_published}
+                try:
+                    await publish_now(self.group, {**frame, "text": thought})
+                except BaseException:
+                    self.reasoning_pending = thought + self.reasoning_pending
+                    raise
+                self.reasoning_published += utf16_len(thought)
+            if self.pending:
+                text, self.pending = self.pending, ""
+                frame = {"type": "chat.delta", "id": self.message_id, "offset": self.published}
+                try:
+                    await publish_now(self.group, {**frame, "text": text})
+                except BaseException:
+                    self.pending = text + self.pending
+                    raise
+                self.published += utf16_len(text)
 
     async def _finish(self, status: str, control: str) -> None:
-        channel_layer = layer()
         try:
-            await self._flush()
+            await _persistently("sending its last text", self._flush)
             # A reply the person stopped is interrupted with no error: a stop is no failure.
-            message = await db(
-                services.finish, self.message_id, self.content, status, self.error, self.usage, self.reasoning
-            )
+            fields = (self.message_id, self.content, status, self.error, self.usage, self.reasoning)
+            message = await _persistently("its last save", db, services.finish, *fields)
             _generations.pop(self.message_id, None)
             if message is not None:
-                await publish_now(self.group, {"type": "chat.message", "message": message_data(message)})
+                frame = {"type": "chat.message", "message": message_data(message)}
+                await _persistently("sending its end", publish_now, self.group, frame)
         except Exception:
             log.exception("could not save chat reply %s", self.message_id)
         finally:
-            await channel_layer.group_discard(control_group(self.message_id), control)
+            with contextlib.suppress(Exception):
+                await layer().group_discard(control_group(self.message_id), control)
+
+
+# Waits between tries of a reply's last save and frames: PostgreSQL or Redis restarting take seconds.
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+
+
+async def _persistently(what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`await fn(*args)`, tried again while a restarting store makes it fail (about 30 s in all)."""
+    for delay in RETRY_DELAYS:
+        try:
+            return await fn(*args)
+        except Exception as exc:
+            log.warning("a chat reply: %s failed (%s); trying again", what, type(exc).__name__)
+            await asyncio.sleep(delay)
+    return await fn(*args)
