@@ -66,7 +66,11 @@ def search(
     max_results: int = 10,
     filters: dict[str, Any] | None = None,
     mode: Mode = "hybrid",
+    query_vector: list[float] | None = None,
+    score_threshold: float = 0.0,
 ) -> list[Hit]:
+    """The best passages, scored 0..1 (1: first in every ranking). `query_vector`: the query's embedding when
+    the caller has it already (else it is asked of the registered embedder)."""
     store = owned_store(user, store_id)
     query = query.strip()
     if not query or len(query) > MAX_QUERY_CHARS:
@@ -77,7 +81,14 @@ def search(
     if filters is not None:
         files = files.filter(to_q(filters))
     chunks = Chunk.objects.filter(store=store, file_id__in=files.values("file_id"))
-    query_vector = _query_vector(user, store, query) if mode != "text" else None
+    if (
+        mode == "text"
+        or store.dimensions is None
+        or (query_vector is not None and len(query_vector) != store.dimensions)
+    ):
+        query_vector = None
+    elif query_vector is None:
+        query_vector = _query_vector(user, store, query)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(SEARCH_TIMEOUT_MS)])
         rankings: list[list[int]] = []
@@ -85,7 +96,8 @@ def search(
             rankings.append(_by_vector(chunks, store, query_vector))
         if mode != "vector":
             rankings.append(_by_text(chunks, query))
-        fused = fuse(rankings)[:max_results]
+        best = len(rankings) / (RRF_K + 1)  # the score of a passage first in every ranking
+        fused = [(pk, score / best) for pk, score in fuse(rankings) if score / best >= score_threshold][:max_results]
         found = {c.pk: c for c in Chunk.objects.filter(pk__in=[pk for pk, _ in fused]).select_related("file")}
         attributes = dict(
             files.filter(file_id__in={c.file_id for c in found.values()}).values_list("file_id", "attributes")
@@ -94,7 +106,7 @@ def search(
 
 
 def _query_vector(user: User, store: VectorStore, query: str) -> list[float] | None:
-    if store.embedding_model is None or store.dimensions is None or not embedders.available():
+    if store.embedding_model is None or not embedders.available():
         return None
     return embedders.embed(user, store.embedding_model, [query])[0]
 
