@@ -55,7 +55,7 @@ class Hit:
 
 def owned_store(user: User, store_id: str) -> VectorStore:
     """The user's store of that id; VectorStore.DoesNotExist for anyone else's."""
-    return VectorStore.objects.get(public_id=store_id, owner=user)
+    return VectorStore.objects.select_related("embedding_model").get(public_id=store_id, owner=user)
 
 
 def search(
