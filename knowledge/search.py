@@ -1,6 +1,7 @@
 """Searching a user's vector store: vector similarity and full-text ranking fused by reciprocal rank fusion.
 
     hits = search(user, "vs_...", "how do I change the oil", max_results=10, filters={...})
+    hits = search_stores(user, ["vs_...", "vs_..."], "oil change")   # a file_search tool's call
 
 Owner-only: another user's store is `VectorStore.DoesNotExist`, as a missing one is. The query is bounded
 in length, and the search's statements in time (SEARCH_TIMEOUT_MS, PostgreSQL's statement_timeout).
@@ -103,6 +104,32 @@ def search(
             files.filter(file_id__in={c.file_id for c in found.values()}).values_list("file_id", "attributes")
         )
     return [_hit(found[pk], score, attributes.get(found[pk].file_id) or {}) for pk, score in fused]
+
+
+def search_stores(
+    user: User,
+    store_ids: Sequence[str],
+    query: str,
+    *,
+    max_results: int = 10,
+    filters: dict[str, Any] | None = None,
+    score_threshold: float = 0.0,
+) -> list[Hit]:
+    """The best passages of several of the user's stores (a file_search tool's call): each store searched
+    with its own embedding model, the hits merged by their 0..1 scores. VectorStore.DoesNotExist if any
+    store is not the user's, before any is searched."""
+    stores = [owned_store(user, store_id) for store_id in dict.fromkeys(store_ids)]
+    hits: list[Hit] = []
+    for store in stores:
+        hits += search(
+            user,
+            store.public_id,
+            query,
+            max_results=max_results,
+            filters=filters,
+            score_threshold=score_threshold,
+        )
+    return sorted(hits, key=lambda hit: -hit.score)[:max_results]
 
 
 def _query_vector(user: User, store: VectorStore, query: str) -> list[float] | None:
