@@ -92,6 +92,8 @@ def search(
         query_vector = _query_vector(user, store, query)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(SEARCH_TIMEOUT_MS)])
+        # An HNSW scan yields at most ef_search rows (pgvector's default 40): let it give every candidate.
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(CANDIDATES)])
         rankings: list[list[int]] = []
         if query_vector is not None:
             rankings.append(_by_vector(chunks, store, query_vector))

@@ -10,7 +10,9 @@ database thread), everything owner-only (another user's id is DoesNotExist, as a
     stored = store_file(user, "manual.pdf", data)        # ExtractionFailed, quotas.QuotaExceeded
     file = owned_file(user, "file-...")                  # StoredFile.DoesNotExist
     delete_file(user, "file-...")                        # from every store too
+    stores = stores_of(user)                             # newest first, with their embedding model
     store = create_store(user, "Manuals", embedding_model=None)   # None: full-text search only
+    entries = files_of(store)                            # each with its file, status, last_error, usage
     store = owned_store(user, "vs_...")                  # VectorStore.DoesNotExist
     update_store(store, name=..., embedding_model=...)   # a new embedding model re-embeds every file
     delete_store(user, "vs_...")
@@ -96,6 +98,16 @@ def store_file(user: User, filename: str, data: bytes, purpose: str = StoredFile
         stored.content.save(filename, ContentFile(data), save=False)
         stored.save()
     return stored
+
+
+def stores_of(user: User) -> QuerySet[VectorStore]:
+    """The user's stores, newest first."""
+    return VectorStore.objects.filter(owner=user).select_related("embedding_model").order_by("-id")
+
+
+def files_of(store: VectorStore) -> QuerySet[VectorStoreFile]:
+    """A store's files, newest first, each with its StoredFile (name, bytes) and where its ingestion stands."""
+    return store.files.select_related("file").order_by("-id")
 
 
 def owned_file(user: User, file_id: str) -> StoredFile:

@@ -102,3 +102,11 @@ def test_without_a_key_nothing_is_listed(gateway: Gateway) -> None:
     upload(gateway.client())
     answer = gateway.http.get("/v1/files")
     assert answer.status_code == 401
+
+
+def test_an_upload_may_be_larger_than_other_api_bodies(settings: Any) -> None:
+    from gateway.asgi import body_limit
+
+    settings.MAX_REQUEST_BYTES, settings.KNOWLEDGE_MAX_FILE_BYTES = 8 * 1024 * 1024, 64 * 1024 * 1024
+    assert body_limit("/v1/files") > 64 * 1024 * 1024
+    assert body_limit("/v1/chat/completions") == body_limit("/v1/files/file-x") == 8 * 1024 * 1024

@@ -185,3 +185,9 @@ def test_a_search_of_several_stores_refuses_another_users_store(alice: User, bob
     bobs = services.create_store(bob, "bob's")
     with pytest.raises(VectorStore.DoesNotExist):
         search_stores(alice, [store.public_id, bobs.public_id], QUERY)
+
+
+def test_the_knowledge_pages_listings_hold_only_the_users_own(alice: User, bob: User, store: VectorStore) -> None:
+    services.create_store(bob, "bob's")
+    assert [s.name for s in services.stores_of(alice)] == ["manuals"]
+    assert {e.file.filename for e in services.files_of(store)} == set(DOCUMENTS)
