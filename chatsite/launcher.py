@@ -176,6 +176,10 @@ def main() -> None:
     # In the background: a first run installs it for minutes; nobody should wait for that to sign in.
     prepare_local_model()
 
+    from chatsite.local_embedding import start_local_embedding
+
+    start_local_embedding()  # about two seconds: its weights load from the installed package
+
     from chatsite.worker import start_knowledge_worker
 
     start_knowledge_worker()

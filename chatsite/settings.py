@@ -348,6 +348,16 @@ def _private_storage(folder: str) -> dict[str, object]:
 STORAGES["attachments"] = _private_storage("attachments")
 # Knowledge bases' uploads (knowledge.models.StoredFile), in the same backend.
 STORAGES["knowledge"] = _private_storage("knowledge")
+# Knowledge bases (/v1/files, /v1/vector_stores): one upload's size, and what one user may keep in all.
+KNOWLEDGE_MAX_FILE_BYTES = env_int("KNOWLEDGE_MAX_FILE_BYTES", 64 * 1024 * 1024, minimum=1024)
+KNOWLEDGE_QUOTA_BYTES = env_int("KNOWLEDGE_QUOTA_BYTES", 1024 * 1024 * 1024, minimum=1024)
+KNOWLEDGE_QUOTA_FILES = env_int("KNOWLEDGE_QUOTA_FILES", 1000, minimum=1)
+# The embedding model a new vector store gets when its request names none (the bundled one when it runs);
+# empty, or a model that is not usable: the store is searched by full text until one is chosen.
+KNOWLEDGE_EMBEDDING_MODEL = env_str("KNOWLEDGE_EMBEDDING_MODEL", "wordllama-256")
+# `make run` starts the bundled embedding model (WordLlama, inside the `wordllama` package) as provider
+# `local-embed` (chatsite.local_embedding).
+LOCAL_EMBEDDING = env_bool("LOCAL_EMBEDDING", True)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 ATTACHMENTS_PER_MESSAGE = env_int("ATTACHMENTS_PER_MESSAGE", 10, minimum=1, maximum=100)
 ATTACHMENT_MAX_TEXT_CHARS = env_int("ATTACHMENT_MAX_TEXT_CHARS", 2_000_000, minimum=1000)

@@ -16,6 +16,11 @@ class GatewayConfig(AppConfig):
 
         from catalogue import health_report, services
         from gateway import deployment_health, provider_models
+        from gateway.embeddings.inprocess import embed_blocking
+        from knowledge import embedders
+
+        # Knowledge bases embed through the gateway, so the owner's ledger, limits and budget count it.
+        embedders.register_embedder(embed_blocking)
 
         # The catalogue's admin and commands ask the gateway how deployments fare and what a provider offers.
         health_report.register(deployment_health.report)

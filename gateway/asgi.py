@@ -157,15 +157,28 @@ def with_api_handler(django_app: ASGIApp) -> ASGIApp:
         # Every path under /v1, also without its slash ("/v1chat/completions"), answers as the API does.
         if scope["type"] == "http" and path.startswith(PREFIX):
             new_request_id()
-            if _declared_length(scope) > settings.MAX_REQUEST_BYTES:
+            limit = body_limit(path)
+            if _declared_length(scope) > limit:
                 # Refused before Django reads (and spools to disk) a body we would refuse anyway.
-                await _too_large(send)
+                await _too_large(send, limit)
                 return
             await api(scope, receive, send)
         else:
             await django_app(scope, receive, send)
 
     return app
+
+
+# Room for a multipart form's boundaries and fields around an upload of the largest size allowed.
+FORM_OVERHEAD_BYTES = 64 * 1024
+UPLOAD_PATH = PREFIX + "/files"
+
+
+def body_limit(path: str) -> int:
+    """The largest body a path takes: an upload's (KNOWLEDGE_MAX_FILE_BYTES) for /v1/files, else MAX_REQUEST_BYTES."""
+    if path == UPLOAD_PATH:
+        return max(settings.KNOWLEDGE_MAX_FILE_BYTES + FORM_OVERHEAD_BYTES, settings.MAX_REQUEST_BYTES)
+    return int(settings.MAX_REQUEST_BYTES)
 
 
 def _declared_length(scope: Scope) -> int:
@@ -178,8 +191,7 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-async def _too_large(send: Callable[..., Awaitable[Any]]) -> None:
-    limit = settings.MAX_REQUEST_BYTES
+async def _too_large(send: Callable[..., Awaitable[Any]], limit: int) -> None:
     error = GatewayError(413, f"The request body is larger than the limit of {limit} bytes.", code="too_large")
     body = json.dumps(error.to_dict()).encode()
     headers = [

@@ -173,6 +173,20 @@ def serving_endpoint(serving: type[Serving[Any]], form: EventFormat | None, *, s
     return view
 
 
+def by_method(**views: Handler) -> Handler:
+    """One path's view answering each method with its own view (`GET=..., POST=...`); others get a 405."""
+    allowed = ", ".join(views)
+
+    @csrf_exempt
+    async def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        chosen = views.get(request.method or "")
+        if chosen is None:
+            return method_not_allowed(allowed)
+        return await chosen(request, *args, **kwargs)
+
+    return view
+
+
 @csrf_exempt
 async def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Anything else under /v1: a 404 in the path's error shape, not an HTML page."""

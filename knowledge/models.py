@@ -43,6 +43,10 @@ def vector_store_id() -> str:
     return _public_id("vs_")
 
 
+def file_batch_id() -> str:
+    return _public_id("vsfb_")
+
+
 class StoredFile(models.Model):
     """A file a user uploaded to keep (OpenAI's Files), its content in the "knowledge" storage."""
 
@@ -93,6 +97,8 @@ class VectorStore(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     usage_bytes = models.PositiveBigIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
+    # OpenAI's expires_after: so many days after it was last active (None: never).
+    expires_after_days = models.PositiveIntegerField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_active_at = models.DateTimeField(default=timezone.now)
@@ -102,6 +108,21 @@ class VectorStore(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.public_id
+
+
+class FileBatch(models.Model):
+    """Files added to a store together (OpenAI's file batches); its status is its files' (but `cancelled`)."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=file_batch_id)
+    store = models.ForeignKey(VectorStore, on_delete=models.CASCADE, related_name="batches")
+    cancelled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.public_id
 
 
 class VectorStoreFile(models.Model):
@@ -115,6 +136,7 @@ class VectorStoreFile(models.Model):
 
     store = models.ForeignKey(VectorStore, on_delete=models.CASCADE, related_name="files")
     file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="in_stores")
+    batch = models.ForeignKey(FileBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="files")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
     last_error = models.JSONField(null=True, blank=True)  # {"code": ..., "message": ...} when failed
     attributes = models.JSONField(default=dict, blank=True)

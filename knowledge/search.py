@@ -1,6 +1,7 @@
 """Searching a user's vector store: vector similarity and full-text ranking fused by reciprocal rank fusion.
 
     hits = search(user, "vs_...", "how do I change the oil", max_results=10, filters={...})
+    hits = search_stores(user, ["vs_...", "vs_..."], "oil change")   # a file_search tool's call
 
 Owner-only: another user's store is `VectorStore.DoesNotExist`, as a missing one is. The query is bounded
 in length, and the search's statements in time (SEARCH_TIMEOUT_MS, PostgreSQL's statement_timeout).
@@ -55,7 +56,7 @@ class Hit:
 
 def owned_store(user: User, store_id: str) -> VectorStore:
     """The user's store of that id; VectorStore.DoesNotExist for anyone else's."""
-    return VectorStore.objects.get(public_id=store_id, owner=user)
+    return VectorStore.objects.select_related("embedding_model").get(public_id=store_id, owner=user)
 
 
 def search(
@@ -66,7 +67,11 @@ def search(
     max_results: int = 10,
     filters: dict[str, Any] | None = None,
     mode: Mode = "hybrid",
+    query_vector: list[float] | None = None,
+    score_threshold: float = 0.0,
 ) -> list[Hit]:
+    """The best passages, scored 0..1 (1: first in every ranking). `query_vector`: the query's embedding when
+    the caller has it already (else it is asked of the registered embedder)."""
     store = owned_store(user, store_id)
     query = query.strip()
     if not query or len(query) > MAX_QUERY_CHARS:
@@ -77,15 +82,25 @@ def search(
     if filters is not None:
         files = files.filter(to_q(filters))
     chunks = Chunk.objects.filter(store=store, file_id__in=files.values("file_id"))
-    query_vector = _query_vector(user, store, query) if mode != "text" else None
+    if (
+        mode == "text"
+        or store.dimensions is None
+        or (query_vector is not None and len(query_vector) != store.dimensions)
+    ):
+        query_vector = None
+    elif query_vector is None:
+        query_vector = _query_vector(user, store, query)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(SEARCH_TIMEOUT_MS)])
+        # An HNSW scan yields at most ef_search rows (pgvector's default 40): let it give every candidate.
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(CANDIDATES)])
         rankings: list[list[int]] = []
         if query_vector is not None:
             rankings.append(_by_vector(chunks, store, query_vector))
         if mode != "vector":
             rankings.append(_by_text(chunks, query))
-        fused = fuse(rankings)[:max_results]
+        best = len(rankings) / (RRF_K + 1)  # the score of a passage first in every ranking
+        fused = [(pk, score / best) for pk, score in fuse(rankings) if score / best >= score_threshold][:max_results]
         found = {c.pk: c for c in Chunk.objects.filter(pk__in=[pk for pk, _ in fused]).select_related("file")}
         attributes = dict(
             files.filter(file_id__in={c.file_id for c in found.values()}).values_list("file_id", "attributes")
@@ -93,8 +108,34 @@ def search(
     return [_hit(found[pk], score, attributes.get(found[pk].file_id) or {}) for pk, score in fused]
 
 
+def search_stores(
+    user: User,
+    store_ids: Sequence[str],
+    query: str,
+    *,
+    max_results: int = 10,
+    filters: dict[str, Any] | None = None,
+    score_threshold: float = 0.0,
+) -> list[Hit]:
+    """The best passages of several of the user's stores (a file_search tool's call): each store searched
+    with its own embedding model, the hits merged by their 0..1 scores. VectorStore.DoesNotExist if any
+    store is not the user's, before any is searched."""
+    stores = [owned_store(user, store_id) for store_id in dict.fromkeys(store_ids)]
+    hits: list[Hit] = []
+    for store in stores:
+        hits += search(
+            user,
+            store.public_id,
+            query,
+            max_results=max_results,
+            filters=filters,
+            score_threshold=score_threshold,
+        )
+    return sorted(hits, key=lambda hit: -hit.score)[:max_results]
+
+
 def _query_vector(user: User, store: VectorStore, query: str) -> list[float] | None:
-    if store.embedding_model is None or store.dimensions is None or not embedders.available():
+    if store.embedding_model is None or not embedders.available():
         return None
     return embedders.embed(user, store.embedding_model, [query])[0]
 

@@ -21,6 +21,7 @@ from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream
 from tests.inprocess import InProcessApp
+from tests.knowledge_worker import start_worker  # noqa: F401
 from tests.live_server import LiveServer
 from tests.scaleout.redis_server import redis_server  # noqa: F401
 from usage.ledger import IN_FLIGHT

@@ -12,6 +12,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from knowledge import embedders, services
 from knowledge.models import VectorStore, VectorStoreFile
+from tests.knowledge_worker import start_worker  # noqa: F401
 
 DIMENSIONS = 256  # one of the HNSW-indexed dimensions
 # A toy "meaning": words of one concept share a dimension; a word outside the table counts for nothing.

@@ -11,7 +11,7 @@ from catalogue.models import LanguageModel
 from knowledge import services
 from knowledge.filters import FilterError, to_q
 from knowledge.models import VectorStore, VectorStoreFile
-from knowledge.search import MAX_QUERY_CHARS, SearchRefused, fuse, search
+from knowledge.search import MAX_QUERY_CHARS, SearchRefused, fuse, search, search_stores
 from tests.knowledge.conftest import ingested
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +171,23 @@ def test_a_vector_search_of_an_indexed_dimension_can_use_its_hnsw_index(store: V
         cursor.execute("SET LOCAL enable_sort = off")
         plan = query.values("pk")[:10].explain()
     assert f"knowledge_chunk_hnsw_{DIMENSIONS}" in plan
+
+
+def test_several_stores_are_searched_together_and_merged_by_score(alice: User, store: VectorStore) -> None:
+    other = services.create_store(alice, "plain")
+    ingested(other, "thermostat.md", "The thermostat reports error E1234.")
+    hits = search_stores(alice, [store.public_id, other.public_id], "thermostat error E1234", max_results=3)
+    assert hits[0].filename == "thermostat.md"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_search_of_several_stores_refuses_another_users_store(alice: User, bob: User, store: VectorStore) -> None:
+    bobs = services.create_store(bob, "bob's")
+    with pytest.raises(VectorStore.DoesNotExist):
+        search_stores(alice, [store.public_id, bobs.public_id], QUERY)
+
+
+def test_the_knowledge_pages_listings_hold_only_the_users_own(alice: User, bob: User, store: VectorStore) -> None:
+    services.create_store(bob, "bob's")
+    assert [s.name for s in services.stores_of(alice)] == ["manuals"]
+    assert {e.file.filename for e in services.files_of(store)} == set(DOCUMENTS)

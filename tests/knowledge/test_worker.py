@@ -2,71 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
-from chatsite.worker import database_url
 from knowledge import services
 from knowledge.models import Chunk, StoredFile, VectorStoreFile
+from tests.knowledge_worker import DEADLINE, settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Generous: a deadline for an event on a loaded machine, never a measure of speed.
-DEADLINE = 120.0
 MARKDOWN = "# Guide\n\nIntro.\n\n## Install\n\nRun the installer, then restart.\n"
-
-
-@pytest.fixture
-def start_worker() -> Iterator[Callable[[], subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start() -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "django", "knowledge_worker"],
-            cwd=Path(settings.BASE_DIR),
-            env={
-                **os.environ,
-                "DATABASE_URL": database_url(connection.settings_dict),
-                "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-            },
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "knowledge worker ready" in line:
-                return process
-        raise AssertionError(f"the worker ended before it was ready (exit {process.wait()})")
-
-    yield start
-    for process in started:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def settled(entry: VectorStoreFile) -> VectorStoreFile:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        entry.refresh_from_db()
-        if entry.status != VectorStoreFile.Status.IN_PROGRESS:
-            return entry
-        time.sleep(0.1)
-    raise AssertionError("the file was never ingested")
 
 
 def test_a_worker_process_ingests_a_file_end_to_end_and_stops_on_ctrl_c(
