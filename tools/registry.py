@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from core.clock import clock
-from tools import fetch, mcp_client, search, services
+from tools import fetch, limits, mcp_client, search, services
 from tools.models import McpServer
 from tools.models import ToolCall as ToolCallRecord
 from tools.results import ToolCall, ToolError, ToolResult, ToolSpec
@@ -75,15 +75,38 @@ def _function_name(server: str, tool: str, taken: set[str]) -> str:
 class Toolbox:
     """The tools offered to one user's request, and the runner of their calls."""
 
-    def __init__(self, user: Any, specs: list[ToolSpec], servers: dict[int, McpServer], unavailable: dict[str, str]):
+    def __init__(
+        self,
+        user: Any,
+        specs: list[ToolSpec],
+        servers: dict[int, McpServer],
+        unavailable: dict[str, str],
+        api_key_id: int | None = None,
+    ):
         self.user = user
         self.specs = specs
         self.unavailable = unavailable  # server name -> why its tools are not offered
+        self.api_key_id = api_key_id  # the key the calls are recorded against (None: the chat)
         self._servers = servers
         self._by_name = {spec.name: spec for spec in specs}
 
+    def offers(self, name: str) -> bool:
+        return name in self._by_name
+
+    def spec(self, name: str) -> ToolSpec:
+        return self._by_name[name]
+
+    def keep(self, wanted: Callable[[ToolSpec], bool]) -> None:
+        """Offer only the tools `wanted` says yes to (a client's allow-list of a server's tools)."""
+        self.specs = [spec for spec in self.specs if wanted(spec)]
+        self._by_name = {spec.name: spec for spec in self.specs}
+
     @classmethod
-    async def open(cls, user: Any, choice: ToolChoice) -> Toolbox:
+    async def open(
+        cls, user: Any, choice: ToolChoice, api_key_id: int | None = None, extra_servers: Sequence[McpServer] = ()
+    ) -> Toolbox:
+        """The tools of `choice` the user may use. `extra_servers`: servers a request names by URL (unsaved,
+        the user's own for this request: never on internal addresses, never with stored credentials)."""
         specs: list[ToolSpec] = []
         if choice.web_search and search.configured_engine() is not None:
             specs.append(WEB_SEARCH)
@@ -95,12 +118,14 @@ class Toolbox:
             if choice.mcp_servers is not None:
                 query = query.filter(name__in=choice.mcp_servers)
             servers = {server.pk: server async for server in query.order_by("name", "pk")}
+        for position, server in enumerate(extra_servers, 1):
+            servers[-position] = server  # no row: a negative id the record leaves out
         listings = await asyncio.gather(
             *(mcp_client.list_tools(server.endpoint()) for server in servers.values()), return_exceptions=True
         )
         unavailable: dict[str, str] = {}
         taken = {spec.name for spec in specs}
-        for server, listing in zip(servers.values(), listings, strict=True):
+        for (server_id, server), listing in zip(servers.items(), listings, strict=True):
             if isinstance(listing, BaseException):
                 if not isinstance(listing, ToolError):
                     raise listing
@@ -110,21 +135,25 @@ class Toolbox:
                 name = _function_name(server.name, tool.name, taken)
                 description = tool.description or tool.title or tool.name
                 specs.append(
-                    ToolSpec(name, description, dict(tool.input_schema), "mcp", server.pk, server.name, tool.name)
+                    ToolSpec(name, description, dict(tool.input_schema), "mcp", server_id, server.name, tool.name)
                 )
-        return cls(user, specs, servers, unavailable)
+        return cls(user, specs, servers, unavailable, api_key_id)
 
     async def run_all(self, calls: Iterable[ToolCall]) -> list[ToolResult]:
         """Independent calls at once; the results in the calls' order."""
         return list(await asyncio.gather(*(self.run(call) for call in calls)))
 
-    async def run(self, call: ToolCall) -> ToolResult:
+    async def run(self, call: ToolCall, *, time_cap: float | None = None) -> ToolResult:
         spec = self._by_name.get(call.name)
         if spec is None:
             return ToolResult.error(f"there is no tool named {call.name} in this request")
         started = clock().monotonic()
+        refusal = await limits.refusal(self.user)
+        if refusal is not None:
+            await self._record(spec, ToolCallRecord.Status.REFUSED, started, 0)
+            return ToolResult.error(refusal)
         try:
-            result = await self._execute(spec, call.arguments)
+            result = await self._execute(spec, call.arguments, time_cap)
             status = ToolCallRecord.Status.TOOL_ERROR if result.is_error else ToolCallRecord.Status.OK
         except ToolError as exc:
             result, status = ToolResult.error(str(exc)), ToolCallRecord.Status.FAILED
@@ -138,7 +167,7 @@ class Toolbox:
         await self._record(spec, status, started, result.size)
         return result
 
-    async def _execute(self, spec: ToolSpec, arguments: dict[str, Any]) -> ToolResult:
+    async def _execute(self, spec: ToolSpec, arguments: dict[str, Any], time_cap: float | None) -> ToolResult:
         if spec.kind == "web_search":
             engine = search.configured_engine()
             query = arguments.get("query")
@@ -155,14 +184,17 @@ class Toolbox:
             return await fetch.read_page(url.strip())
         assert spec.server_id is not None
         server = self._servers[spec.server_id]
-        return await mcp_client.call_tool(server.endpoint(), spec.remote_name, arguments)
+        cap = min(time_cap, settings.TOOLS_MCP_TIMEOUT) if time_cap is not None else None
+        return await mcp_client.call_tool(server.endpoint(), spec.remote_name, arguments, time_cap=cap)
 
     async def _record(self, spec: ToolSpec, status: str, started: float, size: int) -> None:
         await ToolCallRecord.objects.acreate(
             user=self.user,
+            api_key_id=self.api_key_id,
+            created_at=clock().now(),
             tool=spec.remote_name or spec.name,
             kind=spec.kind,
-            server_id=spec.server_id,
+            server_id=spec.server_id if spec.server_id and spec.server_id > 0 else None,
             duration_ms=max(0, int((clock().monotonic() - started) * 1000)),
             status=status,
             result_size=size,

@@ -219,6 +219,11 @@ class ServerTool(OpenModel):
     type: str
 
 
+# Anthropic's server tools we run ourselves for models with a deployment not on Anthropic
+# (gateway.anthropic_messages.server_tools); a model served only by Anthropic runs them itself.
+RUN_BY_US = frozenset(("web_search_20250305", "web_fetch_20250910"))
+
+
 def _tool_kind(value: Any) -> str:
     kind = _kind(value)
     return "custom" if kind in (None, "custom") else "server"
@@ -276,12 +281,33 @@ class ThinkingAdaptive(OpenModel):
 Thinking = Annotated[ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive, Field(discriminator="type")]
 
 
+class McpToolConfiguration(OpenModel):
+    allowed_tools: list[str] | None = None
+    enabled: bool | None = None
+
+
+class McpServerDefinition(OpenModel):
+    """RequestMCPServerURLDefinition (the MCP connector, beta `mcp-client-2025-04-04`)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    type: Literal["url"]
+    url: str = Field(min_length=1, max_length=500)
+    authorization_token: str | None = None
+    tool_configuration: McpToolConfiguration | None = None
+
+
 class MessagesRequest(OpenModel):
     """MessageCreateParams."""
+
+    def without_our_tools(self) -> MessagesRequest:
+        """The request without the server tools and MCP servers we run: what the model's chat translation carries."""
+        kept = [tool for tool in self.tools or () if not (isinstance(tool, ServerTool) and tool.type in RUN_BY_US)]
+        return self.model_copy(update={"tools": kept or None, "mcp_servers": None})
 
     max_tokens: int = Field(ge=0)  # 0 pre-warms Anthropic's prompt cache without generating
     messages: list[Message] = Field(min_length=1)
     model: str = Field(min_length=1)
+    mcp_servers: Annotated[list[McpServerDefinition], Field(max_length=20)] | None = None
     metadata: Metadata | None = None
     service_tier: str | None = None
     stop_sequences: list[str] | None = None
