@@ -484,6 +484,11 @@ TOOLS_FETCH_TIMEOUT = env_float("TOOLS_FETCH_TIMEOUT", 15.0, minimum=0.1)
 TOOLS_RESULT_MAX_CHARS = env_int("TOOLS_RESULT_MAX_CHARS", 20_000, minimum=100)
 TOOLS_MCP_TIMEOUT = env_float("TOOLS_MCP_TIMEOUT", 30.0, minimum=0.1)
 TOOLS_MCP_LIST_TTL = env_float("TOOLS_MCP_LIST_TTL", 60.0, minimum=0)
+# The tool loop: at most this many model calls, and this many seconds, for one answer.
+TOOLS_MAX_STEPS = env_int("TOOLS_MAX_STEPS", 8, minimum=1, maximum=100)
+TOOLS_MAX_SECONDS = env_float("TOOLS_MAX_SECONDS", 300.0, minimum=1)
+# Tool calls one user may make in an hour (0: no limit).
+TOOLS_CALLS_PER_HOUR = env_int("TOOLS_CALLS_PER_HOUR", 0, minimum=0)
 # Internal networks (CIDR, comma-separated) that page reading may reach all the same: the operator's own sites.
 try:
     TOOLS_INTERNAL_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in env_list("TOOLS_INTERNAL_NETWORKS", [])]

@@ -98,8 +98,13 @@ class ToolCall(models.Model):
         TOOL_ERROR = "tool_error", "the tool answered an error"
         FAILED = "failed", "failed"
         CANCELLED = "cancelled", "cancelled"
+        REFUSED = "refused", "refused (the user's tool limit)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tool_calls")
+    # The API key the call was made through (null: the browser chat).
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="tool_calls"
+    )
     tool = models.CharField(max_length=200)
     kind = models.CharField(max_length=20)
     server = models.ForeignKey(McpServer, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
@@ -114,3 +119,20 @@ class ToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tool} ({self.status})"
+
+
+class KeyTools(models.Model):
+    """The server tools an API key may use, narrower than its user's; without a row, all its user may use."""
+
+    key = models.OneToOneField("accounts.ApiKey", on_delete=models.CASCADE, primary_key=True, related_name="tool_grant")
+    web_search = models.BooleanField(default=True)
+    fetch = models.BooleanField(default=True)
+    # MCP server names (among those the user may use); null: every one of them, []: none.
+    mcp_servers = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key's tools"
+        verbose_name_plural = "API keys' tools"
+
+    def __str__(self) -> str:
+        return f"tools of key {self.key_id}"

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from core.clock import clock
-from tools import fetch, mcp_client, search, services
+from tools import fetch, limits, mcp_client, search, services
 from tools.models import McpServer
 from tools.models import ToolCall as ToolCallRecord
 from tools.results import ToolCall, ToolError, ToolResult, ToolSpec
@@ -75,15 +75,29 @@ def _function_name(server: str, tool: str, taken: set[str]) -> str:
 class Toolbox:
     """The tools offered to one user's request, and the runner of their calls."""
 
-    def __init__(self, user: Any, specs: list[ToolSpec], servers: dict[int, McpServer], unavailable: dict[str, str]):
+    def __init__(
+        self,
+        user: Any,
+        specs: list[ToolSpec],
+        servers: dict[int, McpServer],
+        unavailable: dict[str, str],
+        api_key_id: int | None = None,
+    ):
         self.user = user
         self.specs = specs
         self.unavailable = unavailable  # server name -> why its tools are not offered
+        self.api_key_id = api_key_id  # the key the calls are recorded against (None: the chat)
         self._servers = servers
         self._by_name = {spec.name: spec for spec in specs}
 
+    def offers(self, name: str) -> bool:
+        return name in self._by_name
+
+    def spec(self, name: str) -> ToolSpec:
+        return self._by_name[name]
+
     @classmethod
-    async def open(cls, user: Any, choice: ToolChoice) -> Toolbox:
+    async def open(cls, user: Any, choice: ToolChoice, api_key_id: int | None = None) -> Toolbox:
         specs: list[ToolSpec] = []
         if choice.web_search and search.configured_engine() is not None:
             specs.append(WEB_SEARCH)
@@ -112,19 +126,23 @@ class Toolbox:
                 specs.append(
                     ToolSpec(name, description, dict(tool.input_schema), "mcp", server.pk, server.name, tool.name)
                 )
-        return cls(user, specs, servers, unavailable)
+        return cls(user, specs, servers, unavailable, api_key_id)
 
     async def run_all(self, calls: Iterable[ToolCall]) -> list[ToolResult]:
         """Independent calls at once; the results in the calls' order."""
         return list(await asyncio.gather(*(self.run(call) for call in calls)))
 
-    async def run(self, call: ToolCall) -> ToolResult:
+    async def run(self, call: ToolCall, *, time_cap: float | None = None) -> ToolResult:
         spec = self._by_name.get(call.name)
         if spec is None:
             return ToolResult.error(f"there is no tool named {call.name} in this request")
         started = clock().monotonic()
+        refusal = await limits.refusal(self.user)
+        if refusal is not None:
+            await self._record(spec, ToolCallRecord.Status.REFUSED, started, 0)
+            return ToolResult.error(refusal)
         try:
-            result = await self._execute(spec, call.arguments)
+            result = await self._execute(spec, call.arguments, time_cap)
             status = ToolCallRecord.Status.TOOL_ERROR if result.is_error else ToolCallRecord.Status.OK
         except ToolError as exc:
             result, status = ToolResult.error(str(exc)), ToolCallRecord.Status.FAILED
@@ -138,7 +156,7 @@ class Toolbox:
         await self._record(spec, status, started, result.size)
         return result
 
-    async def _execute(self, spec: ToolSpec, arguments: dict[str, Any]) -> ToolResult:
+    async def _execute(self, spec: ToolSpec, arguments: dict[str, Any], time_cap: float | None) -> ToolResult:
         if spec.kind == "web_search":
             engine = search.configured_engine()
             query = arguments.get("query")
@@ -155,11 +173,14 @@ class Toolbox:
             return await fetch.read_page(url.strip())
         assert spec.server_id is not None
         server = self._servers[spec.server_id]
-        return await mcp_client.call_tool(server.endpoint(), spec.remote_name, arguments)
+        cap = min(time_cap, settings.TOOLS_MCP_TIMEOUT) if time_cap is not None else None
+        return await mcp_client.call_tool(server.endpoint(), spec.remote_name, arguments, time_cap=cap)
 
     async def _record(self, spec: ToolSpec, status: str, started: float, size: int) -> None:
         await ToolCallRecord.objects.acreate(
             user=self.user,
+            api_key_id=self.api_key_id,
+            created_at=clock().now(),
             tool=spec.remote_name or spec.name,
             kind=spec.kind,
             server_id=spec.server_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -9,7 +10,7 @@ from django.core.validators import URLValidator, validate_slug
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
-from tools.models import McpServer
+from tools.models import KeyTools, McpServer
 
 _HEADER_NAME = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -104,3 +105,22 @@ def put_global_server(
         server.set_headers(headers)
     server.save()
     return server, created
+
+
+async def narrowed_for_key(choice: Any, key_id: int | None) -> Any:
+    """`choice` (a registry.ToolChoice) narrowed to what the API key may use (KeyTools); as it is without a row."""
+    if key_id is None:
+        return choice
+    grant = await KeyTools.objects.filter(key_id=key_id).afirst()
+    if grant is None:
+        return choice
+    servers = choice.mcp_servers
+    if grant.mcp_servers is not None:
+        allowed = tuple(str(name) for name in grant.mcp_servers)
+        servers = allowed if servers is None else tuple(name for name in servers if name in allowed)
+    return replace(
+        choice,
+        web_search=choice.web_search and grant.web_search,
+        fetch=choice.fetch and grant.fetch,
+        mcp_servers=servers,
+    )

@@ -5,6 +5,7 @@
         match event:
             case Said(text, reasoning): ...
             case Finished(usage): ...
+            case ToolStarted() | ToolFinished(): ...     # with `turn.tools`: tools.loop's events
             case Failed(message): ...                  # a failure after the first, the last event
 
 The chat has found the model usable (the rights cache, with its routes) and estimated the prompt
@@ -12,6 +13,11 @@ while trimming the history to the context: the gateway reserves with that estima
 look the model up again. The request is validated once, here, into the chat-completions request
 every route is served from (gateway.chat_completions.serving), so an Anthropic upstream serves the
 chat as it serves the API. Closing the iterator (a stop) closes the upstream request at once.
+
+With `turn.tools` (a tools.registry.ToolChoice) the reply runs the tool loop (tools.loop): each model
+call reserved and ledgered as a reply of its own, the tools' events between the text, and `Finished`
+carrying, in `added`, the assistant tool-call turns and `tool` results to keep in the history.
+Closing the iterator then cancels the model call or the tool calls in flight.
 """
 
 from __future__ import annotations
@@ -26,8 +32,12 @@ from gateway import upstream
 from gateway.auth import Caller, model_not_found
 from gateway.chat_completions.protocol import reasoning_text
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay
+from gateway.chat_completions.tool_loop import StepServing, model_call
 from gateway.errors import GatewayError
 from gateway.serving.base import Opened
+from gateway.serving.toolloop import open_toolbox
+from tools.loop import Delta, LoopDone, ToolFinished, ToolStarted, run_loop
+from tools.registry import ToolChoice
 from usage.models import UsageRecord
 from usage.tokens import Usage
 
@@ -42,6 +52,7 @@ class ChatTurn:
     messages: list[dict[str, Any]]  # OpenAI's chat messages, the history trimmed to the context
     prompt_tokens: int  # the chat's estimate of `messages`, reserved as it is
     options: dict[str, Any] = field(default_factory=dict)  # sampling: temperature, max_tokens
+    tools: ToolChoice | None = None  # the server's tools to run for the model (None: none)
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,9 @@ class Said:
 
 @dataclass(frozen=True)
 class Finished:
-    usage: Usage
+    usage: Usage  # with tools: summed over the model calls
+    # With tools: the assistant turns calling them and the `tool` results (OpenAI's chat messages).
+    added: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ class Failed:
     message: str
 
 
-ReplyEvent = Said | Finished | Failed
+ReplyEvent = Said | ToolStarted | ToolFinished | Finished | Failed
 FAILED = "The model's provider failed."
 
 
@@ -103,6 +116,43 @@ class _TurnServing(ChatServing):
         return _Relay(self.chat_relay(target, False), target), path, body, {}
 
 
+class _TurnStep(StepServing):
+    """One model call of a reply with tools: the chat's model, the prompt estimated as it grows."""
+
+    def __init__(self, turn: ChatTurn, body: dict[str, Any]) -> None:
+        super().__init__(Caller(turn.user, None, UsageRecord.Source.CHAT), body, stream=True)
+        self.turn = turn
+
+    async def find_model(self, public_id: str) -> LanguageModel:
+        if self.turn.model is None:
+            raise model_not_found(public_id)
+        return self.turn.model
+
+
+async def _with_tools(turn: ChatTurn, tools: ToolChoice) -> AsyncGenerator[ReplyEvent, None]:
+    caller = Caller(turn.user, None, UsageRecord.Source.CHAT)
+    toolbox = await open_toolbox(caller, tools, param="tools")
+    base = {"model": turn.public_id, "stream": True, **turn.options}
+    model = model_call(lambda body: _TurnStep(turn, body), base, True)
+    started = False
+    try:
+        async for event in run_loop(model, turn.messages, toolbox):
+            if isinstance(event, Delta):
+                started = True
+                yield Said(event.text, event.reasoning)
+            elif isinstance(event, ToolStarted | ToolFinished):
+                started = True
+                yield event
+            elif isinstance(event, LoopDone):
+                yield Finished(event.usage, event.added)
+    except GatewayError as exc:
+        if not started:
+            raise
+        yield Failed(exc.message or FAILED)
+
+
 def reply(turn: ChatTurn) -> AsyncGenerator[ReplyEvent, None]:
     """The reply's events; GatewayError before the first, Failed as the last after it."""
+    if turn.tools is not None:
+        return _with_tools(turn, turn.tools)
     return _TurnServing(turn).stream(None)

@@ -22,7 +22,6 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
-    field_validator,
 )
 
 from gateway.errors import GatewayError, output_cap_too_large
@@ -289,19 +288,15 @@ class ChatCompletionRequest(ModelResponseProperties):
     prediction: PredictionContent | None = None
     seed: int | None = Field(default=None, ge=-INT64, lt=INT64)
     stream_options: StreamOptions | None = None
-    # Ours: `false` (as some providers document) means "no tools"; services drops it upstream.
-    tools: list[Tool] | Literal[False] | None = None
+    # Ours: `false` (as some providers document) means "no tools"; services drops it upstream. `true`:
+    # the server's own tools this key may use, run by us (gateway.chat_completions.tool_loop).
+    tools: list[Tool] | bool | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     function_call: Literal["none", "auto"] | dict[str, Any] | None = None
     functions: Annotated[list[FunctionObject], Field(min_length=1, max_length=128)] | None = None
-
-    @field_validator("tools", mode="before")
-    @classmethod
-    def _tools_false_only(cls, value: Any) -> Any:
-        if value is True:
-            raise ValueError("must be an array of tools, or false for none")
-        return value
+    # Ours: the MCP servers (by name) whose tools we run for the model.
+    mcp_servers: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)] | None = None
 
     def wants_usage_chunk(self) -> bool:
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)

@@ -179,7 +179,7 @@ def _assistant_turn(message: AssistantMessage, param: str) -> dict[str, Any]:
 
 def _chat_tools(request: MessagesRequest) -> list[dict[str, Any]]:
     tools = []
-    for index, tool in enumerate(request.tools or ()):
+    for index, tool in enumerate(request.tools if isinstance(request.tools, list) else ()):
         if not isinstance(tool, CustomTool):
             where = f"tools.{index}.type"
             raise bad(f"{where}: Anthropic's server tool '{tool.type}' runs only on models on Anthropic.", where)
@@ -400,7 +400,7 @@ def _anthropic_tools(request: ChatCompletionRequest, body: dict[str, Any]) -> No
     if request.functions is not None:
         raise bad("Invalid parameter 'functions': this model takes `tools` instead.", "functions")
     tools: list[dict[str, Any]] = []
-    for index, tool in enumerate(request.tools or ()):
+    for index, tool in enumerate(request.tools if isinstance(request.tools, list) else ()):
         if not isinstance(tool, FunctionTool):
             raise bad(
                 f"Invalid value for 'tools[{index}].type': this model takes function tools.", f"tools[{index}].type"

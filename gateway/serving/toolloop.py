@@ -1,0 +1,82 @@
+"""The tool loop (tools.loop) in the serving core: what every protocol running it shares.
+
+    toolbox = await open_toolbox(call.caller, choice)               # GatewayError 400 naming `param`
+    async for event in with_keepalives(run_loop(...), keepalive):   # None while silent for `keepalive` s
+        ...
+
+Each model call of the loop is a request of its own through the serving core (the protocol's step
+serving): the caller's limits and budgets are checked before each (a 429 stops the loop), and each
+has its ledger row. The toolbox is the caller's: the tools its user may use, narrowed to its key's
+(tools.models.KeyTools). A request naming no server tool never comes here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from gateway.auth import Caller
+from gateway.errors import GatewayError
+from gateway.serving.relay import _stop
+from tools import services
+from tools.registry import Toolbox, ToolChoice
+
+_END = object()
+
+
+async def open_toolbox(caller: Caller, choice: ToolChoice, param: str = "mcp_servers") -> Toolbox:
+    """The caller's toolbox for `choice`; a 400 naming `param` for an MCP server it may not use (or that
+    does not exist: the two are not told apart)."""
+    key_id = caller.api_key.pk if caller.api_key is not None else None
+    narrowed: ToolChoice = await services.narrowed_for_key(choice, key_id)
+    toolbox = await Toolbox.open(caller.user, narrowed, api_key_id=key_id)
+    if choice.mcp_servers:
+        offered = {spec.server_name for spec in toolbox.specs} | set(toolbox.unavailable)
+        unknown = [name for name in choice.mcp_servers if name not in offered]
+        if unknown:
+            raise GatewayError(
+                400,
+                f"Unknown MCP server '{unknown[0]}': name one of the MCP servers this key may use.",
+                param=param,
+                code="invalid_value",
+            )
+    return toolbox
+
+
+async def _pump(events: AsyncGenerator[Any, None], queue: asyncio.Queue[Any]) -> None:
+    try:
+        async for event in events:
+            await queue.put(event)
+        await queue.put(_END)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        await queue.put(exc)
+    finally:
+        await events.aclose()
+
+
+async def with_keepalives(events: AsyncGenerator[Any, None], keepalive: float | None) -> AsyncIterator[Any]:
+    """`events`, and None whenever none came for `keepalive` s (a tool step can be long and silent).
+
+    Read by a task, so a keep-alive never cancels a step; closing this generator cancels the task and
+    with it the model call or the tool calls in flight.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
+    pump = asyncio.ensure_future(_pump(events, queue))
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(keepalive):
+                    item = await queue.get()
+            except TimeoutError:
+                yield None
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        await _stop(pump)
