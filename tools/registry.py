@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +96,17 @@ class Toolbox:
     def spec(self, name: str) -> ToolSpec:
         return self._by_name[name]
 
+    def keep(self, wanted: Callable[[ToolSpec], bool]) -> None:
+        """Offer only the tools `wanted` says yes to (a client's allow-list of a server's tools)."""
+        self.specs = [spec for spec in self.specs if wanted(spec)]
+        self._by_name = {spec.name: spec for spec in self.specs}
+
     @classmethod
-    async def open(cls, user: Any, choice: ToolChoice, api_key_id: int | None = None) -> Toolbox:
+    async def open(
+        cls, user: Any, choice: ToolChoice, api_key_id: int | None = None, extra_servers: Sequence[McpServer] = ()
+    ) -> Toolbox:
+        """The tools of `choice` the user may use. `extra_servers`: servers a request names by URL (unsaved,
+        the user's own for this request: never on internal addresses, never with stored credentials)."""
         specs: list[ToolSpec] = []
         if choice.web_search and search.configured_engine() is not None:
             specs.append(WEB_SEARCH)
@@ -109,12 +118,14 @@ class Toolbox:
             if choice.mcp_servers is not None:
                 query = query.filter(name__in=choice.mcp_servers)
             servers = {server.pk: server async for server in query.order_by("name", "pk")}
+        for position, server in enumerate(extra_servers, 1):
+            servers[-position] = server  # no row: a negative id the record leaves out
         listings = await asyncio.gather(
             *(mcp_client.list_tools(server.endpoint()) for server in servers.values()), return_exceptions=True
         )
         unavailable: dict[str, str] = {}
         taken = {spec.name for spec in specs}
-        for server, listing in zip(servers.values(), listings, strict=True):
+        for (server_id, server), listing in zip(servers.items(), listings, strict=True):
             if isinstance(listing, BaseException):
                 if not isinstance(listing, ToolError):
                     raise listing
@@ -124,7 +135,7 @@ class Toolbox:
                 name = _function_name(server.name, tool.name, taken)
                 description = tool.description or tool.title or tool.name
                 specs.append(
-                    ToolSpec(name, description, dict(tool.input_schema), "mcp", server.pk, server.name, tool.name)
+                    ToolSpec(name, description, dict(tool.input_schema), "mcp", server_id, server.name, tool.name)
                 )
         return cls(user, specs, servers, unavailable, api_key_id)
 
@@ -183,7 +194,7 @@ class Toolbox:
             created_at=clock().now(),
             tool=spec.remote_name or spec.name,
             kind=spec.kind,
-            server_id=spec.server_id,
+            server_id=spec.server_id if spec.server_id and spec.server_id > 0 else None,
             duration_ms=max(0, int((clock().monotonic() - started) * 1000)),
             status=status,
             result_size=size,

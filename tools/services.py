@@ -124,3 +124,19 @@ async def narrowed_for_key(choice: Any, key_id: int | None) -> Any:
         fetch=choice.fetch and grant.fetch,
         mcp_servers=servers,
     )
+
+
+async def key_limits_servers(key_id: int | None) -> bool:
+    """Whether the API key is narrowed to chosen MCP servers (so it may name no other by URL)."""
+    if key_id is None:
+        return False
+    return await KeyTools.objects.filter(key_id=key_id, mcp_servers__isnull=False).aexists()
+
+
+def request_server(user: Any, name: str, url: str, token: str | None) -> McpServer:
+    """An MCP server a request names by URL (Anthropic's MCP connector): the user's own for this request,
+    never saved, never on internal addresses, with only the token the request carries."""
+    validate_server(name, url)
+    server = McpServer(owner=user, name=name, url=url, allow_internal=False)
+    server.set_headers({"Authorization": f"Bearer {token}"} if token else {})
+    return server

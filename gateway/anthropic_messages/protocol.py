@@ -276,12 +276,28 @@ class ThinkingAdaptive(OpenModel):
 Thinking = Annotated[ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive, Field(discriminator="type")]
 
 
+class McpToolConfiguration(OpenModel):
+    allowed_tools: list[str] | None = None
+    enabled: bool | None = None
+
+
+class McpServerDefinition(OpenModel):
+    """RequestMCPServerURLDefinition (the MCP connector, beta `mcp-client-2025-04-04`)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    type: Literal["url"]
+    url: str = Field(min_length=1, max_length=500)
+    authorization_token: str | None = None
+    tool_configuration: McpToolConfiguration | None = None
+
+
 class MessagesRequest(OpenModel):
     """MessageCreateParams."""
 
     max_tokens: int = Field(ge=0)  # 0 pre-warms Anthropic's prompt cache without generating
     messages: list[Message] = Field(min_length=1)
     model: str = Field(min_length=1)
+    mcp_servers: Annotated[list[McpServerDefinition], Field(max_length=20)] | None = None
     metadata: Metadata | None = None
     service_tier: str | None = None
     stop_sequences: list[str] | None = None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from django.http import HttpResponseBase
 
-from gateway.anthropic_messages.serving import MessagesServing, count_tokens
+from gateway.anthropic_messages.server_tools import MessagesEndpointServing
+from gateway.anthropic_messages.serving import count_tokens
 from gateway.endpoint import ApiCall, endpoint, serving_endpoint
 from gateway.wire import ANTHROPIC, ANTHROPIC_SSE, json_response
 
-create_message = serving_endpoint(MessagesServing, ANTHROPIC_SSE, shape=ANTHROPIC)
+create_message = serving_endpoint(MessagesEndpointServing, ANTHROPIC_SSE, shape=ANTHROPIC)
 
 
 @endpoint("POST", body=True, shape=ANTHROPIC)

@@ -131,8 +131,12 @@ def model_call(make_step: Callable[[dict[str, Any]], ChatServing], base: dict[st
         if not stream:
             answer = await step.answer()
             choice = answer["choices"][0]
+            message = choice.get("message") or {}
             usage = reported_usage(answer.get("usage")) or Usage()
-            yield ModelAnswer(choice.get("message") or {}, choice.get("finish_reason") or "stop", usage)
+            text, reasoning = message.get("content"), reasoning_text(message)
+            if (isinstance(text, str) and text) or reasoning:
+                yield Delta(text if isinstance(text, str) else "", reasoning)  # the whole answer's, at once
+            yield ModelAnswer(message, choice.get("finish_reason") or "stop", usage)
             return
         said = _Answer()
         chunks = step.stream(None)

@@ -13,34 +13,45 @@ has its ledger row. The toolbox is the caller's: the tools its user may use, nar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from gateway.auth import Caller
 from gateway.errors import GatewayError
 from gateway.serving.relay import _stop
 from tools import services
+from tools.models import McpServer
 from tools.registry import Toolbox, ToolChoice
 
 _END = object()
 
 
-async def open_toolbox(caller: Caller, choice: ToolChoice, param: str = "mcp_servers") -> Toolbox:
+async def open_toolbox(
+    caller: Caller, choice: ToolChoice, param: str = "mcp_servers", extra_servers: Sequence[McpServer] = ()
+) -> Toolbox:
     """The caller's toolbox for `choice`; a 400 naming `param` for an MCP server it may not use (or that
-    does not exist: the two are not told apart)."""
+    does not exist: the two are not told apart), and for a server named by URL (`extra_servers`) that a
+    narrowed key may not use or that does not answer."""
     key_id = caller.api_key.pk if caller.api_key is not None else None
     narrowed: ToolChoice = await services.narrowed_for_key(choice, key_id)
-    toolbox = await Toolbox.open(caller.user, narrowed, api_key_id=key_id)
-    if choice.mcp_servers:
-        offered = {spec.server_name for spec in toolbox.specs} | set(toolbox.unavailable)
-        unknown = [name for name in choice.mcp_servers if name not in offered]
-        if unknown:
-            raise GatewayError(
-                400,
-                f"Unknown MCP server '{unknown[0]}': name one of the MCP servers this key may use.",
-                param=param,
-                code="invalid_value",
-            )
+    if extra_servers and await services.key_limits_servers(key_id):
+        raise GatewayError(
+            400, "This key may use only the MCP servers it was given.", param=param, code="invalid_value"
+        )
+    toolbox = await Toolbox.open(caller.user, narrowed, api_key_id=key_id, extra_servers=extra_servers)
+    offered = {spec.server_name for spec in toolbox.specs} | set(toolbox.unavailable)
+    unknown = [name for name in choice.mcp_servers or () if name not in offered]
+    if unknown:
+        raise GatewayError(
+            400,
+            f"Unknown MCP server '{unknown[0]}': name one of the MCP servers this key may use.",
+            param=param,
+            code="invalid_value",
+        )
+    for server in extra_servers:
+        if server.name in toolbox.unavailable:
+            message = f"The MCP server '{server.name}' is unavailable: {toolbox.unavailable[server.name]}"
+            raise GatewayError(400, message, param=param, code="invalid_value")
     return toolbox
 
 

@@ -14,6 +14,7 @@ from gateway.anthropic_messages.protocol import (
     DocumentBlock,
     ImageBlock,
     MessagesRequest,
+    OtherBlock,
     PlainTextSource,
     RedactedThinkingBlock,
     TextBlock,
@@ -39,6 +40,7 @@ from gateway.chat_completions.protocol import (
     TextPart,
 )
 from gateway.chat_completions.protocol import ToolMessage as ChatTool
+from gateway.translate_anthropic import server_blocks
 from gateway.translate_anthropic.common import (
     EFFORT_BUDGETS,
     MAX_OPENAI_STOPS,
@@ -150,13 +152,30 @@ def _user_turn(message: UserMessage, param: str) -> list[dict[str, Any]]:
     return turn
 
 
-def _assistant_turn(message: AssistantMessage, param: str) -> dict[str, Any]:
+def _assistant_turn(message: AssistantMessage, param: str) -> list[dict[str, Any]]:
+    """An assistant turn as chat messages: one, or (with the server tools we ran in it) one per round of
+    calls, each followed by its results as `tool` messages."""
     if isinstance(message.content, str):
-        return {"role": "assistant", "content": message.content}
+        return [{"role": "assistant", "content": message.content}]
+    turns: list[dict[str, Any]] = []
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        turn: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+        if thoughts:
+            turn["reasoning_content"] = "".join(thoughts)
+        if calls:
+            turn["tool_calls"] = list(calls)
+        turns.extend([turn, *results])
+        for part in (texts, thoughts, calls, results):
+            part.clear()
+
     for index, block in enumerate(message.content):
+        if results and not (isinstance(block, OtherBlock) and block.type in server_blocks.RESULTS):
+            flush()  # the round of server tools ended: what follows is the model's next step
         if isinstance(block, TextBlock):
             texts.append(block.text)
         elif isinstance(block, ToolUseBlock):
@@ -166,15 +185,16 @@ def _assistant_turn(message: AssistantMessage, param: str) -> dict[str, Any]:
             thoughts.append(block.thinking)
         elif isinstance(block, RedactedThinkingBlock):
             continue  # encrypted for Anthropic's models alone
+        elif isinstance(block, OtherBlock) and block.type in server_blocks.USES:
+            calls.append(server_blocks.call_of(block.model_dump()))
+        elif isinstance(block, OtherBlock) and block.type in server_blocks.RESULTS:
+            results.append(server_blocks.result_message(block.model_dump()))
         else:
             where = f"{param}.content.{index}.type"
             raise bad(f"{where}: '{block.type}' blocks in assistant turns reach only models on Anthropic.", where)
-    turn: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-    if thoughts:
-        turn["reasoning_content"] = "".join(thoughts)
-    if calls:
-        turn["tool_calls"] = calls
-    return turn
+    if texts or thoughts or calls or results or not turns:
+        flush()
+    return turns
 
 
 def _chat_tools(request: MessagesRequest) -> list[dict[str, Any]]:
@@ -233,7 +253,7 @@ def messages_to_chat(request: MessagesRequest) -> dict[str, Any]:
         elif isinstance(message, UserMessage):
             messages.extend(_user_turn(message, param))
         else:
-            messages.append(_assistant_turn(message, param))
+            messages.extend(_assistant_turn(message, param))
     body: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
     stops = request.stop_sequences
     if stops:

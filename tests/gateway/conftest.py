@@ -20,6 +20,7 @@ from accounts.keys import create_key
 from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
 from tests.fake_upstream import FakeUpstream
+from tests.gateway.tool_servers import local, mcp_base, search_base, search_engine, site  # noqa: F401
 from tests.inprocess import InProcessApp
 from tests.knowledge_worker import start_worker  # noqa: F401
 from tests.live_server import LiveServer

@@ -7,7 +7,6 @@ tests/tools/mcp_server.py and the fake SearXNG on loopback, the page server for 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -18,52 +17,18 @@ from accounts.models import User
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
 from tests.openai_schema import validate
-from tests.tools import fake_search, mcp_server, pages
-from tests.tools.servers import serve
+from tests.tools import mcp_server
 from tools import services
-from tools.mcp_client import forget_listings
 from tools.models import KeyTools, McpServer
 from tools.models import ToolCall as Record
 from usage.models import Limit
 
+pytestmark = pytest.mark.usefixtures("search_engine")
 ASK: Any = [{"role": "user", "content": "What about otters?"}]
 WEATHER_TOOL: Any = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
 }
-
-
-@pytest.fixture(scope="module")
-def mcp_base() -> Iterator[str]:
-    with serve(mcp_server.app()) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def search_base() -> Iterator[str]:
-    with serve(fake_search.app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serve(pages.app) as url:
-        yield url
-
-
-@pytest.fixture(autouse=True)
-def _engine(settings: Any, search_base: str) -> Iterator[None]:
-    settings.SEARXNG_URL = search_base
-    settings.TOOLS_SEARCH_ENGINE = "searxng"
-    forget_listings()
-    yield
-    forget_listings()
-
-
-@pytest.fixture
-def local(mcp_base: str) -> McpServer:
-    server, _ = services.put_global_server("local", f"{mcp_base}/mcp", None, allow_internal=True)
-    return server
 
 
 def offered(body: dict[str, Any] | None) -> list[str]:
