@@ -87,7 +87,7 @@ async def _pump(stream: upstream.EventStream, queue: asyncio.Queue[Any]) -> None
         await queue.put(exc)
 
 
-async def _stop(task: asyncio.Task[None]) -> None:
+async def stop_task(task: asyncio.Task[None]) -> None:
     if not task.done():
         task.cancel()
     # asyncio.wait never raises the task's own outcome, so a cancellation of *this* task (the
@@ -124,7 +124,7 @@ async def paced(
                 raise item if isinstance(item, GatewayError) else upstream.bad_response(target)
             yield item
     finally:
-        await _stop(pump)
+        await stop_task(pump)
 
 
 async def head(blocks: AsyncIterator[list[str] | None], relay: Relay) -> tuple[list[Any], GatewayError | None]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.auth import Caller
 from gateway.errors import GatewayError
-from gateway.serving.relay import _stop
+from gateway.serving.relay import stop_task
 from tools import services
 from tools.models import McpServer
 from tools.registry import Toolbox, ToolChoice
@@ -90,4 +90,4 @@ async def with_keepalives(events: AsyncGenerator[Any, None], keepalive: float | 
                 raise item
             yield item
     finally:
-        await _stop(pump)
+        await stop_task(pump)
