@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from tools import services
-from tools.models import McpServer, ToolCall
+from tools.models import KeyTools, McpServer, ToolCall
 
 
 class McpServerForm(forms.ModelForm[McpServer]):
@@ -87,7 +87,7 @@ class McpServerAdmin(admin.ModelAdmin[McpServer]):
 
 @admin.register(ToolCall)
 class ToolCallAdmin(admin.ModelAdmin[ToolCall]):
-    list_display = ("created_at", "user", "tool", "kind", "server", "status", "duration_ms", "result_size")
+    list_display = ("created_at", "user", "api_key", "tool", "kind", "server", "status", "duration_ms", "result_size")
     list_filter = ("status", "kind")
     search_fields = ("tool", "user__username")
     date_hierarchy = "created_at"
@@ -97,3 +97,31 @@ class ToolCallAdmin(admin.ModelAdmin[ToolCall]):
 
     def has_change_permission(self, request: HttpRequest, obj: ToolCall | None = None) -> bool:
         return False
+
+
+class KeyToolsForm(forms.ModelForm[KeyTools]):
+    mcp_servers = forms.JSONField(
+        required=False,
+        help_text='The MCP servers (names) this key may use, e.g. ["docs"]; [] for none; empty: all its user may use.',
+    )
+
+    class Meta:
+        model = KeyTools
+        fields = ("key", "web_search", "fetch", "mcp_servers")
+
+    def clean_mcp_servers(self) -> list[str] | None:
+        value = self.cleaned_data.get("mcp_servers")
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+            raise forms.ValidationError('A list of server names, e.g. ["docs", "search"].')
+        return value
+
+
+@admin.register(KeyTools)
+class KeyToolsAdmin(admin.ModelAdmin[KeyTools]):
+    """Keys narrowed to fewer server tools than their users may use."""
+
+    form = KeyToolsForm
+    list_display = ("key", "web_search", "fetch", "mcp_servers")
+    raw_id_fields = ("key",)
