@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from django.conf import settings
@@ -178,29 +178,28 @@ def _split(message: dict[str, Any], toolbox: Toolbox) -> tuple[list[_Call], list
     return ours, theirs
 
 
-async def _run_one(toolbox: Toolbox, call: _Call, step: int, deadline: float) -> ToolFinished:
+def _started(toolbox: Toolbox, call: _Call, step: int) -> ToolStarted:
     spec = toolbox.spec(call.name)
-    started = clock().monotonic()
+    kind, server, tool = spec.kind, spec.server_name, spec.remote_name or spec.name
+    return ToolStarted(call.call_id, call.name, kind, server, tool, call.arguments or {}, step)
+
+
+async def _run_one(toolbox: Toolbox, call: _Call, started: ToolStarted, deadline: float) -> ToolFinished:
+    began = clock().monotonic()
     if call.arguments is None:
         result = ToolResult.error(f"the arguments of {call.name} are not a JSON object")
     else:
-        remaining = max(deadline - started, 0.001)
+        remaining = max(deadline - began, 0.001)
         try:
             async with asyncio.timeout(remaining):
                 result = await toolbox.run(ToolCall(call.name, call.arguments, call.call_id), time_cap=remaining)
         except TimeoutError:
             result = ToolResult.error(f"the tool {call.name} did not answer before the time limit")
     return ToolFinished(
-        call.call_id,
-        call.name,
-        spec.kind,
-        spec.server_name,
-        spec.remote_name or spec.name,
-        call.arguments or {},
-        result,
-        "failed" if result.is_error else "done",
-        max(0, int((clock().monotonic() - started) * 1000)),
-        step,
+        **{name.name: getattr(started, name.name) for name in fields(ToolStarted)},
+        result=result,
+        state="failed" if result.is_error else "done",
+        duration_ms=max(0, int((clock().monotonic() - began) * 1000)),
     )
 
 
@@ -208,18 +207,10 @@ async def _run_calls(
     toolbox: Toolbox, calls: Sequence[_Call], step: int, deadline: float
 ) -> AsyncGenerator[ToolStarted | ToolFinished, None]:
     """Run the calls at once: each announced, then told as it ends. Leaving early cancels those in flight."""
-    for call in calls:
-        spec = toolbox.spec(call.name)
-        yield ToolStarted(
-            call.call_id,
-            call.name,
-            spec.kind,
-            spec.server_name,
-            spec.remote_name or spec.name,
-            call.arguments or {},
-            step,
-        )
-    tasks = [asyncio.ensure_future(_run_one(toolbox, call, step, deadline)) for call in calls]
+    announced = [_started(toolbox, call, step) for call in calls]
+    for event in announced:
+        yield event
+    tasks = [asyncio.ensure_future(_run_one(toolbox, c, e, deadline)) for c, e in zip(calls, announced, strict=True)]
     try:
         for next_done in asyncio.as_completed(tasks):
             yield await next_done

@@ -31,7 +31,7 @@ from catalogue.models import Deployment, LanguageModel
 from gateway import upstream
 from gateway.auth import Caller, model_not_found
 from gateway.chat_completions.protocol import reasoning_text
-from gateway.chat_completions.serving import ChatServing, TranslatedRelay
+from gateway.chat_completions.serving import TranslatedRelay
 from gateway.chat_completions.tool_loop import StepServing, model_call
 from gateway.errors import GatewayError
 from gateway.serving.base import Opened
@@ -97,27 +97,8 @@ class _Relay(TranslatedRelay):
         return [Failed(exc.message or FAILED)]
 
 
-class _TurnServing(ChatServing):
-    def __init__(self, turn: ChatTurn) -> None:
-        body = {"model": turn.public_id, "messages": turn.messages, "stream": True, **turn.options}
-        super().__init__(Caller(turn.user, None, UsageRecord.Source.CHAT), body, stream=True)
-        self.turn = turn
-
-    async def find_model(self, public_id: str) -> LanguageModel:
-        if self.turn.model is None:
-            raise model_not_found(public_id)
-        return self.turn.model
-
-    def estimate(self) -> tuple[int, int]:
-        return self.turn.prompt_tokens, self.chat.output_cap(self.model.max_output_tokens)
-
-    def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
-        path, body = self.chat_request(deployment, target, True)
-        return _Relay(self.chat_relay(target, False), target), path, body, {}
-
-
 class _TurnStep(StepServing):
-    """One model call of a reply with tools: the chat's model, the prompt estimated as it grows."""
+    """One model call of a reply: the chat's model, already found usable (the rights cache)."""
 
     def __init__(self, turn: ChatTurn, body: dict[str, Any]) -> None:
         super().__init__(Caller(turn.user, None, UsageRecord.Source.CHAT), body, stream=True)
@@ -127,6 +108,21 @@ class _TurnStep(StepServing):
         if self.turn.model is None:
             raise model_not_found(public_id)
         return self.turn.model
+
+
+class _TurnServing(_TurnStep):
+    """A reply without tools: one model call, reserved with the chat's own estimate of the prompt."""
+
+    def __init__(self, turn: ChatTurn) -> None:
+        body = {"model": turn.public_id, "messages": turn.messages, "stream": True, **turn.options}
+        super().__init__(turn, body)
+
+    def estimate(self) -> tuple[int, int]:
+        return self.turn.prompt_tokens, self.chat.output_cap(self.model.max_output_tokens)
+
+    def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
+        path, body = self.chat_request(deployment, target, True)
+        return _Relay(self.chat_relay(target, False), target), path, body, {}
 
 
 async def _with_tools(turn: ChatTurn, tools: ToolChoice) -> AsyncGenerator[ReplyEvent, None]:

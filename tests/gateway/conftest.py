@@ -19,12 +19,13 @@ import pytest
 from accounts.keys import create_key
 from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
+from gateway.auth import Caller
 from tests.fake_upstream import FakeUpstream
-from tests.gateway.tool_servers import local, mcp_base, search_base, search_engine, site  # noqa: F401
 from tests.inprocess import InProcessApp
 from tests.knowledge_worker import start_worker  # noqa: F401
 from tests.live_server import LiveServer
 from tests.scaleout.redis_server import redis_server  # noqa: F401
+from tests.tools.fixtures import local, mcp_base, search_base, search_engine, site  # noqa: F401
 from usage.ledger import IN_FLIGHT
 from usage.models import UsageRecord
 
@@ -93,6 +94,15 @@ def gateway(app: InProcessApp, fake_upstream: FakeUpstream) -> Iterator[Gateway]
     )
     key, secret = create_key(user, "tests")
     yield Gateway(app, provider, model, user, key, secret)
+
+
+@pytest.fixture
+def chat(transactional_db: None, fake_upstream: FakeUpstream) -> Iterator[Caller]:
+    """The browser chat as the gateway's caller (no key), with the model at the fake upstream."""
+    user = User.objects.create_user("carol", password="a-long-and-unusual-password")
+    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
+    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake-small")
+    yield Caller(user, None, UsageRecord.Source.CHAT)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,8 +18,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from accounts.models import User
-from catalogue.models import LanguageModel, Provider
+from catalogue.models import Provider
 from gateway.auth import Caller, find_usable_model
 from gateway.chat_completions.inprocess import ChatTurn, Finished, Said, reply
 from gateway.chat_completions.serving import ChatServing
@@ -101,14 +100,6 @@ def test_a_client_that_disconnects_makes_the_gateway_close_the_upstream_request(
 
 
 # --- in-process, as the browser chat uses the services ------------------------------------------
-
-
-@pytest.fixture
-def chat(transactional_db: None, fake_upstream: FakeUpstream) -> Iterator[Caller]:
-    user = User.objects.create_user("carol", password="a-long-and-unusual-password")
-    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
-    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake-small")
-    yield Caller(user, None, UsageRecord.Source.CHAT)
 
 
 def chat_body(**extra: Any) -> dict[str, Any]:

@@ -5,14 +5,12 @@ closed stream cancelling the tool call in flight (the MCP server's hanging tool)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
-from catalogue.models import LanguageModel, Provider
 from gateway.auth import Caller, find_usable_model
 from gateway.chat_completions.inprocess import ChatTurn, Finished, Said, reply
 from gateway.chat_completions.tool_loop import ChatCompletionsServing
@@ -29,14 +27,6 @@ from usage.models import UsageRecord
 
 pytestmark = pytest.mark.usefixtures("search_engine")
 ASK = [{"role": "user", "content": "What about otters?"}]
-
-
-@pytest.fixture
-def chat(transactional_db: None, fake_upstream: FakeUpstream) -> Iterator[Caller]:
-    user = User.objects.create_user("carol", password="a-long-and-unusual-password")
-    provider = Provider.objects.create(name="fake", base_url=fake_upstream.base_url, read_timeout=5)
-    LanguageModel.objects.create(public_id=MODEL, provider=provider, upstream_model="fake-small")
-    yield Caller(user, None, UsageRecord.Source.CHAT)
 
 
 async def rows() -> list[tuple[str, int]]:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from accounts.models import User
-from tests.tools import fake_search, mcp_server, pages
-from tests.tools.servers import serve
+from tests.tools import mcp_server
 from tools import services
-from tools.mcp_client import forget_listings
 from tools.models import McpServer
 from tools.models import ToolCall as Record
 from tools.registry import Toolbox, ToolChoice, available_tools
@@ -23,38 +20,9 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 EVERYTHING = ToolChoice(web_search=True, fetch=True, mcp_servers=None)
 
 
-@pytest.fixture(scope="module")
-def mcp_base() -> Iterator[str]:
-    with serve(mcp_server.app()) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def search_base() -> Iterator[str]:
-    with serve(fake_search.app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with serve(pages.app) as url:
-        yield url
-
-
 @pytest.fixture(autouse=True)
-def _setup(settings: Any, search_base: str) -> Iterator[None]:
-    settings.SEARXNG_URL = search_base
-    settings.TOOLS_SEARCH_ENGINE = "searxng"
-    forget_listings()
-    yield
-    forget_listings()
-
-
-@pytest.fixture
-def local(mcp_base: str) -> McpServer:
-    """The admin's server on loopback, allowed internal addresses, for everyone."""
-    server, _ = services.put_global_server("local", f"{mcp_base}/mcp", None, allow_internal=True)
-    return server
+def _setup(search_engine: None) -> None:
+    """Every test with the fake SearXNG as the engine and no cached tool list."""
 
 
 async def test_a_user_is_offered_web_search_page_reading_and_the_mcp_tools_they_may_use(

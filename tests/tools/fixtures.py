@@ -1,5 +1,6 @@
-"""The tools' real servers on loopback for the gateway's tool tests: the MCP server, a fake SearXNG (set as the
-engine), the page server; `local`: the MCP server registered by an admin for everyone."""
+"""Fixtures of the tools' real servers on loopback (tests/tools and tests/gateway import them in their conftest):
+the MCP server, a fake SearXNG (`search_engine` sets it as the engine), the page server; `local`: the MCP
+server registered by an admin for everyone, allowed internal addresses."""
 
 from __future__ import annotations
 
