@@ -10,6 +10,8 @@ lookup), reads no proxy or certificate settings from the environment, and follow
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urljoin
@@ -28,6 +30,13 @@ HTTPError = httpx2.HTTPError
 Timeout = httpx2.Timeout
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """The system's CA certificates, loaded once: loading them costs tens of milliseconds of CPU, and every
+    tool call opens a client (an MCP call two)."""
+    return httpx2.create_ssl_context(trust_env=False)
+
+
 def client(
     guard: Guard,
     *,
@@ -36,9 +45,10 @@ def client(
     auth: httpx2.Auth | None = None,
 ) -> httpx2.AsyncClient:
     """An httpx2 client whose every connection the guard checked and pinned."""
-    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    context = ssl_context()
+    transport = httpx2.AsyncHTTPTransport(verify=context, trust_env=False)
     transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(trust_env=False),
+        ssl_context=context,
         network_backend=GuardedBackend(httpcore2.AnyIOBackend(), guard),  # type: ignore[arg-type]
     )
     return httpx2.AsyncClient(

@@ -219,6 +219,10 @@ class ServerTool(OpenModel):
     type: str
 
 
+# Anthropic's server tools we run ourselves, for every upstream (gateway.anthropic_messages.server_tools).
+RUN_BY_US = frozenset(("web_search_20250305", "web_fetch_20250910"))
+
+
 def _tool_kind(value: Any) -> str:
     kind = _kind(value)
     return "custom" if kind in (None, "custom") else "server"
@@ -293,6 +297,11 @@ class McpServerDefinition(OpenModel):
 
 class MessagesRequest(OpenModel):
     """MessageCreateParams."""
+
+    def without_our_tools(self) -> MessagesRequest:
+        """The request without the server tools and MCP servers we run: what the model's chat translation carries."""
+        kept = [tool for tool in self.tools or () if not (isinstance(tool, ServerTool) and tool.type in RUN_BY_US)]
+        return self.model_copy(update={"tools": kept or None, "mcp_servers": None})
 
     max_tokens: int = Field(ge=0)  # 0 pre-warms Anthropic's prompt cache without generating
     messages: list[Message] = Field(min_length=1)

@@ -23,7 +23,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from gateway.anthropic_messages.protocol import McpServerDefinition, MessagesRequest, ServerTool, parse_messages_request
+from gateway.anthropic_messages.protocol import (
+    RUN_BY_US,
+    McpServerDefinition,
+    MessagesRequest,
+    ServerTool,
+    parse_messages_request,
+)
 from gateway.anthropic_messages.serving import MessagesServing, stream_error
 from gateway.chat_completions.protocol import parse_chat_request
 from gateway.chat_completions.serving import ChatServing
@@ -41,7 +47,6 @@ from tools.results import ToolSpec
 
 WEB_SEARCH = "web_search_20250305"
 WEB_FETCH = "web_fetch_20250910"
-OURS = frozenset((WEB_SEARCH, WEB_FETCH))
 
 
 def wants_server_tools(body: dict[str, Any]) -> bool:
@@ -49,7 +54,7 @@ def wants_server_tools(body: dict[str, Any]) -> bool:
     if "mcp_servers" in body:
         return True
     tools = body.get("tools")
-    return isinstance(tools, list) and any(isinstance(tool, dict) and tool.get("type") in OURS for tool in tools)
+    return isinstance(tools, list) and any(isinstance(tool, dict) and tool.get("type") in RUN_BY_US for tool in tools)
 
 
 async def _servers(caller_user: Any, definitions: list[McpServerDefinition]) -> tuple[list[str], list[McpServer]]:
@@ -221,8 +226,7 @@ class MessagesToolLoop:
 
     async def events(self, stream: bool) -> AsyncGenerator[LoopEvent, None]:
         request = parse_messages_request(self.body)
-        custom = [tool for tool in request.tools or () if not (isinstance(tool, ServerTool) and tool.type in OURS)]
-        chat_body = messages_to_chat(request.model_copy(update={"tools": custom or None, "mcp_servers": None}))
+        chat_body = messages_to_chat(request.without_our_tools())
         parse_chat_request(chat_body)
         toolbox = await self.toolbox(request)
         client_tools = chat_body.pop("tools", [])

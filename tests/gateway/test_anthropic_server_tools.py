@@ -168,3 +168,9 @@ def test_the_mcp_connector_never_reaches_another_users_server_or_an_internal_add
     assert "bobs" in refused.value.message and "refused" in refused.value.message
     assert mcp_server.requests == []  # bob's token never left, nothing reached the server
     assert fake_upstream.chat_requests() == []
+
+
+def test_tokens_are_counted_for_a_request_with_our_server_tools(gateway: Gateway) -> None:
+    counted = sdk(gateway).messages.count_tokens(model=MODEL, messages=ASK, tools=[WEB_SEARCH, WEB_FETCH, WEATHER])
+    alone = sdk(gateway).messages.count_tokens(model=MODEL, messages=ASK, tools=[WEATHER])
+    assert counted.input_tokens == alone.input_tokens > 0
