@@ -13,10 +13,11 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 from django.test import Client
 
+from accounts.keys import create_key
 from accounts.models import User
 from tests.live_server import ROOT
 from tools import services
-from tools.models import McpServer
+from tools.models import KeyTools, McpServer
 
 TOKEN = "Bearer mcp-very-secret-token-123"
 
@@ -201,3 +202,14 @@ def test_the_admin_cannot_change_a_users_own_server(admin_client: Client, alice:
     )
     server.refresh_from_db()
     assert (server.url, server.allow_internal) == ("https://alice.example/mcp", False)
+
+
+def test_the_admin_narrows_a_key_to_fewer_tools_and_is_told_a_bad_list(admin_client: Client, alice: User) -> None:
+    key, _secret = create_key(alice, "scripts")
+    form = {"key": key.pk, "fetch": "on", "mcp_servers": '"docs"'}
+    page = admin_client.post("/admin/tools/keytools/add/", form).content.decode()
+    assert "A list of server names" in page
+    assert not KeyTools.objects.exists()
+    admin_client.post("/admin/tools/keytools/add/", {**form, "mcp_servers": '["docs"]'})
+    grant = KeyTools.objects.get(key=key)
+    assert (grant.web_search, grant.fetch, grant.mcp_servers) == (False, True, ["docs"])
