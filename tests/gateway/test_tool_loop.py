@@ -14,6 +14,8 @@ import pytest
 
 from accounts.keys import create_key
 from accounts.models import User
+from catalogue.models import LanguageModel, Provider
+from tests.fake_anthropic import AnthropicReply, FakeAnthropic, Text, ToolUse
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
 from tests.openai_schema import validate
@@ -251,3 +253,25 @@ def test_a_plain_request_still_takes_tools_false_and_refuses_bad_mcp_servers(
     with pytest.raises(openai.BadRequestError) as many:
         gateway.client().chat.completions.create(model=MODEL, messages=ASK, n=2, extra_body={"tools": True})
     assert many.value.body["param"] == "n"  # type: ignore[index]
+
+
+def test_the_loop_runs_on_an_anthropic_upstream_too(
+    gateway: Gateway, fake_anthropic: FakeAnthropic, local: McpServer
+) -> None:
+    provider = Provider.objects.create(name="anthropic", kind=Provider.Kind.ANTHROPIC, base_url=fake_anthropic.base_url)
+    provider.set_api_key("sk-ant-upstream-secret-0123456789")
+    provider.save()
+    fake_anthropic.api_key = "sk-ant-upstream-secret-0123456789"
+    LanguageModel.objects.create(public_id="anthropic/claude", provider=provider, upstream_model="claude-x")
+    fake_anthropic.queue(
+        AnthropicReply(content=[ToolUse("local__add", {"a": 40, "b": 2}, id="toolu_1")]),
+        AnthropicReply(content=[Text("It is 42.")]),
+    )
+    stream = gateway.client().chat.completions.create(
+        model="anthropic/claude", messages=ASK, stream=True, extra_body={"mcp_servers": ["local"]}
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "It is 42."
+    second = fake_anthropic.requests[-1].body
+    assert second is not None
+    assert second["messages"][-1]["content"][0] == {"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"}
+    assert [t["name"] for t in fake_anthropic.requests[0].body["tools"]][:1] == ["local__add"]  # type: ignore[index]
