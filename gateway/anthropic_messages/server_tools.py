@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,21 +249,22 @@ class MessagesToolLoop:
         """Anthropic's events (None for a keep-alive); GatewayError before the first, an error event after."""
         writer = Writer(self.body["model"], 0)
         started = False
-        try:
-            async for event in with_keepalives(self.events(True), keepalive):
-                if not started:
-                    started = True
-                    for item in writer.start():
+        async with aclosing(with_keepalives(self.events(True), keepalive)) as events:
+            try:
+                async for event in events:
+                    if not started:
+                        started = True
+                        for item in writer.start():
+                            yield item
+                    if event is None:
+                        yield None
+                        continue
+                    for item in writer.done(event)[0] if isinstance(event, LoopDone) else writer.feed(event):
                         yield item
-                if event is None:
-                    yield None
-                    continue
-                for item in writer.done(event)[0] if isinstance(event, LoopDone) else writer.feed(event):
-                    yield item
-        except GatewayError as exc:
-            if not started:
-                raise
-            yield anthropic_error(stream_error(exc))[1]
+            except GatewayError as exc:
+                if not started:
+                    raise
+                yield anthropic_error(stream_error(exc))[1]
 
 
 class MessagesEndpointServing(MessagesServing):

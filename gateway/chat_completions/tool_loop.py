@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from catalogue.models import Deployment
 from gateway import upstream
@@ -238,29 +239,27 @@ class ToolLoopChat:
     async def stream(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
         """The client's chunks (None for a keep-alive); GatewayError before the first, an error chunk after."""
         wants_usage = bool((self.body.get("stream_options") or {}).get("include_usage"))
-        started = False
-        events = with_keepalives(self.events(True), keepalive)
-        try:
-            async for event in events:
-                if event is None:
-                    yield None
-                    started = True
-                elif isinstance(event, Delta) and event.text:
-                    delta = {"content": event.text} if started else {"role": "assistant", "content": event.text}
-                    started = True
-                    yield self.chunk(delta)
-                elif isinstance(event, LoopDone):
-                    for chunk in self.closing(event, started, wants_usage):
-                        yield chunk
-        except GatewayError as exc:
-            if not started:
-                raise
-            yield exc.to_dict()
-        finally:
-            await cast(AsyncGenerator[Any, None], events).aclose()
+        started = said = False  # something went out; the answer's first chunk (with its role) went out
+        async with aclosing(with_keepalives(self.events(True), keepalive)) as events:
+            try:
+                async for event in events:
+                    if event is None:
+                        started = True
+                        yield None
+                    elif isinstance(event, Delta) and event.text:
+                        delta = {"content": event.text} if said else {"role": "assistant", "content": event.text}
+                        started = said = True
+                        yield self.chunk(delta)
+                    elif isinstance(event, LoopDone):
+                        for chunk in self.closing(event, said, wants_usage):
+                            yield chunk
+            except GatewayError as exc:
+                if not started:
+                    raise
+                yield exc.to_dict()
 
-    def closing(self, done: LoopDone, started: bool, wants_usage: bool) -> list[dict[str, Any]]:
-        delta: dict[str, Any] = {} if started else {"role": "assistant", "content": ""}
+    def closing(self, done: LoopDone, said: bool, wants_usage: bool) -> list[dict[str, Any]]:
+        delta: dict[str, Any] = {} if said else {"role": "assistant", "content": ""}
         calls = done.message.get("tool_calls") or []
         if calls:
             delta["tool_calls"] = [{"index": n, **call} for n, call in enumerate(calls)]

@@ -13,7 +13,7 @@ has its ledger row. The toolbox is the caller's: the tools its user may use, nar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from gateway.auth import Caller
@@ -68,7 +68,7 @@ async def _pump(events: AsyncGenerator[Any, None], queue: asyncio.Queue[Any]) ->
         await events.aclose()
 
 
-async def with_keepalives(events: AsyncGenerator[Any, None], keepalive: float | None) -> AsyncIterator[Any]:
+async def with_keepalives(events: AsyncGenerator[Any, None], keepalive: float | None) -> AsyncGenerator[Any, None]:
     """`events`, and None whenever none came for `keepalive` s (a tool step can be long and silent).
 
     Read by a task, so a keep-alive never cancels a step; closing this generator cancels the task and
