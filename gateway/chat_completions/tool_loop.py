@@ -8,8 +8,10 @@
 Every step is a chat request of its own through the serving core (`StepServing`): reserved, routed and
 ledgered. The client gets one chat.completion (or one stream of chunks: the text of every step, then the
 finish) whose message carries only the client's own tool calls; the calls we ran are listed in our
-extension field `server_tool_calls` (name, server, arguments, state, duration), beside `usage`, summed
-over the steps. Other protocols (Anthropic's Messages, the chat) drive the same steps through `model_call`.
+extension field `server_tool_calls` (name, server, arguments, state, duration, sources) of the answer (of
+the finish chunk, streamed), beside `usage`, summed over the steps. While tools run, a stream gets
+keep-alives only: no chunk of ours that an OpenAI client would not expect. Other protocols (Anthropic's
+Messages, the chat) drive the same steps through `model_call`.
 """
 
 from __future__ import annotations
@@ -240,6 +242,7 @@ class ToolLoopChat:
         """The client's chunks (None for a keep-alive); GatewayError before the first, an error chunk after."""
         wants_usage = bool((self.body.get("stream_options") or {}).get("include_usage"))
         started = said = False  # something went out; the answer's first chunk (with its role) went out
+        ran: list[dict[str, Any]] = []
         async with aclosing(with_keepalives(self.events(True), keepalive)) as events:
             try:
                 async for event in events:
@@ -250,20 +253,23 @@ class ToolLoopChat:
                         delta = {"content": event.text} if said else {"role": "assistant", "content": event.text}
                         started = said = True
                         yield self.chunk(delta)
+                    elif isinstance(event, ToolFinished):
+                        ran.append(server_call(event))
                     elif isinstance(event, LoopDone):
-                        for chunk in self.closing(event, said, wants_usage):
+                        for chunk in self.closing(event, said, wants_usage, ran):
                             yield chunk
             except GatewayError as exc:
                 if not started:
                     raise
                 yield exc.to_dict()
 
-    def closing(self, done: LoopDone, said: bool, wants_usage: bool) -> list[dict[str, Any]]:
+    def closing(self, done: LoopDone, said: bool, wants_usage: bool, ran: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The finish chunk (the client's tool calls, and ours in `server_tool_calls`), then usage if asked."""
         delta: dict[str, Any] = {} if said else {"role": "assistant", "content": ""}
         calls = done.message.get("tool_calls") or []
         if calls:
             delta["tool_calls"] = [{"index": n, **call} for n, call in enumerate(calls)]
-        chunks = [self.chunk(delta, done.finish_reason)]
+        chunks = [{**self.chunk(delta, done.finish_reason), "server_tool_calls": ran}]
         if wants_usage:
             chunks.append({**self.chunk({}), "choices": [], "usage": done.usage.as_dict()})
         return chunks

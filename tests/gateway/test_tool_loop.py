@@ -96,6 +96,8 @@ def test_it_streams_the_answer_after_running_an_mcp_tool(
         validate(chunk.model_dump(exclude_unset=True), "CreateChatCompletionStreamResponse")
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "It is 42"
     assert chunks[-2].choices[0].finish_reason == "stop"
+    ran = chunks[-2].model_extra["server_tool_calls"]  # type: ignore[index]
+    assert [(c["name"], c["server"], c["state"]) for c in ran] == [("add", "local", "done")]
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     first = fake_upstream.chat_requests()[-2]
     assert first.body is not None and first.body["stream"] is True
