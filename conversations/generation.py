@@ -23,7 +23,7 @@ from conversations.events import control_group, conversation_group, layer, publi
 from conversations.models import Message
 from conversations.serializers import message_data
 from core.db import db
-from gateway.chat_completions.inprocess import Finished, Said, reply
+from gateway.chat_completions.inprocess import Failed, Finished, Said, reply
 from gateway.errors import GatewayError
 from operations import observe
 
@@ -177,7 +177,7 @@ class Generation:
                         self.pending += event.text
                     elif isinstance(event, Finished):
                         self.usage = event.usage.as_dict()
-                    else:
+                    elif isinstance(event, Failed):
                         self.error = event.message
         except GatewayError as exc:
             self.error = exc.message or "The model's provider failed."
