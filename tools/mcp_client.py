@@ -110,16 +110,20 @@ async def _connected(endpoint: Endpoint, seconds: float) -> AsyncIterator[Client
 class _Listing:
     expires: float
     tools: list[mcp_types.Tool]
+    failure: str = ""  # a listing that failed, remembered as long: a dead server must not hold every request
 
 
 _listings: dict[str, _Listing] = {}
 
 
-async def list_tools(endpoint: Endpoint, *, time_cap: float | None = None) -> list[mcp_types.Tool]:
-    """The server's tools, from a listing younger than TOOLS_MCP_LIST_TTL seconds (core.clock) when there is one."""
+async def list_tools(endpoint: Endpoint, *, time_cap: float | None = None, fresh: bool = False) -> list[mcp_types.Tool]:
+    """The server's tools, from a listing younger than TOOLS_MCP_LIST_TTL seconds (core.clock) when there is one
+    and `fresh` is not asked. A failed listing is remembered as long (ToolError again, at once)."""
     now = clock().monotonic()
-    cached = _listings.get(endpoint.cache_key)
+    cached = None if fresh else _listings.get(endpoint.cache_key)
     if cached is not None and cached.expires > now:
+        if cached.failure:
+            raise ToolError(cached.failure)
         return cached.tools
     timeout = time_cap or settings.TOOLS_MCP_TIMEOUT
     tools: list[mcp_types.Tool] = []
@@ -133,9 +137,13 @@ async def list_tools(endpoint: Endpoint, *, time_cap: float | None = None) -> li
                 if not cursor or len(tools) > 1000:
                     break
     except TimeoutError:
-        raise ToolError(f"the MCP server {endpoint.name} did not list its tools within {timeout:g} seconds") from None
+        failure = ToolError(f"the MCP server {endpoint.name} did not list its tools within {timeout:g} seconds")
+        _listings[endpoint.cache_key] = _Listing(now + settings.TOOLS_MCP_LIST_TTL, [], str(failure))
+        raise failure from None
     except Exception as exc:
-        raise _failure(endpoint, exc) from None
+        failure = _failure(endpoint, exc)
+        _listings[endpoint.cache_key] = _Listing(now + settings.TOOLS_MCP_LIST_TTL, [], str(failure))
+        raise failure from None
     _listings[endpoint.cache_key] = _Listing(now + settings.TOOLS_MCP_LIST_TTL, tools)
     return tools
 

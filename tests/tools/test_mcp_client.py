@@ -150,3 +150,25 @@ def test_no_tools_module_can_start_a_process() -> None:
             assert not forbidden.intersection(names), path
             assert not (isinstance(node, ast.Name) and node.id in {"StdioServerParameters", "stdio_client"}), path
             assert not (isinstance(node, ast.Attribute) and node.attr in {"system", "popen", "execv", "spawnv"}), path
+
+
+async def test_a_failed_listing_is_remembered_for_the_ttl_unless_asked_fresh(
+    base: str, clock: ManualClock, settings: Any
+) -> None:
+    settings.TOOLS_MCP_LIST_TTL = 60
+    endpoint = Endpoint(f"{base}/secure/mcp", allow_internal=True, label="secure")  # no token: 401
+    with pytest.raises(ToolError):
+        await list_tools(endpoint)
+    served = len(mcp_server.requests)
+    with pytest.raises(ToolError) as again:
+        await list_tools(endpoint)
+    assert "secure" in str(again.value)
+    assert len(mcp_server.requests) == served, "a dead server is not asked again within the TTL"
+    with pytest.raises(ToolError):
+        await list_tools(endpoint, fresh=True)
+    assert len(mcp_server.requests) > served
+    clock.advance(61)
+    served = len(mcp_server.requests)
+    with pytest.raises(ToolError):
+        await list_tools(endpoint)
+    assert len(mcp_server.requests) > served
