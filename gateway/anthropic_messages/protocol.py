@@ -219,7 +219,8 @@ class ServerTool(OpenModel):
     type: str
 
 
-# Anthropic's server tools we run ourselves, for every upstream (gateway.anthropic_messages.server_tools).
+# Anthropic's server tools we run ourselves for models with a deployment not on Anthropic
+# (gateway.anthropic_messages.server_tools); a model served only by Anthropic runs them itself.
 RUN_BY_US = frozenset(("web_search_20250305", "web_fetch_20250910"))
 
 

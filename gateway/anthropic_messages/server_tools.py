@@ -8,9 +8,11 @@ A server named in `mcp_servers` is one the key may use when its name and URL are
 server (its stored credentials are used); any other is the request's own, reached with only the token
 the request carries, never on an internal address. `tool_configuration` (`enabled`, `allowed_tools`) is
 honoured. The request runs on the chat translation (gateway.translate_anthropic), one chat step at a time
-through the serving core, whatever the upstream; the answer carries `server_tool_use` /
-`web_search_tool_result` / `web_fetch_tool_result` and `mcp_tool_use` / `mcp_tool_result` blocks as
-Anthropic documents them (gateway.translate_anthropic.server_blocks), streamed as whole blocks.
+through the serving core. This is for a model with a deployment not speaking Anthropic's API: a model
+served only by Anthropic gets the request as it is (gateway.anthropic_messages.serving). The answer
+carries `server_tool_use` / `web_search_tool_result` / `web_fetch_tool_result` and `mcp_tool_use` /
+`mcp_tool_result` blocks as Anthropic documents them (gateway.translate_anthropic.server_blocks),
+streamed as whole blocks.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from catalogue.models import Provider
 from gateway.anthropic_messages.protocol import (
     RUN_BY_US,
     McpServerDefinition,
@@ -36,6 +39,7 @@ from gateway.chat_completions.protocol import parse_chat_request
 from gateway.chat_completions.serving import ChatServing
 from gateway.chat_completions.tool_loop import StepServing, model_call
 from gateway.errors import GatewayError
+from gateway.routing import routes_of
 from gateway.serving.toolloop import open_toolbox, with_keepalives
 from gateway.translate_anthropic import anthropic_error, messages_to_chat
 from gateway.translate_anthropic.common import FINISH_TO_STOP
@@ -268,14 +272,31 @@ class MessagesToolLoop:
 
 
 class MessagesEndpointServing(MessagesServing):
-    """POST /v1/messages: as Anthropic's upstreams serve it, or the tool loop when the body asks for our tools."""
+    """POST /v1/messages: as Anthropic's upstreams serve it, or the tool loop when the body asks for tools we run
+    and the model has a deployment that cannot run them (one not speaking Anthropic's API)."""
+
+    async def runs_ours(self) -> bool:
+        if not wants_server_tools(self.call.body):
+            return False
+        try:
+            model = await self.find_model(str(self.call.body.get("model") or ""))
+        except GatewayError:
+            return False  # the plain path refuses it, with its ledger row
+        return any(d.provider.kind != Provider.Kind.ANTHROPIC for d in routes_of(model))
 
     async def answer(self) -> dict[str, Any]:
-        if wants_server_tools(self.call.body):
+        if await self.runs_ours():
             return await MessagesToolLoop(self).answer()
         return await super().answer()
 
     def stream(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
-        if wants_server_tools(self.call.body):
-            return MessagesToolLoop(self).stream(keepalive)
-        return super().stream(keepalive)
+        if not wants_server_tools(self.call.body):
+            return super().stream(keepalive)  # the hot path: no generator of ours around it
+        return self._stream_deciding(keepalive)
+
+    async def _stream_deciding(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
+        ours = await self.runs_ours()
+        events = MessagesToolLoop(self).stream(keepalive) if ours else super().stream(keepalive)
+        async with aclosing(events):
+            async for event in events:
+                yield event

@@ -173,4 +173,4 @@ def test_the_mcp_connector_never_reaches_another_users_server_or_an_internal_add
 def test_tokens_are_counted_for_a_request_with_our_server_tools(gateway: Gateway) -> None:
     counted = sdk(gateway).messages.count_tokens(model=MODEL, messages=ASK, tools=[WEB_SEARCH, WEB_FETCH, WEATHER])
     alone = sdk(gateway).messages.count_tokens(model=MODEL, messages=ASK, tools=[WEATHER])
-    assert counted.input_tokens == alone.input_tokens > 0
+    assert counted.input_tokens > alone.input_tokens > 0  # the server tools' definitions count too
