@@ -337,4 +337,4 @@ class HostedLoop:
             for out in render.stream.fail(exc.message, exc.status):
                 yield out
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
