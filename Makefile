@@ -50,6 +50,7 @@ check-lock: $(VENV)/.dev
 test: $(VENV)/.dev
 	@$(BIN)/python scripts/check_lock.py
 	@./scripts/system-deps.sh
+	@./scripts/test-clients.sh
 	$(BIN)/python scripts/app_graph.py
 	# A test process holds more threads with connections than a served worker (each test's own, the db
 	# threads, asgiref's): 20 pooled connections ran out in full runs, so the suite's processes get 40.

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
@@ -66,17 +67,26 @@ def check() -> list[str]:
     return problems
 
 
-def check_npm() -> list[str]:
-    """The vendored front-end libraries: `npm ci` (scripts/vendor.sh) installs package-lock.json's versions and
-    checks each tarball against its sha512 `integrity`, refusing a lock that disagrees with package.json."""
+def _npm_lock(folder: Path, fix: str) -> tuple[dict[str, Any], list[str]]:
+    """A package-lock.json's packages, and what is wrong with it: not package.json's, or an entry without integrity."""
     problems = []
-    lock = json.loads((ROOT / "package-lock.json").read_text())["packages"]
-    wanted = json.loads((ROOT / "package.json").read_text()).get("dependencies", {})
+    where = folder.relative_to(ROOT) / "package-lock.json"
+    lock: dict[str, Any] = json.loads((folder / "package-lock.json").read_text())["packages"]
+    wanted = json.loads((folder / "package.json").read_text()).get("dependencies", {})
     if lock[""].get("dependencies", {}) != wanted:
-        problems.append("package-lock.json does not match package.json's dependencies: run `make vendor`")
+        problems.append(f"{where} does not match package.json's dependencies: {fix}")
     for name, entry in lock.items():
         if name and not str(entry.get("integrity", "")).startswith("sha512-"):
-            problems.append(f"package-lock.json has no sha512 integrity for {name}")
+            problems.append(f"{where} has no sha512 integrity for {name}")
+    return lock, problems
+
+
+def check_npm() -> list[str]:
+    """The vendored front-end libraries and the test clients: `npm ci` (scripts/vendor.sh, scripts/test-clients.sh)
+    installs package-lock.json's versions and checks each tarball against its sha512 `integrity`, refusing a lock
+    that disagrees with package.json."""
+    lock, problems = _npm_lock(ROOT, "run `make vendor`")
+    problems += _npm_lock(ROOT / "tests" / "clients", "run `npm install` in tests/clients")[1]
     vendored = (ROOT / "static" / "vendor" / "VERSIONS").read_text().split("\n")
     locked = [f"{name.removeprefix('node_modules/')} {entry['version']}" for name, entry in lock.items() if name]
     if [line for line in vendored if line] != locked:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from core.clock import clock
 from tools import fetch, limits, mcp_client, search, services
 from tools.models import McpServer
 from tools.models import ToolCall as ToolCallRecord
-from tools.results import ToolCall, ToolError, ToolResult, ToolSpec
+from tools.results import ToolCall, ToolError, ToolResult, ToolSpec, function_name
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ FETCH = ToolSpec(
     },
     kind="fetch",
 )
-_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass(frozen=True)
@@ -59,17 +57,6 @@ class ToolChoice:
     web_search: bool = False
     fetch: bool = False
     mcp_servers: tuple[str, ...] | None = ()
-
-
-def _function_name(server: str, tool: str, taken: set[str]) -> str:
-    """`server__tool` in the characters and length every API accepts for a function name, unique in the request."""
-    base = _NOT_NAME.sub("_", f"{server}__{tool}")[:64]
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base[: 64 - len(str(n)) - 1]}_{n}"
-    taken.add(name)
-    return name
 
 
 class Toolbox:
@@ -132,7 +119,7 @@ class Toolbox:
                 unavailable[server.name] = str(listing)
                 continue
             for tool in listing:
-                name = _function_name(server.name, tool.name, taken)
+                name = function_name(server.name, tool.name, taken)
                 description = tool.description or tool.title or tool.name
                 specs.append(
                     ToolSpec(name, description, dict(tool.input_schema), "mcp", server_id, server.name, tool.name)

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def function_name(group: str, tool: str, taken: set[str]) -> str:
+    """`group__tool` in the characters and length every API accepts for a function name, unique among `taken`
+    (which it joins)."""
+    base = _NOT_NAME.sub("_", f"{group}__{tool}")[:64]
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base[: 64 - len(str(n)) - 1]}_{n}"
+    taken.add(name)
+    return name
 
 
 class ToolError(Exception):

@@ -133,10 +133,16 @@ async def key_limits_servers(key_id: int | None) -> bool:
     return await KeyTools.objects.filter(key_id=key_id, mcp_servers__isnull=False).aexists()
 
 
-def request_server(user: Any, name: str, url: str, token: str | None) -> McpServer:
-    """An MCP server a request names by URL (Anthropic's MCP connector): the user's own for this request,
-    never saved, never on internal addresses, with only the token the request carries."""
+def request_server(
+    user: Any, name: str, url: str, token: str | None, headers: dict[str, str] | None = None
+) -> McpServer:
+    """An MCP server a request names by URL (Anthropic's MCP connector, the Responses API's `mcp` tool): the
+    user's own for this request, never saved, never on internal addresses, with only the token (or headers)
+    the request carries."""
     validate_server(name, url)
     server = McpServer(owner=user, name=name, url=url, allow_internal=False)
-    server.set_headers({"Authorization": f"Bearer {token}"} if token else {})
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    server.set_headers(sent)
     return server

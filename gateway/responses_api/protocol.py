@@ -4,8 +4,10 @@ The same conventions as gateway.chat_completions.protocol: spec field order (Cre
 CreateModelResponseProperties, ResponseProperties, then its own properties), unknown fields kept
 (passed to upstreams that speak Responses, and to chat upstreams after translation), anything
 marked "ours" is an extension or a deliberate leniency. Item and tool types the spec has but no
-chat upstream can serve (web_search, file_search, computer use, MCP, ...) are kept as "other":
-valid here, passed through to Responses-native upstreams, refused by the translation.
+chat upstream can serve (file_search, computer use, ...) are kept as "other": valid here, passed
+through to Responses-native upstreams, refused by the translation. `namespace` tools (groups of
+functions) are modelled: the translation flattens them; so are the hosted tools we run ourselves
+(`web_search`, `web_search_preview`, `mcp`).
 
 Answers (Response objects, stream events) are built by gateway.translate_responses or relayed
 from the upstream; the tests validate them against the schema.
@@ -115,6 +117,7 @@ class FunctionCallItem(OpenModel):
     type: Literal["function_call"]
     id: str | None = None
     call_id: str
+    namespace: str | None = None  # the namespace tool the function belongs to
     name: str
     arguments: str
     status: Literal["in_progress", "completed", "incomplete"] | None = None
@@ -141,7 +144,46 @@ class ItemReference(OpenModel):
     id: str
 
 
-_ITEM_TYPES = frozenset(("message", "function_call", "function_call_output", "reasoning", "item_reference"))
+class McpApprovalRequestItem(OpenModel):
+    type: Literal["mcp_approval_request"]
+    id: str = Field(min_length=1)
+    server_label: str
+    name: str
+    arguments: str
+
+
+class McpApprovalResponseItem(OpenModel):
+    type: Literal["mcp_approval_response"]
+    id: str | None = None
+    approval_request_id: str = Field(min_length=1)
+    approve: bool
+    reason: str | None = None
+
+
+class McpCallItem(OpenModel):
+    type: Literal["mcp_call"]
+    id: str = Field(min_length=1)
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    error: Any = None
+    status: Literal["in_progress", "completed", "incomplete", "calling", "failed"] | None = None
+    approval_request_id: str | None = None
+
+
+_ITEM_TYPES = frozenset(
+    (
+        "message",
+        "function_call",
+        "function_call_output",
+        "reasoning",
+        "item_reference",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+    )
+)
 
 
 def _item_kind(value: Any) -> str:
@@ -156,6 +198,9 @@ InputItem = Annotated[
     | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
     | Annotated[ReasoningItem, Tag("reasoning")]
     | Annotated[ItemReference, Tag("item_reference")]
+    | Annotated[McpApprovalRequestItem, Tag("mcp_approval_request")]
+    | Annotated[McpApprovalResponseItem, Tag("mcp_approval_response")]
+    | Annotated[McpCallItem, Tag("mcp_call")]
     | Annotated[OtherType, Tag("other")],
     Discriminator(_item_kind),
 ]
@@ -174,9 +219,78 @@ class FunctionTool(OpenModel):
     strict: bool | None = None
 
 
-Tool = Annotated[
+NamespacedTool = Annotated[
     Annotated[FunctionTool, Tag("function")] | Annotated[OtherType, Tag("other")],
     Discriminator(lambda value: _kind(value, frozenset(("function",)))),
+]
+
+
+class NamespaceTool(OpenModel):
+    """NamespaceToolParam: function (or custom) tools grouped under a name the model's calls carry."""
+
+    type: Literal["namespace"]
+    name: str = Field(min_length=1)
+    description: str
+    tools: list[NamespacedTool] = Field(min_length=1)
+
+
+class WebSearchFilters(OpenModel):
+    allowed_domains: list[str] | None = None
+
+
+class WebSearchTool(OpenModel):
+    """WebSearchTool and WebSearchPreviewTool: run by us when the upstream cannot."""
+
+    type: Literal["web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"]
+    external_web_access: bool | None = None
+    filters: WebSearchFilters | None = None
+    user_location: dict[str, Any] | None = None
+    search_context_size: Literal["low", "medium", "high"] | None = None
+    search_content_types: list[str] | None = None
+
+
+class McpToolFilter(OpenModel):
+    tool_names: list[str] | None = None
+    read_only: bool | None = None
+
+
+class McpApprovalFilter(OpenModel):
+    always: McpToolFilter | None = None
+    never: McpToolFilter | None = None
+
+
+class McpTool(OpenModel):
+    """MCPTool: a remote MCP server's tools, listed and called by us."""
+
+    type: Literal["mcp"]
+    server_label: str = Field(min_length=1)
+    server_url: str | None = None
+    connector_id: str | None = None
+    authorization: str | None = None
+    server_description: str | None = None
+    headers: dict[str, str] | None = None
+    allowed_tools: list[str] | McpToolFilter | None = None
+    require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
+
+
+HOSTED_TOOL_TYPES = frozenset(
+    ("web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11", "mcp")
+)
+_TOOL_TYPES = frozenset(("function", "namespace")) | HOSTED_TOOL_TYPES
+
+
+def _tool_kind(value: Any) -> str:
+    kind = _kind(value, _TOOL_TYPES)
+    return "web_search" if kind.startswith("web_search") else kind
+
+
+Tool = Annotated[
+    Annotated[FunctionTool, Tag("function")]
+    | Annotated[NamespaceTool, Tag("namespace")]
+    | Annotated[WebSearchTool, Tag("web_search")]
+    | Annotated[McpTool, Tag("mcp")]
+    | Annotated[OtherType, Tag("other")],
+    Discriminator(_tool_kind),
 ]
 
 
@@ -232,6 +346,18 @@ class Reasoning(OpenModel):
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
 
 
+Include = Literal[
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+]
+
+
 class ResponseStreamOptions(OpenModel):
     include_obfuscation: bool | None = None
 
@@ -259,7 +385,7 @@ class CreateResponse(ModelResponseProperties):
     truncation: Literal["auto", "disabled"] | None = None
     reasoning: Reasoning | None = None
     input: str | list[InputItem]  # ours: required (stored prompts and conversations are not served)
-    include: list[str] | None = None
+    include: list[Include] | None = None
     parallel_tool_calls: bool | None = None
     store: bool | None = None
     instructions: str | None = None
@@ -269,6 +395,7 @@ class CreateResponse(ModelResponseProperties):
     conversation: str | dict[str, Any] | None = None
     context_management: Annotated[list[dict[str, Any]], Field(min_length=1)] | None = None
     max_output_tokens: int | None = Field(default=None, ge=16)
+    client_metadata: dict[str, str] | None = None  # ours: Codex CLI's turn metadata, kept with the request
 
     def stores(self) -> bool:
         """`store` defaults to true, as OpenAI's does."""

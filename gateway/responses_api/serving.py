@@ -27,6 +27,7 @@ from gateway import routing, upstream
 from gateway.chat_completions.protocol import parse_chat_request
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes
 from gateway.errors import GatewayError
+from gateway.responses_api.hosted import HostedLoop, asks_hosted_tools
 from gateway.responses_api.protocol import CreateResponse, parse_response_request
 from gateway.responses_api.stored import not_found
 from gateway.serving.base import Call, Opened
@@ -131,6 +132,8 @@ class ResponsesServing(ChatServing):
     ancestors: list[str]
     input_items: list[dict[str, Any]]  # as stored, each with an id
     untranslatable: GatewayError | None = None
+    runs_hosted_tools = False  # the turn's hosted tools are ours to run (gateway.responses_api.hosted)
+    approvals: dict[str, str] | None = None  # the results of the MCP calls this turn approved, by request id
 
     def parse(self, body: dict[str, Any]) -> CreateResponse:
         return parse_response_request(body)
@@ -149,13 +152,15 @@ class ResponsesServing(ChatServing):
                 raise not_found(request.previous_response_id, "previous_response_id")
             self.ancestors, self.history = found
         self.input_items = store.with_ids(request.input_items())
-        self._translate()
+        self.translate()
 
-    def _translate(self) -> None:
+    def translate(self) -> None:
         """The chat request serving the turn, checked against the model's capabilities; when it cannot be
         made and every route speaks Responses, the turn goes as it is."""
         try:
-            self.chat_body = chat_request(self.request, self.history)
+            self.chat_body = chat_request(
+                self.request, self.history, hosted=self.runs_hosted_tools, approvals=self.approvals
+            )
         except GatewayError as exc:
             if not all(d.provider.responses_api for d in routing.routes_of(self.model)):
                 raise
@@ -230,8 +235,24 @@ class ResponsesServing(ChatServing):
             now = clock().now()
             await db(store.save, self.call.caller.user.pk, answer, self.input_items, [*self.ancestors], now)
 
+    async def answer(self) -> dict[str, Any]:
+        if asks_hosted_tools(self.call.body):
+            loop = HostedLoop(self)
+            hosted = await loop.prepare()
+            if hosted is not None:
+                return await loop.answer(hosted)
+        return await super().answer()
+
     async def stream(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
         """A stored response is saved before its `response.completed` (or `.incomplete`) goes out."""
+        if asks_hosted_tools(self.call.body):
+            loop = HostedLoop(self)
+            hosted = await loop.prepare()
+            if hosted is not None:
+                async with contextlib.aclosing(loop.stream(hosted, keepalive)) as hosted_events:
+                    async for event in hosted_events:
+                        yield event
+                return
         async with contextlib.aclosing(super().stream(keepalive)) as events:
             async for event in events:
                 if event is not None and event.get("type") in FINAL_EVENTS:

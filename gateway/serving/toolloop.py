@@ -13,7 +13,7 @@ has its ledger row. The toolbox is the caller's: the tools its user may use, nar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from gateway.auth import Caller
@@ -27,11 +27,16 @@ _END = object()
 
 
 async def open_toolbox(
-    caller: Caller, choice: ToolChoice, param: str = "mcp_servers", extra_servers: Sequence[McpServer] = ()
+    caller: Caller,
+    choice: ToolChoice,
+    param: str = "mcp_servers",
+    extra_servers: Sequence[McpServer] = (),
+    params: Mapping[str, str] | None = None,
 ) -> Toolbox:
-    """The caller's toolbox for `choice`; a 400 naming `param` for an MCP server it may not use (or that
-    does not exist: the two are not told apart), and for a server named by URL (`extra_servers`) that a
-    narrowed key may not use or that does not answer."""
+    """The caller's toolbox for `choice`; a 400 naming `param` (or `params[server name]`) for an MCP server it
+    may not use (or that does not exist: the two are not told apart), and for a server named by URL
+    (`extra_servers`) that a narrowed key may not use or that does not answer."""
+    named = params or {}
     key_id = caller.api_key.pk if caller.api_key is not None else None
     narrowed: ToolChoice = await services.narrowed_for_key(choice, key_id)
     if extra_servers and await services.key_limits_servers(key_id):
@@ -45,13 +50,13 @@ async def open_toolbox(
         raise GatewayError(
             400,
             f"Unknown MCP server '{unknown[0]}': name one of the MCP servers this key may use.",
-            param=param,
+            param=named.get(unknown[0], param),
             code="invalid_value",
         )
     for server in extra_servers:
         if server.name in toolbox.unavailable:
             message = f"The MCP server '{server.name}' is unavailable: {toolbox.unavailable[server.name]}"
-            raise GatewayError(400, message, param=param, code="invalid_value")
+            raise GatewayError(400, message, param=named.get(server.name, param), code="invalid_value")
     return toolbox
 
 

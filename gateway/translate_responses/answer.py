@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.chat_completions.protocol import reasoning_text
 from gateway.responses_api.protocol import CreateResponse
+from gateway.translate_responses.names import tool_names
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def response_shell(request: CreateResponse, ids: Ids, model: str) -> dict[str, A
 def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
     if tool.get("type") == "function":
         return {"parameters": None, "strict": None, **tool}
+    if tool.get("type") == "mcp":
+        # An MCP server's credentials go to that server alone: never echoed, so never stored.
+        return {key: value for key, value in tool.items() if key not in ("authorization", "headers")}
     return tool
 
 
@@ -143,6 +147,7 @@ def response_from_completion(
     if message.get("refusal"):
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     tool_calls = [call for call in message.get("tool_calls") or () if isinstance(call, dict)]
+    names = tool_names(request)
     if parts or not tool_calls:
         output.append(message_item(ids.item("msg", 0), parts or [text_part("")], item_status))
     for position, call in enumerate(tool_calls):
@@ -153,7 +158,7 @@ def response_from_completion(
                 "type": "function_call",
                 "status": item_status,
                 "call_id": call.get("id") or ids.item("call", position),
-                "name": function.get("name", ""),
+                **names.call_fields(function.get("name") or ""),
                 "arguments": function.get("arguments") or "",
             }
         )

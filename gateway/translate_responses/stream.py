@@ -16,6 +16,7 @@ from gateway.translate_responses.answer import (
     summary,
     text_part,
 )
+from gateway.translate_responses.names import tool_names
 
 
 class ResponseStream:
@@ -42,6 +43,7 @@ class ResponseStream:
         self._text: dict[str, Any] | None = None  # its open output_text part
         self._refusal: dict[str, Any] | None = None  # its open refusal part
         self._calls: dict[int, dict[str, Any]] = {}  # open function calls by the chunks' index
+        self._names = tool_names(request)
 
     @property
     def output(self) -> list[dict[str, Any]]:
@@ -197,13 +199,13 @@ class ResponseStream:
                 "type": "function_call",
                 "status": "in_progress",
                 "call_id": delta.get("id") or self.ids.item("call", len(self.output)),
-                "name": function.get("name") or "",
+                **self._names.call_fields(function.get("name") or ""),
                 "arguments": "",
             }
             self._calls[index] = call
             events += self._add_item(call)
         elif function.get("name") and not call["name"]:
-            call["name"] = function["name"]
+            call.update(self._names.call_fields(function["name"]))
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             call["arguments"] += arguments
@@ -224,6 +226,24 @@ class ResponseStream:
             events.append(self._done_item(call, status))
         self._calls.clear()
         return events
+
+    # -- hosted tools' items (web_search_call, mcp_list_tools, mcp_call), built by the caller ----------
+    def open_item(self, item: dict[str, Any], *progress: str) -> list[dict[str, Any]]:
+        """Add an item after what is open, with its progress events (`response.web_search_call.searching`, ...)."""
+        events = self.start() + self._close_reasoning() + self._close_message()
+        events += self._add_item(item)
+        return events + self.progress(item, *progress)
+
+    def progress(self, item: dict[str, Any], *kinds: str, **fields: Any) -> list[dict[str, Any]]:
+        return [self._event(kind, **self._at(item), **fields) for kind in kinds]
+
+    def close_item(self, item: dict[str, Any], *progress: str) -> list[dict[str, Any]]:
+        """The item's last progress events, then `response.output_item.done` with the item as it now is."""
+        events = self.progress(item, *progress)
+        return [
+            *events,
+            self._event("response.output_item.done", output_index=self.output.index(item), item=dict(item)),
+        ]
 
     # -- the stream ----------------------------------------------------------------------------
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
@@ -278,8 +298,8 @@ class ResponseStream:
         events = self.start()
         self._ended = True
         for item in self.output:
-            if item.get("status") == "in_progress":
-                item["status"] = "incomplete"
+            if item.get("status") in ("in_progress", "searching", "calling"):
+                item["status"] = "failed" if item["type"] == "web_search_call" else "incomplete"
         if self._reasoning is not None:
             self._reasoning["summary"] = [summary(self._reasoning_text)]
         code = "rate_limit_exceeded" if status == 429 else "invalid_prompt" if 400 <= status < 500 else "server_error"

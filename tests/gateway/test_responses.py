@@ -244,7 +244,7 @@ def test_stored_responses_go_with_their_user(gateway: Gateway, fake_upstream: Fa
     [
         ({}, "input"),
         ({"input": "x", "max_output_tokens": 5000}, "max_output_tokens"),
-        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"input": "x", "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "tools[0].type"),
         ({"input": "x", "background": True}, "background"),
     ],
 )

@@ -247,7 +247,7 @@ def test_sampling_caps_and_reasoning_map_to_chat_params() -> None:
         ({"input": "x", "tools": [{"type": "web_search_preview"}]}, "tools[0].type"),
         ({"input": "x", "tool_choice": {"type": "file_search"}}, "tool_choice.type"),
         ({"input": "x", "prompt": {"id": "pmpt_1"}}, "prompt"),
-        ({"input": [{"type": "web_search_call", "id": "ws_1", "status": "completed"}]}, "input[0].type"),
+        ({"input": [{"type": "computer_call", "id": "cu_1", "call_id": "c", "status": "completed"}]}, "input[0].type"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]},
             "input[0].content[0].file_id",
