@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from accounts.models import User
 from catalogue.cards import model_card
 from catalogue.preparing import preparing
-from conversations import listing, projects, services
+from conversations import listing, projects, services, tool_choice
 from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
@@ -51,6 +51,7 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "list": {"results": [conversation_data(c) for c in conversations], "next_cursor": next_cursor},
             "projects": [project_data(p) for p in own_projects],
             "models": [model_card(m) for m in models],
+            "tools": tool_choice.options(user),
         },
     }
     return render(request, "conversations/chat.html", context)
