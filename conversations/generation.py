@@ -27,6 +27,7 @@ from core.db import db
 from gateway.chat_completions.inprocess import Failed, Finished, Said, reply
 from gateway.errors import GatewayError
 from operations import observe
+from tools.loop import ToolFinished, ToolStarted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -185,6 +186,23 @@ class Generation:
                         self.pending += event.text
                     elif isinstance(event, Finished):
                         self.usage = event.usage.as_dict()
+                    elif isinstance(event, ToolStarted):
+                        await self.tool_started(
+                            event.call_id,
+                            event.name,
+                            event.arguments,
+                            step=event.step,
+                            tool=event.tool,
+                            server=event.server,
+                        )
+                    elif isinstance(event, ToolFinished):
+                        await self.tool_finished(
+                            event.call_id,
+                            result=event.result.text,
+                            failed=event.state == tool_calls.FAILED,
+                            duration_ms=event.duration_ms,
+                            sources=event.result.sources,
+                        )
                     elif isinstance(event, Failed):
                         self.error = event.message
         except GatewayError as exc:

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from conversations import branches, files, tool_calls, tuning
+from conversations import branches, files, tool_calls, tool_choice, tuning
+from conversations.errors import ChatError, ConversationGone
 from conversations.models import Attachment, Conversation, Message
 from core.inputs import BadInput, check_text
 from gateway.auth import find_usable_model, member_groups
@@ -37,21 +38,6 @@ STALE_AFTER = timedelta(seconds=10)
 STOPPED_BY_SERVER = "The server stopped while writing this reply."
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
-
-
-class ChatError(Exception):
-    """A request the chat refuses, with a message fit to show the person (and the field it is about)."""
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class ConversationGone(ChatError):
-    """The conversation does not exist, or is someone else's (which must look the same)."""
-
-    def __init__(self) -> None:
-        super().__init__("This conversation no longer exists.")
 
 
 def chat_models(user: User | None = None) -> QuerySet[LanguageModel]:
@@ -394,7 +380,8 @@ def generation_input(message_id: int) -> ChatTurn | None:
     # From the rights cache, with the routes the gateway tries: the one check that the model may serve
     # (and that its owner may use it).
     usable = find_usable_model(public_id, conversation.owner) if public_id else None
-    return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options)
+    tools = tool_choice.choice_of(conversation.tools)
+    return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options, tools=tools)
 
 
 # Message's table; every value is a parameter (the lists become arrays).

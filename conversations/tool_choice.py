@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import User
-from conversations.services import ChatError
+from conversations import errors
 from tools import search, services
 from tools.registry import ToolChoice
 
@@ -23,8 +23,8 @@ MAX_SERVERS = 50
 LABELS = {WEB_SEARCH: "Web search", FETCH: "Read web pages"}
 
 
-def _refused(message: str) -> ChatError:
-    return ChatError(message, param="tools")
+def _refused(message: str) -> errors.ChatError:
+    return errors.ChatError(message, param="tools")
 
 
 def clean(user: User, value: Any) -> dict[str, Any]:

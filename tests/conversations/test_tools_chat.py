@@ -4,7 +4,9 @@ completions requires; another user's MCP server is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,8 +17,11 @@ from accounts.models import User
 from conversations import actions, branches, generation, services
 from conversations.models import Conversation, Message, Project
 from tests.conversations.conftest import Connect, finished, until
-from tests.fake_upstream import FakeUpstream, Reply
+from tests.fake_upstream import FakeUpstream, Reply, ToolCall
+from tests.tools import fake_search, mcp_server
+from tests.tools.servers import serve
 from tools import services as tool_services
+from tools.mcp_client import forget_listings
 from tools.results import Source
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -235,3 +240,93 @@ async def test_another_users_socket_hears_no_tool_call(
     assert await bobs.receive_nothing(timeout=0.3)
     await socket.send_json_to({"type": "stop"})
     await until(socket, finished)
+
+
+# --- with the tool loop: the scripted upstream calls real tools ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def search_base() -> Iterator[str]:
+    with serve(fake_search.app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def mcp_base() -> Iterator[str]:
+    with serve(mcp_server.app()) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(settings: Any, search_base: str) -> Iterator[None]:
+    settings.SEARXNG_URL = search_base
+    settings.TOOLS_SEARCH_ENGINE = "searxng"
+    forget_listings()
+    yield
+    forget_listings()
+
+
+@sync_to_async
+def choose(conversation: Conversation, tools: dict[str, Any]) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(tools=tools)
+
+
+async def test_a_reply_runs_web_search_shows_it_and_sends_the_results_upstream(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, engine: None
+) -> None:
+    await choose(conversation, {"web_search": True})
+    fake_upstream.queue(Reply(content="", tool_calls=[ToolCall("web_search", '{"query": "otters"}', "call_s")]))
+    fake_upstream.queue(Reply(content="Otters hold hands [1]."))
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Tell me about otters"})
+    done, frames = await until(socket, finished, seconds=30)
+
+    states = [f["call"]["state"] for f in frames if f["type"] == "tool"]
+    assert states == ["running", "done"]
+    message = done["message"]
+    assert message["status"] == "complete"
+    assert message["content"] == "Otters hold hands [1]."
+    [call] = message["tool_calls"]
+    assert (call["id"], call["name"], call["arguments"]) == ("call_s", "web_search", {"query": "otters"})
+    assert call["sources"] and all(s["url"].startswith("https://") for s in call["sources"])
+    assert "otters" in call["result"].lower()
+    answered = fake_upstream.requests[-1].body
+    assert answered is not None
+    assert [m["role"] for m in answered["messages"]] == ["user", "assistant", "tool"]
+
+    # The next question carries the calls and their results in the history.
+    fake_upstream.queue(Reply(content="Beavers build dams."))
+    await socket.send_json_to({"type": "send", "content": "And beavers?"})
+    await until(socket, finished, seconds=30)
+    history = fake_upstream.requests[-1].body
+    assert history is not None
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant", "tool", "assistant", "user"]
+    assert history["messages"][1]["tool_calls"][0]["id"] == "call_s"
+    assert history["messages"][2]["tool_call_id"] == "call_s"
+
+
+async def test_stop_cancels_the_loop_and_the_tool_call_in_flight(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, mcp_base: str
+) -> None:
+    await sync_to_async(tool_services.put_global_server)("local", f"{mcp_base}/mcp", None, True)
+    await choose(conversation, {"mcp_servers": ["local"]})
+    forget_listings()
+    mcp_server.hang_started.clear()
+    mcp_server.hang_cancelled.clear()
+    fake_upstream.queue(Reply(content="", tool_calls=[ToolCall("local__hang", "{}", "call_h")]))
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Wait for it"})
+    running, _ = await until(socket, lambda f: f["type"] == "tool", seconds=30)
+    assert (running["call"]["tool"], running["call"]["server"], running["call"]["state"]) == (
+        "hang",
+        "local",
+        "running",
+    )
+    assert await asyncio.to_thread(mcp_server.hang_started.wait, 30)
+    await socket.send_json_to({"type": "stop"})
+    done, _ = await until(socket, finished, seconds=30)
+    assert done["message"]["status"] == "interrupted"
+    assert [c["state"] for c in done["message"]["tool_calls"]] == ["cancelled"]
+    assert await asyncio.to_thread(mcp_server.hang_cancelled.wait, 30)
