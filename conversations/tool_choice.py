@@ -13,7 +13,7 @@ from typing import Any
 
 from accounts.models import User
 from conversations import errors
-from tools import search, services
+from tools import search, services, site
 from tools.registry import ToolChoice
 
 WEB_SEARCH = "web_search"
@@ -88,6 +88,7 @@ def options(user: User) -> list[dict[str, Any]]:
 
     `key` is what the page sends back: "web_search", "fetch" or "mcp:<name>".
     """
+    site.refresh_sync()
     searching = search.configured_engine() is not None
     shown = [
         {

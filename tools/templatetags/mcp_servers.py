@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from tools import search, services
+from tools import search, services, site
 from tools.forms import OwnServerForm
 from tools.models import McpServer
 from tools.views import FORM_PREFIX
@@ -16,6 +16,7 @@ register = template.Library()
 
 @register.inclusion_tag("tools/_profile_tools.html", takes_context=True)
 def mcp_servers(context: template.Context, user: Any) -> dict[str, Any]:
+    site.refresh_sync()
     return {
         "csrf_token": context.get("csrf_token"),
         "own": list(McpServer.objects.filter(owner=user).order_by("name", "pk")),
