@@ -128,6 +128,7 @@ function selectProject(project) {
   sidebar.showProject(project ? project.id : "");
   if (!chat.conversation && project) {
     toolbar.startIn(project);
+    tools.startIn(project);
     if (!settings.pending.system_prompt) settings.pending.system_prompt = project.system_prompt || "";
   }
 }

@@ -76,6 +76,11 @@ export class ToolsControl {
   // What a new conversation starts with (nothing chosen: the project's default, server-side).
   get choices() { return this.pending.size ? { tools: toolsOf(this.pending) } : {}; }
 
+  // A new chat in a project starts with the project's tools, unless some were chosen here.
+  startIn(project) {
+    if (!this.pending.size) this.show(project.tools);
+  }
+
   // The conversation's stored choice (also when another tab changed it).
   show(tools) {
     const keys = keysOf(tools);
