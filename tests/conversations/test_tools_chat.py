@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,10 +17,10 @@ from conversations import actions, branches, generation, services
 from conversations.models import Conversation, Message, Project
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
-from tests.tools import fake_search, mcp_server
-from tests.tools.servers import serve
+from tests.tools import mcp_server
 from tools import services as tool_services
 from tools.mcp_client import forget_listings
+from tools.models import McpServer
 from tools.results import Source
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
@@ -245,34 +244,13 @@ async def test_another_users_socket_hears_no_tool_call(
 # --- with the tool loop: the scripted upstream calls real tools ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def search_base() -> Iterator[str]:
-    with serve(fake_search.app) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def mcp_base() -> Iterator[str]:
-    with serve(mcp_server.app()) as url:
-        yield url
-
-
-@pytest.fixture
-def engine(settings: Any, search_base: str) -> Iterator[None]:
-    settings.SEARXNG_URL = search_base
-    settings.TOOLS_SEARCH_ENGINE = "searxng"
-    forget_listings()
-    yield
-    forget_listings()
-
-
 @sync_to_async
 def choose(conversation: Conversation, tools: dict[str, Any]) -> None:
     Conversation.objects.filter(pk=conversation.pk).update(tools=tools)
 
 
 async def test_a_reply_runs_web_search_shows_it_and_sends_the_results_upstream(
-    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, engine: None
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, search_engine: None
 ) -> None:
     await choose(conversation, {"web_search": True})
     fake_upstream.queue(Reply(content="", tool_calls=[ToolCall("web_search", '{"query": "otters"}', "call_s")]))
@@ -307,9 +285,8 @@ async def test_a_reply_runs_web_search_shows_it_and_sends_the_results_upstream(
 
 
 async def test_stop_cancels_the_loop_and_the_tool_call_in_flight(
-    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, mcp_base: str
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, local: McpServer
 ) -> None:
-    await sync_to_async(tool_services.put_global_server)("local", f"{mcp_base}/mcp", None, True)
     await choose(conversation, {"mcp_servers": ["local"]})
     forget_listings()
     mcp_server.hang_started.clear()

@@ -10,7 +10,6 @@ from django.test import Client
 
 from accounts.models import User
 from tests.tools import mcp_server
-from tests.tools.servers import serve
 from tools import services
 from tools.mcp_client import forget_listings
 from tools.models import McpServer
@@ -18,12 +17,6 @@ from tools.models import McpServer
 pytestmark = pytest.mark.django_db
 
 SECRET = "tok-very-secret-4242"
-
-
-@pytest.fixture(scope="module")
-def mcp_base() -> Iterator[str]:
-    with serve(mcp_server.app()) as url:
-        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ admin's list of tool calls."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,8 +11,6 @@ from django.test import Client
 
 from accounts.models import User
 from core.clock import ManualClock
-from tests.tools import mcp_server
-from tests.tools.servers import serve
 from tools import limits, services, site
 from tools.loop import Delta, ModelAnswer, run_loop
 from tools.mcp_client import forget_listings
@@ -95,18 +93,11 @@ async def test_the_per_user_limit_follows_the_admins_setting(alice: User, settin
     assert "1 tool calls an hour" in (await limits.refusal(alice) or "")
 
 
-@pytest.fixture(scope="module")
-def mcp_base() -> Iterator[str]:
-    with serve(mcp_server.app()) as url:
-        yield url
-
-
 @pytest.mark.django_db(transaction=True)
-async def test_the_loop_stops_at_the_admins_step_limit(alice: User, mcp_base: str, settings: Any) -> None:
+async def test_the_loop_stops_at_the_admins_step_limit(alice: User, local: McpServer, settings: Any) -> None:
     settings.TOOLS_MAX_STEPS = 8
     forget_listings()
     await ToolSettings.objects.acreate(max_steps=2)
-    await McpServer.objects.acreate(name="local", url=f"{mcp_base}/mcp", everyone=True, allow_internal=True)
     toolbox = await Toolbox.open(alice, ToolChoice(mcp_servers=("local",)))
     offered: list[list[str]] = []
 
