@@ -22,7 +22,6 @@ RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
-STATES = (RUNNING, DONE, FAILED, CANCELLED)
 # What is kept of a result (the model's own copy is capped by tools.registry at TOOLS_RESULT_MAX_CHARS).
 MAX_RESULT_CHARS = 50_000
 MAX_SOURCES = 20
@@ -112,16 +111,3 @@ def upstream_messages(content: str, calls: Sequence[dict[str, Any]]) -> list[dic
     if content:
         messages.append({"role": "assistant", "content": content})
     return messages
-
-
-def sources_of(calls: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
-    """The web pages a reply's tools found, each once, in the order found (the numbered sources under it)."""
-    seen: set[str] = set()
-    found = []
-    for call in calls:
-        for source in call.get("sources") or ():
-            url = source.get("url", "")
-            if url and url not in seen:
-                seen.add(url)
-                found.append(source)
-    return found
