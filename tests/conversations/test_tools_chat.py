@@ -284,6 +284,21 @@ async def test_a_reply_runs_web_search_shows_it_and_sends_the_results_upstream(
     assert history["messages"][2]["tool_call_id"] == "call_s"
 
 
+async def test_a_model_that_takes_no_tools_answers_without_them(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, search_engine: None
+) -> None:
+    await choose(conversation, {"web_search": True})
+    await sync_to_async(type(conversation.model).objects.filter(pk=conversation.model_id).update)(tools=False)
+    fake_upstream.queue(Reply(content="Plain answer."))
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Search otters"})
+    done, _ = await until(socket, finished, seconds=30)
+    assert (done["message"]["status"], done["message"]["content"]) == ("complete", "Plain answer.")
+    sent = fake_upstream.last.body
+    assert sent is not None and "tools" not in sent
+
+
 async def test_stop_cancels_the_loop_and_the_tool_call_in_flight(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, local: McpServer
 ) -> None:
