@@ -79,7 +79,8 @@ def cancel_running(calls: Iterable[dict[str, Any]]) -> None:
 
 
 def find(calls: Sequence[dict[str, Any]], call_id: str) -> dict[str, Any] | None:
-    return next((call for call in calls if call.get("id") == call_id), None)
+    """The latest running call of that id (some models number their calls anew at each step)."""
+    return next((call for call in reversed(calls) if call.get("id") == call_id and call.get("state") == RUNNING), None)
 
 
 def upstream_messages(content: str, calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from accounts.models import User
-from conversations import actions, branches, generation, services
+from conversations import actions, branches, generation, services, tool_calls
 from conversations.models import Conversation, Message, Project
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
@@ -219,6 +219,15 @@ async def test_tool_calls_show_as_they_happen_are_stored_and_a_stop_cancels_the_
     assert done["message"]["status"] == "interrupted"
     assert [c["state"] for c in done["message"]["tool_calls"]] == ["done", "cancelled"]
     assert [c["state"] for c in (await stored(reply_id)).tool_calls] == ["done", "cancelled"]
+
+
+def test_a_call_id_used_again_at_a_later_step_is_a_call_of_its_own() -> None:
+    calls = [tool_calls.started("call_1", "web_search", {"query": "a"}, step=1)]
+    tool_calls.finished(tool_calls.find(calls, "call_1") or {}, result="A", failed=False, duration_ms=1)
+    calls.append(tool_calls.started("call_1", "web_search", {"query": "b"}, step=2))
+    tool_calls.finished(tool_calls.find(calls, "call_1") or {}, result="B", failed=True, duration_ms=2)
+    assert [(c["step"], c["result"], c["state"]) for c in calls] == [(1, "A", "done"), (2, "B", "failed")]
+    assert [m["role"] for m in tool_calls.upstream_messages("", calls)] == ["assistant", "tool", "assistant", "tool"]
 
 
 async def test_another_users_socket_hears_no_tool_call(

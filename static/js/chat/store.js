@@ -59,7 +59,8 @@ export class MessageStore {
     const message = this.messages.get(frame.id);
     if (!message) return false;
     const calls = message.tool_calls || (message.tool_calls = []);
-    const at = calls.findIndex((call) => call.id === frame.call.id);
+    // Ids are unique within a step only: some models number their calls anew at each step.
+    const at = calls.findIndex((call) => call.id === frame.call.id && call.step === frame.call.step);
     if (at === -1) calls.push(frame.call);
     else calls[at] = frame.call;
     return true;

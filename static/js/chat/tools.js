@@ -116,7 +116,7 @@ function section(call) {
   const details = document.createElement("details");
   details.className = "msg-tool";
   details.dataset.tool = call.name;
-  details.dataset.callId = call.id;
+  details.dataset.callId = `${call.step}:${call.id}`;
   const summary = document.createElement("summary");
   const name = document.createElement("span");
   name.className = "tool-name";
@@ -166,7 +166,7 @@ export function renderToolCalls(el, message) {
     el.insertBefore(box, el.querySelector(".msg-body"));
   }
   calls.forEach((call) => {
-    let details = [...box.children].find((d) => d.dataset.callId === call.id);
+    let details = [...box.children].find((d) => d.dataset.callId === `${call.step}:${call.id}`);
     if (!details) {
       details = section(call);
       box.appendChild(details);
