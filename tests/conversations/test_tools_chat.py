@@ -14,7 +14,7 @@ from django.test import Client
 
 from accounts.models import User
 from conversations import actions, branches, generation, services, tool_calls
-from conversations.models import Conversation, Message, Project
+from conversations.models import Conversation, Message, Project, Share
 from tests.conversations.conftest import Connect, finished, until
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.tools import mcp_server
@@ -170,6 +170,25 @@ def test_a_replys_tool_calls_go_back_upstream_as_chat_completions_requires(
         {"role": "assistant", "content": "Otters hold hands [1]."},
         {"role": "user", "content": "And beavers?"},
     ]
+
+
+def test_the_owners_export_keeps_the_tool_calls_and_a_share_leaves_them_out(
+    alice: User, conversation: Conversation
+) -> None:
+    question = branches.append(conversation, role="user", content="Tell me about otters")
+    branches.append(
+        conversation, role="assistant", content="Otters hold hands [1].", tool_calls=[SEARCH_CALL], parent=question
+    )
+    client = signed_in(alice)
+    exported = client.get(f"/api/conversations/{conversation.pk}/export/").json()
+    assert exported["messages"][1]["tool_calls"] == [SEARCH_CALL]
+    markdown = client.get(f"/api/conversations/{conversation.pk}/export/?format=md").content.decode()
+    assert "Tools: web_search (done)" in markdown
+    share = client.post(f"/api/conversations/{conversation.pk}/share/")
+    assert share.status_code == 201
+    snapshot = Share.objects.get().snapshot
+    assert "They hold hands" not in json.dumps(snapshot)
+    assert all("tool_calls" not in message for message in snapshot["messages"])
 
 
 @sync_to_async
