@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
+from conversations.models import Conversation
 from tests.browser import log_in, open_page, send
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.live_server import LiveServer, start_server
@@ -109,3 +110,29 @@ def test_turn_web_search_on_watch_its_section_stream_and_reload(
     sent = fake_upstream.requests[0].body
     assert sent is not None
     assert [tool["function"]["name"] for tool in sent["tools"]] == ["web_search"]
+
+
+def test_a_project_sets_the_tools_its_new_chats_start_with(
+    page: Page, alice: User, model: LanguageModel, fake_upstream: FakeUpstream
+) -> None:
+    log_in(page)
+    page.get_by_role("button", name="New project").click()
+    dialog = page.get_by_role("dialog", name="New project")
+    dialog.get_by_label("Name").fill("Research")
+    dialog.get_by_role("checkbox", name="Read web pages").check()
+    dialog.get_by_role("button", name="Create project").click()
+    projects = page.get_by_role("navigation", name="Projects")
+    expect(projects.get_by_role("button", name="Research")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="Tools").click()
+    tools = page.get_by_role("group", name="Tools")
+    expect(tools.get_by_role("checkbox", name="Read web pages")).to_be_checked()
+    expect(tools.get_by_role("checkbox", name="Web search")).not_to_be_checked()
+    page.get_by_role("button", name="Tools").click()
+    fake_upstream.queue(Reply(content="Hello there."))
+    send(page, "Hello")
+    expect(page.locator('[data-role="assistant"]').last).to_have_attribute("data-status", "complete")
+    conversation = Conversation.objects.get(owner=alice)
+    assert (conversation.project and conversation.project.name, conversation.tools) == ("Research", {"fetch": True})
+    sent = fake_upstream.requests[0].body
+    assert sent is not None
+    assert [tool["function"]["name"] for tool in sent["tools"]] == ["fetch"]

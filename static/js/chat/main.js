@@ -99,6 +99,7 @@ const menu = new ConversationMenu({
 const projects = new Projects({
   list: $("project-list"), newButton: $("new-project"), dialog: $("project-dialog"), name: $("project-name"),
   model: $("project-model"), prompt: $("project-prompt"), error: $("project-error"), move: $("move-project"),
+  tools: $("project-tools"),
 }, urls.projectsUrl, initial.projects, chat);
 
 const temporarySwitch = $("temporary-chat");

@@ -17,7 +17,7 @@ function keysOf(tools) {
   return keys;
 }
 
-function toolsOf(keys) {
+export function toolsOf(keys) {
   const tools = { web_search: keys.has("web_search"), fetch: keys.has("fetch"), mcp_servers: [] };
   keys.forEach((key) => { if (key.startsWith("mcp:")) tools.mcp_servers.push(key.slice(4)); });
   return tools;
@@ -30,6 +30,7 @@ export class ToolsControl {
     this.els = els;
     this.chat = chat;
     this.pending = new Set(); // chosen before the conversation exists
+    this.touched = false; // whether it was (else a new chat starts with its project's tools)
     this.boxes = new Map();
     options.forEach((option) => this.boxes.set(option.key, this.checkbox(option)));
     els.button.addEventListener("click", () => this.toggle());
@@ -74,11 +75,11 @@ export class ToolsControl {
   }
 
   // What a new conversation starts with (nothing chosen: the project's default, server-side).
-  get choices() { return this.pending.size ? { tools: toolsOf(this.pending) } : {}; }
+  get choices() { return this.touched ? { tools: toolsOf(this.pending) } : {}; }
 
   // A new chat in a project starts with the project's tools, unless some were chosen here.
   startIn(project) {
-    if (!this.pending.size) this.show(project.tools);
+    if (!this.touched) this.show(project.tools);
   }
 
   // The conversation's stored choice (also when another tab changed it).
@@ -92,7 +93,11 @@ export class ToolsControl {
     const chosen = this.chosen;
     this.els.button.classList.toggle("tools-on", chosen.size > 0);
     const conversation = this.chat.conversation;
-    if (!conversation) { this.pending = chosen; return; }
+    if (!conversation) {
+      this.pending = chosen;
+      this.touched = true;
+      return;
+    }
     try {
       this.chat.setConversation(await api("PATCH", conversation.url, { tools: toolsOf(chosen) }));
     } catch (e) {
