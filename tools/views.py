@@ -60,7 +60,8 @@ def test_server(request: HttpRequest, server_id: int) -> HttpResponse:
     listed: list[Any] = []
     error = ""
     try:
-        listed = async_to_sync(mcp_client.list_tools)(server.endpoint())
+        # Fresh: a test says how the server is now, not what an earlier listing found.
+        listed = async_to_sync(mcp_client.list_tools)(server.endpoint(), fresh=True)
     except ToolError as exc:
         error = str(exc)
     context = {"server": server, "tools": listed, "error": error}
