@@ -143,13 +143,17 @@ def test_the_chat_page_offers_the_built_in_tools_and_the_users_servers_only(
     assert 'id="tools-button"' in page.content.decode()
 
 
-def test_a_replys_tool_calls_go_back_upstream_as_chat_completions_requires(
-    alice: User, conversation: Conversation
-) -> None:
+def answered_with_a_search(conversation: Conversation) -> None:
     question = branches.append(conversation, role="user", content="Tell me about otters")
     branches.append(
         conversation, role="assistant", content="Otters hold hands [1].", tool_calls=[SEARCH_CALL], parent=question
     )
+
+
+def test_a_replys_tool_calls_go_back_upstream_as_chat_completions_requires(
+    alice: User, conversation: Conversation
+) -> None:
+    answered_with_a_search(conversation)
     reply = actions.do_send(alice, conversation.pk, "And beavers?")
     turn = services.generation_input(reply.pk)
     assert turn is not None
@@ -175,10 +179,7 @@ def test_a_replys_tool_calls_go_back_upstream_as_chat_completions_requires(
 def test_the_owners_export_keeps_the_tool_calls_and_a_share_leaves_them_out(
     alice: User, conversation: Conversation
 ) -> None:
-    question = branches.append(conversation, role="user", content="Tell me about otters")
-    branches.append(
-        conversation, role="assistant", content="Otters hold hands [1].", tool_calls=[SEARCH_CALL], parent=question
-    )
+    answered_with_a_search(conversation)
     client = signed_in(alice)
     exported = client.get(f"/api/conversations/{conversation.pk}/export/").json()
     assert exported["messages"][1]["tool_calls"] == [SEARCH_CALL]
