@@ -283,7 +283,7 @@ async def chat_client(load: Load, cookie: str, conversation: int, counter: itert
 async def one_reply(load: Load, socket: Any, conversation: int, content: str) -> None:
     outcome = Outcome("chat", time.monotonic(), sent=content, conversation=conversation)
     load.outcomes.append(outcome)
-    reply_id = None
+    reply_id = user_id = None
     try:
         await socket.send(json.dumps({"type": "send", "content": content}))
         while True:
@@ -293,12 +293,17 @@ async def one_reply(load: Load, socket: Any, conversation: int, content: str) ->
                 await asyncio.sleep(0.5)
                 return
             if frame["type"] == "delta" and frame["id"] == reply_id:
-                outcome.text += frame["text"]
-            elif frame["type"] == "message":
-                message = frame["message"]
+                outcome.text = outcome.text[: frame["offset"]] + frame["text"]
+            elif frame["type"] == "snapshot" and frame["id"] == reply_id:
+                outcome.text = frame["content"]
+            # A worker sends the whole conversation again (as on connect) after Redis lost its data.
+            listed = frame.get("messages") if frame["type"] == "messages" else [frame.get("message")]
+            for message in listed if frame["type"] in ("message", "messages") else ():
                 if message["role"] == "user" and message["content"] == content:
                     outcome.answered = True
-                elif message["role"] == "assistant" and reply_id in (None, message["id"]):
+                    user_id = message["id"]
+                elif message["role"] == "assistant" and (reply_id == message["id"] or (
+                        reply_id is None and user_id is not None and message["parent"] == user_id)):  # fmt: skip
                     reply_id = message["id"]
                     if message["status"] != "streaming":
                         outcome.result = "ok" if message["status"] == "complete" else message["status"]
