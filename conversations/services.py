@@ -380,8 +380,10 @@ def generation_input(message_id: int) -> ChatTurn | None:
     # From the rights cache, with the routes the gateway tries: the one check that the model may serve
     # (and that its owner may use it).
     usable = find_usable_model(public_id, conversation.owner) if public_id else None
-    # A model that takes no tools answers without them rather than failing.
-    tools = tool_choice.choice_of(conversation.tools) if model is not None and model.tools else None
+    # A model that takes no tools answers without them rather than failing; so does a conversation whose MCP
+    # server was removed, or closed to its owner, since it was chosen.
+    chosen = tool_choice.still_usable(conversation.owner, conversation.tools)
+    tools = tool_choice.choice_of(chosen) if model is not None and model.tools else None
     return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options, tools=tools)
 
 

@@ -328,6 +328,23 @@ async def test_a_model_that_takes_no_tools_answers_without_them(
     assert sent is not None and "tools" not in sent
 
 
+async def test_a_server_removed_since_it_was_chosen_is_left_out_of_the_reply(
+    alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, search_engine: None
+) -> None:
+    server = await sync_to_async(tool_services.add_own_server)(alice, "gone", "https://93.184.216.34/mcp")
+    await choose(conversation, {"web_search": True, "mcp_servers": ["gone"]})
+    await sync_to_async(tool_services.remove_own_server)(alice, server.pk)
+    fake_upstream.queue(Reply(content="Still here."))
+    socket = await connect(alice, conversation.pk)
+    await until(socket, lambda f: f["type"] == "messages")
+    await socket.send_json_to({"type": "send", "content": "Hello"})
+    done, _ = await until(socket, finished, seconds=30)
+    assert (done["message"]["status"], done["message"]["content"]) == ("complete", "Still here.")
+    sent = fake_upstream.last.body
+    assert sent is not None
+    assert [tool["function"]["name"] for tool in sent["tools"]] == ["web_search"]
+
+
 async def test_stop_cancels_the_loop_and_the_tool_call_in_flight(
     alice: User, conversation: Conversation, fake_upstream: FakeUpstream, connect: Connect, local: McpServer
 ) -> None:
