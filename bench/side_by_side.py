@@ -166,7 +166,9 @@ def start_ours(
     label = label or f"ours ({server_name or 'make run default'})"
     server = Server(label, port, {"Authorization": f"Bearer {api_key}"}, extra_roots=postgres_roots)
     env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret_key, "HOST": "127.0.0.1", "PORT": str(port),
-           "LOCAL_MODEL": "0", "ADMIN_PASSWORD": "bench-admin-password-not-used"}  # fmt: skip
+           "LOCAL_MODEL": "0", "ADMIN_PASSWORD": "bench-admin-password-not-used",
+           # The gateway alone: no embedding server, no ingestion worker (their memory is not the gateway's).
+           "LOCAL_EMBEDDING": "0", "KNOWLEDGE_WORKER": "0"}  # fmt: skip
     env.pop("SERVER", None)
     env.update(extra_env or {})
     if server_name:

@@ -358,6 +358,8 @@ KNOWLEDGE_EMBEDDING_MODEL = env_str("KNOWLEDGE_EMBEDDING_MODEL", "wordllama-256"
 # `make run` starts the bundled embedding model (WordLlama, inside the `wordllama` package) as provider
 # `local-embed` (chatsite.local_embedding).
 LOCAL_EMBEDDING = env_bool("LOCAL_EMBEDDING", True)
+# 0: `make run` starts no knowledge ingestion worker (run `manage.py knowledge_worker` elsewhere instead).
+KNOWLEDGE_WORKER = env_bool("KNOWLEDGE_WORKER", True)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 ATTACHMENTS_PER_MESSAGE = env_int("ATTACHMENTS_PER_MESSAGE", 10, minimum=1, maximum=100)
 ATTACHMENT_MAX_TEXT_CHARS = env_int("ATTACHMENT_MAX_TEXT_CHARS", 2_000_000, minimum=1000)

@@ -22,7 +22,10 @@ def database_url(params: Mapping[str, Any]) -> str:
     return f"postgresql://{quote(str(params['USER']), safe='')}@{host}{port}/{params['NAME']}"
 
 
-def start_knowledge_worker() -> subprocess.Popen[bytes]:
+def start_knowledge_worker() -> subprocess.Popen[bytes] | None:
+    if not settings.KNOWLEDGE_WORKER:
+        print("==> Knowledge worker: off (KNOWLEDGE_WORKER=0); run `manage.py knowledge_worker` elsewhere", flush=True)
+        return None
     # Ctrl-C reaches it with the launcher (same process group); atexit and the parent-death signal cover the rest.
     # It connects by URL, never holding the embedded PostgreSQL itself: the launcher stops that last, after it.
     from django.db import connection
