@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("analytics/", usage_views.site_analytics, name="analytics"),
     path("analytics.csv", usage_views.site_analytics_csv, name="analytics_csv"),
+    path("accounts/profile/tools/", include("tools.urls")),
     path("accounts/", include("accounts.urls")),
     path("v1/", include("gateway.urls")),
     path("api/", include("api.urls")),

@@ -16,11 +16,12 @@ Starting the generation of a stored reply is the caller's: it runs on the caller
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from django.db import transaction
 
 from accounts.models import User
-from conversations import branches, projects, services, tuning
+from conversations import branches, projects, services, tool_choice, tuning
 from conversations.events import control_group, conversation_group, publish
 from conversations.models import Conversation, Message
 from conversations.serializers import conversation_data, message_data
@@ -63,10 +64,12 @@ def do_create(
     project: int | None = None,
     pinned: bool = False,
     temporary: bool = False,
+    tools: dict[str, Any] | None = None,
 ) -> Conversation:
-    """A new, empty conversation (the chosen model, else its project's, else the default one)."""
+    """A new, empty conversation (the chosen model and tools, else its project's, else the defaults)."""
     with transaction.atomic():
         in_project, model, system_prompt = projects.starting_in(user, project, model, system_prompt)
+        chosen = tool_choice.clean(user, tools) if tools is not None else None
         conversation = services.create_conversation(user, model or None, system_prompt)
         services.update_conversation(
             conversation,
@@ -74,9 +77,12 @@ def do_create(
             temperature=temperature,
             max_output_tokens=max_output_tokens,
         )
-        if in_project is not None or pinned or temporary:
+        if chosen is None and in_project is not None:
+            chosen = tool_choice.still_usable(user, in_project.tools)
+        if in_project is not None or pinned or temporary or chosen:
             conversation.project, conversation.pinned, conversation.temporary = in_project, pinned, temporary
-            conversation.save(update_fields=["project", "pinned", "temporary"])
+            conversation.tools = chosen or {}
+            conversation.save(update_fields=["project", "pinned", "temporary", "tools"])
     return conversation
 
 
@@ -144,11 +150,15 @@ def do_update(
     max_output_tokens: int | tuning.Keep | None = tuning.KEEP,
     pinned: bool | None = None,
     project: int | projects.Keep | None = projects.KEEP,
+    tools: dict[str, Any] | None = None,
 ) -> Conversation:
-    """Changes the title, model, system prompt, sampling settings or pin (those given); `project=` moves
-    it (None: out of any)."""
+    """Changes the title, model, system prompt, sampling settings, tools or pin (those given); `project=`
+    moves it (None: out of any)."""
     with transaction.atomic():
         conversation = _owned(user, conversation_id)
+        if tools is not None:
+            conversation.tools = tool_choice.clean(user, tools)
+            conversation.save(update_fields=["tools"])
         services.update_conversation(
             conversation,
             title=title,

@@ -3,7 +3,8 @@
 Client → server: see conversations/frames.py ("send", "edit", "regenerate", "switch", "stop", "sync", "ping").
 Server → client: {"type": "messages", "messages": [...]} on connect, {"type": "message", "message"},
 {"type": "delta", "id", "offset", "text"} (offset in UTF-16 units), {"type": "reasoning", "id", "offset",
-"text"} (the model's thinking, offsets of its own), {"type": "snapshot", "id", "content", "reasoning"},
+"text"} (the model's thinking, offsets of its own), {"type": "tool", "id", "call"} (a tool call started or ended:
+its whole state, conversations.tool_calls), {"type": "snapshot", "id", "content", "reasoning", "tool_calls"},
 {"type": "removed", "ids"}, {"type": "conversation", "conversation"}, {"type": "deleted"}, {"type": "pong"},
 {"type": "error", "code", "message"} (code: "invalid", "rate_limited", "refused", "session_ended").
 

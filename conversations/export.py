@@ -64,7 +64,8 @@ def export_data(conversation: Conversation) -> dict[str, Any]:
 
 
 # What a share link shows: the words and who said them, never the system prompt, the project, token
-# counts or anything that would identify the owner.
+# counts, the tools' results (they may come from the owner's own MCP servers) or anything that would
+# identify the owner.
 SHARED_MESSAGE_FIELDS = ("role", "content", "model", "created_at", "attachments")
 
 
@@ -108,6 +109,9 @@ def to_markdown(data: dict[str, Any]) -> str:
             lines += [message["content"], ""]
         if message.get("attachments"):
             lines += ["Attachments: " + ", ".join(_one_line(n) for n in message["attachments"]), ""]
+        if message.get("tool_calls"):
+            used = (f"{_one_line(call.get('name', ''))} ({call.get('state', '')})" for call in message["tool_calls"])
+            lines += ["Tools: " + ", ".join(used), ""]
         if message.get("status") in ("error", "interrupted") and message.get("error"):
             lines += [f"*{_one_line(message['error'])}*", ""]
     return "\n".join(lines).rstrip() + "\n"

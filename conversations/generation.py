@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from conversations import progress, rejoin, services
+from conversations import progress, rejoin, services, tool_calls
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
 from conversations.serializers import message_data
@@ -26,6 +27,7 @@ from core.db import db
 from gateway.chat_completions.inprocess import Failed, Finished, Said, reply
 from gateway.errors import GatewayError
 from operations import observe
+from tools.loop import ToolFinished, ToolStarted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,15 +72,20 @@ def _interrupt_unfinished() -> None:
     say so; without this the reply would show as interrupted only once its heartbeat went stale.
     """
     for message_id, generation in list(_generations.items()):
-        _keep_interrupted_now(message_id, generation.content, generation.reasoning)
+        _keep_interrupted_now(message_id, generation.content, generation.reasoning, generation.calls_to_keep())
 
 
-def _keep_interrupted_now(message_id: int, content: str, reasoning: str = "") -> None:
+def _keep_interrupted_now(
+    message_id: int, content: str, reasoning: str = "", calls: list[dict[str, Any]] | None = None
+) -> None:
     """Save a reply as interrupted, blocking: only for shutdown, when the loop may not run again."""
 
     def save() -> None:
+        tool_calls.cancel_running(calls or ())
         try:
-            services.finish(message_id, content, Message.Status.INTERRUPTED, STOPPED_BY_SERVER, reasoning=reasoning)
+            services.finish(
+                message_id, content, Message.Status.INTERRUPTED, STOPPED_BY_SERVER, reasoning=reasoning, calls=calls
+            )
             _generations.pop(message_id, None)
         except Exception:
             log.exception("could not keep chat reply %s at shutdown", message_id)
@@ -118,6 +125,8 @@ class Generation:
         self.usage: dict[str, Any] | None = None
         self.error = ""
         self.stopped = False
+        # The tools the model called, as stored and shown (conversations.tool_calls).
+        self.tool_calls: list[dict[str, Any]] = []
         self.control = ""
         # One flush at a time: a frame's offset is what went out before it, known once that was sent.
         self.flushing = asyncio.Lock()
@@ -151,7 +160,7 @@ class Generation:
             status = Message.Status.INTERRUPTED
             self.error = STOPPED_BY_SERVER
             # asyncio.run cancels leftover tasks as its last act, so an awaited save may never run.
-            _keep_interrupted_now(self.message_id, self.content, self.reasoning)
+            _keep_interrupted_now(self.message_id, self.content, self.reasoning, self.calls_to_keep())
             raise
         finally:
             listener.cancel()
@@ -177,6 +186,23 @@ class Generation:
                         self.pending += event.text
                     elif isinstance(event, Finished):
                         self.usage = event.usage.as_dict()
+                    elif isinstance(event, ToolStarted):
+                        await self.tool_started(
+                            event.call_id,
+                            event.name,
+                            event.arguments,
+                            step=event.step,
+                            tool=event.tool,
+                            server=event.server,
+                        )
+                    elif isinstance(event, ToolFinished):
+                        await self.tool_finished(
+                            event.call_id,
+                            result=event.result.text,
+                            failed=event.state == tool_calls.FAILED,
+                            duration_ms=event.duration_ms,
+                            sources=event.result.sources,
+                        )
                     elif isinstance(event, Failed):
                         self.error = event.message
         except GatewayError as exc:
@@ -212,6 +238,7 @@ class Generation:
                         "id": self.message_id,
                         "content": self.content,
                         "reasoning": self.reasoning,
+                        "tool_calls": self.tool_calls,
                     },
                 )
 
@@ -245,12 +272,44 @@ class Generation:
                     raise
                 self.published += utf16_len(text)
 
+    # --- tool calls ---------------------------------------------------------------------------------
+
+    async def tool_started(
+        self, call_id: str, name: str, arguments: Any, *, step: int = 1, tool: str = "", server: str = ""
+    ) -> None:
+        """The model called one of our tools: shown at once as running, and stored with the reply."""
+        call = tool_calls.started(call_id, name, arguments, step=step, tool=tool, server=server)
+        self.tool_calls.append(call)
+        await self._tool_changed(call)
+
+    async def tool_finished(
+        self, call_id: str, *, result: str, failed: bool, duration_ms: int, sources: Any = ()
+    ) -> None:
+        call = tool_calls.find(self.tool_calls, call_id)
+        if call is not None:
+            tool_calls.finished(call, result=result, failed=failed, duration_ms=duration_ms, sources=sources)
+            await self._tool_changed(call)
+
+    async def _tool_changed(self, call: dict[str, Any]) -> None:
+        await db(services.save_tool_calls, self.message_id, self.calls_to_keep())
+        try:
+            await self._flush()  # what the model said before the call shows before it
+            await publish_now(self.group, {"type": "chat.tool", "id": self.message_id, "call": dict(call)})
+        except Exception:
+            # Redis restarting: the call is stored, and a socket's sync (its snapshot) carries it.
+            log.warning("chat reply %s: could not announce a tool call", self.message_id)
+
+    def calls_to_keep(self) -> list[dict[str, Any]] | None:
+        """A copy of the calls to store (a database thread must not read the list this loop changes)."""
+        return json.loads(json.dumps(self.tool_calls)) if self.tool_calls else None
+
     async def _finish(self, status: str, control: str) -> None:
         try:
             await _persistently("sending its last text", self._flush)
+            tool_calls.cancel_running(self.tool_calls)
             # A reply the person stopped is interrupted with no error: a stop is no failure.
             fields = (self.message_id, self.content, status, self.error, self.usage, self.reasoning)
-            message = await _persistently("its last save", db, services.finish, *fields)
+            message = await _persistently("its last save", db, services.finish, *fields, self.calls_to_keep())
             _generations.pop(self.message_id, None)
             if message is not None:
                 frame = {"type": "chat.message", "message": message_data(message)}

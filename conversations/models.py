@@ -22,6 +22,8 @@ class Conversation(models.Model):
     pinned = models.BooleanField(default=False)
     # Kept out of the list and deleted once its owner leaves it (conversations/temporary.py).
     temporary = models.BooleanField(default=False)
+    # The tools its replies may use (conversations.tool_choice): {"web_search", "fetch", "mcp_servers": [names]}.
+    tools = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -60,6 +62,9 @@ class Message(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True)
     model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
+    # The tools the reply called, in order, as the chat shows them (conversations.tool_calls): stored with the
+    # reply so a reload shows them and the history sent upstream carries the calls and their results.
+    tool_calls = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -86,6 +91,8 @@ class Project(models.Model):
     name = models.CharField(max_length=100)
     model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
     system_prompt = models.TextField(blank=True)
+    # The tools its new conversations start with (the shape of Conversation.tools).
+    tools = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

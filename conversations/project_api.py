@@ -30,7 +30,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "model", "system_prompt", "conversation_count", "created_at"]
+        fields = ["id", "name", "model", "system_prompt", "tools", "conversation_count", "created_at"]
         read_only_fields = fields
 
 
@@ -38,6 +38,11 @@ class ProjectInput(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=projects.NAME_CHARS)
     model = serializers.CharField(required=False, allow_blank=True, max_length=200)
     system_prompt = serializers.CharField(required=False, allow_blank=True, max_length=20_000, trim_whitespace=False)
+    tools = serializers.JSONField(
+        required=False,
+        help_text='The tools its new conversations start with: {"web_search": true, "fetch": true, '
+        '"mcp_servers": ["name"]}.',
+    )
 
 
 def project_data(project: Project) -> dict[str, Any]:

@@ -5,12 +5,13 @@ start with. Another user's project does not exist for anyone else (the same refu
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from accounts.models import User
-from conversations import services
+from conversations import services, tool_choice
 from conversations.models import Conversation, Project
 from core.inputs import BadInput, check_text
 
@@ -55,7 +56,9 @@ def _name(name: str) -> str:
         raise services.ChatError(str(exc), param="name") from None
 
 
-def create(user: User, name: str, model: str | None = None, system_prompt: str = "") -> Project:
+def create(
+    user: User, name: str, model: str | None = None, system_prompt: str = "", tools: dict[str, Any] | None = None
+) -> Project:
     with transaction.atomic():
         # Serialises one user's creations so the cap holds under concurrent requests.
         User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
@@ -66,6 +69,7 @@ def create(user: User, name: str, model: str | None = None, system_prompt: str =
             name=_name(name),
             model=services.model_by_public_id(model, user),
             system_prompt=(system_prompt or "").strip(),
+            tools=tool_choice.clean(user, tools),
         )
 
 
@@ -76,9 +80,12 @@ def update(
     name: str | None = None,
     model: str | None = None,
     system_prompt: str | None = None,
+    tools: dict[str, Any] | None = None,
 ) -> Project:
     with transaction.atomic():
         project = owned(user, project_id)
+        if tools is not None:
+            project.tools = tool_choice.clean(user, tools)
         if name is not None:
             project.name = _name(name)
         if model is not None:

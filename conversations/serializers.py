@@ -50,6 +50,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "prompt_tokens",
             "completion_tokens",
             "attachments",
+            "tool_calls",
             "created_at",
         ]
         read_only_fields = fields
@@ -79,6 +80,7 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
             "project",
             "pinned",
             "temporary",
+            "tools",
             "created_at",
             "updated_at",
             "url",
@@ -136,6 +138,11 @@ class ConversationInput(serializers.Serializer[Any]):
     pinned = serializers.BooleanField(required=False)
     temporary = serializers.BooleanField(
         required=False, help_text="Only when it starts: kept out of the list and deleted when its session ends."
+    )
+    tools = serializers.JSONField(
+        required=False,
+        help_text='The tools its replies may use: {"web_search": true, "fetch": true, "mcp_servers": ["name"]} '
+        "(MCP servers you may use, by name). A new conversation in a project starts with the project's.",
     )
 
 

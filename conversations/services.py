@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from conversations import branches, files, tuning
+from conversations import branches, files, tool_calls, tool_choice, tuning
+from conversations.errors import ChatError, ConversationGone
 from conversations.models import Attachment, Conversation, Message
 from core.inputs import BadInput, check_text
 from gateway.auth import find_usable_model, member_groups
@@ -37,21 +38,6 @@ STALE_AFTER = timedelta(seconds=10)
 STOPPED_BY_SERVER = "The server stopped while writing this reply."
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
-
-
-class ChatError(Exception):
-    """A request the chat refuses, with a message fit to show the person (and the field it is about)."""
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class ConversationGone(ChatError):
-    """The conversation does not exist, or is someone else's (which must look the same)."""
-
-    def __init__(self) -> None:
-        super().__init__("This conversation no longer exists.")
 
 
 def chat_models(user: User | None = None) -> QuerySet[LanguageModel]:
@@ -357,8 +343,8 @@ def _trimmed(
         kept.append(item)
         used += cost
     kept.reverse()
-    # An assistant turn first would lose the question it answered.
-    while len(kept) > 1 and kept[0]["role"] == Message.Role.ASSISTANT:
+    # An assistant turn first would lose the question it answered (a tool result, the call it answers).
+    while len(kept) > 1 and kept[0]["role"] in (Message.Role.ASSISTANT, "tool"):
         used -= estimate_message_tokens(kept.pop(0))
     return system + kept, REQUEST_OVERHEAD_TOKENS + used
 
@@ -379,11 +365,13 @@ def generation_input(message_id: int) -> ChatTurn | None:
     earlier = [m for m in branches.ancestors(reply)]
     prefetch_related_objects(earlier, "attachments")
     vision = bool(model and model.vision)
-    history = [
-        {"role": m.role, "content": files.upstream_content(m.content, list(m.attachments.all()), vision=vision)}
-        for m in earlier
-        if m.content or m.attachments.all()
-    ]
+    history: list[dict[str, Any]] = []
+    for m in earlier:
+        if m.role == Message.Role.ASSISTANT and m.tool_calls:
+            history.extend(tool_calls.upstream_messages(m.content, m.tool_calls))
+        elif m.content or m.attachments.all():
+            content = files.upstream_content(m.content, list(m.attachments.all()), vision=vision)
+            history.append({"role": m.role, "content": content})
     options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
@@ -392,7 +380,11 @@ def generation_input(message_id: int) -> ChatTurn | None:
     # From the rights cache, with the routes the gateway tries: the one check that the model may serve
     # (and that its owner may use it).
     usable = find_usable_model(public_id, conversation.owner) if public_id else None
-    return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options)
+    # A model that takes no tools answers without them rather than failing; so does a conversation whose MCP
+    # server was removed, or closed to its owner, since it was chosen.
+    chosen = tool_choice.still_usable(conversation.owner, conversation.tools)
+    tools = tool_choice.choice_of(chosen) if model is not None and model.tools else None
+    return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options, tools=tools)
 
 
 # Message's table; every value is a parameter (the lists become arrays).
@@ -415,6 +407,13 @@ def save_progress(replies: Sequence[tuple[int, str, str]]) -> None:
         )
 
 
+def save_tool_calls(message_id: int, calls: list[dict[str, Any]]) -> None:
+    """A streaming reply's tool calls as they start and end: a reload, or a closed tab opened again, shows them."""
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        tool_calls=calls, updated_at=timezone.now()
+    )
+
+
 def finish(
     message_id: int,
     content: str,
@@ -422,8 +421,10 @@ def finish(
     error: str = "",
     usage: dict[str, Any] | None = None,
     reasoning: str = "",
+    calls: list[dict[str, Any]] | None = None,
 ) -> Message | None:
     usage = usage or {}
+    fields: dict[str, Any] = {"tool_calls": calls} if calls is not None else {}
     Message.objects.filter(pk=message_id).update(
         content=content,
         reasoning=reasoning,
@@ -432,6 +433,7 @@ def finish(
         updated_at=timezone.now(),
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=usage.get("completion_tokens"),
+        **fields,
     )
     message = Message.objects.select_related("model", "conversation").filter(pk=message_id).first()
     if message is not None:

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from accounts.models import User
 from catalogue.cards import model_card
 from catalogue.preparing import preparing
-from conversations import listing, projects, services
+from conversations import listing, projects, services, tool_choice
 from conversations.project_api import project_data
 from conversations.routing import socket_path
 from conversations.serializers import conversation_data, message_data
@@ -33,6 +33,7 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         conversations, next_cursor = [], None
     own_projects = list(projects.projects_for(user))
     models = list(services.chat_models(user))
+    tool_options = tool_choice.options(user)
     context: dict[str, Any] = {
         "conversations": conversations,
         "query": query,
@@ -45,12 +46,14 @@ def chat(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             conversation.model if conversation and conversation.model else (models[0] if models else None)
         ),
         "socket_path": socket_path("{id}"),
+        "tool_options": tool_options,
         "initial": {
             "conversation": conversation_data(conversation) if conversation else None,
             "messages": messages,
             "list": {"results": [conversation_data(c) for c in conversations], "next_cursor": next_cursor},
             "projects": [project_data(p) for p in own_projects],
             "models": [model_card(m) for m in models],
+            "tools": tool_options,
         },
     }
     return render(request, "conversations/chat.html", context)

@@ -72,10 +72,12 @@ def _close_gateway_db_connections() -> Iterator[None]:
     """
     from gateway import health
     from gateway.lookups import lookups
+    from tools import site as tool_settings
 
     health.forget_local_state()  # deployments' circuits and in-flight counts of earlier tests
     # Rows of the previous test are gone (its tables were emptied); so are their cached rights.
     lookups.invalidate()
+    tool_settings.forget()  # and the admin's tool settings read from them
     yield
     from core.db import close_db_connections
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from tools import services
-from tools.models import KeyTools, McpServer, ToolCall
+from tools.models import KeyTools, McpServer, ToolCall, ToolSettings
 
 
 class McpServerForm(forms.ModelForm[McpServer]):
@@ -88,9 +89,10 @@ class McpServerAdmin(admin.ModelAdmin[McpServer]):
 @admin.register(ToolCall)
 class ToolCallAdmin(admin.ModelAdmin[ToolCall]):
     list_display = ("created_at", "user", "api_key", "tool", "kind", "server", "status", "duration_ms", "result_size")
-    list_filter = ("status", "kind")
-    search_fields = ("tool", "user__username")
+    list_filter = ("status", "kind", ("server", admin.RelatedOnlyFieldListFilter), "created_at")
+    search_fields = ("tool", "user__username", "server__name")
     date_hierarchy = "created_at"
+    list_select_related = ("user", "server", "api_key")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -125,3 +127,20 @@ class KeyToolsAdmin(admin.ModelAdmin[KeyTools]):
     form = KeyToolsForm
     list_display = ("key", "web_search", "fetch", "mcp_servers")
     raw_id_fields = ("key",)
+
+
+@admin.register(ToolSettings)
+class ToolSettingsAdmin(admin.ModelAdmin[ToolSettings]):
+    """One row: the list opens it (made with every field empty, the environment's values, the first time)."""
+
+    fields = ("search_engine", "max_steps", "max_seconds", "calls_per_hour")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
+        ToolSettings.objects.get_or_create(pk=1)
+        return HttpResponseRedirect(reverse("admin:tools_toolsettings_change", args=[1]))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ToolSettings | None = None) -> bool:
+        return False

@@ -9,15 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-
 from core.clock import clock
+from tools import site
 from tools.models import ToolCall
 
 
 async def refusal(user: Any) -> str | None:
     """Why `user` may make no tool call now, or None when they may."""
-    limit = settings.TOOLS_CALLS_PER_HOUR
+    limit = (await site.refresh()).calls_per_hour
     if not limit:
         return None
     since = clock().now() - timedelta(hours=1)

@@ -27,9 +27,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from django.conf import settings
-
 from core.clock import clock
+from tools import site
 from tools.registry import Toolbox
 from tools.results import ToolCall, ToolResult
 from usage.tokens import Usage
@@ -250,8 +249,9 @@ async def run_loop(
     max_seconds: float | None = None,
 ) -> AsyncGenerator[LoopEvent, None]:
     """The loop's events (see the module's docstring); the model's errors (GatewayError) propagate."""
-    steps = max_steps or settings.TOOLS_MAX_STEPS
-    deadline = clock().monotonic() + (max_seconds or settings.TOOLS_MAX_SECONDS)
+    limits = await site.refresh()
+    steps = max_steps or limits.max_steps
+    deadline = clock().monotonic() + (max_seconds or limits.max_seconds)
     ours = [spec.as_function() for spec in toolbox.specs]
     history = list(messages)
     added: list[dict[str, Any]] = []

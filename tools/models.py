@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -136,3 +138,52 @@ class KeyTools(models.Model):
 
     def __str__(self) -> str:
         return f"tools of key {self.key_id}"
+
+
+class ToolSettings(models.Model):
+    """The admin's settings of the tools: one row (tools.site reads it). An empty field keeps the value of its
+    environment variable, so a deployment configured by environment alone works as before."""
+
+    class Engine(models.TextChoices):
+        SEARXNG = "searxng", "SearXNG (SEARXNG_URL)"
+        BRAVE = "brave", "Brave Search (BRAVE_SEARCH_API_KEY)"
+        TAVILY = "tavily", "Tavily (TAVILY_API_KEY)"
+
+    search_engine = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=Engine.choices,
+        help_text="The web search engine. Empty: TOOLS_SEARCH_ENGINE's (SearXNG by default). Each needs its "
+        "address or API key in the environment.",
+    )
+    max_steps = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Model calls in one reply that uses tools, at most. Empty: TOOLS_MAX_STEPS (8 by default).",
+    )
+    max_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text="Seconds one reply may spend calling tools. Empty: TOOLS_MAX_SECONDS (300 by default).",
+    )
+    calls_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Tool calls a user may make in an hour; 0: no limit. Empty: TOOLS_CALLS_PER_HOUR (no limit by "
+        "default).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "tool settings"
+        verbose_name_plural = "tool settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="tools_settings_one_row")]
+
+    def __str__(self) -> str:
+        return "Tool settings"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)

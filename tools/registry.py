@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 
 from core.clock import clock
-from tools import fetch, limits, mcp_client, search, services
+from tools import fetch, limits, mcp_client, search, services, site
 from tools.models import McpServer
 from tools.models import ToolCall as ToolCallRecord
 from tools.results import ToolCall, ToolError, ToolResult, ToolSpec, function_name
@@ -95,6 +95,7 @@ class Toolbox:
         """The tools of `choice` the user may use. `extra_servers`: servers a request names by URL (unsaved,
         the user's own for this request: never on internal addresses, never with stored credentials)."""
         specs: list[ToolSpec] = []
+        await site.refresh()  # the admin's search engine
         if choice.web_search and search.configured_engine() is not None:
             specs.append(WEB_SEARCH)
         if choice.fetch:

@@ -1,8 +1,9 @@
 """Web search: one interface, engines behind it (SearXNG's JSON API by default; Brave or Tavily with a key).
 
-The engine is the admin's choice (TOOLS_SEARCH_ENGINE). SEARXNG_URL is the admin's own instance, often on
-the internal network, so it may be on an internal address; the hosted engines are reached under the
-default guard. API keys travel only in the engine's own header or body, never in a log or an error.
+The engine is the admin's choice (tools.site: the admin page's, else TOOLS_SEARCH_ENGINE). SEARXNG_URL is
+the admin's own instance, often on the internal network, so it may be on an internal address; the hosted
+engines are reached under the default guard. API keys travel only in the engine's own header or body,
+never in a log or an error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from core.netguard import Guard, Refused
-from tools import http
+from tools import http, site
 from tools.results import Source, ToolError
 
 
@@ -100,7 +101,7 @@ class Tavily(_Hosted):
 
 def configured_engine() -> SearchEngine | None:
     """The engine the settings name, or None when it is not set up (web search is then not offered)."""
-    engine = settings.TOOLS_SEARCH_ENGINE
+    engine = site.current().search_engine
     if engine == "brave":
         return Brave(settings.BRAVE_SEARCH_API_KEY) if settings.BRAVE_SEARCH_API_KEY else None
     if engine == "tavily":

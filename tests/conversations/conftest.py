@@ -22,6 +22,7 @@ from conversations.models import Conversation, Message
 from conversations.routing import socket_path
 from tests.fake_upstream import FakeUpstream
 from tests.signed_in import session_key, sign_in
+from tests.tools.fixtures import local, mcp_base, search_base, search_engine  # noqa: F401
 
 
 @pytest.fixture

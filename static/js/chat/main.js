@@ -12,6 +12,7 @@ import { Thread } from "./thread.js";
 import { Toolbar } from "./toolbar.js";
 import { ConversationMenu } from "./menu.js";
 import { Projects } from "./projects.js";
+import { ToolsControl } from "./tools.js";
 
 const $ = (id) => document.getElementById(id);
 const layout = $("chat-layout");
@@ -98,6 +99,7 @@ const menu = new ConversationMenu({
 const projects = new Projects({
   list: $("project-list"), newButton: $("new-project"), dialog: $("project-dialog"), name: $("project-name"),
   model: $("project-model"), prompt: $("project-prompt"), error: $("project-error"), move: $("move-project"),
+  tools: $("project-tools"),
 }, urls.projectsUrl, initial.projects, chat);
 
 const temporarySwitch = $("temporary-chat");
@@ -127,6 +129,7 @@ function selectProject(project) {
   sidebar.showProject(project ? project.id : "");
   if (!chat.conversation && project) {
     toolbar.startIn(project);
+    tools.startIn(project);
     if (!settings.pending.system_prompt) settings.pending.system_prompt = project.system_prompt || "";
   }
 }
@@ -143,6 +146,10 @@ const settings = new Settings({
   systemPrompt: $("system-prompt"), temperature: $("temperature"), maxTokens: $("max-output-tokens"),
   limit: $("max-output-tokens-help"), status: $("settings-status"),
 }, chat, models);
+
+const tools = new ToolsControl({
+  button: $("tools-button"), panel: $("tools-panel"), list: $("tools-list"),
+}, chat, initial.tools);
 
 const socket = new ChatSocket(urls.socketPath, {
   open() {
@@ -183,6 +190,7 @@ function setConversation(conversation, open) {
   chat.conversation = conversation;
   toolbar.show(conversation);
   menu.show(conversation);
+  tools.show(conversation.tools);
   sidebar.add(conversation, true);
   sidebar.markCurrent(conversation.id);
   if (open && changed) {
@@ -203,7 +211,7 @@ async function submit() {
   if (!chat.conversation) {
     try {
       const project = projects.current;
-      const body = { ...toolbar.choices, ...settings.choices, temporary, ...(project ? { project: project.id } : {}) };
+      const body = { ...toolbar.choices, ...settings.choices, ...tools.choices, temporary, ...(project ? { project: project.id } : {}) };
       setConversation(await api("POST", urls.conversationsUrl, body), true);
     } catch (e) {
       pendingSend = null;
@@ -247,6 +255,10 @@ function handle(frame) {
       else if (outcome === "gap") requestSync();
       break;
     }
+    case "tool":
+      if (store.applyTool(frame)) thread.scheduleBody(frame.id);
+      else requestSync();
+      break;
     case "snapshot":
       if (store.applySnapshot(frame)) thread.scheduleBody(frame.id);
       break;

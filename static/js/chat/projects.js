@@ -1,6 +1,7 @@
 // The Projects navigation: choosing one narrows the list to it and starts new chats in it (with its
 // model and system prompt); "New project" makes one through the API.
 import { api } from "./api.js";
+import { toolsOf } from "./tools.js";
 
 export class Projects {
   // chat: { selectProject(project or null), alert(text) }
@@ -34,12 +35,17 @@ export class Projects {
   }
 
   async create() {
-    const { dialog, name, model, prompt } = this.els;
+    const { dialog, name, model, prompt, tools } = this.els;
     if (dialog.returnValue !== "save" || !name.value.trim()) return;
+    const boxes = [...tools.querySelectorAll("input[type=checkbox]")];
+    const chosen = toolsOf(new Set(boxes.filter((box) => box.checked).map((box) => box.value)));
     try {
-      const project = await api("POST", this.url, { name: name.value, model: model.value, system_prompt: prompt.value });
+      const project = await api(
+        "POST", this.url, { name: name.value, model: model.value, system_prompt: prompt.value, tools: chosen },
+      );
       name.value = "";
       prompt.value = "";
+      boxes.forEach((box) => { box.checked = false; });
       this.add(project);
       this.select(project.id);
     } catch (e) {

@@ -21,6 +21,7 @@ export class MessageStore {
       // Live text is ahead of the stored partial.
       if (known.content.length > (message.content || "").length) message.content = known.content;
       if ((known.reasoning || "").length > (message.reasoning || "").length) message.reasoning = known.reasoning;
+      if ((known.tool_calls || []).length > (message.tool_calls || []).length) message.tool_calls = known.tool_calls;
     }
     this.messages.set(message.id, message);
     if (!this.order.includes(message.id)) {
@@ -53,10 +54,23 @@ export class MessageStore {
     return "applied";
   }
 
+  // A tool call started or ended: its whole state, put in place (or after the others).
+  applyTool(frame) {
+    const message = this.messages.get(frame.id);
+    if (!message) return false;
+    const calls = message.tool_calls || (message.tool_calls = []);
+    // Ids are unique within a step only: some models number their calls anew at each step.
+    const at = calls.findIndex((call) => call.id === frame.call.id && call.step === frame.call.step);
+    if (at === -1) calls.push(frame.call);
+    else calls[at] = frame.call;
+    return true;
+  }
+
   applySnapshot(frame) {
     const message = this.messages.get(frame.id);
     if (!message || frame.content.length < (message.content || "").length) return false;
     message.content = frame.content;
+    if (frame.tool_calls) message.tool_calls = frame.tool_calls;
     if ((frame.reasoning || "").length >= (message.reasoning || "").length) message.reasoning = frame.reasoning || "";
     return true;
   }

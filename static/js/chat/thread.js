@@ -4,6 +4,7 @@ import { copyButton } from "../clipboard.js";
 import { versionNav } from "./branches.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderThinking } from "./thinking.js";
+import { renderSources, renderToolCalls } from "./tools.js";
 
 function actionButton(label, onClick, cls) {
   const button = document.createElement("button");
@@ -85,6 +86,8 @@ export class Thread {
     const el = this.element(id);
     if (!message || !el || el.classList.contains("editing")) return;
     renderThinking(el, message);
+    renderToolCalls(el, message);
+    renderSources(el, message);
     const body = el.querySelector(".msg-body");
     if (message.role === "assistant" && message.status === "streaming" && !message.content) {
       body.innerHTML = '<span class="typing" aria-label="Writing"><i></i><i></i><i></i></span>';
