@@ -22,6 +22,12 @@ class Conversation(models.Model):
     pinned = models.BooleanField(default=False)
     # Kept out of the list and deleted once its owner leaves it (conversations/temporary.py).
     temporary = models.BooleanField(default=False)
+    # Knowledge bases every reply searches (with its project's), and the conversation's own one: where a
+    # file too long for the model's context goes to be searched (conversations/knowledge.py).
+    knowledge_bases = models.ManyToManyField("knowledge.VectorStore", blank=True, related_name="+")
+    own_knowledge = models.OneToOneField(
+        "knowledge.VectorStore", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -62,6 +68,12 @@ class Message(models.Model):
     model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The passages of knowledge bases a reply was given, as it may cite them: "
+        '[{"n", "filename", "page", "section", "text"}].',
+    )
     created_at = models.DateTimeField(default=timezone.now)
     # The generator's heartbeat while streaming: a message left "streaming" whose heartbeat stopped
     # belongs to a worker that died, whichever process looks at it (no process memory involved).
@@ -86,6 +98,8 @@ class Project(models.Model):
     name = models.CharField(max_length=100)
     model = models.ForeignKey("catalogue.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL)
     system_prompt = models.TextField(blank=True)
+    # Knowledge bases all its chats search.
+    knowledge_bases = models.ManyToManyField("knowledge.VectorStore", blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -139,6 +153,9 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=100)
     text = models.TextField(blank=True)  # a document's text, as the model reads it
     tokens = models.PositiveIntegerField(default=0)
+    # A document too long for the model's context: searched in the conversation's own knowledge base
+    # instead of pasted whole.
+    retrieved = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

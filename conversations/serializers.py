@@ -50,6 +50,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "prompt_tokens",
             "completion_tokens",
             "attachments",
+            "sources",
             "created_at",
         ]
         read_only_fields = fields

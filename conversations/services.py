@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from conversations import branches, files, tuning
+from conversations import branches, files, knowledge, tuning
+from conversations.errors import ChatError, ConversationGone
 from conversations.models import Attachment, Conversation, Message
 from core.inputs import BadInput, check_text
 from gateway.auth import find_usable_model, member_groups
@@ -37,21 +38,6 @@ STALE_AFTER = timedelta(seconds=10)
 STOPPED_BY_SERVER = "The server stopped while writing this reply."
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
-
-
-class ChatError(Exception):
-    """A request the chat refuses, with a message fit to show the person (and the field it is about)."""
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class ConversationGone(ChatError):
-    """The conversation does not exist, or is someone else's (which must look the same)."""
-
-    def __init__(self) -> None:
-        super().__init__("This conversation no longer exists.")
 
 
 def chat_models(user: User | None = None) -> QuerySet[LanguageModel]:
@@ -286,9 +272,11 @@ def add_user_message(
         user_message = branches.append(conversation, role=Message.Role.USER, content=content)
         if attachments:
             try:
-                files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
+                too_long = files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
             except files.FileRefused as exc:
                 raise ChatError(str(exc), param="attachments") from None
+            if too_long:
+                knowledge.retrieve_instead(user, conversation, too_long)
         else:
             _without_files(user_message)
         if not conversation.title:
@@ -387,6 +375,10 @@ def generation_input(message_id: int) -> ChatTurn | None:
     options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
+    if history and earlier[-1].role == Message.Role.USER:
+        sources = knowledge.find_sources(conversation, earlier[-1].content, context_length - reserve)
+        history[-1]["content"] = knowledge.with_sources(history[-1]["content"], sources)
+        knowledge.keep_sources(reply, sources)
     messages, prompt_tokens = _trimmed(conversation.system_prompt, history, context_length, reserve)
     public_id = model.public_id if model else ""
     # From the rights cache, with the routes the gateway tries: the one check that the model may serve

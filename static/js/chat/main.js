@@ -12,6 +12,8 @@ import { Thread } from "./thread.js";
 import { Toolbar } from "./toolbar.js";
 import { ConversationMenu } from "./menu.js";
 import { Projects } from "./projects.js";
+import { renderSources } from "./sources.js";
+import { KnowledgePicker } from "./knowledge.js";
 
 const $ = (id) => document.getElementById(id);
 const layout = $("chat-layout");
@@ -144,6 +146,8 @@ const settings = new Settings({
   limit: $("max-output-tokens-help"), status: $("settings-status"),
 }, chat, models);
 
+new KnowledgePicker($("knowledge-picker"), chat);
+
 const socket = new ChatSocket(urls.socketPath, {
   open() {
     alert("");
@@ -175,6 +179,7 @@ function show(message) {
   store.upsert(message);
   thread.render(message.id);
   renderAttachments(thread.element(message.id), message);
+  renderSources(thread.element(message.id), message);
   refresh();
 }
 
