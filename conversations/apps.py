@@ -6,7 +6,8 @@ class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from conversations import files, sessions
+        from conversations import files, knowledge, sessions
 
         sessions.connect_signals()
         files.connect_signals()
+        knowledge.connect_signals()

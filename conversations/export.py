@@ -65,8 +65,8 @@ def export_data(conversation: Conversation) -> dict[str, Any]:
 
 # What a share link shows: the words and who said them, never the system prompt, the project, token
 # counts, the tools' results (they may come from the owner's own MCP servers) or anything that would
-# identify the owner.
-SHARED_MESSAGE_FIELDS = ("role", "content", "model", "created_at", "attachments")
+# identify the owner. Of knowledge bases, only the passages a reply cited.
+SHARED_MESSAGE_FIELDS = ("role", "content", "model", "created_at", "attachments", "sources")
 
 
 def snapshot(conversation: Conversation) -> dict[str, Any]:
@@ -112,9 +112,16 @@ def to_markdown(data: dict[str, Any]) -> str:
         if message.get("tool_calls"):
             used = (f"{_one_line(call.get('name', ''))} ({call.get('state', '')})" for call in message["tool_calls"])
             lines += ["Tools: " + ", ".join(used), ""]
+        if message.get("sources"):
+            lines += ["Sources: " + "; ".join(_cited(source) for source in message["sources"]), ""]
         if message.get("status") in ("error", "interrupted") and message.get("error"):
             lines += [f"*{_one_line(message['error'])}*", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cited(source: dict[str, Any]) -> str:
+    page = f", page {source['page']}" if source.get("page") else ""
+    return f"[{source['n']}] {_one_line(source['filename'])}{page}"
 
 
 def _one_line(text: str) -> str:

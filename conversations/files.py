@@ -53,6 +53,9 @@ DOCX_MAX_UNPACKED = 100 * 1024 * 1024
 UNSENT_FOR = timedelta(days=1)
 UNSENT_MAX = 50
 SNIFF_BYTES = 8192
+# In place of a document too long for the model's context, which is searched instead.
+RETRIEVED_NOTE = "(Too long to read whole: the passages of it that bear on the question are given with it.)"
+RETRIEVED_NOTE_TOKENS = 40
 
 
 class FileRefused(Exception):
@@ -253,6 +256,8 @@ def data_url(attachment: Attachment) -> str:
 
 def document_block(attachment: Attachment) -> str:
     name = attachment.name.replace('"', "'")
+    if attachment.retrieved:
+        return f'<file name="{name}">{RETRIEVED_NOTE}</file>'
     return f'<file name="{name}">\n{attachment.text}\n</file>'
 
 
@@ -305,11 +310,14 @@ def prompt_room(model: LanguageModel | None) -> tuple[int, int]:
     return context_length, max(context_length - reserve, 0)
 
 
-def claim(user: User, message: Message, ids: Sequence[int], model: LanguageModel | None, system_prompt: str) -> None:
-    """Ties the user's unsent uploads `ids` to their new message, if the model can read them all."""
+def claim(
+    user: User, message: Message, ids: Sequence[int], model: LanguageModel | None, system_prompt: str
+) -> list[Attachment]:
+    """Ties the user's unsent uploads `ids` to their new message, if the model can read them; returns the
+    documents too long for its context together, to be searched instead of read whole (none if all fit)."""
     unique = list(dict.fromkeys(ids))
     if not unique:
-        return
+        return []
     if len(unique) > settings.ATTACHMENTS_PER_MESSAGE:
         raise FileRefused(f"At most {settings.ATTACHMENTS_PER_MESSAGE} files go with one message.", 400, "too_many")
     found = list(
@@ -322,13 +330,15 @@ def claim(user: User, message: Message, ids: Sequence[int], model: LanguageModel
         raise FileRefused(
             f"{name} does not take images. Choose a model with vision, or remove the image.", 400, "no_vision"
         )
-    tokens = (
-        sum(a.tokens for a in found)
-        + estimate_tokens(message.content)
-        + estimate_tokens(system_prompt)
-        + 2 * MESSAGE_OVERHEAD_TOKENS
-    )
+    text_tokens = estimate_tokens(message.content) + estimate_tokens(system_prompt) + 2 * MESSAGE_OVERHEAD_TOKENS
+    documents = [a for a in found if a.kind == Attachment.Kind.DOCUMENT]
+    tokens = sum(a.tokens for a in found) + text_tokens
     context_length, room = prompt_room(model)
+    retrieved: list[Attachment] = []
+    if tokens > room and documents:
+        # Searched rather than pasted: the message then carries only a line naming each.
+        retrieved = documents
+        tokens -= sum(a.tokens for a in documents) - len(documents) * RETRIEVED_NOTE_TOKENS
     if tokens > room:
         raise FileRefused(
             f"The message and its files come to about {tokens:,} tokens, more than {name} reads at once "
@@ -338,6 +348,7 @@ def claim(user: User, message: Message, ids: Sequence[int], model: LanguageModel
             "context_exceeded",
         )
     Attachment.objects.filter(pk__in=unique).update(message=message)
+    return retrieved
 
 
 def first_name(message: Message) -> str:

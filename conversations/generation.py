@@ -19,7 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from conversations import progress, rejoin, services, tool_calls
+from conversations import knowledge, progress, rejoin, services, tool_calls
 from conversations.events import control_group, conversation_group, layer, publish_now
 from conversations.models import Message
 from conversations.serializers import message_data
@@ -172,6 +172,8 @@ class Generation:
 
     async def _consume(self) -> None:
         try:
+            # A file of the question too long for the context is searched once the worker has ingested it.
+            await knowledge.wait_for_ingestion(self.conversation_id)
             turn = await db(services.generation_input, self.message_id)
             if turn is None:
                 self.stopped = True

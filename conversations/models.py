@@ -24,6 +24,12 @@ class Conversation(models.Model):
     temporary = models.BooleanField(default=False)
     # The tools its replies may use (conversations.tool_choice): {"web_search", "fetch", "mcp_servers": [names]}.
     tools = models.JSONField(default=dict, blank=True)
+    # Knowledge bases every reply searches (with its project's), and the conversation's own one: where a
+    # file too long for the model's context goes to be searched (conversations/knowledge.py).
+    knowledge_bases = models.ManyToManyField("knowledge.VectorStore", blank=True, related_name="+")
+    own_knowledge = models.OneToOneField(
+        "knowledge.VectorStore", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -67,6 +73,12 @@ class Message(models.Model):
     tool_calls = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The passages of knowledge bases a reply was given, as it may cite them: "
+        '[{"n", "filename", "page", "section", "text"}].',
+    )
     created_at = models.DateTimeField(default=timezone.now)
     # The generator's heartbeat while streaming: a message left "streaming" whose heartbeat stopped
     # belongs to a worker that died, whichever process looks at it (no process memory involved).
@@ -93,6 +105,8 @@ class Project(models.Model):
     system_prompt = models.TextField(blank=True)
     # The tools its new conversations start with (the shape of Conversation.tools).
     tools = models.JSONField(default=dict, blank=True)
+    # Knowledge bases all its chats search.
+    knowledge_bases = models.ManyToManyField("knowledge.VectorStore", blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -146,6 +160,9 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=100)
     text = models.TextField(blank=True)  # a document's text, as the model reads it
     tokens = models.PositiveIntegerField(default=0)
+    # A document too long for the model's context: searched in the conversation's own knowledge base
+    # instead of pasted whole.
+    retrieved = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

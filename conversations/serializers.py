@@ -51,6 +51,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "completion_tokens",
             "attachments",
             "tool_calls",
+            "sources",
             "created_at",
         ]
         read_only_fields = fields

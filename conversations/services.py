@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalogue.models import LanguageModel
-from conversations import branches, files, tool_calls, tool_choice, tuning
+from conversations import branches, files, knowledge, tool_calls, tool_choice, tuning
 from conversations.errors import ChatError, ConversationGone
 from conversations.models import Attachment, Conversation, Message
 from core.inputs import BadInput, check_text
@@ -272,9 +272,11 @@ def add_user_message(
         user_message = branches.append(conversation, role=Message.Role.USER, content=content)
         if attachments:
             try:
-                files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
+                too_long = files.claim(user, user_message, attachments, conversation.model, conversation.system_prompt)
             except files.FileRefused as exc:
                 raise ChatError(str(exc), param="attachments") from None
+            if too_long:
+                knowledge.retrieve_instead(user, conversation, too_long)
         else:
             _without_files(user_message)
         if not conversation.title:
@@ -375,6 +377,10 @@ def generation_input(message_id: int) -> ChatTurn | None:
     options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
+    if history and earlier[-1].role == Message.Role.USER:
+        sources = knowledge.find_sources(conversation, earlier[-1].content, context_length - reserve)
+        history[-1]["content"] = knowledge.with_sources(history[-1]["content"], sources)
+        knowledge.keep_sources(reply, sources)
     messages, prompt_tokens = _trimmed(conversation.system_prompt, history, context_length, reserve)
     public_id = model.public_id if model else ""
     # From the rights cache, with the routes the gateway tries: the one check that the model may serve

@@ -289,8 +289,10 @@ def ingest(entry_id: int) -> None:
         vectors = _embeddings(entry.store, [span.text for span in spans])
     except (ExtractionFailed, ChunkingError, embedders.EmbeddingUnavailable, OSError) as exc:
         code = getattr(exc, "code", "server_error")
+        # An OSError names the storage's paths, which are the server's business, not the file owner's.
+        message = "The file's content could not be read from storage." if isinstance(exc, OSError) else str(exc)
         VectorStoreFile.objects.filter(pk=entry.pk).update(
-            status=VectorStoreFile.Status.FAILED, last_error={"code": code, "message": str(exc)}
+            status=VectorStoreFile.Status.FAILED, last_error={"code": code, "message": message}
         )
         return
     dimensions = len(vectors[0]) if vectors and vectors[0] is not None else None

@@ -27,14 +27,16 @@ DEADLINE = 120.0
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[[], subprocess.Popen[str]]]:
+def start_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
-    def start() -> subprocess.Popen[str]:
+    def start(env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """`env`: the worker's environment (default: this one's, on the test database)."""
         process = subprocess.Popen(
             [sys.executable, "-m", "django", "knowledge_worker"],
             cwd=Path(settings.BASE_DIR),
-            env={
+            env=env
+            or {
                 **os.environ,
                 "DATABASE_URL": database_url(connection.settings_dict),
                 "DJANGO_SETTINGS_MODULE": "chatsite.settings",

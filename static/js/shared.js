@@ -1,6 +1,7 @@
 // A shared conversation: the snapshot from the page's JSON data block, each message's Markdown drawn
 // through the chat's own renderer and sanitizer (js/chat/markdown.js).
 import { renderMarkdown } from "./chat/markdown.js";
+import { renderSources } from "./chat/sources.js";
 
 const snapshot = JSON.parse(document.getElementById("shared-snapshot").textContent);
 const list = document.getElementById("shared-messages");
@@ -20,6 +21,7 @@ for (const message of snapshot.messages) {
     files.textContent = `Attachments: ${message.attachments.join(", ")}`;
     el.appendChild(files);
   }
+  renderSources(el, message);
   if (message.role === "assistant" && message.model) {
     const meta = document.createElement("div");
     meta.className = "msg-actions";

@@ -177,3 +177,29 @@ def media(tmp_path: Any) -> Iterator[Any]:
     field.storage = FileSystemStorage(location=tmp_path, base_url=None)  # type: ignore[attr-defined]
     yield tmp_path
     field.storage = previous  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def knowledge_media(tmp_path: Any) -> Iterator[Any]:
+    """Knowledge files stored under a temporary folder for the test (returned)."""
+    from django.core.files.storage import FileSystemStorage
+
+    from knowledge.models import StoredFile
+
+    field = StoredFile._meta.get_field("content")
+    previous = field.storage  # type: ignore[attr-defined]
+    folder = tmp_path / "knowledge"
+    field.storage = FileSystemStorage(location=folder, base_url=None)  # type: ignore[attr-defined]
+    yield folder
+    field.storage = previous  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def ingest_at_once() -> Iterator[None]:
+    """Each queued file ingested as its transaction commits, in place of the worker (tested as a real process
+    in tests/knowledge/test_worker.py)."""
+    from knowledge import services, tasks
+
+    services.register_enqueue(services.ingest)
+    yield
+    services.register_enqueue(tasks.enqueue)

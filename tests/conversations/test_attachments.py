@@ -265,18 +265,6 @@ async def test_an_image_goes_as_a_data_url_to_a_model_with_vision_only(
     }
 
 
-async def test_files_too_large_for_the_models_context_are_refused_and_nothing_is_lost(
-    alice: User, conversation: Conversation, connect: Connect
-) -> None:
-    big = await store(alice, "book.txt", ("word " * 20_000).encode())  # ~33k tokens, the model reads 4096
-    socket = await connect(alice, conversation.pk)
-    await socket.send_json_to({"type": "send", "content": "Summarise", "attachments": [big.pk]})
-    refused, _ = await until(socket, lambda f: f["type"] == "error")
-    assert "more than fake/small reads at once" in refused["message"]
-    assert await user_messages(conversation) == []
-    assert (await sync_to_async(Attachment.objects.get)(pk=big.pk)).message_id is None
-
-
 async def test_a_message_may_be_files_alone(alice: User, conversation: Conversation, connect: Connect) -> None:
     note = await store(alice, "todo.txt", b"buy milk")
     socket = await connect(alice, conversation.pk)

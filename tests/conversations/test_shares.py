@@ -67,7 +67,7 @@ def test_a_share_link_opens_logged_out_and_shows_the_words_only(
     assert "no-cache" in page.headers["Cache-Control"] or "max-age=0" in page.headers["Cache-Control"]
     snapshot = Share.objects.get().snapshot
     assert set(snapshot) == {"title", "created_at", "messages"}
-    assert set(snapshot["messages"][1]) == {"role", "content", "model", "created_at", "attachments"}
+    assert set(snapshot["messages"][1]) == {"role", "content", "model", "created_at", "attachments", "sources"}
 
 
 def test_the_token_is_stored_only_as_its_hash(as_alice: httpx.Client, alices: Conversation) -> None:

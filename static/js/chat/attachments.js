@@ -1,9 +1,11 @@
 // Files for the next message: picked with "Attach", dropped on the chat, or pasted (screenshots). Each
 // is uploaded at once over HTTP (POST to the page's upload URL, session cookie and CSRF token); the
 // "send" frame then names their ids, and the server checks they are the sender's. Before sending, the
-// page checks what the server will: images need a model with vision, documents must fit its context.
+// page checks what the server will: images need a model with vision, the message must fit its context
+// (documents that do not are searched rather than read whole).
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const RETRIEVED_NOTE_TOKENS = 40; // conversations.files.RETRIEVED_NOTE_TOKENS
 const encoder = new TextEncoder();
 
 // The one token estimate (usage/tokens.py): about three UTF-8 bytes a token, rounded up.
@@ -186,8 +188,13 @@ export class Attachments {
     if (images.length && !model.capabilities?.vision) {
       return `${model.id} does not take images. Choose a model with vision, or remove the image.`;
     }
-    const tokens = this.items.reduce((sum, i) => sum + i.tokens, 0) + estimateTokens(text);
+    let tokens = this.items.reduce((sum, i) => sum + i.tokens, 0) + estimateTokens(text);
     const room = model.context_length - Math.min(model.max_output_tokens, Math.floor(model.context_length / 2));
+    const documents = this.items.filter((i) => i.kind === "document");
+    if (tokens > room && documents.length) {
+      // Too long to read whole: the server puts them in the chat's own knowledge base and searches them.
+      tokens -= documents.reduce((sum, i) => sum + i.tokens - RETRIEVED_NOTE_TOKENS, 0);
+    }
     if (tokens > room) {
       return `The message and its files come to about ${tokens.toLocaleString()} tokens, more than ${model.id} ` +
         `reads at once (${room.toLocaleString()} of its ${model.context_length.toLocaleString()}, the rest kept ` +

@@ -13,6 +13,8 @@ import { Toolbar } from "./toolbar.js";
 import { ConversationMenu } from "./menu.js";
 import { Projects } from "./projects.js";
 import { ToolsControl } from "./tools.js";
+import { renderSources } from "./sources.js";
+import { KnowledgePicker } from "./knowledge.js";
 
 const $ = (id) => document.getElementById(id);
 const layout = $("chat-layout");
@@ -150,6 +152,7 @@ const settings = new Settings({
 const tools = new ToolsControl({
   button: $("tools-button"), panel: $("tools-panel"), list: $("tools-list"),
 }, chat, initial.tools);
+new KnowledgePicker($("knowledge-picker"), chat);
 
 const socket = new ChatSocket(urls.socketPath, {
   open() {
@@ -182,6 +185,7 @@ function show(message) {
   store.upsert(message);
   thread.render(message.id);
   renderAttachments(thread.element(message.id), message);
+  renderSources(thread.element(message.id), message);
   refresh();
 }
 
