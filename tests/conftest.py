@@ -94,10 +94,10 @@ def _is_transactional(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(autouse=True, scope="module")
 def _fresh_connection_pool() -> Iterator[None]:
-    """After each test file, a new connection pool for the next.
+    """After each test file, a new connection pool (and new database threads' connections) for the next.
 
-    Full runs ran out of pooled connections at the start of a later file, though no file does alone:
-    connections some thread of an earlier file kept checked out are given up with the old pool.
+    A file that ends backends (a database restart played by pg_terminate_backend) or leaves threads holding
+    connections must not hand the next file dead or checked-out connections.
     """
     yield
     from django.db import connections
@@ -107,7 +107,8 @@ def _fresh_connection_pool() -> Iterator[None]:
     close_db_connections()
     connections.close_all()
     for connection in connections.all(initialized_only=True):
-        if getattr(connection, "pool", None) is not None:
+        # Only an existing pool: reading `connection.pool` would create one just to close it.
+        if connection.alias in getattr(connection, "_connection_pools", {}):
             connection.close_pool()
 
 
