@@ -14,9 +14,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	@$(PIP) install -q --require-hashes -r requirements/build.txt
 
+# uv (hash-pinned in requirements/build.txt) installs the site in seconds where pip took minutes, so a
+# newcomer's first `make run` serves sooner; the dev set stays on pip, whose cache keeps llama-cpp-python built.
 $(VENV)/.base: pyproject.toml requirements/base.txt | $(BIN)/python
 	@echo "==> Installing the project (requirements/base.txt, hash-checked)"
-	$(PIP) install -q --require-hashes -r requirements/base.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements/base.txt
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
