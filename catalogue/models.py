@@ -58,11 +58,13 @@ class SecretBoundToUrl(models.Model):
 
 
 class Provider(SecretBoundToUrl):
-    """An upstream API: OpenAI-compatible (chat completions and the rest) or Anthropic's Messages API."""
+    """An upstream API: OpenAI-compatible (chat completions and the rest), Anthropic's Messages API or
+    Google's Gemini API (generativelanguage v1beta)."""
 
     class Kind(TextChoices):
         OPENAI = "openai", "OpenAI-compatible"
         ANTHROPIC = "anthropic", "Anthropic Messages API"
+        GEMINI = "gemini", "Google Gemini API"
 
     class OutputCapParam(TextChoices):
         MAX_TOKENS = "max_tokens", "max_tokens"

@@ -26,6 +26,7 @@ urlpatterns = [
     path("accounts/profile/tools/", include("tools.urls")),
     path("accounts/", include("accounts.urls")),
     path("v1/", include("gateway.urls")),
+    path("v1beta/", include("gateway.gemini_api.urls")),
     path("api/", include("api.urls")),
     path("", include("conversations.urls")),
 ]

@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestAborted
@@ -30,7 +31,8 @@ from gateway.errors import GatewayError
 from gateway.wire import EventStreamResponse, error_response, shape_for
 from operations import observe
 
-PREFIX = "/v1"
+PREFIX = "/v1"  # and Gemini's /v1beta
+GEMINI_PREFIX = "/v1beta/"
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
@@ -67,7 +69,7 @@ def api_middleware(get_response: GetResponse) -> GetResponse:
 
 def _unknown_url(path: str) -> GatewayError:
     message = f"Unknown request URL: {path}."
-    if not path.startswith(PREFIX + "/"):
+    if not path.startswith((PREFIX + "/", GEMINI_PREFIX)):
         # An SDK given a base URL without its trailing slash joins `/v1` and `chat/completions`.
         message += f" Does the base URL lack its trailing slash? The API's paths start with {PREFIX}/."
     return GatewayError(404, message, code="unknown_url")
@@ -157,6 +159,7 @@ def with_api_handler(django_app: ASGIApp) -> ASGIApp:
         # Every path under /v1, also without its slash ("/v1chat/completions"), answers as the API does.
         if scope["type"] == "http" and path.startswith(PREFIX):
             new_request_id()
+            _key_out_of_query(scope)
             limit = body_limit(path)
             if _declared_length(scope) > limit:
                 # Refused before Django reads (and spools to disk) a body we would refuse anyway.
@@ -179,6 +182,23 @@ def body_limit(path: str) -> int:
     if path == UPLOAD_PATH:
         return max(settings.KNOWLEDGE_MAX_FILE_BYTES + FORM_OVERHEAD_BYTES, settings.MAX_REQUEST_BYTES)
     return int(settings.MAX_REQUEST_BYTES)
+
+
+def _key_out_of_query(scope: Scope) -> None:
+    """Gemini's `?key=` moved into the x-goog-api-key header, in place, before anything reads the scope.
+
+    The server's access log writes the query string from this same scope once the answer starts: the
+    key must not be in it.
+    """
+    query = scope.get("query_string", b"")
+    if b"key=" not in query:
+        return
+    pairs = parse_qsl(query.decode("latin1"), keep_blank_values=True)
+    keys = [value for name, value in pairs if name == "key"]
+    if not keys:
+        return
+    scope["query_string"] = urlencode([(name, value) for name, value in pairs if name != "key"]).encode("latin1")
+    scope["headers"] = [*scope.get("headers", ()), *((b"x-goog-api-key", key.encode("latin1")) for key in keys)]
 
 
 def _declared_length(scope: Scope) -> int:

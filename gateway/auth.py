@@ -131,6 +131,24 @@ def anthropic_secret(x_api_key: str | None, authorization_header: str | None) ->
     return x_api_key
 
 
+def google_secret(x_goog_api_key: str | None, authorization_header: str | None) -> str:
+    """The key of a request in Google's style: `x-goog-api-key` (its SDKs' and gemini-cli's header,
+    where gateway.asgi also puts a `?key=`) or a bearer token. Whichever carries it, it is the same key,
+    with its scope, limits and budget; several at once must carry the same key.
+    """
+    given = {k.strip() for k in (x_goog_api_key or "").split(",") if k.strip()}
+    if authorization_header:
+        given.add(bearer_secret(authorization_header))
+    if not given:
+        raise _unauthorized(
+            "You didn't provide an API key. Send it in an x-goog-api-key header, as ?key=YOUR_KEY, or in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+    if len(given) > 1:
+        raise _unauthorized("The request carries different keys; send one key.")
+    return given.pop()
+
+
 async def authenticate_key(secret: str, *, model_hint: str | None = None) -> Caller:
     """The caller presenting `secret`; GatewayError 401 invalid_api_key.
 

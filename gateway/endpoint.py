@@ -13,7 +13,9 @@ carries its own), and headers it puts in `call.headers` are added to its answer.
 headers of an answer are set here: a handler that `reserves` gets them from its reservation (the
 serving core writes them into `call.headers`), any other from the caller's limits as they stand. OpenAI's endpoints
 take the key as a bearer token; Anthropic's take it as `x-api-key` too, and answer errors in
-Anthropic's shape ({"type": "error", "error": {"type", "message"}}, gateway.translate_anthropic).
+Anthropic's shape ({"type": "error", "error": {"type", "message"}}, gateway.translate_anthropic);
+Gemini's (/v1beta) take it as `x-goog-api-key` or `?key=` too, and answer errors in Google's shape
+({"error": {"code", "message", "status"}}, gateway.translate_gemini).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from gateway.serving.base import Serving
 from gateway.strict import streams
 from gateway.wire import (
     ANTHROPIC,
+    GOOGLE,
     OPENAI,
     EventFormat,
     error_response,
@@ -109,6 +112,8 @@ def _secret(request: HttpRequest, shape: str) -> str:
     authorization = request.headers.get("Authorization")
     if shape == ANTHROPIC:
         return auth.anthropic_secret(request.headers.get("x-api-key"), authorization)
+    if shape == GOOGLE:
+        return auth.google_secret(request.headers.get("x-goog-api-key"), authorization)
     return auth.bearer_secret(authorization)
 
 
@@ -130,7 +135,7 @@ def endpoint(
                     payload = read_json_body(request)
                 except GatewayError as exc:
                     problem = exc
-            hint = payload.get("model")
+            hint = payload.get("model", kwargs.get("model"))
             try:
                 caller = await auth.authenticate_key(
                     _secret(request, shape), model_hint=hint if isinstance(hint, str) else None

@@ -64,3 +64,7 @@ def output_cap_too_large(param: str, value: int, model_limit: int) -> GatewayErr
         param=param,
         code="invalid_value",
     )
+
+
+class UnreadableAnswer(ValueError):
+    """An upstream answer or stream event that is none of its protocol's shapes (the caller answers 502)."""

@@ -1,4 +1,5 @@
-"""Talking to upstreams (OpenAI-compatible, or Anthropic's Messages API); the only module that imports httpx.
+"""Talking to upstreams (OpenAI-compatible, Anthropic's Messages API or Google's Gemini API); the only
+module that imports httpx.
 
 One pooled `httpx.AsyncClient` per provider configuration and event loop (a client's connections
 belong to the loop that opened them). Every transport or protocol fault becomes a GatewayError in
@@ -26,6 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import certifi
 import httpcore
@@ -62,6 +64,25 @@ class Target:
         return self.kind == Provider.Kind.ANTHROPIC
 
     @property
+    def api_name(self) -> str:
+        return "Gemini's API" if self.gemini else "Anthropic's API" if self.anthropic else "The OpenAI-compatible API"
+
+    @property
+    def gemini(self) -> bool:
+        return self.kind == Provider.Kind.GEMINI
+
+    def gemini_path(self, model: str, stream: bool) -> str:
+        """Gemini's generateContent (or its stream, as server-sent events) of `model` under the base URL,
+        given with or without its version (/v1beta)."""
+        version = "" if re.search(r"/v1(beta\d*|alpha)?$", self.base_url.rstrip("/")) else "/v1beta"
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{version}/models/{quote(model.removeprefix('models/'), safe='/')}:{method}"
+
+    @property
+    def models_path(self) -> str:
+        return "/v1beta/models" if self.gemini and self.gemini_path("m", False).startswith("/v1beta") else "/models"
+
+    @property
     def messages_path(self) -> str:
         """Anthropic's /v1/messages under the base URL, given with or without its /v1."""
         return "/messages" if self.base_url.rstrip("/").endswith("/v1") else "/v1/messages"
@@ -75,6 +96,9 @@ class Target:
             headers["anthropic-version"] = ANTHROPIC_VERSION
             if self.api_key:
                 headers["x-api-key"] = self.api_key
+        elif self.gemini:
+            if self.api_key:
+                headers["x-goog-api-key"] = self.api_key
         elif self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
@@ -249,6 +273,8 @@ def status_error(status: int, body: bytes, target: Target, headers: httpx.Header
     except ValueError:
         payload = None
     message, type_, code, param = _describe(payload)
+    if target.gemini:
+        type_, code = _GOOGLE_ERRORS.get(_google_status(payload), (type_, code))
     if target.anthropic:
         return _anthropic_status_error(status, type_, message, target, headers)
     if not message:
@@ -298,6 +324,25 @@ def _anthropic_status_error(
         headers=extra,
         fault=UpstreamFault(retryable=retryable, retry_after=retry_after),
     )
+
+
+# Google's error statuses (`{"error": {"code", "message", "status"}}`) as OpenAI's type and code.
+_GOOGLE_ERRORS = {
+    "INVALID_ARGUMENT": ("invalid_request_error", None),
+    "FAILED_PRECONDITION": ("invalid_request_error", "failed_precondition"),
+    "NOT_FOUND": ("invalid_request_error", "not_found"),
+    "UNAUTHENTICATED": ("authentication_error", "upstream_authentication"),
+    "PERMISSION_DENIED": ("permission_error", "upstream_permission"),
+    "RESOURCE_EXHAUSTED": ("rate_limit_exceeded", "rate_limit_exceeded"),
+    "UNAVAILABLE": ("upstream_error", "upstream_overloaded"),
+    "DEADLINE_EXCEEDED": ("upstream_error", "upstream_timeout"),
+}
+
+
+def _google_status(payload: Any) -> str:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    status = error.get("status") if isinstance(error, dict) else None
+    return status if isinstance(status, str) else ""
 
 
 # Statuses below 500 another attempt may cure: overloaded or timing out upstreams, a conflict.
@@ -377,11 +422,15 @@ async def list_models(provider: Provider | Target) -> list[dict[str, Any]]:
     timeout = httpx.Timeout(min(target.read_timeout, 30.0), connect=target.connect_timeout)
     async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
         try:
-            response = await client.get(target.url("/models"), headers=target.headers())
+            response = await client.get(target.url(target.models_path), headers=target.headers())
         except httpx.HTTPError as exc:
             raise _transport_error(exc, target) from None
     payload = _json_answer(response, target)
     data = payload.get("data") if isinstance(payload, dict) else None
+    if target.gemini and isinstance(payload, dict) and isinstance(payload.get("models"), list):
+        # Google's list: {"models": [{"name": "models/gemini-2.5-flash", ...}]}
+        named = [m for m in payload["models"] if isinstance(m, dict) and isinstance(m.get("name"), str)]
+        data = [{**m, "id": m["name"].removeprefix("models/")} for m in named]
     if not isinstance(data, list):
         raise bad_response(target, "a model list without `data`")
     return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]

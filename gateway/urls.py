@@ -5,6 +5,7 @@ from gateway.chat_completions.views import chat_completions
 from gateway.embeddings.views import embeddings
 from gateway.endpoint import not_found
 from gateway.files_api import views as files
+from gateway.gemini_api.views import GEMINI_METHOD, model_method
 from gateway.model_list.views import model, models
 from gateway.responses_api.views import create_response, response_input_items, stored_response
 from gateway.text_completions.views import completions
@@ -40,6 +41,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="v1-vector-store-file-batch-files",
     ),
     path("models", models, name="v1-models"),
+    # Gemini's methods under /v1 too: the google-genai SDKs call Gemini's API at v1 by default.
+    re_path(GEMINI_METHOD, model_method, name="v1-model-method"),
     # Ids may contain '/': clients percent-encode it, the server decodes it back into the path.
     path("models/<path:model>", model, name="v1-model"),
     # Anything else under /v1 gets a 404 in its error shape, not an HTML page.

@@ -1,11 +1,12 @@
 """What goes on the wire to a /v1 client: JSON, errors in the endpoint's shape, server-sent events.
 
 The lowest of the gateway's web modules: gateway.asgi, gateway.endpoint and the endpoints' views
-build on it. One SSE writer serves every stream, in one of two formats:
+build on it. One SSE writer serves every stream, in one of these formats:
 
     DATA_ONLY      `data: {...}` frames, then `data: [DONE]` (chat and text completions)
     NAMED          `event: <type>` before each frame, no [DONE] (Responses)
     ANTHROPIC_SSE  named, with Anthropic's `ping` event while the upstream is silent
+    GEMINI_SSE     `data: {...}` frames, no [DONE] (Gemini's streamGenerateContent?alt=sse)
 
 A None in the event stream means "the upstream was silent": the format's keep-alive goes out.
 """
@@ -13,6 +14,7 @@ A None in the event stream means "the upstream was silent": the format's keep-al
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from gateway.errors import GatewayError
 from gateway.translate_anthropic.errors import anthropic_error
+from gateway.translate_gemini.common import google_error
 
 
 def encode_json(payload: Any) -> bytes:
@@ -42,16 +45,26 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+GOOGLE = "google"
 ANTHROPIC_PATHS = "/v1/messages"  # what answers in Anthropic's shape, before any view decided it
+GOOGLE_PATHS = "/v1beta/"  # what answers in Google's shape (Gemini's API), and its methods under /v1:
+GOOGLE_METHOD = re.compile(r":(generateContent|streamGenerateContent|countTokens)$")
 
 
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None, *, shape: str = OPENAI) -> HttpResponse:
-    status, payload = anthropic_error(exc) if shape == ANTHROPIC else (exc.status, exc.to_dict())
+    if shape == ANTHROPIC:
+        status, payload = anthropic_error(exc)
+    elif shape == GOOGLE:
+        status, payload = google_error(exc)
+    else:
+        status, payload = exc.status, exc.to_dict()
     return json_response(payload, status, {**(headers or {}), **exc.headers})
 
 
 def shape_for(path: str) -> str:
     """The error shape of a path's answers, for errors raised before a view (or outside one)."""
+    if path.startswith(GOOGLE_PATHS) or (path.startswith("/v1/models/") and GOOGLE_METHOD.search(path)):
+        return GOOGLE
     return ANTHROPIC if path.startswith(ANTHROPIC_PATHS) else OPENAI
 
 
@@ -73,6 +86,7 @@ KEEPALIVE = b": keep-alive\n\n"
 DATA_ONLY = EventFormat(named=False, keepalive=KEEPALIVE, done=b"data: [DONE]\n\n")
 NAMED = EventFormat(named=True, keepalive=KEEPALIVE)
 ANTHROPIC_SSE = EventFormat(named=True, keepalive=b'event: ping\ndata: {"type":"ping"}\n\n')
+GEMINI_SSE = EventFormat(named=False, keepalive=KEEPALIVE)
 
 
 async def sse(

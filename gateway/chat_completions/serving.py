@@ -4,8 +4,9 @@ Also what OpenAI-shaped answers share with text completions (gateway.text_comple
 answer made ours (`own_answer`, `answer_usage`) and its chunks read (`ChunkRelay`).
 
 OpenAI-compatible upstreams get the client's body, untouched but for a few fields (gateway.serving.bodies)
-and the output cap; Anthropic's get it translated (gateway.translate_anthropic) and answer translated
-back. The Responses API and Anthropic's Messages API reach a chat upstream through `ChatServing` too.
+and the output cap; Anthropic's and Gemini's get it translated (gateway.translate_anthropic,
+gateway.translate_gemini) and answer translated back. The Responses API and Anthropic's and Gemini's
+APIs reach a chat upstream through `ChatServing` too.
 
 Hot path: streamed chunks are parsed with `json` and only `model` (and usage) rewritten; no pydantic.
 """
@@ -33,6 +34,7 @@ from gateway.translate_anthropic import (
     message_to_chat_completion,
     messages_body,
 )
+from gateway.translate_gemini import GeminiToChatStream, chat_to_gemini, gemini_to_chat_completion
 from usage.tokens import Usage, estimate_prompt_tokens, message_bytes, reported_usage
 
 CHAT_PATH = "/chat/completions"
@@ -41,7 +43,8 @@ T = TypeVar("T")
 
 
 def readable(target: upstream.Target, read: Callable[..., T], *args: Any) -> T:
-    """`read(*args)` on what an Anthropic upstream sent; its UnreadableAnswer is the upstream's fault (retryable)."""
+    """`read(*args)` on what an Anthropic or Gemini upstream sent; its UnreadableAnswer is the upstream's
+    fault (retryable)."""
     try:
         return read(*args)
     except UnreadableAnswer as exc:
@@ -196,8 +199,8 @@ class ChatRelay(ChunkRelay):
     OBJECT: ClassVar[str] = "chat.completion.chunk"
     ID_PREFIX: ClassVar[str] = "chatcmpl-"
 
-    # Set for an Anthropic upstream: its events become chat chunks before anything else reads them.
-    translator: MessagesToChatStream | None = None
+    # Set for an Anthropic or Gemini upstream: its events become chat chunks before anything else reads them.
+    translator: MessagesToChatStream | GeminiToChatStream | None = None
 
     def chunks(self, data: str) -> list[dict[str, Any]]:
         """One event as the client's chunks (none for the usage chunk, a few for an Anthropic event)."""
@@ -209,7 +212,7 @@ class ChatRelay(ChunkRelay):
         return [chunk for chunk in map(self.chunk, translated) if chunk is not None]
 
     def end(self) -> None:
-        """At the end of the upstream's stream: an Anthropic stream cut before message_stop is a fault."""
+        """At the end of the upstream's stream: an Anthropic or Gemini stream cut before its end is a fault."""
         if self.translator is not None:
             readable(self.target, self.translator.finish)
 
@@ -281,6 +284,9 @@ class ChatServing(Serving[Any]):
             else:
                 body.pop("stream", None)
             return target.messages_path, encode(body)
+        if target.gemini:
+            sent = chat_to_gemini(self.chat, max_tokens=cap, thoughts=self.model.reasoning)
+            return target.gemini_path(deployment.upstream_model, stream), encode(sent)
         # Every upstream gets a cap, under the one name it knows: a server that ignores the other name
         # writes until its own limit (llama.cpp knows only max_tokens, OpenAI's reasoning models only
         # max_completion_tokens).
@@ -294,6 +300,8 @@ class ChatServing(Serving[Any]):
         payload = await upstream.post_json(target, path, sent)
         if target.anthropic:
             payload = readable(target, message_to_chat_completion, payload)
+        elif target.gemini:
+            payload = readable(target, gemini_to_chat_completion, payload)
         choices_of(payload, target)
         own_chat_completion(payload, self.request.model)
         return payload
@@ -310,6 +318,8 @@ class ChatServing(Serving[Any]):
         relay = ChatRelay(self.request.model, wants_usage, target)
         if target.anthropic:
             relay.translator = MessagesToChatStream()
+        elif target.gemini:
+            relay.translator = GeminiToChatStream()
         return relay
 
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:

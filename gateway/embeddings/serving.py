@@ -38,8 +38,10 @@ class EmbeddingServing(Serving[CreateEmbeddingRequest]):
         return estimate_input_tokens(self.request.inputs()), 0
 
     async def answer_from(self, deployment: Deployment, target: upstream.Target) -> tuple[dict[str, Any], Usage]:
-        if target.anthropic:
-            raise GatewayError(400, "Anthropic's API has no embeddings.", param="model", code="model_not_supported")
+        if target.anthropic or target.gemini:
+            raise GatewayError(
+                400, f"{target.api_name} has no embeddings here.", param="model", code="model_not_supported"
+            )
         sent = sent_body(self.call.body, deployment, self.call.caller, None)
         payload = await upstream.post_json(target, "/embeddings", sent)
         if not isinstance(payload.get("data"), list):

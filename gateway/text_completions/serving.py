@@ -58,9 +58,9 @@ class TextServing(Serving[CreateCompletionRequest]):
         return estimate_input_tokens(self.request.prompts()), self.cap * self.request.choices()
 
     def _body(self, deployment: Deployment, target: upstream.Target, stream: bool) -> bytes:
-        if target.anthropic:
+        if target.anthropic or target.gemini:
             raise GatewayError(
-                400, "Anthropic's API has no text completions.", param="model", code="model_not_supported"
+                400, f"{target.api_name} has no text completions here.", param="model", code="model_not_supported"
             )
         caller = self.call.caller
         return sent_body(

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from gateway.anthropic_messages.protocol import MessageResponse, TextBlock, ThinkingBlock, ToolUseBlock
 from gateway.chat_completions.protocol import reasoning_text
+from gateway.errors import UnreadableAnswer
 from gateway.translate_anthropic.common import (
     FINISH_TO_STOP,
     STOP_TO_FINISH,
@@ -118,10 +119,6 @@ def usage_to_openai(usage: Any) -> dict[str, Any]:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": created},
     }
-
-
-class UnreadableAnswer(ValueError):
-    """An upstream answer or stream event that is none of Anthropic's shapes (the caller answers 502)."""
 
 
 def message_to_chat_completion(payload: Any, *, created: int | None = None) -> dict[str, Any]:
