@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from core.clock import ManualClock, use_clock
 from tests.fake_anthropic import FakeAnthropic
+from tests.fake_gemini import FakeGemini
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.inprocess import InProcessApp
 from tests.live_server import LiveServer, start_server
@@ -180,6 +181,20 @@ def fake_anthropic(_fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
     """The session's fake Anthropic API (tests/fake_anthropic.py), with an empty script and record."""
     _fake_anthropic_server.reset()
     return _fake_anthropic_server
+
+
+@pytest.fixture(scope="session")
+def _fake_gemini_server() -> Iterator[FakeGemini]:
+    server = FakeGemini().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_gemini(_fake_gemini_server: FakeGemini) -> FakeGemini:
+    """The session's fake Gemini API (tests/fake_gemini.py), with an empty script and record."""
+    _fake_gemini_server.reset()
+    return _fake_gemini_server
 
 
 @pytest.fixture(scope="module")
