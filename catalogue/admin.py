@@ -230,7 +230,20 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
-        ("Description", {"fields": ("owned_by", "creator", "category", "description")}),
+        (
+            "Description",
+            {
+                "fields": (
+                    "display_name",
+                    "owned_by",
+                    "creator",
+                    "creator_logo_url",
+                    "category",
+                    "censorship",
+                    "description",
+                )
+            },
+        ),
         ("Links", {"fields": ("license_name", "license_url", "docs_url", "prompt_guide_url")}),
         ("Who may use it", {"fields": ("groups",)}),
     )

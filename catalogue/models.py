@@ -179,6 +179,11 @@ class LanguageModel(models.Model):
     description = models.TextField(blank=True)
     category = models.CharField(max_length=50, blank=True)
     creator = models.CharField(max_length=100, blank=True)
+    display_name = models.CharField(max_length=200, blank=True, help_text="A readable name; blank: the public id")
+    creator_logo_url = models.URLField(blank=True)
+    censorship = models.CharField(
+        max_length=50, blank=True, help_text="How the model's answers are filtered, e.g. censored or uncensored"
+    )
     license_name = models.CharField(max_length=100, blank=True)
     license_url = models.URLField(blank=True)
     docs_url = models.URLField(blank=True)

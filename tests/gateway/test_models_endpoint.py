@@ -44,6 +44,11 @@ def test_the_list_shows_enabled_models_with_their_catalogue_fields(catalogue: Ga
         "license_url": "",
         "docs_url": "",
         "prompt_guide_url": "",
+        "name": MODEL,
+        "max_context_length": 8192,
+        "creator_logo_url": "",
+        "censorship": "",
+        "public_endpoint_pricing": "$0.001 / 1k input tokens, $0.002 / 1k output tokens",
         "pricing": {"input_per_million": "1", "output_per_million": "2"},
     }
     assert raw["data"][1]["owned_by"] == "fake"  # the provider, when the catalogue names no owner
@@ -76,3 +81,46 @@ def test_a_scoped_key_sees_only_its_models(catalogue: Gateway) -> None:
     assert [m.id for m in catalogue.client(secret).models.list().data] == ["plain-model"]
     with pytest.raises(openai.PermissionDeniedError):
         catalogue.client(secret).models.retrieve(MODEL)
+
+
+def test_the_catalogues_names_logos_and_readable_prices_are_listed(catalogue: Gateway) -> None:
+    LanguageModel.objects.filter(public_id="plain-model").update(
+        display_name="Plain Model",
+        creator_logo_url="https://example.com/logo.png",
+        censorship="uncensored",
+        input_price_per_million="0.3",
+        output_price_per_million="0.3",
+    )
+    plain = catalogue.client().models.retrieve("plain-model").model_extra or {}
+    assert plain["name"] == "Plain Model" and plain["creator_logo_url"] == "https://example.com/logo.png"
+    assert plain["censorship"] == "uncensored" and plain["public_endpoint_pricing"] == "$0.0003 / 1k tokens"
+    LanguageModel.objects.filter(public_id="plain-model").update(input_price_per_million=0, output_price_per_million=0)
+    assert (catalogue.client().models.retrieve("plain-model").model_extra or {})["public_endpoint_pricing"] == "free"
+
+
+def test_a_gemini_client_gets_the_same_catalogue_in_googles_shape(catalogue: Gateway) -> None:
+    google = catalogue.http.get(catalogue.base_url + "/models", headers={"x-goog-api-key": catalogue.secret}).json()
+    beta = catalogue.http.get(catalogue.url + "/v1beta/models", headers={"x-goog-api-key": catalogue.secret}).json()
+    assert google == beta
+    assert [m["name"] for m in beta["models"]] == [f"models/{MODEL}", "models/plain-model"]
+    first = beta["models"][0]
+    assert (first["inputTokenLimit"], first["outputTokenLimit"]) == (8192, 1000)
+    assert first["supportedGenerationMethods"] == ["generateContent", "streamGenerateContent", "countTokens"]
+    paged = catalogue.http.get(
+        catalogue.url + "/v1beta/models?pageSize=1", headers={"x-goog-api-key": catalogue.secret}
+    )
+    assert [m["name"] for m in paged.json()["models"]] == [f"models/{MODEL}"] and paged.json()["nextPageToken"] == "1"
+    rest = catalogue.http.get(
+        catalogue.url + "/v1beta/models?pageSize=1&pageToken=1", headers={"x-goog-api-key": catalogue.secret}
+    ).json()
+    assert [m["name"] for m in rest["models"]] == ["models/plain-model"] and "nextPageToken" not in rest
+    one = catalogue.http.get(catalogue.url + f"/v1beta/models/{MODEL}", headers={"x-goog-api-key": catalogue.secret})
+    assert one.json()["name"] == f"models/{MODEL}"
+
+
+def test_a_gemini_client_with_a_scoped_key_sees_only_its_models(catalogue: Gateway) -> None:
+    _key, secret = create_key(catalogue.user, "scoped", allowed_models=["plain-model"])
+    listed = catalogue.http.get(catalogue.url + "/v1beta/models", headers={"x-goog-api-key": secret}).json()
+    assert [m["name"] for m in listed["models"]] == ["models/plain-model"]
+    refused = catalogue.http.get(catalogue.url + f"/v1beta/models/{MODEL}", headers={"x-goog-api-key": secret})
+    assert refused.status_code == 403 and refused.json()["error"]["status"] == "PERMISSION_DENIED"

@@ -10,6 +10,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from catalogue.health_report import describe
 from catalogue.models import Deployment, LanguageModel, Provider
 
+# The catalogue's descriptive text fields, each a `models add` flag (`--display-name` for display_name).
+DESCRIPTIVE = (
+    "description",
+    "display_name",
+    "creator",
+    "creator_logo_url",
+    "censorship",
+    "license_name",
+    "license_url",
+    "docs_url",
+    "prompt_guide_url",
+)
+
 
 def _natural(value: str) -> int:
     try:
@@ -49,8 +62,8 @@ class Command(BaseCommand):
                            ("reasoning", "reasoning (thinks before answering)"),
                            ("json-output", "response_format json_object / json_schema")):  # fmt: skip
             add.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=f"whether it accepts {what}")
-        for field in ("description", "creator", "license-name", "license-url", "docs-url", "prompt-guide-url"):
-            add.add_argument(f"--{field}")
+        for field in DESCRIPTIVE:
+            add.add_argument(f"--{field.replace('_', '-')}")
         route = sub.add_parser("route", help="Add or update one deployment of a model (another upstream serving it).")
         route.add_argument("model_id")
         route.add_argument("--provider", required=True, help="Name of the provider of this deployment.")
@@ -103,7 +116,7 @@ class Command(BaseCommand):
         for name in ("vision", "tools", "reasoning", "json_output"):
             if options[name] is not None:
                 setattr(model, name, options[name])
-        for name in ("description", "creator", "license_name", "license_url", "docs_url", "prompt_guide_url"):
+        for name in DESCRIPTIVE:
             if options[name] is not None:
                 setattr(model, name, options[name].strip())
         try:
