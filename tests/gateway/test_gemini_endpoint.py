@@ -14,6 +14,7 @@ from google import genai
 from google.genai import errors, types
 
 from accounts.keys import create_key
+from gateway.asgi import _key_out_of_query
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.gateway.conftest import MODEL, UPSTREAM_MODEL, Gateway, wait_for_usage
 from usage.models import Limit
@@ -248,3 +249,10 @@ def test_an_upstream_down_is_unavailable(gateway: Gateway, fake_upstream: FakeUp
     with pytest.raises(errors.ServerError) as raised:
         sdk(gateway).models.generate_content(model=MODEL, contents="Hi")
     assert raised.value.status == "UNAVAILABLE"
+
+
+def test_a_query_key_is_taken_out_of_the_query_the_access_log_writes() -> None:
+    scope: dict[str, Any] = {"query_string": b"alt=sse&key=sk-secret", "headers": [(b"accept", b"*/*")]}
+    _key_out_of_query(scope)
+    assert scope["query_string"] == b"alt=sse"
+    assert scope["headers"] == [(b"accept", b"*/*"), (b"x-goog-api-key", b"sk-secret")]

@@ -22,8 +22,9 @@ class Command(BaseCommand):
         add.add_argument(
             "--kind",
             choices=Provider.Kind.values,
-            help="The protocol the provider speaks: openai (chat completions, the default) or anthropic "
-            "(Messages API, e.g. --base-url https://api.anthropic.com).",
+            help="The protocol the provider speaks: openai (chat completions, the default), anthropic "
+            "(Messages API, e.g. --base-url https://api.anthropic.com) or gemini (Gemini API, e.g. "
+            "--base-url https://generativelanguage.googleapis.com).",
         )
         sub.add_parser("list", help="List providers (never their keys).")
 
