@@ -6,7 +6,7 @@ build on it. One SSE writer serves every stream, in one of these formats:
     DATA_ONLY      `data: {...}` frames, then `data: [DONE]` (chat and text completions)
     NAMED          `event: <type>` before each frame, no [DONE] (Responses)
     ANTHROPIC_SSE  named, with Anthropic's `ping` event while the upstream is silent
-    GEMINI_SSE     `data: {...}` frames, no [DONE] (Gemini's streamGenerateContent?alt=sse)
+    GEMINI_SSE     `data: {...}` frames, no [DONE], no keep-alive (Gemini's streamGenerateContent?alt=sse)
 
 A None in the event stream means "the upstream was silent": the format's keep-alive goes out.
 """
@@ -86,7 +86,8 @@ KEEPALIVE = b": keep-alive\n\n"
 DATA_ONLY = EventFormat(named=False, keepalive=KEEPALIVE, done=b"data: [DONE]\n\n")
 NAMED = EventFormat(named=True, keepalive=KEEPALIVE)
 ANTHROPIC_SSE = EventFormat(named=True, keepalive=b'event: ping\ndata: {"type":"ping"}\n\n')
-GEMINI_SSE = EventFormat(named=False, keepalive=KEEPALIVE)
+# No keep-alive: Google's SDKs read a comment line as a (broken) JSON answer, and Google sends none.
+GEMINI_SSE = EventFormat(named=False, keepalive=b"")
 
 
 async def sse(

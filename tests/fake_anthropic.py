@@ -27,8 +27,6 @@ root (`http://127.0.0.1:PORT`), as `https://api.anthropic.com` is.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,16 +245,7 @@ class FakeAnthropic(FakeUpstream):
         with self._lock:
             reply = self._script.popleft() if self._script else self.default
         assert isinstance(reply, AnthropicReply), "queue AnthropicReply objects on the fake Anthropic"
-        watcher = asyncio.ensure_future(self._watch_disconnect(receive, record))
-        try:
-            await self._reply(reply, parsed, send, record)
-        finally:
-            if record.completed:
-                watcher.cancel()
-            else:
-                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(asyncio.shield(watcher), timeout=2)
-                watcher.cancel()
+        await self.watched(receive, record, self._reply(reply, parsed, send, record))
 
     async def _reply(self, reply: AnthropicReply, request: dict[str, Any], send: Send, record: RecordedRequest) -> None:
         if reply.first_delay and await _sleep_or_disconnect(reply.first_delay, record):

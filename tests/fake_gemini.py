@@ -18,8 +18,6 @@ base URL is the server's root (`http://127.0.0.1:PORT`), as `https://generativel
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -114,16 +112,8 @@ class FakeGemini(FakeUpstream):
         with self._lock:
             reply = self._script.popleft() if self._script else self.default
         assert isinstance(reply, GeminiReply), "queue GeminiReply objects on the fake Gemini"
-        watcher = asyncio.ensure_future(self._watch_disconnect(receive, record))
-        try:
-            await self._reply(reply, matched["method"] == "streamGenerateContent", query, send, record)
-        finally:
-            if record.completed:
-                watcher.cancel()
-            else:
-                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(asyncio.shield(watcher), timeout=2)
-                watcher.cancel()
+        stream = matched["method"] == "streamGenerateContent"
+        await self.watched(receive, record, self._reply(reply, stream, query, send, record))
 
     @staticmethod
     def usage(reply: GeminiReply) -> dict[str, Any]:

@@ -211,9 +211,13 @@ class FakeUpstream:
         with self._lock:
             reply = self._script.popleft() if self._script else self.default
 
+        await self.watched(receive, record, self._answer(reply, parsed or {}, send, record))
+
+    async def watched(self, receive: Receive, record: RecordedRequest, answering: Awaitable[None]) -> None:
+        """Answer (await `answering`) while watching for the client going away (noted on `record`)."""
         watcher = asyncio.ensure_future(self._watch_disconnect(receive, record))
         try:
-            await self._answer(reply, parsed or {}, send, record)
+            await answering
         finally:
             if record.completed:
                 watcher.cancel()

@@ -5,7 +5,9 @@ limits, routing, ledger) and translated back. Unhappy paths answer in Google's e
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,6 +17,7 @@ from google.genai import errors, types
 
 from accounts.keys import create_key
 from gateway.asgi import _key_out_of_query
+from gateway.wire import GEMINI_SSE, sse
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.gateway.conftest import MODEL, UPSTREAM_MODEL, Gateway, wait_for_usage
 from usage.models import Limit
@@ -256,3 +259,14 @@ def test_a_query_key_is_taken_out_of_the_query_the_access_log_writes() -> None:
     _key_out_of_query(scope)
     assert scope["query_string"] == b"alt=sse"
     assert scope["headers"] == [(b"accept", b"*/*"), (b"x-goog-api-key", b"sk-secret")]
+
+
+def test_a_silent_upstream_sends_gemini_clients_nothing_they_would_misread() -> None:
+    async def events() -> AsyncIterator[dict[str, Any] | None]:
+        yield None  # the upstream was silent for a while
+        yield {"candidates": []}
+
+    async def frames() -> list[bytes]:
+        return [frame async for frame in sse(None, events(), GEMINI_SSE)]
+
+    assert b"".join(asyncio.run(frames())) == b'data: {"candidates":[]}\n\n'
