@@ -135,10 +135,11 @@ def endpoint(
                     payload = read_json_body(request)
                 except GatewayError as exc:
                     problem = exc
+            # The model named by the body, or by the path (Gemini's): looked up with the key when storable.
             hint = payload.get("model", kwargs.get("model"))
             try:
                 caller = await auth.authenticate_key(
-                    _secret(request, shape), model_hint=hint if isinstance(hint, str) else None
+                    _secret(request, shape), model_hint=hint if isinstance(hint, str) and not unstorable(hint) else None
                 )
             except GatewayError as exc:
                 return error_response(exc, shape=shape)  # an unknown caller learns nothing about its body

@@ -58,8 +58,10 @@ def test_providers_add_takes_the_protocol_the_provider_speaks() -> None:
     run("providers", "add", "claude", "--base-url", "https://api.anthropic.com")  # the kind stays unless given
     assert Provider.objects.get().kind == Provider.Kind.ANTHROPIC
     assert "claude\thttps://api.anthropic.com\tno key\tenabled\tanthropic" in run("providers", "list")
+    run("providers", "add", "google", "--base-url", "https://generativelanguage.googleapis.com", "--kind", "gemini")
+    assert Provider.objects.get(name="google").kind == Provider.Kind.GEMINI
     with pytest.raises(CommandError, match="invalid choice"):
-        run("providers", "add", "other", "--base-url", "https://x.test/v1", "--kind", "gemini")
+        run("providers", "add", "other", "--base-url", "https://x.test/v1", "--kind", "bedrock")
 
 
 @pytest.mark.django_db

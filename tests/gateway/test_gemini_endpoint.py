@@ -221,6 +221,15 @@ def test_bad_requests_are_invalid_argument(gateway: Gateway, body: dict[str, Any
     assert error["status"] == "INVALID_ARGUMENT" and field in error["message"]
 
 
+def test_a_model_id_no_row_can_have_is_invalid_argument(gateway: Gateway) -> None:
+    response = gateway.http.post(
+        "/v1beta/models/acme%00chat:generateContent",
+        json={"contents": [{"parts": [{"text": "Hi"}]}]},
+        headers={"x-goog-api-key": gateway.secret},
+    )
+    assert response.status_code == 400 and google_error_of(response)["status"] == "INVALID_ARGUMENT"
+
+
 def test_broken_json_is_invalid_argument(gateway: Gateway) -> None:
     response = gateway.http.post(
         f"/v1beta/models/{MODEL}:generateContent", content=b"{", headers={"x-goog-api-key": gateway.secret}
