@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from gateway.anthropic_messages.protocol import CountTokensRequest, MessagesRequest
 from gateway.chat_completions.protocol import ChatCompletionRequest
 from gateway.embeddings.protocol import CreateEmbeddingRequest
+from gateway.gemini_api.protocol import CountTokensRequest as GeminiCountTokensRequest
+from gateway.gemini_api.protocol import GenerateContentRequest
 from gateway.responses_api.protocol import CreateResponse
 from gateway.text_completions.protocol import CreateCompletionRequest
 from tests.gateway.conftest import MODEL, Gateway
@@ -102,6 +104,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "/v1/responses": {"model": MODEL, "input": "hi"},
     "/v1/messages": {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
     "/v1/messages/count_tokens": {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+    f"/v1beta/models/{MODEL}:generateContent": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    f"/v1beta/models/{MODEL}:countTokens": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
 }
 MODELS: dict[str, type[BaseModel]] = {
     "/v1/chat/completions": ChatCompletionRequest,
@@ -110,12 +114,14 @@ MODELS: dict[str, type[BaseModel]] = {
     "/v1/responses": CreateResponse,
     "/v1/messages": MessagesRequest,
     "/v1/messages/count_tokens": CountTokensRequest,
+    f"/v1beta/models/{MODEL}:generateContent": GenerateContentRequest,
+    f"/v1beta/models/{MODEL}:countTokens": GeminiCountTokensRequest,
 }
 
 
 def field_values(path: str) -> st.SearchStrategy[dict[str, Any]]:
     """Arbitrary JSON in one to three of the body's top-level fields (or one the model does not know)."""
-    fields = [*MODELS[path].model_fields, "unknown_field"]
+    fields = [*(field.alias or name for name, field in MODELS[path].model_fields.items()), "unknown_field"]
     return st.dictionaries(st.sampled_from(fields), json_values, min_size=1, max_size=3)
 
 
@@ -140,6 +146,8 @@ def test_any_value_in_any_field_of_any_protocol_is_answered_without_a_server_err
         error = response.json()
         if path.startswith("/v1/messages"):
             assert error["type"] == "error" and set(error["error"]) == {"type", "message"}
+        elif path.startswith("/v1beta/"):
+            assert set(error) == {"error"} and set(error["error"]) == {"code", "message", "status"}
         else:
             check(response)
     assert not [r for r in errors if r.levelno >= logging.ERROR]
