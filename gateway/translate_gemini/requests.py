@@ -24,6 +24,8 @@ from gateway.translate_gemini.common import EFFORT_BUDGETS, LEVEL_EFFORTS, argum
 MAX_OPENAI_STOPS = 4
 # Where a tool call's thought signature rides in OpenAI's shape (as Google's OpenAI-compatible API puts it).
 EXTRA = "extra_content"
+# What Google's docs (thought signatures) tell to send for function calls that came without a signature.
+NO_SIGNATURE = "skip_thought_signature_validator"
 
 # =============================================================================================
 # A Gemini request for an OpenAI-compatible upstream
@@ -321,6 +323,11 @@ def _model_parts(message: ChatAssistant) -> list[dict[str, Any]]:
         if signature:
             part["thoughtSignature"] = signature
         parts.append(part)
+    calls = [part for part in parts if "functionCall" in part]
+    if calls and not any("thoughtSignature" in part for part in calls):
+        # Calls that come with no signature (another model's, or a client's that drops them): Gemini 3
+        # refuses a step whose first call lacks one, and Google names this value for such histories.
+        calls[0]["thoughtSignature"] = NO_SIGNATURE
     return parts
 
 

@@ -378,3 +378,27 @@ def test_our_errors_in_googles_shape(status: int, name: str) -> None:
         status,
         {"error": {"code": status, "message": "m", "status": name}},
     )
+
+
+def test_a_function_call_without_a_signature_gets_the_one_google_names_for_other_models_histories() -> None:
+    calls = [{"id": f"toolu_{n}", "type": "function", "function": {"name": "f", "arguments": "{}"}} for n in (1, 2)]
+    chat = parse_chat_request(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "Go"},
+                {"role": "assistant", "content": "Calling.", "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "toolu_1", "content": "a"},
+                {"role": "tool", "tool_call_id": "toolu_2", "content": "b"},
+            ],
+        }
+    )
+    model_turn = chat_to_gemini(chat, max_tokens=10)["contents"][1]
+    assert model_turn["parts"] == [
+        {"text": "Calling."},
+        {
+            "functionCall": {"name": "f", "args": {}, "id": "toolu_1"},
+            "thoughtSignature": "skip_thought_signature_validator",
+        },
+        {"functionCall": {"name": "f", "args": {}, "id": "toolu_2"}},
+    ]
