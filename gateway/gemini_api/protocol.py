@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, output_cap_too_large
 from gateway.strict import invalid_type
 
 
@@ -164,6 +164,36 @@ class GenerateContentRequest(GeminiModel):
     system_instruction: Content | None = None
     generation_config: GenerationConfig | None = None
     cached_content: str | None = None
+
+    def output_cap(self, model_limit: int) -> int:
+        """The most tokens one candidate may take: `maxOutputTokens`, else the model's limit; a 400 above it."""
+        asked = self.generation_config.max_output_tokens if self.generation_config else None
+        if asked is None:
+            return model_limit
+        if asked > model_limit:
+            raise output_cap_too_large("generationConfig.maxOutputTokens", asked, model_limit)
+        return asked
+
+    def candidates(self) -> int:
+        count = self.generation_config.candidate_count if self.generation_config else None
+        return count or 1
+
+    def needs(self) -> list[tuple[str, str, str]]:
+        """What this request asks of the model: (capability, the field asking it, in words) each."""
+        needed: list[tuple[str, str, str]] = []
+        if any(_image(part) for content in self.contents for part in content.parts):
+            needed.append(("vision", "contents", "images"))
+        if any(tool.function_declarations for tool in self.tools or ()):
+            needed.append(("tools", "tools", "tools"))
+        config = self.generation_config
+        if config is not None and config.response_mime_type == "application/json":
+            needed.append(("json_output", "generationConfig.responseMimeType", "JSON output"))
+        return needed
+
+
+def _image(part: Part) -> bool:
+    data = part.inline_data or part.file_data
+    return data is not None and (data.mime_type or "").startswith("image/")
 
 
 class CountTokensRequest(GeminiModel):

@@ -8,8 +8,9 @@ survive, nothing is translated. Any other deployment gets the request translated
 answer or chunks translated back. Either way a failure after the stream began is one
 `{"error": {...}}` event in Google's shape.
 
-The request is translated to chat once, before any route is chosen: its capability checks, the
-output cap and the token estimate are chat's, whichever deployment serves it.
+Capability checks, the output cap and the token estimate read the Gemini request itself. It is
+translated to chat only when the model has a deployment speaking another API, once and before
+anything is reserved, so what cannot be translated is a 400 then, not a failed attempt.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalogue.models import Deployment
+from catalogue.models import Deployment, Provider
 from gateway import upstream
 from gateway.auth import Caller, get_model
 from gateway.chat_completions.protocol import parse_chat_request
-from gateway.chat_completions.serving import ChatServing, TranslatedRelay
+from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes
 from gateway.errors import GatewayError
+from gateway.gemini_api.estimate import estimate_gemini_tokens
 from gateway.gemini_api.protocol import (
     GenerateContentRequest,
     parse_count_tokens_request,
     parse_generate_request,
 )
+from gateway.routing import routes_of
 from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode
 from gateway.translate_gemini import (
@@ -38,7 +41,7 @@ from gateway.translate_gemini import (
     google_error,
     usage_to_openai,
 )
-from usage.tokens import Usage, estimate_prompt_tokens, reported_usage
+from usage.tokens import Usage, reported_usage
 
 
 def _usage(payload: dict[str, Any]) -> Usage | None:
@@ -120,10 +123,17 @@ class GeminiServing(ChatServing):
     request: GenerateContentRequest
 
     def parse(self, body: dict[str, Any]) -> GenerateContentRequest:
-        request = parse_generate_request(body)
-        self.chat_body = gemini_to_chat(request, stream=self.call.stream)
-        self.chat = parse_chat_request(self.chat_body)
-        return request
+        return parse_generate_request(body)
+
+    def check(self) -> None:
+        check_model_takes(self.request, self.model)
+        if any(d.provider.kind != Provider.Kind.GEMINI for d in routes_of(self.model)):
+            self.chat_body = gemini_to_chat(self.request, stream=self.call.stream)
+            self.chat = parse_chat_request(self.chat_body)
+
+    def estimate(self) -> tuple[int, int]:
+        cap = self.request.output_cap(self.model.max_output_tokens)
+        return estimate_gemini_tokens(self.call.body), cap * self.request.candidates()
 
     def native_body(self) -> bytes:
         """The client's own request, for a deployment speaking Gemini's API (the model is in the URL)."""
@@ -158,9 +168,7 @@ async def count_tokens(caller: Caller, body: dict[str, Any]) -> dict[str, int]:
     """
     request = parse_count_tokens_request(body)
     inner = request.generate_content_request
-    if inner is not None:
-        generate = parse_generate_request({**inner, "model": request.model})
-    else:
-        generate = parse_generate_request({"model": request.model, "contents": body.get("contents") or []})
+    counted = {**inner, "model": request.model} if inner is not None else body
+    parse_generate_request(counted)  # errors name the fields as generateContent's do
     await get_model(request.model, caller)
-    return {"totalTokens": estimate_prompt_tokens(gemini_to_chat(generate))}
+    return {"totalTokens": estimate_gemini_tokens(counted)}

@@ -209,7 +209,7 @@ def test_another_users_scoped_key_is_refused_the_model(gateway: Gateway, bob: An
         ({"contents": [{"parts": [{"text": 1}]}]}, "contents[0].parts[0].text"),
         ({"contents": [{"parts": [{}]}]}, "contents[0].parts[0]"),
         ({"contents": [{"parts": [{"text": "Hi"}]}], "generationConfig": {"temperature": 3}}, "temperature"),
-        ({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": {"maxOutputTokens": 10**6}}, "max_tokens"),
+        ({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": {"maxOutputTokens": 10**6}}, "maxOutputTokens"),
     ],
 )
 def test_bad_requests_are_invalid_argument(gateway: Gateway, body: dict[str, Any], field: str) -> None:
@@ -228,6 +228,18 @@ def test_a_model_id_no_row_can_have_is_invalid_argument(gateway: Gateway) -> Non
         headers={"x-goog-api-key": gateway.secret},
     )
     assert response.status_code == 400 and google_error_of(response)["status"] == "INVALID_ARGUMENT"
+
+
+def test_what_the_model_cannot_take_is_refused_before_anything_is_reserved(gateway: Gateway) -> None:
+    image = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+    response = gateway.http.post(
+        f"/v1beta/models/{MODEL}:generateContent",
+        json={"contents": [{"parts": [{"text": "What is this?"}, image]}]},
+        headers={"x-goog-api-key": gateway.secret},
+    )
+    assert response.status_code == 400 and "does not accept images" in google_error_of(response)["message"]
+    counted = gateway.http.post(f"/v1beta/models/{MODEL}:countTokens", json={}, headers=gateway.headers())
+    assert counted.status_code == 400 and "contents" in google_error_of(counted)["message"]
 
 
 def test_broken_json_is_invalid_argument(gateway: Gateway) -> None:

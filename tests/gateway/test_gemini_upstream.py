@@ -220,7 +220,8 @@ def test_gemini_in_front_and_behind_is_a_passthrough(
     reply = GeminiReply(parts=[{"text": "As it came", "thoughtSignature": "c2ln"}], thoughts_tokens=3)
     fake_gemini.queue(reply)
     body: dict[str, Any] = {
-        "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+        # A file of Google's Files API: no other API could take it, Gemini gets it as it is.
+        "contents": [{"role": "user", "parts": [{"text": "Hi"}, {"fileData": {"fileUri": "files/abc"}}]}],
         "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
         "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}},
         "cachedContent": "cachedContents/abc",
