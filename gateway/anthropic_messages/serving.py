@@ -38,10 +38,8 @@ from gateway.anthropic_messages.stream_protocol import (
     MessageStopEvent,
 )
 from gateway.auth import Caller, get_model
-from gateway.chat_completions.protocol import parse_chat_request
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes, readable
 from gateway.errors import GatewayError
-from gateway.routing import routes_of
 from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode, upstream_user
 from gateway.translate_anthropic import (
@@ -156,9 +154,7 @@ class MessagesServing(ChatServing):
 
     def check(self) -> None:
         check_model_takes(self.request, self.model)
-        if any(d.provider.kind != Provider.Kind.ANTHROPIC for d in routes_of(self.model)):
-            self.chat_body = messages_to_chat(self.request)
-            self.chat = parse_chat_request(self.chat_body)
+        self.translate_unless_all(Provider.Kind.ANTHROPIC, lambda: messages_to_chat(self.request))
 
     def estimate(self) -> tuple[int, int]:
         return estimate_messages_tokens(self.call.body), self.request.output_cap(self.model.max_output_tokens)

@@ -26,6 +26,7 @@ from catalogue.models import Deployment, LanguageModel
 from gateway import upstream
 from gateway.chat_completions.protocol import ChatCompletionRequest, parse_chat_request
 from gateway.errors import GatewayError
+from gateway.routing import routes_of
 from gateway.serving.base import Call, Opened, Serving
 from gateway.serving.bodies import encode, sent_body, upstream_user
 from gateway.translate_anthropic import (
@@ -266,6 +267,13 @@ class ChatServing(Serving[Any]):
 
     def check(self) -> None:
         check_model_takes(self.chat, self.model)
+
+    def translate_unless_all(self, kind: str, translate: Callable[[], dict[str, Any]]) -> None:
+        """For a request in another protocol: its chat body (`translate()`), when the model has a
+        deployment whose provider speaks other than `kind` (the protocol's own API gets it untranslated)."""
+        if any(d.provider.kind != kind for d in routes_of(self.model)):
+            self.chat_body = translate()
+            self.chat = parse_chat_request(self.chat_body)
 
     def estimate(self) -> tuple[int, int]:
         cap = self.chat.output_cap(self.model.max_output_tokens)

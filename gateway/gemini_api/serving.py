@@ -22,7 +22,6 @@ from typing import Any
 from catalogue.models import Deployment, Provider
 from gateway import upstream
 from gateway.auth import Caller, get_model
-from gateway.chat_completions.protocol import parse_chat_request
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes
 from gateway.errors import GatewayError
 from gateway.gemini_api.estimate import estimate_gemini_tokens
@@ -31,7 +30,6 @@ from gateway.gemini_api.protocol import (
     parse_count_tokens_request,
     parse_generate_request,
 )
-from gateway.routing import routes_of
 from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode
 from gateway.translate_gemini import (
@@ -127,9 +125,7 @@ class GeminiServing(ChatServing):
 
     def check(self) -> None:
         check_model_takes(self.request, self.model)
-        if any(d.provider.kind != Provider.Kind.GEMINI for d in routes_of(self.model)):
-            self.chat_body = gemini_to_chat(self.request, stream=self.call.stream)
-            self.chat = parse_chat_request(self.chat_body)
+        self.translate_unless_all(Provider.Kind.GEMINI, lambda: gemini_to_chat(self.request, stream=self.call.stream))
 
     def estimate(self) -> tuple[int, int]:
         cap = self.request.output_cap(self.model.max_output_tokens)
