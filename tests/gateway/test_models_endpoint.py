@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import openai
 import pytest
 
@@ -84,17 +86,17 @@ def test_a_scoped_key_sees_only_its_models(catalogue: Gateway) -> None:
 
 
 def test_the_catalogues_names_logos_and_readable_prices_are_listed(catalogue: Gateway) -> None:
-    LanguageModel.objects.filter(public_id="plain-model").update(
-        display_name="Plain Model",
-        creator_logo_url="https://example.com/logo.png",
-        censorship="uncensored",
-        input_price_per_million="0.3",
-        output_price_per_million="0.3",
-    )
+    # Saved (not a queryset update): the catalogue's signals empty the rights cache on every change.
+    plain_model = LanguageModel.objects.get(public_id="plain-model")
+    plain_model.display_name, plain_model.creator_logo_url = "Plain Model", "https://example.com/logo.png"
+    plain_model.censorship = "uncensored"
+    plain_model.input_price_per_million = plain_model.output_price_per_million = Decimal("0.3")
+    plain_model.save()
     plain = catalogue.client().models.retrieve("plain-model").model_extra or {}
     assert plain["name"] == "Plain Model" and plain["creator_logo_url"] == "https://example.com/logo.png"
     assert plain["censorship"] == "uncensored" and plain["public_endpoint_pricing"] == "$0.0003 / 1k tokens"
-    LanguageModel.objects.filter(public_id="plain-model").update(input_price_per_million=0, output_price_per_million=0)
+    plain_model.input_price_per_million = plain_model.output_price_per_million = Decimal(0)
+    plain_model.save()
     assert (catalogue.client().models.retrieve("plain-model").model_extra or {})["public_endpoint_pricing"] == "free"
 
 
