@@ -388,7 +388,7 @@ def _chat_generation(request: ChatCompletionRequest, max_tokens: int, thoughts: 
 
 def _chat_tools(request: ChatCompletionRequest, body: dict[str, Any]) -> None:
     declarations = []
-    for tool in request.tools or ():
+    for tool in request.tools if isinstance(request.tools, list) else ():
         if isinstance(tool, FunctionTool):
             function = tool.function
             declaration: dict[str, Any] = {"name": function.name}
