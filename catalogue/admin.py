@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from catalogue import health_report, keysource, services
-from catalogue.models import Deployment, LanguageModel, Provider
+from catalogue.models import Deployment, Fallback, LanguageModel, Provider
 
 
 class ProviderForm(forms.ModelForm[Provider]):
@@ -209,6 +209,19 @@ class DeploymentInline(admin.TabularInline[Deployment, LanguageModel]):
         return f"{found.state}; {found.last_hour}"
 
 
+class FallbackInline(admin.TabularInline[Fallback, LanguageModel]):
+    model = Fallback
+    fk_name = "model"
+    extra = 0
+    fields = ("reason", "to", "position")
+    autocomplete_fields = ("to",)
+    verbose_name = "fallback"
+    verbose_name_plural = (
+        "Fallbacks (other models tried in order when every deployment fails, or when a request does not fit "
+        "the context; a caller must be allowed the fallback too)"
+    )
+
+
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
     list_display = (
@@ -229,6 +242,7 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "kind")}),
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
+        ("Response cache", {"fields": ("cache_ttl_seconds", "cache_shared", "cache_unsafe")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
         (
             "Description",
@@ -249,7 +263,7 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
     )
     filter_horizontal = ("groups",)
     actions = ["enable", "disable"]
-    inlines = [DeploymentInline]
+    inlines = [DeploymentInline, FallbackInline]
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[LanguageModel], enabled: bool) -> int:
         n = 0

@@ -133,6 +133,11 @@ class LanguageModelQuerySet(models.QuerySet["LanguageModel"]):
             .prefetch_related(
                 models.Prefetch("deployments", queryset=routable, to_attr="routes"),
                 models.Prefetch("groups", queryset=Group.objects.only("pk"), to_attr="access_groups"),
+                models.Prefetch(
+                    "fallbacks",
+                    queryset=Fallback.objects.select_related("to").order_by("position"),
+                    to_attr="fallback_list",
+                ),
             )
         )
 
@@ -197,6 +202,16 @@ class LanguageModel(models.Model):
         blank=True,
         related_name="models",
         help_text="Only members of these groups see and use the model. None chosen: everyone.",
+    )
+    # The exact-match response cache (gateway.cache): how long an answer is kept (0: not cached), and
+    # whether callers share the model's entries (else each user has their own).
+    cache_ttl_seconds = models.PositiveIntegerField(default=0, help_text="Cache answers this long; 0: never.")
+    cache_shared = models.BooleanField(
+        default=False, help_text="Identical requests of different users share cached answers."
+    )
+    cache_unsafe = models.BooleanField(
+        default=False,
+        help_text="Also cache requests that are never cached otherwise (n > 1 sampled, store: false, tools we run).",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -271,6 +286,13 @@ class LanguageModel(models.Model):
             primary.save(update_fields=["provider", "upstream_model", "primary"])
         return primary
 
+    def fallbacks_for(self, reason: str) -> list[LanguageModel]:
+        """The models to try instead, in order, for `reason` (a Fallback.Reason)."""
+        listed = getattr(self, "fallback_list", None)
+        if listed is None:
+            listed = list(self.fallbacks.select_related("to").order_by("position"))
+        return [f.to for f in listed if f.reason == reason]
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
         return (
@@ -318,3 +340,26 @@ class Deployment(models.Model):
             LanguageModel.objects.filter(pk=self.model_id).exclude(
                 provider_id=self.provider_id, upstream_model=self.upstream_model
             ).update(provider_id=self.provider_id, upstream_model=self.upstream_model)
+
+
+class Fallback(models.Model):
+    """Another model to try, in order, when this one cannot answer (gateway.fallbacks)."""
+
+    class Reason(models.TextChoices):
+        FAILURE = "failure", "every deployment failed before answering"
+        CONTEXT = "context", "the request does not fit the model's context"
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="fallbacks")
+    to = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="+", verbose_name="fallback model")
+    reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.FAILURE)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
+
+    class Meta:
+        ordering = ["model", "reason", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "to", "reason"], name="fallback_unique"),
+            models.CheckConstraint(condition=~Q(model=models.F("to")), name="fallback_not_itself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} -> {self.to} ({self.reason})"

@@ -236,10 +236,30 @@ async def _probe(deployment: Deployment) -> None:
     await health.end_cooldown(deployment.pk)
 
 
-async def first(attempts: Attempts, attempt: Callable[[Deployment, upstream.Target], Awaitable[T]]) -> T:
-    """The first successful `attempt(deployment, target)` over the model's deployments."""
+# Given why every deployment of a model failed: attempts at another model (gateway.fallbacks), or None.
+FallBack = Callable[[GatewayError], Awaitable["Attempts | None"]]
+
+
+async def next_of(attempts: Attempts, fall_back: FallBack | None) -> tuple[Attempts, Deployment]:
+    """The deployment to try now, of `attempts`' model or, once none of it is left, of a fallback's."""
     while True:
-        deployment = await attempts.next()
+        try:
+            return attempts, await attempts.next()
+        except GatewayError as exc:
+            successor = await fall_back(exc) if fall_back is not None else None
+            if successor is None:
+                raise
+            attempts = successor
+
+
+async def first(
+    attempts: Attempts,
+    attempt: Callable[[Deployment, upstream.Target], Awaitable[T]],
+    fall_back: FallBack | None = None,
+) -> T:
+    """The first successful `attempt(deployment, target)` over the model's deployments (and its fallbacks')."""
+    while True:
+        attempts, deployment = await next_of(attempts, fall_back)
         try:
             result = await attempt(deployment, attempts.target)
         except GatewayError as exc:

@@ -30,7 +30,11 @@ class UsageRecord(models.Model):
     # The group the request was billed to (its key's group, or the user's default group), if any.
     group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.ForeignKey(LanguageModel, null=True, blank=True, on_delete=models.SET_NULL)
-    model_public_id = models.CharField(max_length=200)
+    model_public_id = models.CharField(max_length=200)  # as requested
+    # A fallback's public id when another model than the requested one answered (`model` is then the fallback).
+    answered_by = models.CharField(max_length=200, blank=True)
+    # Answered from the response cache: no upstream was called (cost 0).
+    cached = models.BooleanField(default=False)
     # The deployment that answered (or the last one tried), and how many upstream attempts it took.
     deployment = models.ForeignKey(
         "catalogue.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage"

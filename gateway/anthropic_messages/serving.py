@@ -182,16 +182,16 @@ class MessagesServing(ChatServing):
             message = await upstream.post_json(target, target.messages_path, sent, self.sent_on)
             answer = readable(target, _message, message)
             usage = _usage(answer.usage.model_dump(exclude_none=True)) or self.call.estimated()
-        message["model"] = self.request.model
+        message["model"] = self.model.public_id
         return message, usage
 
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
         estimate = self.call.prompt_estimate
         if target.anthropic:
-            relay = _NativeRelay(self.request.model, target, estimate)
+            relay = _NativeRelay(self.model.public_id, target, estimate)
             return relay, target.messages_path, self.native_body(deployment, True), self.sent_on
         path, sent = self.chat_request(deployment, target, True)
-        out = ChatToMessagesStream(model=self.request.model, input_tokens=estimate)
+        out = ChatToMessagesStream(model=self.model.public_id, input_tokens=estimate)
         return _TranslatedRelay(self.chat_relay(target, False), target, out), path, sent, {}
 
 

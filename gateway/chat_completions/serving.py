@@ -311,7 +311,7 @@ class ChatServing(Serving[Any]):
         elif target.gemini:
             payload = readable(target, gemini_to_chat_completion, payload)
         choices_of(payload, target)
-        own_chat_completion(payload, self.request.model)
+        own_chat_completion(payload, self.model.public_id)
         return payload
 
     def completion_usage(self, payload: dict[str, Any]) -> Usage:
@@ -323,7 +323,7 @@ class ChatServing(Serving[Any]):
         return payload, self.completion_usage(payload)
 
     def chat_relay(self, target: upstream.Target, wants_usage: bool) -> ChatRelay:
-        relay = ChatRelay(self.request.model, wants_usage, target)
+        relay = ChatRelay(self.model.public_id, wants_usage, target)
         if target.anthropic:
             relay.translator = MessagesToChatStream()
         elif target.gemini:

@@ -46,6 +46,6 @@ class EmbeddingServing(Serving[CreateEmbeddingRequest]):
         payload = await upstream.post_json(target, "/embeddings", sent)
         if not isinstance(payload.get("data"), list):
             raise upstream.bad_response(target, "an answer without data")
-        payload["model"] = self.request.model
+        payload["model"] = self.model.public_id
         payload.setdefault("object", "list")
         return payload, _usage(payload, self.call.prompt_estimate)

@@ -201,7 +201,7 @@ class ResponsesServing(ChatServing):
     def own(self, response: dict[str, Any]) -> dict[str, Any]:
         """An upstream's Response as ours: our id, our model id, the conversation as the client sees it."""
         response["id"] = self.ids.response_id
-        response["model"] = self.request.model
+        response["model"] = self.model.public_id
         response["previous_response_id"] = self.request.previous_response_id
         response["store"] = self.request.stores()
         return response
@@ -220,14 +220,14 @@ class ResponsesServing(ChatServing):
         usage = self.completion_usage(completion)
         completion["usage"] = _usage_dict(usage) if usage.estimated else completion["usage"]
         ids = dataclasses.replace(self.ids, completed_at=int(clock().time()))
-        return response_from_completion(self.request, completion, ids, self.request.model), usage
+        return response_from_completion(self.request, completion, ids, self.model.public_id), usage
 
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
         if self.native(deployment, target):
             return _NativeRelay(self, target), RESPONSES_PATH, self.native_body(deployment, True), {}
         path, sent = self.chat_request(deployment, target, True)
         inner = self.chat_relay(target, False)
-        stream = ResponseStream(self.request, self.ids, self.request.model)
+        stream = ResponseStream(self.request, self.ids, self.model.public_id)
         return _TranslatedRelay(inner, target, stream), path, sent, {}
 
     async def keep(self, answer: dict[str, Any]) -> None:

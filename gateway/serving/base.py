@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from catalogue.models import Deployment, LanguageModel
-from gateway import routing, upstream
+from gateway import fallbacks, routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.errors import CLIENT_CLOSED, GatewayError, error_code_of
 from gateway.serving.relay import Relay, finish_reasons_of, relay_stream
@@ -59,6 +59,10 @@ class Call:
     flight: Flight | None = None
     sent: Callable[[], Usage] | None = None
     finish_reasons: tuple[str, ...] = ()  # the answer's choices' (traces)
+    # Set when a fallback answers instead of the requested model (gateway.fallbacks); attempts made
+    # at the models tried before it.
+    answered_by: str = ""
+    earlier_attempts: int = 0
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -79,8 +83,9 @@ class Call:
             "group_id": self.reservation.group_id if self.reservation is not None else None,
             "model": self.model,
             "model_public_id": self.public_id[:200],
+            "answered_by": self.answered_by[:200],
             "deployment": attempts.current if attempts is not None else None,
-            "attempts": attempts.count if attempts is not None else 0,
+            "attempts": self.earlier_attempts + (attempts.count if attempts is not None else 0),
             "source": self.caller.source,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
@@ -203,6 +208,7 @@ class Serving(Generic[R]):
         self.call = Call(caller, body, stream=stream, public_id=str(body.get("model", "")))
         self.headers = headers
         self.sent_on = sent_on or {}
+        self.tried_models: set[int] = set()  # the models this request tried or weighed (fallbacks)
 
     # -- what an endpoint supplies -------------------------------------------------------------
 
@@ -242,18 +248,43 @@ class Serving(Generic[R]):
         try:
             self.request = self.parse(call.body)
             call.public_id = self.request.model
-            self.model = call.model = await self.find_model(self.request.model)
+            self.requested = self.model = call.model = await self.find_model(self.request.model)
+            self.tried_models.add(self.model.pk)
             check_kind(self.model, self.kind)
             self.check()
             await self.load()
             call.prompt_estimate, completion = self.estimate()
+            wider = await fallbacks.fitting(self, call.prompt_estimate, self.tried_models)
+            if wider is not None:
+                self.answer_with(wider)
+                call.prompt_estimate, completion = self.estimate()
             await reserve(call, self.model, call.prompt_estimate, completion)
         except GatewayError as exc:
             await call.finish(Usage(), exc.status, error_code_of(exc))
             raise
         if self.headers is not None:
             self.headers.update(limits.headers(call.reservation))
+            self.headers[fallbacks.MODEL_HEADER] = self.model.public_id
         call.attempts = routing.Attempts(self.model)
+
+    def answer_with(self, model: LanguageModel) -> None:
+        """From now on the request is the fallback `model`'s: its answer says so, as its ledger row does."""
+        self.model = self.call.model = model
+        self.call.answered_by = model.public_id if model.pk != self.requested.pk else ""
+        if self.headers is not None:
+            self.headers[fallbacks.MODEL_HEADER] = model.public_id
+
+    async def fall_back(self, failure: GatewayError) -> routing.Attempts | None:
+        """Every deployment of the model failed with `failure`: Attempts at the next fallback, or None."""
+        call = self.call
+        model = await fallbacks.after_failure(self, self.requested, call.prompt_estimate, self.tried_models)
+        if model is None or call.attempts is None:
+            return None
+        call.attempts.release()
+        call.earlier_attempts += call.attempts.count
+        self.answer_with(model)
+        call.attempts = routing.Attempts(model)
+        return call.attempts
 
     async def answer(self) -> dict[str, Any]:
         """The answer of the first deployment that gives one; the call settled whatever happens."""
@@ -261,7 +292,7 @@ class Serving(Generic[R]):
         attempts = self.call.attempts
         assert attempts is not None
         async with settled(self.call) as outcome:
-            answer, usage = await routing.first(attempts, self.answer_from)
+            answer, usage = await routing.first(attempts, self.answer_from, self.fall_back)
             self.call.finish_reasons = finish_reasons_of(answer)
             outcome.usage = usage  # the answer's usage, also if keeping it fails
             await self.keep(answer)
@@ -275,4 +306,4 @@ class Serving(Generic[R]):
         GatewayError before the first; after it, a failure is the relay's last events. Closing this
         generator closes the upstream request at once.
         """
-        return relay_stream(self.call, self.prepare, self.relay_for, keepalive)
+        return relay_stream(self.call, self.prepare, self.relay_for, keepalive, self.fall_back)

@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from catalogue.models import Deployment
-from gateway import upstream
+from gateway import routing, upstream
 from gateway.errors import CLIENT_CLOSED, GatewayError, error_code_of
 from usage.tokens import Usage
 
@@ -151,18 +151,19 @@ async def head(blocks: AsyncIterator[list[str] | None], relay: Relay) -> tuple[l
 
 
 async def open_first(
-    call: Call, attempt: Attempt, keepalive: float | None
+    call: Call, attempt: Attempt, keepalive: float | None, fall_back: routing.FallBack | None = None
 ) -> tuple[
     contextlib.AsyncExitStack,
     AsyncIterator[list[str] | None],
     tuple[list[Any], GatewayError | None],
     Relay,
 ]:
-    """Open the stream on the first deployment whose stream starts well (gateway.routing)."""
+    """Open the stream on the first deployment whose stream starts well (gateway.routing), a fallback's
+    once the model has none left."""
     attempts = call.attempts
     assert attempts is not None
     while True:
-        deployment = await attempts.next()
+        attempts, deployment = await routing.next_of(attempts, fall_back)
         target = attempts.target
         stack = contextlib.AsyncExitStack()
         try:
@@ -183,7 +184,11 @@ async def open_first(
 
 
 async def relay_stream(
-    call: Call, prepare: Callable[[], Awaitable[None]], attempt: Attempt, keepalive: float | None
+    call: Call,
+    prepare: Callable[[], Awaitable[None]],
+    attempt: Attempt,
+    keepalive: float | None,
+    fall_back: routing.FallBack | None = None,
 ) -> AsyncGenerator[Any, None]:
     """The client's chunks (None for a keep-alive), once `prepare()` set the call's `attempts`."""
     await prepare()  # settles the call itself when it fails
@@ -192,7 +197,7 @@ async def relay_stream(
     status, error_code = CLIENT_CLOSED, "client_disconnected"
     committed = False  # something went out (a keep-alive too): failures are yielded, no longer raised
     try:
-        stack, blocks, first, relay = await open_first(call, attempt, keepalive)
+        stack, blocks, first, relay = await open_first(call, attempt, keepalive, fall_back)
         call.sent = functools.partial(relay.usage, call)
         async with stack:
             items, pending = first

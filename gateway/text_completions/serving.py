@@ -70,9 +70,9 @@ class TextServing(Serving[CreateCompletionRequest]):
     async def answer_from(self, deployment: Deployment, target: upstream.Target) -> tuple[dict[str, Any], Usage]:
         payload = await upstream.post_json(target, PATH, self._body(deployment, target, False))
         choices_of(payload, target)
-        own_answer(payload, self.request.model, "text_completion", "cmpl-")
+        own_answer(payload, self.model.public_id, "text_completion", "cmpl-")
         return payload, answer_usage(self.call, payload, _text_bytes(payload["choices"]))
 
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
-        relay = TextRelay(self.request.model, self.request.wants_usage_chunk(), target)
+        relay = TextRelay(self.model.public_id, self.request.wants_usage_chunk(), target)
         return relay, PATH, self._body(deployment, target, True), {}

@@ -6,9 +6,10 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from catalogue.health_report import describe
-from catalogue.models import Deployment, LanguageModel, Provider
+from catalogue.models import Deployment, Fallback, LanguageModel, Provider
 
 # The catalogue's descriptive text fields, each a `models add` flag (`--display-name` for display_name).
 DESCRIPTIVE = (
@@ -80,6 +81,29 @@ class Command(BaseCommand):
         who = restrict.add_mutually_exclusive_group(required=True)
         who.add_argument("--groups", metavar="NAME[,NAME...]", help="Only members of these groups.")
         who.add_argument("--everyone", action="store_true", help="Everyone (lifts a restriction).")
+        fallback = sub.add_parser("fallback", help="Other models to try, in order, when this one cannot answer.")
+        fallback.add_argument("model_id")
+        to = fallback.add_mutually_exclusive_group(required=True)
+        to.add_argument("--to", metavar="MODEL_ID[,MODEL_ID...]", help="The fallbacks, in order (replaces the list).")
+        to.add_argument("--none", action="store_true", help="No fallbacks (clears the list).")
+        fallback.add_argument(
+            "--context",
+            action="store_true",
+            help="The list for requests that do not fit the model's context (default: when every deployment fails).",
+        )
+        cache = sub.add_parser("cache", help="The exact-match response cache for a model.")
+        cache.add_argument("model_id")
+        ttl = cache.add_mutually_exclusive_group(required=True)
+        ttl.add_argument("--ttl", type=_positive, metavar="SECONDS", help="Keep answers this long.")
+        ttl.add_argument("--off", action="store_true", help="Cache nothing for the model.")
+        cache.add_argument(
+            "--shared", action=argparse.BooleanOptionalAction, help="Whether different users share cached answers."
+        )
+        cache.add_argument(
+            "--unsafe",
+            action=argparse.BooleanOptionalAction,
+            help="Also cache what is never cached otherwise (n > 1 sampled, store: false, tools we run).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -91,6 +115,10 @@ class Command(BaseCommand):
             self._health(options.get("model_id"))
         elif action == "restrict":
             self._restrict(options["model_id"], options["groups"])
+        elif action == "fallback":
+            self._fallback(options["model_id"], options["to"], options["context"])
+        elif action == "cache":
+            self._cache(options)
         else:
             self._list()
 
@@ -204,3 +232,41 @@ class Command(BaseCommand):
             raise CommandError(f"no group named {', '.join(map(repr, unknown))} (add it with: groups add)")
         model.groups.set(groups)
         self.stdout.write(f"model {model_id} is restricted to {', '.join(group.name for group in groups)}")
+
+    def _fallback(self, model_id: str, to: str | None, context: bool) -> None:
+        model = LanguageModel.objects.filter(public_id=model_id).first()
+        if model is None:
+            raise CommandError(f"no model {model_id!r}")
+        reason = Fallback.Reason.CONTEXT if context else Fallback.Reason.FAILURE
+        wanted = list(dict.fromkeys(name.strip() for name in (to or "").split(",") if name.strip()))
+        if to is not None and not wanted:
+            raise CommandError("--to needs at least one model id")
+        if model_id in wanted:
+            raise CommandError(f"model {model_id} cannot be its own fallback")
+        found = {m.public_id: m for m in LanguageModel.objects.filter(public_id__in=wanted)}
+        unknown = [name for name in wanted if name not in found]
+        if unknown:
+            raise CommandError(f"no model {', '.join(map(repr, unknown))}")
+        with transaction.atomic():
+            model.fallbacks.filter(reason=reason).delete()
+            Fallback.objects.bulk_create(
+                Fallback(model=model, to=found[name], reason=reason, position=i) for i, name in enumerate(wanted)
+            )
+        what = "context-window fallbacks" if context else "fallbacks"
+        self.stdout.write(f"model {model_id} {what}: {', '.join(wanted) if wanted else 'none'}")
+
+    def _cache(self, options: dict[str, Any]) -> None:
+        model = LanguageModel.objects.filter(public_id=options["model_id"]).first()
+        if model is None:
+            raise CommandError(f"no model {options['model_id']!r}")
+        model.cache_ttl_seconds = 0 if options["off"] else options["ttl"]
+        if options["shared"] is not None:
+            model.cache_shared = options["shared"]
+        if options["unsafe"] is not None:
+            model.cache_unsafe = options["unsafe"]
+        model.save(update_fields=["cache_ttl_seconds", "cache_shared", "cache_unsafe"])
+        if not model.cache_ttl_seconds:
+            self.stdout.write(f"model {model.public_id}: answers are not cached")
+            return
+        scope = "shared by every user" if model.cache_shared else "per user"
+        self.stdout.write(f"model {model.public_id}: answers cached for {model.cache_ttl_seconds} s, {scope}")
