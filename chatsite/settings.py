@@ -452,6 +452,9 @@ GATEWAY_KEEPALIVE_SECONDS = env_int("GATEWAY_KEEPALIVE_SECONDS", 15, minimum=1)
 # Routing across a model's deployments (gateway.routing, gateway.health): attempts per request and
 # the time they may take until the first byte; the circuit breaker's trip point, cooldown (doubling
 # on repeated trips, up to the maximum) and how often a cooling deployment's model list is asked for.
+# The exact-match response cache (gateway.cache): the largest answer kept, and all entries together.
+GATEWAY_CACHE_MAX_ENTRY_BYTES = env_int("GATEWAY_CACHE_MAX_ENTRY_BYTES", 256 * 1024, minimum=1024)
+GATEWAY_CACHE_MAX_TOTAL_BYTES = env_int("GATEWAY_CACHE_MAX_TOTAL_BYTES", 256 * 1024 * 1024, minimum=1024)
 ROUTING_MAX_ATTEMPTS = env_int("ROUTING_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 ROUTING_DEADLINE_SECONDS = env_float("ROUTING_DEADLINE_SECONDS", 120.0, minimum=1)
 ROUTING_FAILURES_TO_TRIP = env_int("ROUTING_FAILURES_TO_TRIP", 3, minimum=1)

@@ -171,7 +171,14 @@ def serving_endpoint(serving: type[Serving[Any]], form: EventFormat | None, *, s
     async def view(call: ApiCall) -> HttpResponseBase:
         stream = form is not None and serving.PROTOCOL is not None and streams(serving.PROTOCOL, call.body)
         sent_on = {name: call.request.headers[name] for name in serving.SENT_ON if name in call.request.headers}
-        served = serving(call.caller, call.body, stream=stream, headers=call.headers, sent_on=sent_on)
+        served = serving(
+            call.caller,
+            call.body,
+            stream=stream,
+            headers=call.headers,
+            sent_on=sent_on,
+            cache_control=call.request.headers.get("Cache-Control", ""),
+        )
         if form is not None and stream:
             return await event_stream(served.stream(settings.GATEWAY_KEEPALIVE_SECONDS), form)
         return json_response(await served.answer())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from catalogue.models import Deployment, LanguageModel
-from gateway import fallbacks, routing, upstream
+from gateway import cache, fallbacks, routing, upstream
 from gateway.auth import Caller, get_model
 from gateway.errors import CLIENT_CLOSED, GatewayError, error_code_of
 from gateway.serving.relay import Relay, finish_reasons_of, relay_stream
@@ -63,13 +63,19 @@ class Call:
     # at the models tried before it.
     answered_by: str = ""
     earlier_attempts: int = 0
+    cached: bool = False  # answered from the response cache (gateway.cache): no upstream cost
+    # How it ended, once finished: what the cache keeps only when it went well.
+    status: int | None = None
+    usage: Usage | None = None
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = int((time.perf_counter() - self.started) * 1000)
 
     def cost(self, usage: Usage) -> Decimal:
-        return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if self.model else Decimal(0)
+        if self.model is None or self.cached:
+            return Decimal(0)
+        return self.model.cost(usage.prompt_tokens, usage.completion_tokens)
 
     def estimated(self, completion_bytes: int = 0) -> Usage:
         return Usage(self.prompt_estimate, tokens_for_bytes(completion_bytes), estimated=True)
@@ -96,6 +102,7 @@ class Call:
             "status": status,
             "error_code": error_code[:64],
             "stream": self.stream,
+            "cached": self.cached,
         }
 
     def in_flight(self) -> dict[str, Any]:
@@ -107,6 +114,7 @@ class Call:
         if self.finished:
             return
         self.finished = True
+        self.status, self.usage = status, usage
         if self.attempts is not None:
             self.attempts.release()
         fields = self.fields(usage, status, error_code)
@@ -204,10 +212,12 @@ class Serving(Generic[R]):
         stream: bool,
         headers: dict[str, str] | None = None,
         sent_on: dict[str, str] | None = None,
+        cache_control: str = "",
     ) -> None:
         self.call = Call(caller, body, stream=stream, public_id=str(body.get("model", "")))
         self.headers = headers
         self.sent_on = sent_on or {}
+        self.cache_control = cache_control  # the client's Cache-Control header (gateway.cache)
         self.tried_models: set[int] = set()  # the models this request tried or weighed (fallbacks)
 
     # -- what an endpoint supplies -------------------------------------------------------------
@@ -287,8 +297,11 @@ class Serving(Generic[R]):
         return call.attempts
 
     async def answer(self) -> dict[str, Any]:
-        """The answer of the first deployment that gives one; the call settled whatever happens."""
+        """The answer of the first deployment that gives one (or the cache's); the call settled whatever happens."""
         await self.prepare()
+        return await cache.answer(self, self.answer_prepared)
+
+    async def answer_prepared(self) -> dict[str, Any]:
         attempts = self.call.attempts
         assert attempts is not None
         async with settled(self.call) as outcome:
@@ -306,4 +319,18 @@ class Serving(Generic[R]):
         GatewayError before the first; after it, a failure is the relay's last events. Closing this
         generator closes the upstream request at once.
         """
-        return relay_stream(self.call, self.prepare, self.relay_for, keepalive, self.fall_back)
+        return self._stream(keepalive)
+
+    async def _stream(self, keepalive: float | None) -> AsyncGenerator[Any, None]:
+        await self.prepare()
+
+        def fresh() -> AsyncGenerator[Any, None]:
+            return relay_stream(self.call, _prepared, self.relay_for, keepalive, self.fall_back)
+
+        async with aclosing(cache.stream(self, fresh)) as events:
+            async for event in events:
+                yield event
+
+
+async def _prepared() -> None:
+    """Nothing more to prepare (`Serving._stream` prepared the call before looking in the cache)."""

@@ -1,0 +1,195 @@
+"""The exact-match response cache: an identical request answered again without calling upstream.
+
+Opt-in per model (`manage.py models cache MODEL --ttl SECONDS`). An entry is keyed on the caller's
+scope (the user, or everyone when the model's `cache_shared` is on), the requested model, whether it
+streams, and the request body normalized (keys sorted; the fields that only steer delivery or name
+the client's end user left out). A streamed answer is kept as its chunks and replayed as a stream.
+
+Never cached unless the model's `cache_unsafe` says so: tools we run (any tool that is not a
+function the client runs), `n > 1` sampled above temperature 0, `store: false`. The caller skips
+the cache with `Cache-Control: no-cache` (not read, still written) or `no-store` (neither). A hit is
+a ledger row at zero cost, marked `cached`, and answers with `x-chatsite-cache: hit`.
+
+Entries live in PostgreSQL (gateway.models.CachedAnswer), capped per entry and in total
+(GATEWAY_CACHE_MAX_ENTRY_BYTES, GATEWAY_CACHE_MAX_TOTAL_BYTES: the oldest go first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+
+from core.clock import clock
+from core.db import db
+from gateway.models import CachedAnswer
+from usage.tokens import Usage
+
+if TYPE_CHECKING:
+    from gateway.serving.base import Serving
+
+CACHE_HEADER = "x-chatsite-cache"
+# The end user's name (the upstream is told ours, hashed); `stream` is in the key on its own.
+UNKEYED = ("stream", "user", "safety_identifier")
+
+
+def _directives(cache_control: str) -> set[str]:
+    return {part.strip().lower() for part in cache_control.split(",") if part.strip()}
+
+
+def _never_cached(body: dict[str, Any]) -> bool:
+    """Requests whose answers must not be replayed unless the operator says so."""
+    tools = body.get("tools")
+    if isinstance(tools, list) and any(
+        not isinstance(t, dict) or t.get("type", "function") != "function" for t in tools
+    ):
+        return True
+    n = body.get("n")
+    temperature = body.get("temperature", 1)
+    if isinstance(n, int) and n > 1 and not (isinstance(temperature, int | float) and temperature <= 0):
+        return True
+    return body.get("store") is False
+
+
+@dataclass
+class Plan:
+    """What the cache does for one request: read and/or write the entry under `key`."""
+
+    key: str
+    ttl: int
+    read: bool
+    write: bool
+
+
+def plan(serving: Serving[Any]) -> Plan | None:
+    """The cache's part in a prepared request; None when it has none."""
+    model, call = serving.model, serving.call
+    if not model.cache_ttl_seconds or call.caller.source != "api" or call.answered_by:
+        return None
+    directives = _directives(serving.cache_control)
+    if "no-store" in directives:
+        return None
+    if not model.cache_unsafe and _never_cached(call.body):
+        return None
+    scope = "shared" if model.cache_shared else f"user:{call.caller.user.pk}"
+    normalized = {k: v for k, v in call.body.items() if k not in UNKEYED}
+    text = json.dumps(
+        [type(serving).__name__, scope, model.public_id, call.stream, normalized],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    key = hashlib.sha256(text.encode()).hexdigest()
+    return Plan(key, model.cache_ttl_seconds, read="no-cache" not in directives, write=True)
+
+
+def _get(key: str) -> dict[str, Any] | None:
+    row = CachedAnswer.objects.filter(key=key, expires_at__gt=clock().now()).only("value").first()
+    return row.value if row is not None else None
+
+
+def _put(key: str, value: dict[str, Any], ttl: int) -> None:
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > settings.GATEWAY_CACHE_MAX_ENTRY_BYTES:
+        return
+    now = clock().now()
+    with transaction.atomic():
+        CachedAnswer.objects.filter(expires_at__lte=now).delete()
+        CachedAnswer.objects.update_or_create(
+            key=key,
+            defaults={
+                "value": value,
+                "size": size,
+                "created_at": now,
+                "expires_at": now + datetime.timedelta(seconds=ttl),
+            },
+        )
+        total = CachedAnswer.objects.aggregate(total=Sum("size"))["total"] or 0
+        excess = total - settings.GATEWAY_CACHE_MAX_TOTAL_BYTES
+        if excess > 0:
+            drop, freed = [], 0
+            for old_key, old_size in CachedAnswer.objects.order_by("created_at").values_list("key", "size").iterator():
+                if freed >= excess:
+                    break
+                drop.append(old_key)
+                freed += old_size
+            CachedAnswer.objects.filter(key__in=drop).delete()
+
+
+async def get(key: str) -> dict[str, Any] | None:
+    return await db(_get, key)
+
+
+async def put(key: str, value: dict[str, Any], ttl: int) -> None:
+    await db(_put, key, value, ttl)
+
+
+def _usage(value: dict[str, Any]) -> Usage:
+    prompt, completion = value.get("usage", (0, 0))
+    return Usage(int(prompt), int(completion))
+
+
+def _mark(serving: Serving[Any], state: str) -> None:
+    if serving.headers is not None:
+        serving.headers[CACHE_HEADER] = state
+
+
+async def answer(serving: Serving[Any], fresh: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The cached answer of a prepared request, or `fresh()`'s, kept when it went well."""
+    from gateway.serving.base import settled
+
+    chosen = plan(serving)
+    if chosen is None:
+        return await fresh()
+    hit = await get(chosen.key) if chosen.read else None
+    if hit is not None:
+        _mark(serving, "hit")
+        serving.call.cached = True
+        usage = _usage(hit)
+        async with settled(serving.call, usage) as outcome:
+            outcome.succeeded(usage)
+        return dict(hit["answer"])
+    _mark(serving, "miss")
+    result = await fresh()
+    call = serving.call
+    if call.status == 200 and chosen.write and call.usage is not None:
+        usage = call.usage
+        await put(chosen.key, {"answer": result, "usage": [usage.prompt_tokens, usage.completion_tokens]}, chosen.ttl)
+    return result
+
+
+async def stream(serving: Serving[Any], fresh: Callable[[], AsyncGenerator[Any, None]]) -> AsyncGenerator[Any, None]:
+    """A prepared request's stream: the cached chunks replayed, or `fresh()`'s, kept when it ended well."""
+    from gateway.serving.base import settled
+
+    chosen = plan(serving)
+    hit = await get(chosen.key) if chosen is not None and chosen.read else None
+    if hit is not None:
+        _mark(serving, "hit")
+        serving.call.cached = True
+        usage = _usage(hit)
+        async with settled(serving.call, usage) as outcome:
+            for chunk in hit["chunks"]:
+                yield chunk
+            outcome.succeeded(usage)
+        return
+    if chosen is not None:
+        _mark(serving, "miss")
+    recorded: list[Any] = []
+    async with contextlib.aclosing(fresh()) as events:
+        async for item in events:
+            if item is not None:
+                recorded.append(item)
+            yield item
+    call = serving.call
+    if chosen is not None and chosen.write and call.status == 200 and call.usage is not None:
+        usage = call.usage
+        await put(chosen.key, {"chunks": recorded, "usage": [usage.prompt_tokens, usage.completion_tokens]}, chosen.ttl)
