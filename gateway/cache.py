@@ -72,7 +72,7 @@ class Plan:
 def plan(serving: Serving[Any]) -> Plan | None:
     """The cache's part in a prepared request; None when it has none."""
     model, call = serving.model, serving.call
-    if not model.cache_ttl_seconds or call.caller.source != "api" or call.answered_by:
+    if not (serving.CACHEABLE and model.cache_ttl_seconds) or call.caller.source != "api" or call.answered_by:
         return None
     directives = _directives(serving.cache_control)
     if "no-store" in directives:

@@ -66,9 +66,11 @@ class _StepRelay(ChatRelay):
 class StepServing(ChatServing):
     """One model call of the loop (a mixin's base: the chat's steps find their model as the chat does)."""
 
+    CACHEABLE = False  # its tools are ours: what they answer may change from one run to the next
+
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
         path, body = self.chat_request(deployment, target, True)
-        relay = _StepRelay(self.request.model, True, target)
+        relay = _StepRelay(self.model.public_id, True, target)
         if target.anthropic:
             relay.translator = MessagesToChatStream()
         return relay, path, body, {}

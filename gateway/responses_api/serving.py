@@ -126,6 +126,7 @@ class ResponsesServing(ChatServing):
     """One turn of a conversation: what was asked, what came before, how each route is served."""
 
     PROTOCOL = CreateResponse
+    CACHEABLE = False  # each answer is a response of its own (its id, stored under it)
 
     request: CreateResponse
     history: list[dict[str, Any]]  # the items of the earlier turns

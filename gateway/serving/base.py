@@ -199,6 +199,8 @@ class Serving(Generic[R]):
     kind: ClassVar[str] = LanguageModel.Kind.CHAT
     # Headers of the client's request that go on to the upstream (`sent_on`).
     SENT_ON: ClassVar[tuple[str, ...]] = ()
+    # Whether the response cache may answer (gateway.cache; the model opts in too).
+    CACHEABLE: ClassVar[bool] = True
     # The protocol's request model, whose own `stream` field decides whether the answer streams.
     PROTOCOL: ClassVar[type[BaseModel] | None] = None
     request: R

@@ -145,3 +145,19 @@ def test_a_failed_answer_is_not_cached(cached: Gateway, fake_upstream: FakeUpstr
         ask(cached)
     assert not CachedAnswer.objects.exists()
     assert ask(cached).headers["x-chatsite-cache"] == "miss"
+
+
+def test_anthropic_messages_are_cached_too_and_responses_never(cached: Gateway, fake_upstream: FakeUpstream) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(
+        base_url=cached.url, api_key=cached.secret, max_retries=0, http_client=cached.app.sdk_client()
+    )
+    first = client.messages.with_raw_response.create(model=MODEL, max_tokens=100, messages=MESSAGES)
+    second = client.messages.with_raw_response.create(model=MODEL, max_tokens=100, messages=MESSAGES)
+    assert (first.headers["x-chatsite-cache"], second.headers["x-chatsite-cache"]) == ("miss", "hit")
+    assert second.parse().content == first.parse().content
+    for _ in range(2):
+        answer = cached.client().responses.with_raw_response.create(model=MODEL, input="Say hello")
+        assert answer.headers.get("x-chatsite-cache") is None
+    assert len(fake_upstream.chat_requests()) == 3
