@@ -10,16 +10,19 @@ function the client runs), `n > 1` sampled above temperature 0, `store: false`. 
 the cache with `Cache-Control: no-cache` (not read, still written) or `no-store` (neither). A hit is
 a ledger row at zero cost, marked `cached`, and answers with `x-chatsite-cache: hit`.
 
-Entries live in PostgreSQL (gateway.models.CachedAnswer), capped per entry and in total
-(GATEWAY_CACHE_MAX_ENTRY_BYTES, GATEWAY_CACHE_MAX_TOTAL_BYTES: the oldest go first).
+Entries live in Redis when REDIS_URL is set, else in PostgreSQL (gateway.models.CachedAnswer), capped
+per entry and in total (GATEWAY_CACHE_MAX_ENTRY_BYTES, GATEWAY_CACHE_MAX_TOTAL_BYTES: the oldest go
+first). Expiry reads core.clock in both (Redis's own expiry only cleans up, a little later).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import hashlib
 import json
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -124,12 +127,66 @@ def _put(key: str, value: dict[str, Any], ttl: int) -> None:
             CachedAnswer.objects.filter(key__in=drop).delete()
 
 
+# Keeps `KEYS[1]` (value, ttl in s, size), indexed by its time of writing; drops the oldest entries
+# while all of them together (their sizes in a hash, the sum in a counter) are over the cap.
+_PUT = """
+local old = redis.call('HGET', KEYS[3], KEYS[1])
+if old then redis.call('DECRBY', KEYS[4], old) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+redis.call('HSET', KEYS[3], KEYS[1], ARGV[3])
+local total = redis.call('INCRBY', KEYS[4], ARGV[3])
+while total > tonumber(ARGV[5]) do
+  local oldest = redis.call('ZPOPMIN', KEYS[2])
+  if #oldest == 0 then break end
+  local size = redis.call('HGET', KEYS[3], oldest[1])
+  redis.call('HDEL', KEYS[3], oldest[1])
+  redis.call('DEL', oldest[1])
+  if size then total = redis.call('DECRBY', KEYS[4], size) end
+end
+return total
+"""
+PREFIX = "chatsite:cache:"
+_INDEX, _SIZES, _TOTAL = PREFIX + "index", PREFIX + "sizes", PREFIX + "total"
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _redis(url: str) -> tuple[Any, Any]:
+    """This event loop's client of `url`, and the put script registered on it."""
+    loop = asyncio.get_running_loop()
+    entry = _clients.get(loop)
+    if entry is None or entry[0] != url:
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        pool = BlockingConnectionPool.from_url(url, max_connections=8, socket_connect_timeout=2, socket_timeout=2)
+        client = Redis(connection_pool=pool)
+        entry = _clients[loop] = (url, client, client.register_script(_PUT))
+    return entry[1], entry[2]
+
+
 async def get(key: str) -> dict[str, Any] | None:
-    return await db(_get, key)
+    url = settings.REDIS_URL
+    if not url:
+        return await db(_get, key)
+    raw = await _redis(url)[0].get(PREFIX + key)
+    if raw is None:
+        return None
+    value: dict[str, Any] = json.loads(raw)
+    return value if value.get("expires", 0) > clock().time() else None
 
 
 async def put(key: str, value: dict[str, Any], ttl: int) -> None:
-    await db(_put, key, value, ttl)
+    url = settings.REDIS_URL
+    if not url:
+        await db(_put, key, value, ttl)
+        return
+    raw = json.dumps({**value, "expires": clock().time() + ttl}, separators=(",", ":"))
+    if len(raw) > settings.GATEWAY_CACHE_MAX_ENTRY_BYTES:
+        return
+    script = _redis(url)[1]
+    now_ms = int(clock().time() * 1000)
+    keys = [PREFIX + key, _INDEX, _SIZES, _TOTAL]
+    await script(keys=keys, args=[raw, ttl, len(raw), now_ms, settings.GATEWAY_CACHE_MAX_TOTAL_BYTES])
 
 
 def _usage(value: dict[str, Any]) -> Usage:
