@@ -44,9 +44,15 @@ def provider_form(**overrides: object) -> dict[str, object]:
 
 
 def deployments_form(model: LanguageModel, *extra: dict[str, str]) -> dict[str, str]:
-    """The deployments inline of a model's admin page, as the browser posts it, plus `extra` new rows."""
+    """The deployments inline of a model's admin page, as the browser posts it, plus `extra` new rows
+    (with the page's other inline, fallbacks, empty, and the cache off)."""
     rows = list(model.deployments.all())
     data = {
+        "fallbacks-TOTAL_FORMS": "0",
+        "fallbacks-INITIAL_FORMS": "0",
+        "fallbacks-MIN_NUM_FORMS": "0",
+        "fallbacks-MAX_NUM_FORMS": "1000",
+        "cache_ttl_seconds": "0",
         "deployments-TOTAL_FORMS": str(len(rows) + len(extra)),
         "deployments-INITIAL_FORMS": str(len(rows)),
         "deployments-MIN_NUM_FORMS": "0",
@@ -295,3 +301,24 @@ def test_a_models_page_edits_its_deployments_and_shows_their_health(
     ]
     page = admin_client.get(f"/admin/catalogue/languagemodel/{model.pk}/change/").content.decode()
     assert page.count("healthy; 0 requests") == 2
+
+
+def test_a_models_page_edits_its_fallbacks_and_its_cache(admin_client: Client, provider: Provider) -> None:
+    model = LanguageModel.objects.create(public_id="fake-small", provider=provider, upstream_model="fake-small")
+    bigger = LanguageModel.objects.create(public_id="fake-large", provider=provider, upstream_model="fake-large")
+    form = {
+        "public_id": "fake-small", "provider": str(provider.pk), "upstream_model": "fake-small", "enabled": "on",
+        "kind": "chat", "context_length": "4096", "max_output_tokens": "1024", "input_price_per_million": "0",
+        "output_price_per_million": "0",
+        **deployments_form(model),
+        "cache_ttl_seconds": "600", "cache_shared": "on",
+        "fallbacks-TOTAL_FORMS": "1", "fallbacks-0-model": str(model.pk), "fallbacks-0-reason": "context",
+        "fallbacks-0-to": str(bigger.pk), "fallbacks-0-position": "0",
+    }  # fmt: skip
+    response = admin_client.post(f"/admin/catalogue/languagemodel/{model.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    model.refresh_from_db()
+    assert (model.cache_ttl_seconds, model.cache_shared, model.cache_unsafe) == (600, True, False)
+    assert [(f.reason, f.to.public_id) for f in model.fallbacks.all()] == [("context", "fake-large")]
+    page = admin_client.get(f"/admin/catalogue/languagemodel/{model.pk}/change/").content.decode()
+    assert "Fallbacks (other models tried in order" in page
