@@ -139,21 +139,21 @@ class GeminiServing(ChatServing):
         if not target.gemini:
             completion = await self.completion_from(deployment, target)
             usage = self.completion_usage(completion)
-            return chat_completion_to_gemini(completion, self.request.model), usage
+            return chat_completion_to_gemini(completion, self.model.public_id), usage
         path = target.gemini_path(deployment.upstream_model, False)
         answer = await upstream.post_json(target, path, self.native_body())
         if not isinstance(answer.get("candidates"), list) and not isinstance(answer.get("promptFeedback"), dict):
             raise upstream.bad_response(target, "an answer without candidates")
         if "modelVersion" in answer:
-            answer["modelVersion"] = self.request.model
+            answer["modelVersion"] = self.model.public_id
         return answer, _usage(answer) or self.call.estimated()
 
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
         if target.gemini:
             path = target.gemini_path(deployment.upstream_model, True)
-            return _NativeRelay(self.request.model, target), path, self.native_body(), {}
+            return _NativeRelay(self.model.public_id, target), path, self.native_body(), {}
         path, sent = self.chat_request(deployment, target, True)
-        out = ChatToGeminiStream(model=self.request.model)
+        out = ChatToGeminiStream(model=self.model.public_id)
         return _TranslatedRelay(self.chat_relay(target, False), target, out), path, sent, {}
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalogue', '0006_model_access_groups'),
+        ('catalogue', '0008_model_names_logos_censorship'),
     ]
 
     operations = [
