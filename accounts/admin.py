@@ -192,7 +192,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
     _times = ("created_at", "last_used_at", "expires_at", "revoked_at")
-    fields = ("user", "group", "name", "display", "allowed_models", *_times)
+    fields = ("user", "group", "name", "display", "allowed_models", "cache_ttl_seconds", *_times)
     readonly_fields = ("user", "group", "display", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke_keys"]
 

@@ -36,6 +36,13 @@ class ApiKey(models.Model):
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys")
     # Model ids this key may call; empty means every enabled model.
     allowed_models = models.JSONField(default=list, blank=True)
+    # The response cache for this key's requests (gateway.cache), set by an admin.
+    cache_ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Response cache for this key: empty follows each model's setting, 0 never caches, "
+        "a number caches its answers for that many seconds.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,7 @@
 """The exact-match response cache: an identical request answered again without calling upstream.
 
-Opt-in per model (`manage.py models cache MODEL --ttl SECONDS`). An entry is keyed on the caller's
+Opt-in per model (`manage.py models cache MODEL --ttl SECONDS`) or per key (its `cache_ttl_seconds`, set in
+the admin: it overrides the model's, 0 turning the cache off for the key). An entry is keyed on the caller's
 scope (the user, or everyone when the model's `cache_shared` is on), the requested model, whether it
 streams, and the request body normalized (keys sorted; the fields that only steer delivery or name
 the client's end user left out). A streamed answer is kept as its chunks and replayed as a stream.
@@ -75,7 +76,8 @@ class Plan:
 def plan(serving: Serving[Any]) -> Plan | None:
     """The cache's part in a prepared request; None when it has none."""
     model, call = serving.model, serving.call
-    if not (serving.CACHEABLE and model.cache_ttl_seconds) or call.caller.source != "api" or call.answered_by:
+    ttl = _ttl(model, call.caller.api_key)
+    if not (serving.CACHEABLE and ttl) or call.caller.source != "api" or call.answered_by:
         return None
     directives = _directives(serving.cache_control)
     if "no-store" in directives:
@@ -91,7 +93,13 @@ def plan(serving: Serving[Any]) -> Plan | None:
         ensure_ascii=False,
     )
     key = hashlib.sha256(text.encode()).hexdigest()
-    return Plan(key, model.cache_ttl_seconds, read="no-cache" not in directives, write=True)
+    return Plan(key, ttl, read="no-cache" not in directives, write=True)
+
+
+def _ttl(model: Any, api_key: Any) -> int:
+    """The key's own setting when an admin gave it one (0: never), else the model's."""
+    own = getattr(api_key, "cache_ttl_seconds", None)
+    return int(own if own is not None else model.cache_ttl_seconds or 0)
 
 
 def _get(key: str) -> dict[str, Any] | None:

@@ -161,3 +161,19 @@ def test_anthropic_messages_are_cached_too_and_responses_never(cached: Gateway, 
         answer = cached.client().responses.with_raw_response.create(model=MODEL, input="Say hello")
         assert answer.headers.get("x-chatsite-cache") is None
     assert len(fake_upstream.chat_requests()) == 3
+
+
+def test_a_keys_own_cache_setting_overrides_the_models(gateway: Gateway, clock: ManualClock) -> None:
+    gateway.key.cache_ttl_seconds = 60  # the model caches nothing
+    gateway.key.save()
+    assert [ask(gateway).headers.get("x-chatsite-cache") for _ in range(2)] == ["miss", "hit"]
+    _other_key, other_secret = create_key(gateway.user, "follows the model")
+    assert ask(gateway, other_secret).headers.get("x-chatsite-cache") is None, "not cached for a key without it"
+
+    gateway.model.cache_ttl_seconds = 60
+    gateway.model.save()
+    gateway.key.cache_ttl_seconds = 0  # this key never caches, whatever the model says
+    gateway.key.save()
+    assert [ask(gateway).headers.get("x-chatsite-cache") for _ in range(2)] == [None, None]
+    # Entries are the user's, whichever of their keys wrote them: the first key's answer serves the other.
+    assert ask(gateway, other_secret).headers.get("x-chatsite-cache") == "hit"
