@@ -150,8 +150,9 @@ def test_a_bad_file_search_tool_is_a_400_naming_its_field(
     gateway: Gateway, fake_upstream: FakeUpstream, tool: dict[str, Any], param: str | None
 ) -> None:
     manuals = store(gateway.user)
+    bad: Any = {**file_search(manuals), **tool}
     with pytest.raises(openai.BadRequestError) as caught:
-        gateway.client().responses.create(model=MODEL, input="?", tools=[{**file_search(manuals), **tool}])
+        gateway.client().responses.create(model=MODEL, input="?", tools=[bad])
     error = caught.value.body
     assert isinstance(error, dict)
     assert error["param"] == (param or "tools[0].ranking_options.hybrid_search")
@@ -186,5 +187,6 @@ def test_a_later_turn_keeps_the_search_out_of_the_models_messages(
     first = client.responses.create(model=MODEL, input="E42?", tools=[file_search(manuals)])
     later = client.responses.create(model=MODEL, input="Thanks", previous_response_id=first.id)
     assert later.output_text == "You're welcome."
-    roles = [m["role"] for m in fake_upstream.chat_requests()[-1].body["messages"]]
-    assert roles == ["user", "assistant", "user"]
+    body = fake_upstream.chat_requests()[-1].body
+    assert body is not None
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
