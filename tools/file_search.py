@@ -13,6 +13,7 @@ from knowledge.filters import FilterError
 from knowledge.models import VectorStore
 from knowledge.search import MAX_QUERY_CHARS, Hit, SearchRefused, owned_store, search_stores
 from tools.results import Source, ToolError, ToolResult, ToolSpec
+from usage.tokens import estimate_tokens
 
 FILE_SEARCH = ToolSpec(
     name="file_search",
@@ -31,12 +32,14 @@ FILE_SEARCH_RESULTS = 10
 @dataclass(frozen=True)
 class FileSearch:
     """What a request's file_search tool searches: the user's stores, how many passages a call gets, which
-    files (OpenAI's attribute filters), the least score kept."""
+    files (OpenAI's attribute filters), the least score kept, and at most how many tokens of passages a call
+    returns (the best one always; None: no bound), so a small model's context holds them."""
 
     stores: tuple[str, ...]
     max_results: int = FILE_SEARCH_RESULTS
     filters: Mapping[str, Any] | None = None
     score_threshold: float = 0.0
+    max_tokens: int | None = None
 
 
 def check_stores(user: Any, store_ids: tuple[str, ...]) -> None:
@@ -66,12 +69,25 @@ async def run(user: Any, choice: FileSearch, arguments: dict[str, Any], first: i
         raise ToolError("a knowledge base of this request no longer exists") from None
     except (FilterError, SearchRefused) as exc:
         raise ToolError(f"file_search cannot search: {exc}") from None
+    hits = _within(hits, choice.max_tokens)
     if not hits:
         return ToolResult(text="No passage of the files matches.")
     return ToolResult(
         text="\n\n".join(_passage(number, hit) for number, hit in enumerate(hits, first)),
         sources=[_source(number, hit) for number, hit in enumerate(hits, first)],
     )
+
+
+def _within(hits: list[Hit], max_tokens: int | None) -> list[Hit]:
+    if max_tokens is None:
+        return hits
+    kept: list[Hit] = []
+    for hit in hits:
+        max_tokens -= estimate_tokens(hit.text)
+        if kept and max_tokens < 0:
+            break
+        kept.append(hit)
+    return kept
 
 
 def _passage(number: int, hit: Hit) -> str:
@@ -88,4 +104,6 @@ def _source(number: int, hit: Hit) -> Source:
         score=hit.score,
         attributes=hit.attributes,
         number=number,
+        page=hit.page,
+        section=hit.section,
     )

@@ -69,7 +69,7 @@ class Image:
 class Source:
     """Where a result came from: a web page (web search's results, the page read), or a file of the user's
     knowledge bases (file_search: its `file_id`, the file's name as the title, no URL, the passage's 0..1
-    `score`, the file's `attributes`, and the `number` the model cites it by)."""
+    `score`, the file's `attributes`, the `number` the model cites it by, its `page` and `section`)."""
 
     title: str
     url: str
@@ -78,6 +78,8 @@ class Source:
     score: float | None = None
     attributes: Mapping[str, Any] | None = None
     number: int = 0
+    page: int | None = None
+    section: str = ""
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Knowledge in the chat: the passages of a conversation's (or its project's) knowledge bases go to the model
-ahead of the question and stay with the reply as its sources; a file too long for the context is searched
+"""Knowledge in the chat for a model that takes no tools: the passages of a conversation's (or its project's)
+knowledge bases go to the model ahead of the question and stay with the reply as its sources (a model that
+takes tools searches them itself: test_knowledge_tool_chat.py); a file too long for the context is searched
 instead of refused; a share shows the cited passages alone; another user hears nothing of them."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
+from catalogue.models import LanguageModel
 from conversations import files, shares
 from conversations.models import Attachment, Conversation, Message, Project
 from knowledge.models import StoredFile, VectorStore
@@ -28,6 +30,12 @@ pytestmark = [
 
 OIL = "# Oil\n\nChange the engine oil every 10,000 km with grade 5W-30.\n"
 RADIO = "# Radio\n\nThe radio code is on a card in the glovebox.\n"
+
+
+@pytest.fixture(autouse=True)
+def without_tools(chat_model: LanguageModel) -> None:
+    chat_model.tools = False
+    chat_model.save(update_fields=["tools"])
 
 
 @sync_to_async
