@@ -77,3 +77,11 @@ async def test_the_filters_narrow_the_files_searched(alice: User) -> None:
     toolbox = await Toolbox.open(alice, ToolChoice(file_search=choice))
     result = await toolbox.run(ToolCall("file_search", {"query": "oven manual"}, "call-1"))
     assert [(s.title, s.attributes) for s in result.sources] == [("fr.md", {"lang": "fr"})]
+
+
+async def test_a_calls_passages_stay_within_its_token_bound_but_the_best_is_always_given(alice: User) -> None:
+    long = "Error E42: the fan is blocked. " + "More about the fan. " * 200
+    store = await sync_to_async(_store)(alice, "s", {"a.md": long, "b.md": "Error E42 again: fan."})
+    toolbox = await Toolbox.open(alice, ToolChoice(file_search=FileSearch((store.public_id,), max_tokens=10)))
+    result = await toolbox.run(ToolCall("file_search", {"query": "error E42 fan"}, "call-1"))
+    assert len(result.sources) == 1
