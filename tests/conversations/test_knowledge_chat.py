@@ -46,6 +46,14 @@ def manuals(user: User) -> VectorStore:
     return store
 
 
+@sync_to_async
+def in_project(conversation: Conversation, store: VectorStore) -> None:
+    project = Project.objects.create(owner=conversation.owner, name="Car")
+    project.knowledge_bases.add(store)
+    conversation.project = project
+    conversation.save(update_fields=["project"])
+
+
 async def ask(connect: Connect, user: User, conversation: Conversation, question: str, **extra: Any) -> dict[str, Any]:
     socket = await connect(user, conversation.pk)
     await until(socket, lambda f: f["type"] == "messages")
@@ -90,15 +98,7 @@ async def test_a_projects_bases_are_searched_by_its_chats(
     alice: User, conversation: Conversation, connect: Connect, fake_upstream: FakeUpstream
 ) -> None:
     store = await manuals(alice)
-
-    @sync_to_async
-    def in_project() -> None:
-        project = Project.objects.create(owner=alice, name="Car")
-        project.knowledge_bases.add(store)
-        conversation.project = project
-        conversation.save(update_fields=["project"])
-
-    await in_project()
+    await in_project(conversation, store)
     reply = await ask(connect, alice, conversation, "Where is the radio code?")
     assert [s["filename"] for s in reply["sources"]][:1] == ["radio.md"]
     assert "glovebox" in question_sent(fake_upstream)

@@ -10,8 +10,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
-from conversations.models import Conversation, Project
-from tests.conversations.test_knowledge_chat import OIL, ask, manuals, store_attachment
+from conversations.models import Conversation
+from tests.conversations.test_knowledge_chat import OIL, ask, in_project, manuals, store_attachment
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.gateway.test_tool_loop import offered, tool_messages
 
@@ -53,15 +53,7 @@ async def test_a_projects_bases_are_offered_to_its_chats(
     alice: User, conversation: Conversation, connect: Any, fake_upstream: FakeUpstream
 ) -> None:
     store = await manuals(alice)
-
-    @sync_to_async
-    def in_project() -> None:
-        project = Project.objects.create(owner=alice, name="Car")
-        project.knowledge_bases.add(store)
-        conversation.project = project
-        conversation.save(update_fields=["project"])
-
-    await in_project()
+    await in_project(conversation, store)
     fake_upstream.queue(Reply(tool_calls=[ToolCall("file_search", '{"query": "radio code"}')]), Reply(content="[1]"))
     reply = await ask(connect, alice, conversation, "Where is the radio code?")
     assert offered(first_request(fake_upstream)) == ["file_search"]
