@@ -198,6 +198,8 @@ class Generation:
                             server=event.server,
                         )
                     elif isinstance(event, ToolFinished):
+                        if event.kind == "file_search":
+                            await db(knowledge.add_found, self.message_id, event.result.sources)
                         await self.tool_finished(
                             event.call_id,
                             result=event.result.text,

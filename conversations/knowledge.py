@@ -5,8 +5,10 @@ A conversation searches the knowledge bases attached to it, those of its project
 document too long for the model's context goes to be searched instead of being refused. Every store is the
 conversation owner's: another user's id is refused as a missing one (KnowledgeGone).
 
-Models without the tool loop get the passages in the prompt: the question's hybrid search results
-(knowledge.search), numbered, ahead of the question, within a share of the prompt's room.
+A model that takes tools is offered the `file_search` tool over them (tools.file_search, run in the tool
+loop): it searches when and for what it needs, and the passages it was given are kept with the reply. Models
+without tools get the passages in the prompt: the question's hybrid search results (knowledge.search),
+numbered, ahead of the question, within a share of the prompt's room.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +35,9 @@ from gateway.auth import find_usable_model
 from knowledge import embedders, quotas, search, services
 from knowledge.extract import PDF, ExtractionFailed
 from knowledge.models import StoredFile, VectorStore, VectorStoreFile
+from tools.file_search import FileSearch
+from tools.registry import ToolChoice
+from tools.results import Source
 from usage.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -121,6 +127,34 @@ def searched_by(conversation: Conversation) -> list[VectorStore]:
     if conversation.own_knowledge_id is not None:
         ids.add(conversation.own_knowledge_id)
     return list(query.filter(pk__in=ids).order_by("pk")) if ids else []
+
+
+def with_file_search(choice: ToolChoice | None, stores: Sequence[VectorStore], room_tokens: int) -> ToolChoice:
+    """The conversation's tool choice with a file_search tool over its knowledge bases, each search's passages
+    within PASSAGES_SHARE of `room_tokens`."""
+    ids = tuple(store.public_id for store in stores)
+    searching = FileSearch(ids, max_results=MAX_SOURCES, max_tokens=int(room_tokens * PASSAGES_SHARE))
+    return replace(choice or ToolChoice(), file_search=searching)
+
+
+def add_found(message_id: int, found: Sequence[Source]) -> None:
+    """The passages a file_search call gave the model, kept with its reply as sources (numbered as the model
+    read them)."""
+    message = Message.objects.filter(pk=message_id).only("sources").first()
+    if message is None or not found:
+        return
+    kept = list(message.sources or [])
+    for source in found:
+        kept.append(
+            {
+                "n": source.number,
+                "filename": source.title,
+                "page": source.page,
+                "section": source.section,
+                "text": source.snippet[:SOURCE_CHARS],
+            }
+        )
+    Message.objects.filter(pk=message_id).update(sources=kept)
 
 
 def find_sources(conversation: Conversation, question: str, room_tokens: int) -> list[dict[str, Any]]:

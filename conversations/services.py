@@ -377,7 +377,10 @@ def generation_input(message_id: int) -> ChatTurn | None:
     options = tuning.upstream_options(conversation, model)
     context_length = model.context_length if model else 4096
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
-    if history and earlier[-1].role == Message.Role.USER:
+    asked = bool(history) and earlier[-1].role == Message.Role.USER
+    # A model that takes tools searches the knowledge bases itself; the others get the passages pasted.
+    stores = knowledge.searched_by(conversation) if asked and model is not None and model.tools else []
+    if asked and not stores:
         sources = knowledge.find_sources(conversation, earlier[-1].content, context_length - reserve)
         history[-1]["content"] = knowledge.with_sources(history[-1]["content"], sources)
         knowledge.keep_sources(reply, sources)
@@ -390,6 +393,8 @@ def generation_input(message_id: int) -> ChatTurn | None:
     # server was removed, or closed to its owner, since it was chosen.
     chosen = tool_choice.still_usable(conversation.owner, conversation.tools)
     tools = tool_choice.choice_of(chosen) if model is not None and model.tools else None
+    if stores:
+        tools = knowledge.with_file_search(tools, stores, context_length - reserve)
     return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options, tools=tools)
 
 

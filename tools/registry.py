@@ -21,7 +21,9 @@ from typing import Any
 from django.conf import settings
 
 from core.clock import clock
-from tools import fetch, limits, mcp_client, search, services, site
+from core.db import db
+from tools import fetch, file_search, limits, mcp_client, search, services, site
+from tools.file_search import FileSearch
 from tools.models import McpServer
 from tools.models import ToolCall as ToolCallRecord
 from tools.results import ToolCall, ToolError, ToolResult, ToolSpec, function_name
@@ -57,6 +59,8 @@ class ToolChoice:
     web_search: bool = False
     fetch: bool = False
     mcp_servers: tuple[str, ...] | None = ()
+    # The user's vector stores a `file_search` tool searches (None: no such tool).
+    file_search: FileSearch | None = None
 
 
 class Toolbox:
@@ -75,6 +79,8 @@ class Toolbox:
         self.unavailable = unavailable  # server name -> why its tools are not offered
         self.api_key_id = api_key_id  # the key the calls are recorded against (None: the chat)
         self._servers = servers
+        self.file_search: FileSearch | None = None
+        self._cited = 0  # file_search passages numbered so far
         self._by_name = {spec.name: spec for spec in specs}
 
     def offers(self, name: str) -> bool:
@@ -100,6 +106,10 @@ class Toolbox:
             specs.append(WEB_SEARCH)
         if choice.fetch:
             specs.append(FETCH)
+        if choice.file_search is not None:
+            # VectorStore.DoesNotExist for a store that is not the user's: the caller answers it as a 404.
+            await db(file_search.check_stores, user, choice.file_search.stores)
+            specs.append(file_search.FILE_SEARCH)
         servers: dict[int, McpServer] = {}
         if choice.mcp_servers is None or choice.mcp_servers:
             query = services.servers_for(user)
@@ -125,7 +135,9 @@ class Toolbox:
                 specs.append(
                     ToolSpec(name, description, dict(tool.input_schema), "mcp", server_id, server.name, tool.name)
                 )
-        return cls(user, specs, servers, unavailable, api_key_id)
+        toolbox = cls(user, specs, servers, unavailable, api_key_id)
+        toolbox.file_search = choice.file_search
+        return toolbox
 
     async def run_all(self, calls: Iterable[ToolCall]) -> list[ToolResult]:
         """Independent calls at once; the results in the calls' order."""
@@ -165,6 +177,11 @@ class Toolbox:
                 raise ToolError("web_search needs a non-empty 'query' string")
             sources = await engine.search(query.strip(), settings.TOOLS_SEARCH_RESULTS)
             return ToolResult(text=search.format_results(sources), sources=sources)
+        if spec.kind == "file_search":
+            assert self.file_search is not None
+            result = await file_search.run(self.user, self.file_search, arguments, self._cited + 1)
+            self._cited += len(result.sources)
+            return result
         if spec.kind == "fetch":
             url = arguments.get("url")
             if not isinstance(url, str) or not url.strip():

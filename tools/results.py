@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,11 +67,19 @@ class Image:
 
 @dataclass(frozen=True)
 class Source:
-    """A web page a result came from (web search's results, the page read)."""
+    """Where a result came from: a web page (web search's results, the page read), or a file of the user's
+    knowledge bases (file_search: its `file_id`, the file's name as the title, no URL, the passage's 0..1
+    `score`, the file's `attributes`, the `number` the model cites it by, its `page` and `section`)."""
 
     title: str
     url: str
     snippet: str = ""
+    file_id: str = ""
+    score: float | None = None
+    attributes: Mapping[str, Any] | None = None
+    number: int = 0
+    page: int | None = None
+    section: str = ""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The Responses API's hosted tools run by us: `web_search` (and `web_search_preview`) and `mcp`.
+"""The Responses API's hosted tools run by us: `web_search` (and `web_search_preview`), `mcp`, `file_search`.
 
 When a request offers hosted tools and its model has a route that cannot run them (an upstream speaking
 chat completions), the turn is served by the tool loop (tools.loop): every model call a chat step of its
@@ -7,7 +7,8 @@ our tools run between them, and the client gets one Response whose output lists 
 `mcp_list_tools` for each MCP server, `web_search_call` and `mcp_call` items as the model called them, the
 messages, and the client's own function calls (which end the turn, as they do without hosted tools).
 Streamed, each item comes with OpenAI's events. A model every route of which speaks the Responses API
-gets the request as it is: its upstream runs the tools.
+gets the request as it is (its upstream runs the tools), unless it offers `file_search`: the vector stores
+are ours, so we run it, for any model.
 
 - `web_search`: the server's search engine (tools.search); without one set up the tool is not offered
   to the model (Codex CLI offers it on every request). `include: ["web_search_call.action.sources"]` adds
@@ -18,6 +19,11 @@ gets the request as it is: its upstream runs the tools.
   naming `tools[i].server_url`.
 - `mcp` without a `server_url` (ours): `server_label` names an MCP server registered here that the key
   may use (an admin's, or the user's own), with its stored credentials.
+- `file_search`: the caller's own vector stores (knowledge.search: hybrid, OpenAI's attribute `filters`,
+  `max_num_results`, `ranking_options.score_threshold`); another user's store is a 404 naming
+  `tools[i].vector_store_ids`. Each call is a `file_search_call` item (its `results` when `include` asks for
+  `file_search_call.results`); the passages are numbered for the model, and each number the answer cites
+  (`[2]`) becomes a `file_citation` annotation on its text (file id, filename, index: where it stands).
 - `allowed_tools` (names, or `{"tool_names": [...]}`) narrows a server's tools. Approvals are not served:
   `require_approval` must be "never" (400 naming it otherwise).
 """
@@ -32,34 +38,51 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 
 from catalogue.models import LanguageModel
+from core.db import db
 from core.netguard import Guard, Refused
 from gateway import routing
 from gateway.chat_completions.protocol import invalid_param
 from gateway.chat_completions.tool_loop import StepServing, model_call, step_body
 from gateway.errors import GatewayError
 from gateway.responses_api.approvals import Approved, listing, run_approved
-from gateway.responses_api.protocol import HOSTED_TOOL_TYPES, CreateResponse, McpTool, McpToolFilter, WebSearchTool
+from gateway.responses_api.protocol import (
+    HOSTED_TOOL_TYPES,
+    CreateResponse,
+    FileSearchTool,
+    McpTool,
+    McpToolFilter,
+    WebSearchTool,
+)
 from gateway.serving.base import check_kind
 from gateway.serving.toolloop import open_toolbox, with_keepalives
 from gateway.translate_responses import ResponseStream
 from gateway.translate_responses.hosted import (
     approval_requested,
+    file_citations,
+    file_search_finished,
+    file_search_started,
     mcp_call_finished,
     mcp_call_started,
     mcp_tools_listed,
     web_search_finished,
     web_search_started,
 )
+from gateway.vector_stores.serving import not_found
+from knowledge.filters import FilterError, to_q
+from knowledge.models import VectorStore
+from knowledge.search import owned_store
 from tools import http, services
+from tools.file_search import FILE_SEARCH_RESULTS, FileSearch
 from tools.loop import Delta, LoopDone, LoopEvent, ToolFinished, ToolStarted, run_loop
 from tools.models import McpServer
 from tools.registry import Toolbox, ToolChoice
-from tools.results import ToolSpec
+from tools.results import Source, ToolSpec
 
 if TYPE_CHECKING:
     from gateway.responses_api.serving import ResponsesServing
 
 SOURCES = "web_search_call.action.sources"
+FILE_RESULTS = "file_search_call.results"
 FINAL_EVENTS = frozenset(("response.completed", "response.incomplete"))
 
 
@@ -85,6 +108,8 @@ class Hosted:
     allowed: dict[str, frozenset[str] | None] = field(default_factory=dict)  # label -> tool names kept
     labels: list[str] = field(default_factory=list)  # every MCP server, in the request's order
     approval: dict[str, Callable[[str], bool]] = field(default_factory=dict)  # label -> needs approval(tool)
+    file_search: FileSearch | None = None
+    file_search_param: str = ""  # the `tools[i]` offering it
 
     def keeps(self, spec: ToolSpec) -> bool:
         names = self.allowed.get(spec.server_name) if spec.kind == "mcp" else None
@@ -139,6 +164,26 @@ def _mcp(hosted: Hosted, tool: McpTool, param: str) -> None:
     hosted.params[label] = f"{param}.server_url"
 
 
+def _file_search(hosted: Hosted, tool: FileSearchTool, param: str) -> None:
+    if hosted.file_search is not None:
+        raise invalid_param(f"{param}.type", "file_search is given twice: name all its vector stores in one")
+    ranking = tool.ranking_options
+    if ranking is not None and ranking.hybrid_search is not None:
+        raise invalid_param(f"{param}.ranking_options.hybrid_search", "weighting the hybrid search is not supported")
+    if tool.filters is not None:
+        try:
+            to_q(tool.filters)
+        except FilterError as exc:
+            raise invalid_param(f"{param}.filters", str(exc)) from None
+    hosted.file_search = FileSearch(
+        stores=tuple(dict.fromkeys(tool.vector_store_ids)),
+        max_results=tool.max_num_results or FILE_SEARCH_RESULTS,
+        filters=tool.filters,
+        score_threshold=(ranking.score_threshold if ranking else None) or 0.0,
+    )
+    hosted.file_search_param = param
+
+
 def hosted_tools(request: CreateResponse) -> Hosted:
     """The request's hosted tools; a 400 naming the field for what is not served."""
     hosted = Hosted()
@@ -147,7 +192,18 @@ def hosted_tools(request: CreateResponse) -> Hosted:
             hosted.web_search = True
         elif isinstance(tool, McpTool):
             _mcp(hosted, tool, f"tools[{i}]")
+        elif isinstance(tool, FileSearchTool):
+            _file_search(hosted, tool, f"tools[{i}]")
     return hosted
+
+
+def _check_stores(user: Any, hosted: Hosted) -> None:
+    """A 404 naming the param for a vector store that is not the user's (or does not exist: not told apart)."""
+    for store_id in hosted.file_search.stores if hosted.file_search else ():
+        try:
+            owned_store(user, store_id)
+        except VectorStore.DoesNotExist:
+            raise not_found("vector store", store_id, f"{hosted.file_search_param}.vector_store_ids") from None
 
 
 async def _own_server(user: Any, tool: McpTool, param: str) -> McpServer:
@@ -185,7 +241,10 @@ async def open_hosted(serving: ResponsesServing, hosted: Hosted) -> Opened:
     and the chat request made again with their results."""
     caller = serving.call.caller
     own = [await _own_server(caller.user, tool, hosted.params[label]) for label, tool in hosted.own.items()]
-    choice = ToolChoice(web_search=hosted.web_search, mcp_servers=tuple(hosted.registered))
+    await db(_check_stores, caller.user, hosted)
+    choice = ToolChoice(
+        web_search=hosted.web_search, mcp_servers=tuple(hosted.registered), file_search=hosted.file_search
+    )
     toolbox = await open_toolbox(caller, choice, "tools", extra_servers=own, params=hosted.params)
     toolbox.keep(hosted.keeps)
     listed = {label: [listing(spec) for spec in toolbox.specs if spec.server_name == label] for label in hosted.labels}
@@ -206,6 +265,8 @@ class _Render:
         self.stream = ResponseStream(request, serving.ids, request.model)
         self.opened = opened
         self.sources = SOURCES in (request.include or ())
+        self.file_results = FILE_RESULTS in (request.include or ())
+        self.cited: dict[int, tuple[str, str]] = {}  # passage number -> (file id, filename)
         self.items: dict[str, dict[str, Any]] = {}
         self.started = False
 
@@ -247,6 +308,9 @@ class _Render:
         if event.kind == "web_search":
             query = str(event.arguments.get("query", ""))
             item, events = web_search_started(self.stream, self._id("ws"), query)
+        elif event.kind == "file_search":
+            query = str(event.arguments.get("query", ""))
+            item, events = file_search_started(self.stream, self._id("fs"), query)
         else:
             item, events = mcp_call_started(self.stream, self._id("mcp"), event.server, event.tool, event.arguments)
         self.items[event.call_id] = item
@@ -258,6 +322,11 @@ class _Render:
         if event.kind == "web_search":
             urls = [source.url for source in event.result.sources] if self.sources else None
             return web_search_finished(self.stream, item, failed, urls)
+        if event.kind == "file_search":
+            sources = event.result.sources
+            self.cited.update((source.number, (source.file_id, source.title)) for source in sources)
+            results = [_file_result(source) for source in sources] if self.file_results else None
+            return file_search_finished(self.stream, item, failed, results)
         return mcp_call_finished(self.stream, item, event.result.text, failed)
 
     def _done(self, done: LoopDone) -> list[dict[str, Any]]:
@@ -271,8 +340,20 @@ class _Render:
                 continue
             arguments = call["function"].get("arguments") or "{}"
             events += approval_requested(self.stream, self._id("mcpr"), spec.server_name, spec.remote_name, arguments)
+        if self.cited:
+            events += self.stream.annotate(lambda text: file_citations(text, self.cited))
         chunk = {"choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": done.finish_reason}]}
         return events + self.stream.feed(chunk) + self.stream.finish(done.usage.as_dict())
+
+
+def _file_result(source: Source) -> dict[str, Any]:
+    return {
+        "file_id": source.file_id,
+        "filename": source.title,
+        "text": source.snippet,
+        "score": source.score,
+        "attributes": dict(source.attributes) if source.attributes is not None else None,
+    }
 
 
 class HostedLoop:
@@ -287,9 +368,9 @@ class HostedLoop:
         serving.request = serving.parse(serving.call.body)
         serving.model = await serving.find_model(serving.request.model)
         check_kind(serving.model, serving.kind)
-        if runs_them_itself(serving.model):
-            return None
         hosted = hosted_tools(serving.request)
+        if hosted.file_search is None and runs_them_itself(serving.model):
+            return None
         serving.runs_hosted_tools = True
         await serving.load()
         return hosted

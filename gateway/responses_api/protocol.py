@@ -4,10 +4,10 @@ The same conventions as gateway.chat_completions.protocol: spec field order (Cre
 CreateModelResponseProperties, ResponseProperties, then its own properties), unknown fields kept
 (passed to upstreams that speak Responses, and to chat upstreams after translation), anything
 marked "ours" is an extension or a deliberate leniency. Item and tool types the spec has but no
-chat upstream can serve (file_search, computer use, ...) are kept as "other": valid here, passed
+chat upstream can serve (computer use, code interpreter, ...) are kept as "other": valid here, passed
 through to Responses-native upstreams, refused by the translation. `namespace` tools (groups of
 functions) are modelled: the translation flattens them; so are the hosted tools we run ourselves
-(`web_search`, `web_search_preview`, `mcp`).
+(`web_search`, `web_search_preview`, `mcp`, `file_search`).
 
 Answers (Response objects, stream events) are built by gateway.translate_responses or relayed
 from the upstream; the tests validate them against the schema.
@@ -273,8 +273,36 @@ class McpTool(OpenModel):
     require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
 
 
+class HybridSearchOptions(OpenModel):
+    embedding_weight: float
+    text_weight: float
+
+
+class RankingOptions(OpenModel):
+    ranker: Literal["none", "auto", "default-2024-11-15"] | None = None
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
+    hybrid_search: HybridSearchOptions | None = None
+
+
+class FileSearchTool(OpenModel):
+    """FileSearchTool: the caller's vector stores (ours, in our PostgreSQL) searched by us for any model."""
+
+    type: Literal["file_search"]
+    vector_store_ids: list[str] = Field(min_length=1, max_length=16)  # ours: at least one, as many as a search takes
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+    ranking_options: RankingOptions | None = None
+    filters: dict[str, Any] | None = None  # ComparisonFilter or CompoundFilter: knowledge.filters checks its shape
+
+
 HOSTED_TOOL_TYPES = frozenset(
-    ("web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11", "mcp")
+    (
+        "web_search",
+        "web_search_2025_08_26",
+        "web_search_preview",
+        "web_search_preview_2025_03_11",
+        "mcp",
+        "file_search",
+    )
 )
 _TOOL_TYPES = frozenset(("function", "namespace")) | HOSTED_TOOL_TYPES
 
@@ -289,6 +317,7 @@ Tool = Annotated[
     | Annotated[NamespaceTool, Tag("namespace")]
     | Annotated[WebSearchTool, Tag("web_search")]
     | Annotated[McpTool, Tag("mcp")]
+    | Annotated[FileSearchTool, Tag("file_search")]
     | Annotated[OtherType, Tag("other")],
     Discriminator(_tool_kind),
 ]

@@ -17,7 +17,7 @@ from tools.results import function_name
 _RESPONSES_FIELDS = frozenset(CreateResponse.model_fields) | {"schema"}
 # Items of earlier turns a chat upstream is not shown: reasoning it cannot read, and our hosted tools'
 # bookkeeping (the answer that followed them carries what the model made of them).
-_NOT_FOR_THE_MODEL = frozenset(("reasoning", "web_search_call", "mcp_list_tools"))
+_NOT_FOR_THE_MODEL = frozenset(("reasoning", "web_search_call", "file_search_call", "mcp_list_tools"))
 _MCP_ITEMS = frozenset(("mcp_approval_request", "mcp_approval_response", "mcp_call"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gateway.chat_completions.protocol import reasoning_text
@@ -185,6 +186,25 @@ class ResponseStream:
             events.append(self._event("response.content_part.done", **where, content_index=index, part=dict(part)))
         events.append(self._done_item(message, status))
         self._message = self._text = self._refusal = None
+        return events
+
+    def annotate(self, cite: Callable[[str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Annotations on the open message's text, which `cite(text)` finds, each with its event."""
+        message, part = self._message, self._text
+        if message is None or part is None:
+            return []
+        events = []
+        for annotation in cite(part["text"]):
+            part["annotations"].append(annotation)
+            events.append(
+                self._event(
+                    "response.output_text.annotation.added",
+                    **self._at(message),
+                    content_index=message["content"].index(part),
+                    annotation_index=len(part["annotations"]) - 1,
+                    annotation=annotation,
+                )
+            )
         return events
 
     def _tool_call_delta(self, delta: dict[str, Any]) -> list[dict[str, Any]]:

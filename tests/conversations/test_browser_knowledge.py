@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
 from tests.browser import log_in, open_page, send
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.knowledge_worker import start_worker  # noqa: F401  (the fixture)
 from tests.live_server import LiveServer
 
@@ -69,6 +69,10 @@ def test_a_knowledge_base_is_made_filled_attached_and_its_passages_cited(
     expect(choice).to_be_checked()
     page.locator("#knowledge-picker summary").click()
 
+    # The model takes tools: it searches the knowledge base, then answers citing what it read.
+    fake_upstream.queue(
+        Reply(tool_calls=[ToolCall("file_search", '{"query": "engine oil"}')]), Reply(content="Every 10,000 km [1].")
+    )
     send(page, "How often do I change the engine oil?")
     expect(page.locator('[data-role="assistant"]')).to_have_count(2)
     reply = last_reply(page)
@@ -94,12 +98,16 @@ def test_a_document_too_long_for_the_context_is_searched_and_cited(
     log_in(page)
     page.locator("#attach-input").set_input_files([{"name": "book.txt", "mimeType": "text/plain", "buffer": book}])
     expect(page.locator('#file-list [data-state="ready"]')).to_have_count(1)
+    fake_upstream.queue(
+        Reply(tool_calls=[ToolCall("file_search", '{"query": "vault code"}')]), Reply(content="It is 7341 [1].")
+    )
     send(page, "What is the vault code?")
     reply = last_reply(page)
     expect(reply).to_have_attribute("data-status", "complete")  # once the worker has ingested the book
     expect(reply.locator("[data-sources] summary").first).to_have_text("[1] book.txt")
-    sent = fake_upstream.last.body["messages"][-1]["content"]  # type: ignore[index]
-    assert "The vault code is 7341." in sent and len(sent) < 20_000
+    searched = fake_upstream.last.body["messages"][-1]  # type: ignore[index]
+    assert searched["role"] == "tool" and "The vault code is 7341." in searched["content"]
+    assert len(searched["content"]) < 20_000  # passages, not the book
 
 
 def test_a_shared_answer_shows_its_cited_passages(page: Page, alice: User, chat_model: LanguageModel) -> None:

@@ -1,5 +1,6 @@
-"""Knowledge in the chat: the passages of a conversation's (or its project's) knowledge bases go to the model
-ahead of the question and stay with the reply as its sources; a file too long for the context is searched
+"""Knowledge in the chat for a model that takes no tools: the passages of a conversation's (or its project's)
+knowledge bases go to the model ahead of the question and stay with the reply as its sources (a model that
+takes tools searches them itself: test_knowledge_tool_chat.py); a file too long for the context is searched
 instead of refused; a share shows the cited passages alone; another user hears nothing of them."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
+from catalogue.models import LanguageModel
 from conversations import files, shares
 from conversations.models import Attachment, Conversation, Message, Project
 from knowledge.models import StoredFile, VectorStore
@@ -30,12 +32,26 @@ OIL = "# Oil\n\nChange the engine oil every 10,000 km with grade 5W-30.\n"
 RADIO = "# Radio\n\nThe radio code is on a card in the glovebox.\n"
 
 
+@pytest.fixture(autouse=True)
+def without_tools(chat_model: LanguageModel) -> None:
+    chat_model.tools = False
+    chat_model.save(update_fields=["tools"])
+
+
 @sync_to_async
 def manuals(user: User) -> VectorStore:
     store = a_store(user, "Manuals")
     ingested(store, "oil.md", OIL)
     ingested(store, "radio.md", RADIO)
     return store
+
+
+@sync_to_async
+def in_project(conversation: Conversation, store: VectorStore) -> None:
+    project = Project.objects.create(owner=conversation.owner, name="Car")
+    project.knowledge_bases.add(store)
+    conversation.project = project
+    conversation.save(update_fields=["project"])
 
 
 async def ask(connect: Connect, user: User, conversation: Conversation, question: str, **extra: Any) -> dict[str, Any]:
@@ -82,15 +98,7 @@ async def test_a_projects_bases_are_searched_by_its_chats(
     alice: User, conversation: Conversation, connect: Connect, fake_upstream: FakeUpstream
 ) -> None:
     store = await manuals(alice)
-
-    @sync_to_async
-    def in_project() -> None:
-        project = Project.objects.create(owner=alice, name="Car")
-        project.knowledge_bases.add(store)
-        conversation.project = project
-        conversation.save(update_fields=["project"])
-
-    await in_project()
+    await in_project(conversation, store)
     reply = await ask(connect, alice, conversation, "Where is the radio code?")
     assert [s["filename"] for s in reply["sources"]][:1] == ["radio.md"]
     assert "glovebox" in question_sent(fake_upstream)

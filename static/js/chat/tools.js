@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 
 const STATE_LABELS = { running: "running", done: "done", failed: "failed", cancelled: "cancelled" };
-const BUILT_IN = { web_search: "Web search", fetch: "Read web page" };
+const BUILT_IN = { web_search: "Web search", fetch: "Read web page", file_search: "Search knowledge" };
 
 // The stored shape ({"web_search": true, "fetch": true, "mcp_servers": [...]}) as the control's keys.
 function keysOf(tools) {
