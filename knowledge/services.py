@@ -26,6 +26,7 @@ database thread), everything owner-only (another user's id is DoesNotExist, as a
 from __future__ import annotations
 
 import enum
+import gc
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -269,6 +270,15 @@ def add_file(
 
 def ingest(entry_id: int) -> None:
     """Extracts, chunks, embeds and stores one file of a store; records `failed` with the reason if it cannot."""
+    try:
+        _ingest(entry_id)
+    finally:
+        # A PDF reader keeps its file's bytes (and the streams it read) in reference cycles, which only a full
+        # collection frees: without one here a worker grew by twice each file's size (bench/ingest_memory.py).
+        gc.collect()
+
+
+def _ingest(entry_id: int) -> None:
     entry = (
         VectorStoreFile.objects.select_related("store__embedding_model", "store__owner", "file")
         .filter(pk=entry_id)
