@@ -1,4 +1,4 @@
-"""Time as the time-based rules read it (rate limits, budgets' periods, cooldowns), so tests can set it.
+"""Time as the time-based rules read it (rate limits, budgets' periods, cooldowns, time caps), so tests can set it.
 
 Production code asks `clock()`; a test installs a `ManualClock` with `use_clock()` and moves it
 forward by exactly the seconds it means, so "trips", "remaining" and "recovers after Retry-After"
