@@ -9,8 +9,8 @@ distractors), a "page" being 3,000 characters. bench/data/retrieval_questions.js
 each with a phrase of README.md that answers it (reworded in the question): a passage is relevant when it
 holds that phrase. Everything runs in this process on a fresh database `chatsite_bench_retrieval` of the
 embedded PostgreSQL; embeddings go through the gateway's routing to real servers on loopback (the bundled
-model's, chatsite.local_embedding; the fake upstream's, tests/fake_upstream.py, whose vectors are hashes of
-the text: a floor that knows no meaning). Bounded: a fixed corpus, a fixed number of searches.
+model's, chatsite.local_embedding; the fake upstream's, tests/fake_upstream.py, whose vectors hash
+a text's words into buckets: a floor that knows no meaning). Bounded: a fixed corpus, a fixed number of searches.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def main() -> None:
         )  # fmt: skip
         print("\n| embeddings | mode | recall@5 | MRR@10 |\n| --- | --- | --- | --- |")
         stores = {}
-        for label, model in (("bundled wordllama-256", offline), ("fake upstream (hashes)", hashed)):
+        for label, model in (("bundled wordllama-256", offline), ("fake upstream (hashed words)", hashed)):
             store, seconds = ingest(user, label, model, documents)
             stores[label] = (store, seconds)
             for mode in ("vector", "text", "hybrid"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -129,8 +130,24 @@ async def stream_completion(
 # --- embeddings -------------------------------------------------------------------------------
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def vector(value: Any, dims: int) -> list[float]:
-    """A deterministic unit-free vector for an input (the same input, the same vector)."""
+    """A deterministic vector for an input (the same input, the same vector).
+
+    A text's is its words hashed into `dims` buckets (feature hashing, unit length), so texts sharing words
+    are near, as a real model's would be for those (without any meaning beyond the words); anything else
+    (token lists, a text without words) gets a hash of its JSON.
+    """
+    words = _WORD.findall(value.lower()) if isinstance(value, str) else []
+    if words:
+        buckets = [0.0] * dims
+        for word in words:
+            digest = hashlib.sha256(word.encode()).digest()
+            buckets[int.from_bytes(digest[:4], "big") % dims] += 1.0 if digest[4] & 1 else -1.0
+        norm = sum(v * v for v in buckets) ** 0.5 or 1.0
+        return [round(v / norm, 6) for v in buckets]
     seed = json.dumps(value).encode()
     values: list[float] = []
     counter = 0

@@ -86,3 +86,13 @@ def test_chat_answers_carry_reasoning_under_either_name(fake_upstream: FakeUpstr
     fake_upstream.queue(Reply(content="42", reasoning="think"))
     chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "?"}], stream=True))
     assert [c.choices[0].delta.model_extra for c in chunks if c.choices][1] == {"reasoning_content": "think"}
+
+
+def test_the_fake_embeddings_put_texts_sharing_words_nearer() -> None:
+    from tests.fake_upstream_openai import vector
+
+    def cosine(a: str, b: str) -> float:
+        return sum(x * y for x, y in zip(vector(a, 64), vector(b, 64), strict=True))
+
+    assert vector("Car oil", 64) == vector("car oil", 64)
+    assert cosine("change the car oil", "car oil every year") > cosine("change the car oil", "gardening in spring")
