@@ -46,6 +46,7 @@ class Reply:
     complete: float = 0.0
     frames: int = 0
     delays: list[float] = field(default_factory=list)  # per chunk: sent by the upstream → read here (paced)
+    gaps: list[float] = field(default_factory=list)  # between consecutive delta frames, as read here
     to_upstream: float = 0.0  # paced: the send → the upstream's first chunk, less one pace
     chunks_seen: int = 0
     chunks_stored: int = 0
@@ -99,6 +100,7 @@ async def one_chat(
     url = f"ws://127.0.0.1:{port}/ws/conversations/{conversation}/"
     headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
     reply = Reply()
+    last_delta = 0.0
     async with websockets.connect(
         url, origin=Origin(f"http://127.0.0.1:{port}"), additional_headers=headers, max_size=None, open_timeout=120
     ) as socket:
@@ -115,8 +117,12 @@ async def one_chat(
             frame = json.loads(await asyncio.wait_for(socket.recv(), 300))
             reply.frames += 1
             if frame["type"] == "delta":
-                if not reply.first_delta:
-                    reply.first_delta = time.perf_counter() - started
+                read_at = time.perf_counter() - started
+                if reply.first_delta:
+                    reply.gaps.append(read_at - last_delta)
+                else:
+                    reply.first_delta = read_at
+                last_delta = read_at
                 if pace:
                     now = time.time()
                     stamps = frame["text"].split()

@@ -9,7 +9,6 @@ lookup), reads no proxy or certificate settings from the environment, and follow
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ssl
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from urllib.parse import urljoin
 import httpcore2
 import httpx2
 
+from core.clock import clock
 from core.netguard import Guard, GuardedBackend, Refused
 from tools.results import ToolError
 
@@ -97,10 +97,10 @@ async def get(
 
 @asynccontextmanager
 async def within(seconds: float, what: str) -> AsyncIterator[None]:
-    """The body given `seconds`; running out of time, a refused address or an HTTP failure become a ToolError
-    naming `what` (a host, never a URL's query or a credential)."""
+    """The body given `seconds` (of core.clock); running out of time, a refused address or an HTTP failure
+    become a ToolError naming `what` (a host, never a URL's query or a credential)."""
     try:
-        async with asyncio.timeout(seconds):
+        async with clock().timeout(seconds):
             yield
     except TimeoutError:
         raise ToolError(f"{what} did not answer within {seconds:g} seconds") from None

@@ -190,7 +190,7 @@ async def _run_one(toolbox: Toolbox, call: _Call, started: ToolStarted, deadline
     else:
         remaining = max(deadline - began, 0.001)
         try:
-            async with asyncio.timeout(remaining):
+            async with clock().timeout(remaining):
                 result = await toolbox.run(ToolCall(call.name, call.arguments, call.call_id), time_cap=remaining)
         except TimeoutError:
             result = ToolResult.error(f"the tool {call.name} did not answer before the time limit")

@@ -31,6 +31,10 @@ from tools.results import Image, ToolError, ToolResult
 
 STREAMABLE_HTTP = "streamable_http"
 SSE = "sse"
+# The SDK's own timeouts (HTTP reads, its requests) only as a backstop far beyond any cap: our time cap
+# (core.clock) is the one that ends a call, so a slow server always gets the same message, and a test
+# decides when it fires.
+SDK_BACKSTOP_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,23 @@ def _failure(endpoint: Endpoint, exc: BaseException) -> ToolError:
 
 
 @asynccontextmanager
-async def _connected(endpoint: Endpoint, seconds: float) -> AsyncIterator[Client]:
+async def _time_cap(seconds: float) -> AsyncIterator[None]:
+    """The body within `seconds` of core.clock, else TimeoutError: also when the SDK turned the cap's
+    cancellation into something else on its way out (its SSE transport's task group raises an
+    ExceptionGroup of its tasks' errors). A cancellation from outside still propagates as one."""
+    cap: asyncio.Timeout | None = None
+    try:
+        async with clock().timeout(seconds) as cap:
+            yield
+    except (Exception, asyncio.CancelledError) as exc:
+        task = asyncio.current_task()
+        if cap is None or not cap.expired() or (task is not None and task.cancelling()):
+            raise
+        raise TimeoutError from exc
+
+
+@asynccontextmanager
+async def _connected(endpoint: Endpoint) -> AsyncIterator[Client]:
     if endpoint.transport not in (STREAMABLE_HTTP, SSE):
         raise ToolError(f"the MCP server {endpoint.name} names an unknown transport")
     guard = Guard(allow_internal=endpoint.allow_internal)
@@ -92,16 +112,18 @@ async def _connected(endpoint: Endpoint, seconds: float) -> AsyncIterator[Client
         transport = sse_client(
             endpoint.url,
             headers=endpoint.headers,
-            timeout=seconds,
-            sse_read_timeout=seconds,
+            timeout=SDK_BACKSTOP_SECONDS,
+            sse_read_timeout=SDK_BACKSTOP_SECONDS,
             httpx_client_factory=factory,
         )
-        async with Client(transport, read_timeout_seconds=seconds) as client:
+        async with Client(transport, read_timeout_seconds=SDK_BACKSTOP_SECONDS) as client:
             yield client
         return
     async with (
-        http.client(guard, headers=endpoint.headers, timeout=http.Timeout(seconds)) as http_client,
-        Client(streamable_http_client(endpoint.url, http_client=http_client), read_timeout_seconds=seconds) as client,
+        http.client(guard, headers=endpoint.headers, timeout=http.Timeout(SDK_BACKSTOP_SECONDS)) as http_client,
+        Client(
+            streamable_http_client(endpoint.url, http_client=http_client), read_timeout_seconds=SDK_BACKSTOP_SECONDS
+        ) as client,
     ):
         yield client
 
@@ -128,7 +150,7 @@ async def list_tools(endpoint: Endpoint, *, time_cap: float | None = None, fresh
     timeout = time_cap or settings.TOOLS_MCP_TIMEOUT
     tools: list[mcp_types.Tool] = []
     try:
-        async with asyncio.timeout(timeout), _connected(endpoint, timeout) as client:
+        async with _time_cap(timeout), _connected(endpoint) as client:
             cursor: str | None = None
             while True:
                 page = await client.list_tools(cursor=cursor)
@@ -186,7 +208,7 @@ async def call_tool(
     (refused, unreachable, slow, broken) raises ToolError. Cancellation propagates, ending the call."""
     timeout = time_cap or settings.TOOLS_MCP_TIMEOUT
     try:
-        async with asyncio.timeout(timeout), _connected(endpoint, timeout) as client:
+        async with _time_cap(timeout), _connected(endpoint) as client:
             result = await client.call_tool(name, arguments)
     except TimeoutError:
         raise ToolError(f"the tool {name} of {endpoint.name} did not answer within {timeout:g} seconds") from None

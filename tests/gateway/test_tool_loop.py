@@ -7,6 +7,9 @@ tests/tools/mcp_server.py and the fake SearXNG on loopback, the page server for 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -15,6 +18,7 @@ import pytest
 from accounts.keys import create_key
 from accounts.models import User
 from catalogue.models import LanguageModel, Provider
+from core.clock import ManualClock
 from tests.fake_anthropic import AnthropicReply, FakeAnthropic, Text, ToolUse
 from tests.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
@@ -36,6 +40,16 @@ WEATHER_TOOL: Any = {
 def offered(body: dict[str, Any] | None) -> list[str]:
     assert body is not None
     return [tool["function"]["name"] for tool in body.get("tools") or ()]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 60) -> bool:
+    """Polls `condition` for up to `seconds` (a bound for a broken build, never a pace the test needs)."""
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def tool_messages(body: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -162,9 +176,10 @@ def test_another_users_mcp_server_is_refused(
 
 
 def test_a_failing_and_a_slow_mcp_tool_are_errors_the_model_reads(
-    gateway: Gateway, fake_upstream: FakeUpstream, local: McpServer, settings: Any
+    gateway: Gateway, fake_upstream: FakeUpstream, local: McpServer, settings: Any, clock: ManualClock
 ) -> None:
     settings.TOOLS_MCP_TIMEOUT = 1.0
+    mcp_server.hang_started.clear()
     mcp_server.hang_cancelled.clear()
     fake_upstream.queue(
         Reply(
@@ -175,7 +190,14 @@ def test_a_failing_and_a_slow_mcp_tool_are_errors_the_model_reads(
         ),
         Reply(content="Both failed."),
     )
-    completion = gateway.client().chat.completions.create(model=MODEL, messages=ASK, extra_body={"tools": True})
+    create = gateway.client().chat.completions.create
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(create, model=MODEL, messages=ASK, extra_body={"tools": True})
+        # The cap runs out on the clock, once the failing tool has answered and the hanging one is waiting.
+        assert mcp_server.hang_started.wait(60)
+        assert wait_until(lambda: Record.objects.filter(tool="fail").exists())
+        clock.advance(1)
+        completion = asked.result(60)
     assert completion.choices[0].message.content == "Both failed."
     failed, slow = tool_messages(fake_upstream.last.body)
     assert failed["tool_call_id"] == "call_f" and failed["content"] == "Error: Error executing tool fail"

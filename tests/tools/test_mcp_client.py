@@ -13,6 +13,7 @@ from core.clock import ManualClock
 from tests.live_server import free_port
 from tests.tools import mcp_server
 from tests.tools.servers import serve
+from tools import mcp_client
 from tools.mcp_client import SSE, Endpoint, call_tool, forget_listings, list_tools
 from tools.results import ToolError
 
@@ -68,9 +69,58 @@ async def test_a_structured_result_keeps_the_data(endpoint: Endpoint) -> None:
     assert '"Oslo"' in result.text
 
 
-async def test_a_tool_that_hangs_is_a_tool_error_at_the_time_cap(endpoint: Endpoint) -> None:
-    with pytest.raises(ToolError, match="did not answer within"):
-        await call_tool(endpoint, "hang", {}, time_cap=0.5)
+async def test_a_tool_that_hangs_is_a_tool_error_at_the_time_cap(endpoint: Endpoint, clock: ManualClock) -> None:
+    mcp_server.hang_started.clear()
+    call = asyncio.ensure_future(call_tool(endpoint, "hang", {}, time_cap=5))
+    assert await asyncio.to_thread(mcp_server.hang_started.wait, 60)
+    clock.advance(4.9)
+    await asyncio.sleep(0.05)
+    assert not call.done(), "the cap ran out before its time on the clock"
+    clock.advance(0.2)
+    with pytest.raises(ToolError, match="the tool hang of local did not answer within 5 seconds"):
+        await asyncio.wait_for(call, 60)
+
+
+async def test_a_listing_still_under_way_at_the_time_cap_is_a_tool_error(
+    endpoint: Endpoint, clock: ManualClock
+) -> None:
+    listing = asyncio.ensure_future(list_tools(endpoint, time_cap=5))
+    await asyncio.sleep(0)
+    clock.advance(5)
+    with pytest.raises(ToolError, match="did not list its tools within 5 seconds"):
+        await asyncio.wait_for(listing, 60)
+
+
+async def _wraps_its_cancellation() -> None:
+    """Like the SDK's SSE transport when cancelled: its task group raises its tasks' errors as a group."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [RuntimeError("read after close")]) from None
+
+
+async def test_whatever_the_sdk_makes_of_the_caps_cancellation_is_the_time_cap(clock: ManualClock) -> None:
+    async def capped() -> None:
+        async with mcp_client._time_cap(5):
+            await _wraps_its_cancellation()
+
+    task = asyncio.ensure_future(capped())
+    await asyncio.sleep(0)
+    clock.advance(5)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(task, 60)
+
+
+async def test_a_cancellation_from_outside_is_never_taken_for_the_time_cap(clock: ManualClock) -> None:
+    async def capped() -> None:
+        async with mcp_client._time_cap(5):
+            await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(capped())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_cancelling_the_caller_cancels_the_call_on_the_server(base: str) -> None:
