@@ -25,7 +25,12 @@ def url_problem(url: str) -> str | None:
 
 
 class OwnServerForm(forms.Form):
-    name = forms.SlugField(max_length=64, help_text="Letters, digits, '-' and '_'; how the chat's Tools list names it.")
+    # Not "Name" (nor any label holding it): the profile's API key form above is found by that label.
+    name = forms.SlugField(
+        label="Server",
+        max_length=64,
+        help_text="Letters, digits, '-' and '_'; how the chat's Tools list names it.",
+    )
     url = forms.URLField(
         label="URL",
         max_length=500,

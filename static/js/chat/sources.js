@@ -2,7 +2,8 @@
 // passage itself on click. Text only (textContent): a passage is the user's document, never markup.
 export function renderSources(el, message) {
   if (!el) return;
-  let box = el.querySelector("[data-sources]");
+  // Its own box only: a web search's numbered links (tools.js) carry data-sources="web" beside it.
+  let box = el.querySelector(".msg-sources");
   const sources = message.sources || [];
   if (!sources.length) {
     if (box) box.remove();
