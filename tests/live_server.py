@@ -89,6 +89,7 @@ def start_server(
     server: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
+    application_name: str | None = None,
 ) -> LiveServer:
     server = server or os.environ.get("LIVE_SERVER", "daphne")
     port = free_port()
@@ -101,10 +102,12 @@ def start_server(
         ]  # fmt: skip
     else:
         raise ValueError(f"unknown server {server!r}")
+    # A name makes the server's own PostgreSQL sessions findable (a test ends only those).
+    named = f"?application_name={application_name}" if application_name else ""
     child_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "DATABASE_URL": database_url(settings_dict),
+        "DATABASE_URL": database_url(settings_dict) + named,
         "SECRET_KEY": secret_key,
         "DEBUG": "0",
         "HTTPS": "0",

@@ -13,7 +13,7 @@ import pytest
 
 from accounts.keys import create_key
 from accounts.models import User
-from tests.live_server import LiveServer, database_url, start_server
+from tests.live_server import LiveServer, start_server
 from tests.signed_in import sign_in
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,9 +28,8 @@ def worker(transactional_db: None) -> Iterator[LiveServer]:
 
     # Named, so that only the worker's connections are ended: this process's threads keep theirs for
     # the tests that follow.
-    url = database_url(dict(connection.settings_dict)) + f"?application_name={WORKER_NAME}"
     server = start_server(
-        dict(connection.settings_dict), settings.SECRET_KEY, server="uvicorn", env={"DATABASE_URL": url}
+        dict(connection.settings_dict), settings.SECRET_KEY, server="uvicorn", application_name=WORKER_NAME
     )
     yield server
     server.stop()

@@ -19,7 +19,7 @@ from accounts.models import User
 from catalogue.models import LanguageModel
 from conversations.models import Conversation, Message
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.live_server import LiveServer, database_url, start_server
+from tests.live_server import LiveServer, start_server
 from tests.scaleout.test_two_workers import WORDS, _finished, _frames, _session_cookie, _socket, model  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180)
@@ -29,8 +29,7 @@ WORKER_NAME = "chatsite-outage-test"
 
 @pytest.fixture
 def worker(transactional_db: None) -> Iterator[LiveServer]:
-    url = database_url(dict(connection.settings_dict)) + f"?application_name={WORKER_NAME}"
-    server = start_server(dict(connection.settings_dict), settings.SECRET_KEY, env={"DATABASE_URL": url})
+    server = start_server(dict(connection.settings_dict), settings.SECRET_KEY, application_name=WORKER_NAME)
     yield server
     server.stop()
 
