@@ -213,6 +213,10 @@ class LanguageModel(models.Model):
         default=False,
         help_text="Also cache requests that are never cached otherwise (n > 1 sampled, store: false, tools we run).",
     )
+    cache_hits_limited = models.BooleanField(
+        default=True,
+        help_text="Cached answers count against rate limits (requests and tokens per minute); off: they are free.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = LanguageModelQuerySet.as_manager()

@@ -11,6 +11,10 @@ function the client runs), `n > 1` sampled above temperature 0, `store: false`. 
 the cache with `Cache-Control: no-cache` (not read, still written) or `no-store` (neither). A hit is
 a ledger row at zero cost, marked `cached`, and answers with `x-chatsite-cache: hit`.
 
+The cache is looked in before the request is reserved (`look`), so a hit reserves only the tokens it
+replays, and none at all when the model's `cache_hits_limited` is off: then a caller at its rate limit
+still gets cached answers, and they take nothing from its requests or tokens per minute.
+
 Entries live in Redis when REDIS_URL is set, else in PostgreSQL (gateway.models.CachedAnswer), capped
 per entry and in total (GATEWAY_CACHE_MAX_ENTRY_BYTES, GATEWAY_CACHE_MAX_TOTAL_BYTES: the oldest go
 first). Expiry reads core.clock in both (Redis's own expiry only cleans up, a little later).
@@ -207,25 +211,44 @@ def _mark(serving: Serving[Any], state: str) -> None:
         serving.headers[CACHE_HEADER] = state
 
 
+@dataclass
+class Looked:
+    """What `look` found for a prepared request: its plan, and the entry when there is one."""
+
+    plan: Plan | None
+    hit: dict[str, Any] | None = None
+
+    @property
+    def usage(self) -> Usage:
+        assert self.hit is not None
+        return _usage(self.hit)
+
+
+async def look(serving: Serving[Any]) -> Looked:
+    """The cache's plan for a request whose model is found, and its entry (read before reserving)."""
+    chosen = plan(serving)
+    hit = await get(chosen.key) if chosen is not None and chosen.read else None
+    if hit is not None:
+        _mark(serving, "hit")
+    elif chosen is not None:
+        _mark(serving, "miss")
+    return Looked(chosen, hit)
+
+
 async def answer(serving: Serving[Any], fresh: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     """The cached answer of a prepared request, or `fresh()`'s, kept when it went well."""
     from gateway.serving.base import settled
 
-    chosen = plan(serving)
-    if chosen is None:
-        return await fresh()
-    hit = await get(chosen.key) if chosen.read else None
-    if hit is not None:
-        _mark(serving, "hit")
+    looked = serving.looked
+    if looked.hit is not None:
         serving.call.cached = True
-        usage = _usage(hit)
+        usage = looked.usage
         async with settled(serving.call, usage) as outcome:
             outcome.succeeded(usage)
-        return dict(hit["answer"])
-    _mark(serving, "miss")
+        return dict(looked.hit["answer"])
     result = await fresh()
-    call = serving.call
-    if call.status == 200 and chosen.write and call.usage is not None:
+    call, chosen = serving.call, looked.plan
+    if chosen is not None and chosen.write and call.status == 200 and call.usage is not None:
         usage = call.usage
         await put(chosen.key, {"answer": result, "usage": [usage.prompt_tokens, usage.completion_tokens]}, chosen.ttl)
     return result
@@ -235,26 +258,22 @@ async def stream(serving: Serving[Any], fresh: Callable[[], AsyncGenerator[Any, 
     """A prepared request's stream: the cached chunks replayed, or `fresh()`'s, kept when it ended well."""
     from gateway.serving.base import settled
 
-    chosen = plan(serving)
-    hit = await get(chosen.key) if chosen is not None and chosen.read else None
-    if hit is not None:
-        _mark(serving, "hit")
+    looked = serving.looked
+    if looked.hit is not None:
         serving.call.cached = True
-        usage = _usage(hit)
+        usage = looked.usage
         async with settled(serving.call, usage) as outcome:
-            for chunk in hit["chunks"]:
+            for chunk in looked.hit["chunks"]:
                 yield chunk
             outcome.succeeded(usage)
         return
-    if chosen is not None:
-        _mark(serving, "miss")
     recorded: list[Any] = []
     async with contextlib.aclosing(fresh()) as events:
         async for item in events:
             if item is not None:
                 recorded.append(item)
             yield item
-    call = serving.call
+    call, chosen = serving.call, looked.plan
     if chosen is not None and chosen.write and call.status == 200 and call.usage is not None:
         usage = call.usage
         await put(chosen.key, {"chunks": recorded, "usage": [usage.prompt_tokens, usage.completion_tokens]}, chosen.ttl)

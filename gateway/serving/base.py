@@ -205,6 +205,7 @@ class Serving(Generic[R]):
     PROTOCOL: ClassVar[type[BaseModel] | None] = None
     request: R
     model: LanguageModel
+    looked: cache.Looked  # what the response cache has for the request (read before reserving)
 
     def __init__(
         self,
@@ -270,11 +271,18 @@ class Serving(Generic[R]):
             if wider is not None:
                 self.answer_with(wider)
                 call.prompt_estimate, completion = self.estimate()
-            await reserve(call, self.model, call.prompt_estimate, completion)
+            self.looked = await cache.look(self)
+            if self.looked.hit is None:
+                await reserve(call, self.model, call.prompt_estimate, completion)
+            elif self.model.cache_hits_limited:
+                replayed = self.looked.usage
+                await reserve(call, self.model, replayed.prompt_tokens, replayed.completion_tokens)
         except GatewayError as exc:
             await call.finish(Usage(), exc.status, error_code_of(exc))
             raise
         if self.headers is not None:
+            if call.reservation is None and self.looked.hit is not None:
+                self.headers.update(await limits.peek_headers(call.caller))
             self.headers.update(limits.headers(call.reservation))
             self.headers[fallbacks.MODEL_HEADER] = self.model.public_id
         call.attempts = routing.Attempts(self.model)

@@ -57,6 +57,10 @@ def test_models_cache_turns_the_cache_on_and_off(catalogue: list[LanguageModel])
     assert "shared by every user" in run("models", "cache", "acme/m0", "--ttl", "60", "--shared")
     model = LanguageModel.objects.get(public_id="acme/m0")
     assert (model.cache_ttl_seconds, model.cache_shared, model.cache_unsafe) == (60, True, False)
+    assert model.cache_hits_limited, "hits count against rate limits unless the operator says otherwise"
+    assert "hits are free of rate limits" in run("models", "cache", "acme/m0", "--ttl", "60", "--no-count-hits")
+    assert not LanguageModel.objects.get(public_id="acme/m0").cache_hits_limited
+    assert "hits count against rate limits" in run("models", "cache", "acme/m0", "--ttl", "60", "--count-hits")
     assert "not cached" in run("models", "cache", "acme/m0", "--off")
     assert LanguageModel.objects.get(public_id="acme/m0").cache_ttl_seconds == 0
     with pytest.raises(CommandError, match="no model"):

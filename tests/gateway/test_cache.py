@@ -14,6 +14,7 @@ from core.clock import ManualClock
 from gateway.models import CachedAnswer
 from tests.fake_upstream import FakeUpstream
 from tests.gateway.conftest import MODEL, Gateway, wait_for_usage
+from usage.models import Limit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,3 +178,23 @@ def test_a_keys_own_cache_setting_overrides_the_models(gateway: Gateway, clock: 
     assert [ask(gateway).headers.get("x-chatsite-cache") for _ in range(2)] == [None, None]
     # Entries are the user's, whichever of their keys wrote them: the first key's answer serves the other.
     assert ask(gateway, other_secret).headers.get("x-chatsite-cache") == "hit"
+
+
+def test_cache_hits_count_against_rate_limits_unless_the_operator_frees_them(cached: Gateway) -> None:
+    Limit.objects.create(user=cached.user, requests_per_minute=2)
+    assert [ask(cached).headers.get("x-chatsite-cache") for _ in range(2)] == ["miss", "hit"]
+    with pytest.raises(openai.RateLimitError):
+        ask(cached)  # the hit took the second request of the minute
+
+    cached.model.cache_hits_limited = False
+    cached.model.save()
+    for _ in range(3):
+        hit = ask(cached)
+        assert hit.headers.get("x-chatsite-cache") == "hit"
+        assert hit.headers.get("x-ratelimit-remaining-requests") == "0", "the caller is told where it stands"
+    with pytest.raises(openai.RateLimitError):
+        cached.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Not cached"}])
+    rows = wait_for_usage(7)
+    assert [(r.status, r.cached) for r in rows] == [(200, False), (200, True), (429, False)] + [(200, True)] * 3 + [
+        (429, False)
+    ]

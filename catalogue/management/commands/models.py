@@ -104,6 +104,11 @@ class Command(BaseCommand):
             action=argparse.BooleanOptionalAction,
             help="Also cache what is never cached otherwise (n > 1 sampled, store: false, tools we run).",
         )
+        cache.add_argument(
+            "--count-hits",
+            action=argparse.BooleanOptionalAction,
+            help="Whether cached answers count against rate limits (default: they do).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -264,9 +269,13 @@ class Command(BaseCommand):
             model.cache_shared = options["shared"]
         if options["unsafe"] is not None:
             model.cache_unsafe = options["unsafe"]
-        model.save(update_fields=["cache_ttl_seconds", "cache_shared", "cache_unsafe"])
+        if options["count_hits"] is not None:
+            model.cache_hits_limited = options["count_hits"]
+        model.save(update_fields=["cache_ttl_seconds", "cache_shared", "cache_unsafe", "cache_hits_limited"])
         if not model.cache_ttl_seconds:
             self.stdout.write(f"model {model.public_id}: answers are not cached")
             return
         scope = "shared by every user" if model.cache_shared else "per user"
-        self.stdout.write(f"model {model.public_id}: answers cached for {model.cache_ttl_seconds} s, {scope}")
+        limited = "hits count against rate limits" if model.cache_hits_limited else "hits are free of rate limits"
+        ttl = model.cache_ttl_seconds
+        self.stdout.write(f"model {model.public_id}: answers cached for {ttl} s, {scope}, {limited}")
