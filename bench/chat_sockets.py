@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import websockets  # noqa: E402
 from websockets.typing import Origin  # noqa: E402
 
-from bench.side_by_side import MODEL, Server, launch, prepare_database, seed, start_ours  # noqa: E402
+from bench.side_by_side import MODEL, Server, launch, open_to, prepare_database, seed, start_ours  # noqa: E402
 from tests.live_server import free_port  # noqa: E402
 
 
@@ -203,6 +203,8 @@ def main() -> None:
             other = Path(args.compare_checkout).resolve()
             commit = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True,
                                     text=True, check=True).stdout.strip()  # fmt: skip
+            relaxed = open_to(other, db_url)
+            print(f"Columns the checkout does not know, made nullable for it: {', '.join(relaxed) or 'none'}")
             sites.append((f"checkout {commit}", {}, other))
         chats = sessions(args.chats * args.rounds * len(sites))
         running = []

@@ -152,6 +152,45 @@ def launch(
     sys.exit(f"bench: {server.name} did not answer within {timeout:.0f}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+# Printed by a checkout's own Django: every table its models write and the columns they know.
+_COLUMNS = """
+import json, django
+django.setup()
+from django.apps import apps
+known = {}
+for model in apps.get_models(include_auto_created=True):
+    meta = model._meta
+    known.setdefault(meta.db_table, []).extend(f.column for f in meta.local_concrete_fields)
+print(json.dumps(known))
+"""
+
+
+def open_to(other: Path, db_url: str) -> list[str]:
+    """Let an earlier checkout's site write to the bench database, migrated by this one.
+
+    Columns added since have no default in PostgreSQL (Django fills them in), so the earlier code's
+    inserts would fail on them: in the bench database only, those it does not know accept NULL.
+    Returns them, "table.column".
+    """
+    import psycopg
+
+    env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "chatsite.settings"}
+    printed = subprocess.run([sys.executable, "-c", _COLUMNS], cwd=other, env=env, capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    known: dict[str, list[str]] = json.loads(printed.strip().splitlines()[-1])
+    relaxed = []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND is_nullable = 'NO' AND column_default IS NULL"
+        ).fetchall()
+        for table, column in rows:
+            if table in known and column not in known[table]:
+                conn.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP NOT NULL')
+                relaxed.append(f"{table}.{column}")
+    return sorted(relaxed)
+
+
 def start_ours(
     server_name: str | None,
     db_url: str,
@@ -393,6 +432,8 @@ def main() -> None:
             other = Path(args.compare_checkout).resolve()
             commit = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], capture_output=True,
                                     text=True, check=True).stdout.strip()  # fmt: skip
+            relaxed = open_to(other, db_url)
+            print(f"Columns the checkout does not know, made nullable for it: {', '.join(relaxed) or 'none'}")
             ours.append(start_ours(None, db_url, secret_key, api_key, root=other, label=f"checkout {commit}"))
         servers += ours
         litellm = None if args.no_litellm else start_litellm(upstream_port, workdir)
