@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from conversations import knowledge, progress, rejoin, services, tool_calls
@@ -172,9 +173,12 @@ class Generation:
 
     async def _consume(self) -> None:
         try:
-            # A file of the question too long for the context is searched once the worker has ingested it.
-            await knowledge.wait_for_ingestion(self.conversation_id)
-            turn = await db(services.generation_input, self.message_id)
+            try:
+                turn = await db(services.generation_input, self.message_id)
+            except knowledge.StillIngesting:
+                # A file of the question too long for the context is searched once the worker has ingested it.
+                await knowledge.wait_for_ingestion(self.conversation_id)
+                turn = await db(partial(services.generation_input, self.message_id, files_pending=True))
             if turn is None:
                 self.stopped = True
                 return

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import post_delete
 
 from accounts.models import User
@@ -115,18 +115,18 @@ def set_projects(user: User, store: VectorStore, project_ids: Iterable[int]) -> 
 
 
 def searched_by(conversation: Conversation) -> list[VectorStore]:
-    """Every store a reply in the conversation searches, each once, the owner's alone."""
-    query = VectorStore.objects.filter(owner=conversation.owner_id)
-    ids = set(conversation.knowledge_bases.values_list("pk", flat=True))
-    if conversation.project_id is not None:
-        ids |= set(
-            Project.knowledge_bases.through.objects.filter(project_id=conversation.project_id).values_list(
-                "vectorstore_id", flat=True
-            )
+    """Every store a reply in the conversation searches, each once, the owner's alone (one query)."""
+    chosen = Q(
+        pk__in=Conversation.knowledge_bases.through.objects.filter(conversation_id=conversation.pk).values(
+            "vectorstore_id"
         )
+    )
     if conversation.own_knowledge_id is not None:
-        ids.add(conversation.own_knowledge_id)
-    return list(query.filter(pk__in=ids).order_by("pk")) if ids else []
+        chosen |= Q(pk=conversation.own_knowledge_id)
+    if conversation.project_id is not None:
+        project_bases = Project.knowledge_bases.through.objects.filter(project_id=conversation.project_id)
+        chosen |= Q(pk__in=project_bases.values("vectorstore_id"))
+    return list(VectorStore.objects.filter(chosen, owner=conversation.owner_id).order_by("pk"))
 
 
 def with_file_search(choice: ToolChoice | None, stores: Sequence[VectorStore], room_tokens: int) -> ToolChoice:
@@ -157,11 +157,13 @@ def add_found(message_id: int, found: Sequence[Source]) -> None:
     Message.objects.filter(pk=message_id).update(sources=kept)
 
 
-def find_sources(conversation: Conversation, question: str, room_tokens: int) -> list[dict[str, Any]]:
-    """The passages of the conversation's knowledge bases that best answer `question`, best first, within
-    PASSAGES_SHARE of `room_tokens`; [] when it searches none."""
+def find_sources(
+    conversation: Conversation, stores: Sequence[VectorStore], question: str, room_tokens: int
+) -> list[dict[str, Any]]:
+    """The passages of `stores` (the conversation's knowledge bases) that best answer `question`, best first,
+    within PASSAGES_SHARE of `room_tokens`; [] when there are none."""
     question = question.strip()[: search.MAX_QUERY_CHARS]
-    stores = searched_by(conversation) if question else []
+    stores = stores if question else []
     try:
         hits = (
             search.search_stores(
@@ -246,10 +248,20 @@ def _searchable_bytes(attachment: Attachment) -> bytes:
     return attachment.text.encode()
 
 
-def _ingesting(conversation_id: int) -> bool:
-    own = Conversation.objects.filter(pk=conversation_id).values_list("own_knowledge_id", flat=True).first()
+class StillIngesting(Exception):
+    """A file of the conversation's own knowledge base waits for the ingestion worker."""
+
+
+def ingesting(conversation: Conversation) -> bool:
+    """Whether the conversation's own knowledge base has a file waiting for the worker (no query without one)."""
+    own = conversation.own_knowledge_id
     waiting = VectorStoreFile.objects.filter(store_id=own, status=VectorStoreFile.Status.IN_PROGRESS)
-    return bool(own) and waiting.exists()
+    return own is not None and waiting.exists()
+
+
+def _ingesting(conversation_id: int) -> bool:
+    conversation = Conversation.objects.filter(pk=conversation_id).only("own_knowledge_id").first()
+    return conversation is not None and ingesting(conversation)
 
 
 async def wait_for_ingestion(conversation_id: int) -> None:
@@ -325,4 +337,5 @@ def owned_conversation(user: User, pk: int) -> Conversation | None:
 
 
 def keep_sources(reply: Message, sources: list[dict[str, Any]]) -> None:
-    Message.objects.filter(pk=reply.pk).update(sources=sources)
+    if sources or reply.sources:  # a new reply's are empty already
+        Message.objects.filter(pk=reply.pk).update(sources=sources)

@@ -351,9 +351,10 @@ def _trimmed(
     return system + kept, REQUEST_OVERHEAD_TOKENS + used
 
 
-def generation_input(message_id: int) -> ChatTurn | None:
+def generation_input(message_id: int, *, files_pending: bool = False) -> ChatTurn | None:
     """The gateway's request for a streaming reply (gateway.chat_completions.inprocess); None if it is
-    gone or finished."""
+    gone or finished. knowledge.StillIngesting while a file of the conversation waits for the ingestion
+    worker, unless `files_pending` says to go on with what is ready."""
     reply = (
         Message.objects.select_related("conversation__owner", "model", "conversation")
         .filter(pk=message_id, status=Message.Status.STREAMING)
@@ -362,6 +363,8 @@ def generation_input(message_id: int) -> ChatTurn | None:
     if reply is None:
         return None
     conversation = reply.conversation
+    if not files_pending and knowledge.ingesting(conversation):
+        raise knowledge.StillIngesting
     model = reply.model or conversation.model
     # The branch the reply answers, and only the answers' text: reasoning never goes back upstream.
     earlier = [m for m in branches.ancestors(reply)]
@@ -379,9 +382,9 @@ def generation_input(message_id: int) -> ChatTurn | None:
     reserve = min(options.get("max_tokens") or (model.max_output_tokens if model else 1024), context_length // 2)
     asked = bool(history) and earlier[-1].role == Message.Role.USER
     # A model that takes tools searches the knowledge bases itself; the others get the passages pasted.
-    stores = knowledge.searched_by(conversation) if asked and model is not None and model.tools else []
-    if asked and not stores:
-        sources = knowledge.find_sources(conversation, earlier[-1].content, context_length - reserve)
+    stores = knowledge.searched_by(conversation) if asked else []
+    if asked and not (model is not None and model.tools):
+        sources = knowledge.find_sources(conversation, stores, earlier[-1].content, context_length - reserve)
         history[-1]["content"] = knowledge.with_sources(history[-1]["content"], sources)
         knowledge.keep_sources(reply, sources)
     messages, prompt_tokens = _trimmed(conversation.system_prompt, history, context_length, reserve)
@@ -393,7 +396,7 @@ def generation_input(message_id: int) -> ChatTurn | None:
     # server was removed, or closed to its owner, since it was chosen.
     chosen = tool_choice.still_usable(conversation.owner, conversation.tools)
     tools = tool_choice.choice_of(chosen) if model is not None and model.tools else None
-    if stores:
+    if stores and model is not None and model.tools:
         tools = knowledge.with_file_search(tools, stores, context_length - reserve)
     return ChatTurn(conversation.owner, public_id, usable, messages, prompt_tokens, options, tools=tools)
 
