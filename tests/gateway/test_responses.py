@@ -235,6 +235,7 @@ def test_store_false_keeps_nothing(gateway: Gateway, fake_upstream: FakeUpstream
 def test_stored_responses_go_with_their_user(gateway: Gateway, fake_upstream: FakeUpstream) -> None:
     gateway.client().responses.create(model=MODEL, input="Mine")
     assert StoredResponse.objects.count() == 1
+    wait_for_usage(1)  # the ledger writes its row after the answer: deleting the user before would race it
     User.objects.filter(pk=gateway.user.pk).delete()
     assert not StoredResponse.objects.exists()
 
