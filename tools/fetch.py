@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import trafilatura
 from django.conf import settings
 
 from core.netguard import Guard, Refused
@@ -57,6 +56,8 @@ async def _read(url: str, guard: Guard, limits: Limits) -> tuple[str, str, bytes
 
 def _readable(url: str, media_type: str, body: bytes, charset: str) -> ToolResult:
     if media_type in HTML_TYPES:
+        import trafilatura  # about 15 MiB with lxml: loaded when a page is first read
+
         document = trafilatura.bare_extraction(body, url=url, with_metadata=True)
         text = getattr(document, "text", None) or ""
         title = getattr(document, "title", None) or url

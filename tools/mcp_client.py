@@ -15,19 +15,21 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from mcp import Client
-from mcp import types as mcp_types
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 
 from core.clock import clock
 from core.netguard import Guard, Refused
 from tools import http
 from tools.results import Image, ToolError, ToolResult
+
+# The SDK (with its web framework) weighs about 30 MiB: imported on the first call to a server, so a
+# worker that never calls one does not carry it.
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp import types as mcp_types
 
 STREAMABLE_HTTP = "streamable_http"
 SSE = "sse"
@@ -100,6 +102,10 @@ async def _time_cap(seconds: float) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def _connected(endpoint: Endpoint) -> AsyncIterator[Client]:
+    from mcp import Client
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
     if endpoint.transport not in (STREAMABLE_HTTP, SSE):
         raise ToolError(f"the MCP server {endpoint.name} names an unknown transport")
     guard = Guard(allow_internal=endpoint.allow_internal)
@@ -175,6 +181,8 @@ def forget_listings() -> None:
 
 
 def _parts(content: list[mcp_types.ContentBlock]) -> Iterator[str | Image]:
+    from mcp import types as mcp_types
+
     for block in content:
         if isinstance(block, mcp_types.TextContent):
             yield block.text
