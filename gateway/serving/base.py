@@ -309,6 +309,8 @@ class Serving(Generic[R]):
     async def answer(self) -> dict[str, Any]:
         """The answer of the first deployment that gives one (or the cache's); the call settled whatever happens."""
         await self.prepare()
+        if self.looked.plan is None:
+            return await self.answer_prepared()
         return await cache.answer(self, self.answer_prepared)
 
     async def answer_prepared(self) -> dict[str, Any]:
@@ -337,7 +339,9 @@ class Serving(Generic[R]):
         def fresh() -> AsyncGenerator[Any, None]:
             return relay_stream(self.call, _prepared, self.relay_for, keepalive, self.fall_back)
 
-        async with aclosing(cache.stream(self, fresh)) as events:
+        # Without the cache, the relay's events come straight through (one generator fewer per event).
+        source = fresh() if self.looked.plan is None else cache.stream(self, fresh)
+        async with aclosing(source) as events:
             async for event in events:
                 yield event
 
