@@ -14,6 +14,7 @@ from google.genai import types
 
 from accounts.keys import create_key
 from catalogue.models import Deployment, Fallback, LanguageModel, Provider
+from core.clock import ManualClock
 from tests.fake_gemini import FakeGemini, GeminiReply
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import GEMINI, MODEL, UPSTREAM_GEMINI, UPSTREAM_GEMINI_KEY, Gateway, wait_for_usage
@@ -204,3 +205,17 @@ def test_count_tokens_refuses_a_model_the_key_may_not_call(
         "NOT_FOUND",
     )
     assert fake_gemini.awaited_requests() == []
+
+
+def test_a_cache_hit_replays_the_upstreams_bytes(
+    gateway: Gateway, fake_gemini: FakeGemini, gemini: LanguageModel, clock: ManualClock
+) -> None:
+    gemini.cache_ttl_seconds = 60
+    gemini.save()
+    fake_gemini.queue(GeminiReply(raw_body=ANSWER), GeminiReply(raw_events=EVENTS))
+    answers = [_post(gateway, "generateContent", ASKED) for _ in range(2)]
+    streams = [_post(gateway, "streamGenerateContent", ASKED, params={"alt": "sse"}) for _ in range(2)]
+    assert [r.headers["x-chatsite-cache"] for r in answers + streams] == ["miss", "hit", "miss", "hit"]
+    assert answers[1].content == answers[0].content == ANSWER.replace(THEIRS, OURS)
+    assert streams[1].content == streams[0].content == _frames([event.replace(THEIRS, OURS) for event in EVENTS])
+    assert len(fake_gemini.awaited_requests()) == 2
