@@ -9,6 +9,7 @@ the request translated to chat completions (gateway.translate_gemini), served as
 (gateway.chat_completions.serving), and its answer or chunks translated back. Either way a failure
 after the stream began is one `{"error": {...}}` event in Google's shape: a Gemini upstream's own
 error event as it sent it (its message scrubbed of keys), else ours.
+
 Capability checks, the output cap and the token estimate read the Gemini request itself. It is
 translated to chat only when the model has a deployment speaking another API, once and before
 anything is reserved, so what cannot be translated is a 400 then, not a failed attempt.
@@ -24,10 +25,7 @@ from gateway import upstream
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes
 from gateway.errors import GatewayError
 from gateway.gemini_api.estimate import estimate_gemini_tokens
-from gateway.gemini_api.protocol import (
-    GenerateContentRequest,
-    parse_generate_request,
-)
+from gateway.gemini_api.protocol import GenerateContentRequest, parse_generate_request
 from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode
 from gateway.translate_gemini import (
