@@ -25,9 +25,47 @@ def _skip(text: str, at: int) -> int:
     return match.end() if match is not None else at
 
 
+def _closes_the_object(text: str, at: int) -> bool:
+    """Whether `text` from `at` (just past a value) is the rest of a top-level object: `, "k": v` pairs
+    and the last `}`. Nested, the value would be followed by more than that."""
+    at = _skip(text, at)
+    while text[at : at + 1] == ",":
+        at = _skip(text, at + 1)
+        if text[at : at + 1] != '"':
+            return False
+        _key, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+        at = _skip(text, at)
+        if text[at : at + 1] != ":":
+            return False
+        _value, at = _DECODER.raw_decode(text, _skip(text, at + 1))
+        at = _skip(text, at)
+    return text[at : at + 1] == "}" and not text[at + 1 :].strip(" \t\n\r")
+
+
+def _last_span(text: str, name: str) -> tuple[int, int] | None:
+    """The quick way to a field near the end, where Google puts modelVersion: its last occurrence, if
+    it is a key and only the object's own last fields follow it; None when that cannot tell."""
+    quoted = json.dumps(name)
+    at = text.rfind(quoted)
+    if at < 0 or text[:at].rstrip(" \t\n\r")[-1:] not in ("{", ","):  # else inside a string, say
+        return None
+    colon = _skip(text, at + len(quoted))
+    if text[colon : colon + 1] != ":":
+        return None
+    start = _skip(text, colon + 1)
+    try:
+        _value, end = _DECODER.raw_decode(text, start)
+        return (start, end) if _closes_the_object(text, end) else None
+    except ValueError:
+        return None
+
+
 def value_span(text: str, name: str) -> tuple[int, int] | None:
     """Where the value of the top-level field `name` of the JSON object `text` starts and ends (the
     last one, as json.loads reads duplicates); None when it has no such field."""
+    quick = _last_span(text, name)
+    if quick is not None:
+        return quick
     at = _skip(text, 0)
     if text[at : at + 1] != "{":
         return None

@@ -45,3 +45,19 @@ def test_what_is_no_json_object_is_refused(text: str) -> None:
 def test_a_copy_is_plain_json_again() -> None:
     answer = Verbatim.of('{"a":  1}')
     assert type(dict(answer)) is dict and encode_json(dict(answer)) == b'{"a":1}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"modelVersion": "top", "a": {"modelVersion": "nested"}}',
+        '{"modelVersion": "top", "a": [{"modelVersion": "nested"}], "b": 1}',
+        '{"modelVersion": "top", "a\\"modelVersion": "in a key"}',
+        '{"modelVersion": "top", "a": "\\"modelVersion\\": \\"in a string\\""}',
+    ],
+)
+def test_a_later_look_alike_of_the_field_is_not_taken_for_it(text: str) -> None:
+    answer = Verbatim.of(text)
+    answer.replace("modelVersion", "ours")
+    assert answer.text == text.replace('"top"', '"ours"', 1)
+    assert json.loads(answer.text) == {**json.loads(text), "modelVersion": "ours"}
