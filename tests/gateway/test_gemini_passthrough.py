@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from google import genai
 from google.genai import types
 
@@ -200,10 +201,16 @@ def test_count_tokens_refuses_a_model_the_key_may_not_call(
 ) -> None:
     _key, secret = create_key(gateway.user, "only the small one", allowed_models=[MODEL])
     response = gateway.http.post(f"/v1beta/models/{GEMINI}:countTokens", json=ASKED, headers={"x-goog-api-key": secret})
-    assert response.status_code in (403, 404) and response.json()["error"]["status"] in (
-        "PERMISSION_DENIED",
-        "NOT_FOUND",
-    )
+    assert (response.status_code, response.json()["error"]["status"]) == (403, "PERMISSION_DENIED")
+    assert fake_gemini.awaited_requests() == []
+
+
+def test_count_tokens_of_another_groups_model_is_not_found_and_asks_nobody(
+    gateway: Gateway, fake_gemini: FakeGemini, gemini: LanguageModel
+) -> None:
+    gemini.groups.add(Group.objects.create(name="staff"))
+    response = _post(gateway, "countTokens", ASKED)
+    assert (response.status_code, response.json()["error"]["status"]) == (404, "NOT_FOUND")
     assert fake_gemini.awaited_requests() == []
 
 
