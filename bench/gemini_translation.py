@@ -4,13 +4,16 @@
 
 Pure functions (gateway.translate_gemini), timed on this machine's CPU: a gemini-cli-sized request (a
 long system instruction, a conversation with a function call and its response, eight function
-declarations) both ways, an answer both ways, and one stream event each way. Prints microseconds per
-call (the best of five runs); nothing here is asserted.
+declarations) both ways, an answer both ways, and one stream event each way; and what Gemini's
+passthrough does with each upstream event (gateway.verbatim: parsed, modelVersion's value replaced in
+the text, the text sent) beside parsing and re-encoding it. Prints microseconds per call (the best of
+five runs); nothing here is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import timeit
@@ -52,6 +55,23 @@ ANSWER: dict[str, Any] = {
 }
 CHUNK: dict[str, Any] = {"id": "c", "choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": None}]}
 EVENT: dict[str, Any] = {"candidates": [{"content": {"parts": [{"text": "word "}], "role": "model"}, "index": 0}]}
+UPSTREAM_EVENT = json.dumps({**EVENT, "usageMetadata": {"promptTokenCount": 2000}, "modelVersion": "gemini-2.5-flash"})
+
+
+def verbatim_event() -> bytes:
+    from gateway.verbatim import Verbatim
+
+    event = Verbatim.of(UPSTREAM_EVENT)
+    event.replace("modelVersion", "acme/chat")
+    return event.text.encode()
+
+
+def reencoded_event() -> bytes:
+    from gateway.wire import encode_json
+
+    event = json.loads(UPSTREAM_EVENT)
+    event["modelVersion"] = "acme/chat"
+    return encode_json(event)
 
 
 def main() -> None:
@@ -81,6 +101,8 @@ def main() -> None:
         "gemini_to_chat_completion (answer)": lambda: gemini_to_chat_completion(ANSWER),
         "ChatToGeminiStream.feed (one chunk)": lambda: to_gemini.feed(CHUNK),
         "GeminiToChatStream.feed (one event)": lambda: to_chat.feed(EVENT),
+        "passthrough event, as it came (Verbatim)": verbatim_event,
+        "passthrough event, parsed and re-encoded (before)": reencoded_event,
     }
     for name, run in cases.items():
         best = min(timeit.repeat(run, number=rounds, repeat=5)) / rounds

@@ -4,7 +4,8 @@ Opt-in per model (`manage.py models cache MODEL --ttl SECONDS`) or per key (its 
 the admin: it overrides the model's, 0 turning the cache off for the key). An entry is keyed on the caller's
 scope (the user, or everyone when the model's `cache_shared` is on), the requested model, whether it
 streams, and the request body normalized (keys sorted; the fields that only steer delivery or name
-the client's end user left out). A streamed answer is kept as its chunks and replayed as a stream.
+the client's end user left out). A streamed answer is kept as its chunks and replayed as a stream; a
+passthrough's answer and chunks (gateway.verbatim) as the text they came as, so a hit is the same bytes.
 
 Never cached unless the model's `cache_unsafe` says so: tools we run (any tool that is not a
 function the client runs), `n > 1` sampled above temperature 0, `store: false`. The caller skips
@@ -39,6 +40,7 @@ from django.db.models import Sum
 from core.clock import clock
 from core.db import db
 from gateway.models import CachedAnswer
+from gateway.verbatim import Verbatim
 from usage.tokens import Usage
 
 if TYPE_CHECKING:
@@ -201,6 +203,20 @@ async def put(key: str, value: dict[str, Any], ttl: int) -> None:
     await script(keys=keys, args=[raw, ttl, len(raw), now_ms, settings.GATEWAY_CACHE_MAX_TOTAL_BYTES])
 
 
+def _kept(answer: Any) -> Any:
+    """What an entry keeps of an answer or chunk: a passthrough's (Verbatim) text, so a hit is the same bytes."""
+    return {_VERBATIM: answer.text} if isinstance(answer, Verbatim) else answer
+
+
+def _revived(kept: Any) -> Any:
+    if isinstance(kept, dict) and len(kept) == 1 and isinstance(kept.get(_VERBATIM), str):
+        return Verbatim.of(kept[_VERBATIM])
+    return dict(kept) if isinstance(kept, dict) else kept
+
+
+_VERBATIM = "__verbatim__"  # no answer of ours has this one field only
+
+
 def _usage(value: dict[str, Any]) -> Usage:
     prompt, completion = value.get("usage", (0, 0))
     return Usage(int(prompt), int(completion))
@@ -245,12 +261,14 @@ async def answer(serving: Serving[Any], fresh: Callable[[], Awaitable[dict[str, 
         usage = looked.usage
         async with settled(serving.call, usage) as outcome:
             outcome.succeeded(usage)
-        return dict(looked.hit["answer"])
+        revived: dict[str, Any] = _revived(looked.hit["answer"])
+        return revived
     result = await fresh()
     call, chosen = serving.call, looked.plan
     if chosen is not None and chosen.write and call.status == 200 and call.usage is not None:
         usage = call.usage
-        await put(chosen.key, {"answer": result, "usage": [usage.prompt_tokens, usage.completion_tokens]}, chosen.ttl)
+        kept = {"answer": _kept(result), "usage": [usage.prompt_tokens, usage.completion_tokens]}
+        await put(chosen.key, kept, chosen.ttl)
     return result
 
 
@@ -264,14 +282,14 @@ async def stream(serving: Serving[Any], fresh: Callable[[], AsyncGenerator[Any, 
         usage = looked.usage
         async with settled(serving.call, usage) as outcome:
             for chunk in looked.hit["chunks"]:
-                yield chunk
+                yield _revived(chunk)
             outcome.succeeded(usage)
         return
     recorded: list[Any] = []
     async with contextlib.aclosing(fresh()) as events:
         async for item in events:
             if item is not None:
-                recorded.append(item)
+                recorded.append(_kept(item))
             yield item
     call, chosen = serving.call, looked.plan
     if chosen is not None and chosen.write and call.status == 200 and call.usage is not None:

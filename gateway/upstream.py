@@ -39,6 +39,7 @@ from gateway.error_text import clean
 from gateway.errors import GatewayError, UpstreamFault
 from gateway.network import AsyncioBackend
 from gateway.translate_anthropic.errors import openai_error
+from gateway.verbatim import Verbatim
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,12 @@ class Target:
         return self.kind == Provider.Kind.GEMINI
 
     def gemini_path(self, model: str, stream: bool) -> str:
-        """Gemini's generateContent (or its stream, as server-sent events) of `model` under the base URL,
-        given with or without its version (/v1beta)."""
+        """Gemini's generateContent (or its stream, as server-sent events) of `model` under the base URL."""
+        return self.gemini_method(model, "streamGenerateContent?alt=sse" if stream else "generateContent")
+
+    def gemini_method(self, model: str, method: str) -> str:
+        """A method of `model` in Gemini's API under the base URL, given with or without its version (/v1beta)."""
         version = "" if re.search(r"/v1(beta\d*|alpha)?$", self.base_url.rstrip("/")) else "/v1beta"
-        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{version}/models/{quote(model.removeprefix('models/'), safe='/')}:{method}"
 
     @property
@@ -390,27 +393,45 @@ def bad_response(target: Target, what: str = "an unreadable answer") -> GatewayE
     )
 
 
-def _json_answer(response: httpx.Response, target: Target) -> Any:
-    """The decoded JSON of a successful answer; GatewayError for an error status or unreadable body."""
+def _content(response: httpx.Response, target: Target) -> bytes:
+    """The body of a successful answer; GatewayError for an error status."""
     if response.status_code >= 300:
         raise status_error(response.status_code, response.content[:_MAX_ERROR_BODY], target, response.headers)
+    return response.content
+
+
+def _json_answer(response: httpx.Response, target: Target) -> Any:
+    """The decoded JSON of a successful answer; GatewayError for an error status or unreadable body."""
+    content = _content(response, target)
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except ValueError:
         raise bad_response(target) from None
 
 
-async def post_json(target: Target, path: str, body: bytes, extra: dict[str, str] | None = None) -> dict[str, Any]:
-    """POST (with `extra` headers) and return the JSON object answered; GatewayError on any fault."""
+async def _post(target: Target, path: str, body: bytes, extra: dict[str, str] | None) -> httpx.Response:
     client = client_for(target)
     try:
-        response = await client.send(target.request(client, path, body, extra))
+        return await client.send(target.request(client, path, body, extra))
     except httpx.HTTPError as exc:
         raise _transport_error(exc, target) from None
-    payload = _json_answer(response, target)
+
+
+async def post_json(target: Target, path: str, body: bytes, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """POST (with `extra` headers) and return the JSON object answered; GatewayError on any fault."""
+    payload = _json_answer(await _post(target, path, body, extra), target)
     if not isinstance(payload, dict):
         raise bad_response(target)
     return payload
+
+
+async def post_verbatim(target: Target, path: str, body: bytes) -> Verbatim:
+    """POST and return the JSON object answered, with the text it came as (a passthrough's answer)."""
+    content = _content(await _post(target, path, body, None), target)
+    try:
+        return Verbatim.of(content.decode())
+    except ValueError:  # UnicodeDecodeError is one
+        raise bad_response(target) from None
 
 
 async def list_models(provider: Provider | Target) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from gateway.errors import GatewayError
 from gateway.translate_anthropic.errors import anthropic_error
 from gateway.translate_gemini.common import google_error
+from gateway.verbatim import Verbatim
 
 
 def encode_json(payload: Any) -> bytes:
@@ -32,7 +33,10 @@ def encode_json(payload: Any) -> bytes:
 
     orjson, because a stream chunk is encoded once per chunk sent (bench/side_by_side.py measures
     what it saves). What it refuses (integers beyond 64 bits an upstream may send) goes through json.
+    A Verbatim goes as the text it came as.
     """
+    if isinstance(payload, Verbatim):
+        return payload.text.encode()
     try:
         return orjson.dumps(payload)
     except TypeError:  # orjson.JSONEncodeError is one
@@ -99,9 +103,12 @@ async def sse(
     def frame(event: dict[str, Any] | None) -> bytes:
         if event is None:
             return keepalive
+        data = encode_json(event)
+        if b"\n" in data:  # a Verbatim's text over several lines: one `data:` line each, as it came
+            data = data.replace(b"\n", b"\ndata: ")
         if named:
-            return b"event: " + str(event.get("type")).encode() + b"\ndata: " + encode_json(event) + b"\n\n"
-        return b"data: " + encode_json(event) + b"\n\n"
+            return b"event: " + str(event.get("type")).encode() + b"\ndata: " + data + b"\n\n"
+        return b"data: " + data + b"\n\n"
 
     try:
         yield frame(first)

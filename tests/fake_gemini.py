@@ -10,6 +10,12 @@ disconnect watching). Each test scripts what the next requests get:
     fake_gemini.queue(GeminiReply(parts=[{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}]))
     fake_gemini.queue(GeminiReply(status=429, error_status="RESOURCE_EXHAUSTED"))
     fake_gemini.queue(GeminiReply(error_after_parts=1))     # an error event mid-stream
+    fake_gemini.queue(GeminiReply(raw_body=b'{ "candidates" : [] }'))        # exactly these bytes
+    fake_gemini.queue(GeminiReply(raw_events=[b'{"candidates": []}', ...]))  # each one event's data
+    fake_gemini.queue(GeminiReply(total_tokens=4242))      # what `:countTokens` answers
+
+`raw_events` go out framed as Google frames them (`data: ` ... CRLF CRLF; a payload holding a newline
+spans several `data:` lines), nothing else added.
 
 Every request is recorded (`requests`, newest last) with its headers (`x-goog-api-key`), its parsed
 JSON and its body byte for byte (`raw`). `api_key`, when set, is required as `x-goog-api-key`. The
@@ -25,7 +31,7 @@ from typing import Any
 
 from tests.fake_upstream import FakeUpstream, Receive, RecordedRequest, Send, _json, read_request
 
-_METHOD = re.compile(r"^/v1beta/models/(?P<model>.+):(?P<method>generateContent|streamGenerateContent)$")
+_METHOD = re.compile(r"^/v1beta/models/(?P<model>.+):(?P<method>generateContent|streamGenerateContent|countTokens)$")
 
 
 @dataclass
@@ -41,6 +47,9 @@ class GeminiReply:
     error_message: str = "fake gemini error"
     error_after_parts: int | None = None  # an error event after this many parts (streams)
     model_version: str = "gemini-fake-001"
+    raw_body: bytes | None = None  # a 200 answer's body, sent as it is
+    raw_events: list[bytes] | None = None  # a stream's events' data, sent as they are
+    total_tokens: int = 0  # countTokens' count (left out when 0, as Google does)
 
 
 @dataclass
@@ -107,13 +116,23 @@ class FakeGemini(FakeUpstream):
         matched = _METHOD.match(path)
         if method != "POST" or matched is None:
             return await answer(404, _error(404, "NOT_FOUND", f"no route {path}"))
-        if not isinstance(parsed, dict) or not parsed.get("contents"):
+        if not isinstance(parsed, dict) or not (parsed.get("contents") or parsed.get("generateContentRequest")):
             return await answer(400, _error(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: required"))
         with self._lock:
             reply = self._script.popleft() if self._script else self.default
         assert isinstance(reply, GeminiReply), "queue GeminiReply objects on the fake Gemini"
+        if matched["method"] == "countTokens":
+            return await self._count(reply, send, record)
         stream = matched["method"] == "streamGenerateContent"
         await self.watched(receive, record, self._reply(reply, stream, query, send, record))
+
+    async def _count(self, reply: GeminiReply, send: Send, record: RecordedRequest) -> None:
+        if reply.status >= 400:
+            payload = _error(reply.status, reply.error_status, reply.error_message)
+            return await self._send_json(send, record, reply.status, payload)
+        counted: dict[str, Any] = {"totalTokens": reply.total_tokens} if reply.total_tokens else {}
+        counted["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": reply.total_tokens}]
+        await self._send_json(send, record, 200, counted)
 
     @staticmethod
     def usage(reply: GeminiReply) -> dict[str, Any]:
@@ -143,10 +162,24 @@ class FakeGemini(FakeUpstream):
             return await self._send_json(
                 send, record, reply.status, _error(reply.status, reply.error_status, reply.error_message)
             )
+        if not stream and reply.raw_body is not None:
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": reply.raw_body})
+            record.completed = True
+            return None
         if not stream:
             return await self._send_json(send, record, 200, self.answer_of(reply))
         assert "alt=sse" in query, "the fake Gemini streams server-sent events only"
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        if reply.raw_events is not None:
+            for data in reply.raw_events:
+                frame = b"data: " + data.replace(b"\n", b"\r\ndata: ") + b"\r\n\r\n"
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            record.completed = True
+            return None
 
         async def emit(event: dict[str, Any]) -> None:
             # Google's frames end with CRLF pairs.

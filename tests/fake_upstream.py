@@ -83,6 +83,7 @@ class Reply:
     model: str | None = None  # the model name to answer with; default: the requested one
     reasoning: str | None = None  # reasoning text sent before the content
     reasoning_field: str = "reasoning_content"  # where chat answers put it (some upstreams say "reasoning")
+    reasoning_tokens: int = 0  # reported in the usage (completion_tokens_details), on top of the chunks
 
 
 @dataclass
@@ -358,7 +359,7 @@ class FakeUpstream:
             await event({**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
         wants_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         if reply.usage and wants_usage:
-            await event({**base, "choices": [], "usage": _usage(request, len(pieces) * reply.n)})
+            await event({**base, "choices": [], "usage": _usage(request, reply, len(pieces) * reply.n)})
         await event("[DONE]")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         record.completed = True
@@ -395,7 +396,7 @@ def _pieces(reply: Reply) -> list[dict[str, Any]]:
     return [{"content": text} for text in texts]
 
 
-def _usage(request: dict[str, Any], completion_tokens: int) -> dict[str, int]:
+def _usage(request: dict[str, Any], reply: Reply, chunks: int) -> dict[str, Any]:
     prompt = 0
     for message in request.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
@@ -403,7 +404,15 @@ def _usage(request: dict[str, Any], completion_tokens: int) -> dict[str, int]:
             prompt += len(content.split())
         elif isinstance(content, list):
             prompt += sum(len(str(part.get("text", "")).split()) for part in content if isinstance(part, dict))
-    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
+    completion_tokens = chunks + reply.reasoning_tokens
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+    if reply.reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
+    return usage
 
 
 def _completion(reply: Reply, request: dict[str, Any], model: str) -> dict[str, Any]:
@@ -427,7 +436,7 @@ def _completion(reply: Reply, request: dict[str, Any], model: str) -> dict[str, 
         ],
     }
     if reply.usage:
-        body["usage"] = _usage(request, len(_pieces(reply)) * reply.n)
+        body["usage"] = _usage(request, reply, len(_pieces(reply)) * reply.n)
     return body
 
 

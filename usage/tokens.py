@@ -89,6 +89,7 @@ class Usage:
     completion_tokens: int = 0
     estimated: bool = False
     cached_tokens: int = 0  # of the prompt's, read from a cache (as the upstream reported them)
+    reasoning_tokens: int = 0  # of the completion's, spent thinking (as the upstream reported them)
 
     @property
     def total_tokens(self) -> int:
@@ -101,6 +102,15 @@ class Usage:
             "total_tokens": self.total_tokens,
         }
 
+    def as_reported(self) -> dict[str, Any]:
+        """OpenAI's usage object with the details an upstream reported (what `reported_usage` reads)."""
+        reported: dict[str, Any] = self.as_dict()
+        if self.cached_tokens:
+            reported["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens:
+            reported["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return reported
+
 
 def reported_usage(value: Any) -> Usage | None:
     """An upstream's usage object (OpenAI's field names), or None when it gave none usable."""
@@ -109,8 +119,16 @@ def reported_usage(value: Any) -> Usage | None:
     prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
-    details = value.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
     return Usage(
-        max(prompt, 0), max(completion, 0), cached_tokens=cached if isinstance(cached, int) and cached > 0 else 0
+        max(prompt, 0),
+        max(completion, 0),
+        cached_tokens=_detail(value, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=_detail(value, "completion_tokens_details", "reasoning_tokens"),
     )
+
+
+def _detail(usage: dict[str, Any], details: str, name: str) -> int:
+    """A count inside an upstream's usage details (`prompt_tokens_details.cached_tokens`); 0 when absent."""
+    within = usage.get(details)
+    value = within.get(name) if isinstance(within, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -1,12 +1,14 @@
-"""Gemini's generateContent and streamGenerateContent over the serving core, and its countTokens.
+"""Gemini's generateContent and streamGenerateContent over the serving core.
 
 A deployment speaking Gemini's API gets the client's request as it is (but our `model`, which came
-from the path), and the client Google's answer or stream events as they came, but `modelVersion`,
-which names our model: safety settings, cached content, thought signatures, fields we do not model
-survive, nothing is translated. Any other deployment gets the request translated to chat completions
-(gateway.translate_gemini), served as a chat request (gateway.chat_completions.serving), and its
-answer or chunks translated back. Either way a failure after the stream began is one
-`{"error": {...}}` event in Google's shape.
+from the path), and the client Google's answer or stream events byte for byte as they came
+(gateway.verbatim), but the value of `modelVersion`, which names our model (as `model` does in
+Anthropic's passthrough): safety settings, cached content, thought signatures, fields we do not
+model, their order and spacing survive, nothing is parsed and re-encoded. Any other deployment gets
+the request translated to chat completions (gateway.translate_gemini), served as a chat request
+(gateway.chat_completions.serving), and its answer or chunks translated back. Either way a failure
+after the stream began is one `{"error": {...}}` event in Google's shape: a Gemini upstream's own
+error event as it sent it (its message scrubbed of keys), else ours.
 
 Capability checks, the output cap and the token estimate read the Gemini request itself. It is
 translated to chat only when the model has a deployment speaking another API, once and before
@@ -15,21 +17,15 @@ anything is reserved, so what cannot be translated is a 400 then, not a failed a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from catalogue.models import Deployment, Provider
 from gateway import upstream
-from gateway.auth import Caller, get_model
 from gateway.chat_completions.serving import ChatServing, TranslatedRelay, check_model_takes
 from gateway.errors import GatewayError
 from gateway.gemini_api.estimate import estimate_gemini_tokens
-from gateway.gemini_api.protocol import (
-    GenerateContentRequest,
-    parse_count_tokens_request,
-    parse_generate_request,
-)
+from gateway.gemini_api.protocol import GenerateContentRequest, parse_generate_request
 from gateway.serving.base import Call, Opened
 from gateway.serving.bodies import encode
 from gateway.translate_gemini import (
@@ -39,18 +35,12 @@ from gateway.translate_gemini import (
     google_error,
     usage_to_openai,
 )
+from gateway.verbatim import Verbatim
 from usage.tokens import Usage, reported_usage
 
 
 def _usage(payload: dict[str, Any]) -> Usage | None:
     return reported_usage(usage_to_openai(payload.get("usageMetadata")))
-
-
-def _usage_dict(usage: Usage) -> dict[str, Any]:
-    reported: dict[str, Any] = usage.as_dict()
-    if usage.cached_tokens:
-        reported["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
-    return reported
 
 
 @dataclass
@@ -63,7 +53,7 @@ class _TranslatedRelay(TranslatedRelay):
         return self.out.feed(chunk)
 
     def tail(self, usage: Usage) -> list[dict[str, Any]]:
-        return self.out.finish(_usage_dict(usage))
+        return self.out.finish(usage.as_reported())
 
     def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
         return self.out.fail(exc)
@@ -71,24 +61,25 @@ class _TranslatedRelay(TranslatedRelay):
 
 @dataclass
 class _NativeRelay:
-    """A Gemini upstream's events as they came, read only for the usage and the end; our model id as
-    their modelVersion."""
+    """A Gemini upstream's events relayed as they came (Verbatim), read only for the usage and the end;
+    our model id as their modelVersion. An error event ending the stream goes on as Google's too."""
 
     public_id: str
     target: upstream.Target
     ended: bool = False
     output_bytes: int = 0
     reported: Usage | None = None
+    error_event: tuple[GatewayError, Verbatim] | None = None  # the failure an upstream error event was
 
     def chunks(self, data: str) -> list[dict[str, Any]]:
         try:
-            payload = json.loads(data)
+            payload = Verbatim.of(data)
         except ValueError:
             raise upstream.bad_response(self.target, "an unreadable stream event") from None
-        if not isinstance(payload, dict):
-            raise upstream.bad_response(self.target, "an unreadable stream event")
         if "error" in payload:
-            raise upstream.event_error(payload, self.target)
+            exc = upstream.event_error(payload, self.target)
+            self.error_event = (exc, _scrubbed(payload, self.target))
+            raise exc
         self.reported = _usage(payload) or self.reported
         for candidate in payload.get("candidates") or ():
             if not isinstance(candidate, dict):
@@ -96,8 +87,7 @@ class _NativeRelay:
             self.ended = self.ended or bool(candidate.get("finishReason"))
             parts = (candidate.get("content") or {}).get("parts") if isinstance(candidate.get("content"), dict) else ()
             self.output_bytes += sum(len(str(p.get("text", "")).encode()) for p in parts or () if isinstance(p, dict))
-        if "modelVersion" in payload:
-            payload["modelVersion"] = self.public_id
+        payload.replace("modelVersion", self.public_id)
         return [payload]
 
     def end(self) -> None:
@@ -111,7 +101,18 @@ class _NativeRelay:
         return []
 
     def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
+        if self.error_event is not None and self.error_event[0] is exc:
+            return [self.error_event[1]]
         return [google_error(exc)[1]]
+
+
+def _scrubbed(event: Verbatim, target: upstream.Target) -> Verbatim:
+    """An upstream's error event as a client may read it: its message scrubbed, if that changes it."""
+    error = event.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(error, dict) and isinstance(message, str) and upstream.scrub(message, target) != message:
+        event.replace("error", {**error, "message": upstream.scrub(message, target)})
+    return event
 
 
 class GeminiServing(ChatServing):
@@ -141,11 +142,10 @@ class GeminiServing(ChatServing):
             usage = self.completion_usage(completion)
             return chat_completion_to_gemini(completion, self.model.public_id), usage
         path = target.gemini_path(deployment.upstream_model, False)
-        answer = await upstream.post_json(target, path, self.native_body())
+        answer = await upstream.post_verbatim(target, path, self.native_body())
         if not isinstance(answer.get("candidates"), list) and not isinstance(answer.get("promptFeedback"), dict):
             raise upstream.bad_response(target, "an answer without candidates")
-        if "modelVersion" in answer:
-            answer["modelVersion"] = self.model.public_id
+        answer.replace("modelVersion", self.model.public_id)
         return answer, _usage(answer) or self.call.estimated()
 
     def relay_for(self, deployment: Deployment, target: upstream.Target) -> Opened:
@@ -155,16 +155,3 @@ class GeminiServing(ChatServing):
         path, sent = self.chat_request(deployment, target, True)
         out = ChatToGeminiStream(model=self.model.public_id)
         return _TranslatedRelay(self.chat_relay(target, False), target, out), path, sent, {}
-
-
-async def count_tokens(caller: Caller, body: dict[str, Any]) -> dict[str, int]:
-    """The prompt's tokens, by the same estimate limits and budgets reserve with.
-
-    The model must be one the key may call: counting tells as much about a model as calling it.
-    """
-    request = parse_count_tokens_request(body)
-    inner = request.generate_content_request
-    counted = {**inner, "model": request.model} if inner is not None else body
-    parse_generate_request(counted)  # errors name the fields as generateContent's do
-    await get_model(request.model, caller)
-    return {"totalTokens": estimate_gemini_tokens(counted)}

@@ -18,7 +18,8 @@ from catalogue.models import LanguageModel
 from gateway import auth
 from gateway.endpoint import ApiCall, endpoint
 from gateway.errors import GatewayError
-from gateway.gemini_api.serving import GeminiServing, count_tokens
+from gateway.gemini_api.count import count_tokens
+from gateway.gemini_api.serving import GeminiServing
 from gateway.wire import GEMINI_SSE, GOOGLE, event_stream, json_response
 
 # `models/{model}:{method}`: the id may hold '/' (sent as it is or percent-encoded) and ':'; the method

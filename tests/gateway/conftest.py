@@ -20,6 +20,7 @@ from accounts.keys import create_key
 from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
 from gateway.auth import Caller
+from tests.fake_gemini import FakeGemini
 from tests.fake_upstream import FakeUpstream
 from tests.inprocess import InProcessApp
 from tests.knowledge_worker import start_worker  # noqa: F401
@@ -31,6 +32,9 @@ from usage.models import UsageRecord
 
 MODEL = "acme/chat-small"  # a public id with a slash, as catalogues often have
 UPSTREAM_MODEL = "fake-small"
+GEMINI = "google/gemini-flash"  # the `gemini` fixture's model, on a provider of kind gemini
+UPSTREAM_GEMINI = "gemini-2.5-flash"
+UPSTREAM_GEMINI_KEY = "AIza-upstream-secret-0123456789"
 
 
 @dataclass
@@ -94,6 +98,27 @@ def gateway(app: InProcessApp, fake_upstream: FakeUpstream) -> Iterator[Gateway]
     )
     key, secret = create_key(user, "tests")
     yield Gateway(app, provider, model, user, key, secret)
+
+
+@pytest.fixture
+def gemini(gateway: Gateway, fake_gemini: FakeGemini) -> Iterator[LanguageModel]:
+    """A model on a provider of kind `gemini`: the fake Gemini upstream, which requires its key."""
+    provider = Provider.objects.create(
+        name="google", kind=Provider.Kind.GEMINI, base_url=fake_gemini.base_url, read_timeout=5
+    )
+    provider.set_api_key(UPSTREAM_GEMINI_KEY)
+    provider.save()
+    fake_gemini.api_key = UPSTREAM_GEMINI_KEY
+    yield LanguageModel.objects.create(
+        public_id=GEMINI,
+        provider=provider,
+        upstream_model=UPSTREAM_GEMINI,
+        context_length=1048576,
+        max_output_tokens=8192,
+        reasoning=True,
+        input_price_per_million=1,
+        output_price_per_million=2,
+    )
 
 
 @pytest.fixture

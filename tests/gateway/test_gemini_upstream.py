@@ -6,7 +6,6 @@ Gemini in front and behind is a passthrough.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -14,17 +13,15 @@ import pytest
 from google import genai
 from google.genai import types
 
-from catalogue.models import Deployment, LanguageModel, Provider
+from catalogue.models import Deployment, LanguageModel
 from gateway.serving.bodies import encode
 from tests.fake_gemini import FakeGemini, GeminiReply
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.gateway.conftest import Gateway, wait_for_usage
+from tests.gateway.conftest import GEMINI, UPSTREAM_GEMINI, Gateway, wait_for_usage
+from tests.gateway.conftest import UPSTREAM_GEMINI_KEY as UPSTREAM_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-GEMINI = "google/gemini-flash"
-UPSTREAM_GEMINI = "gemini-2.5-flash"
-UPSTREAM_KEY = "AIza-upstream-secret-0123456789"
 WEATHER: Any = {
     "type": "function",
     "function": {
@@ -32,26 +29,6 @@ WEATHER: Any = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-
-
-@pytest.fixture
-def gemini(gateway: Gateway, fake_gemini: FakeGemini) -> Iterator[LanguageModel]:
-    provider = Provider.objects.create(
-        name="google", kind=Provider.Kind.GEMINI, base_url=fake_gemini.base_url, read_timeout=5
-    )
-    provider.set_api_key(UPSTREAM_KEY)
-    provider.save()
-    fake_gemini.api_key = UPSTREAM_KEY
-    yield LanguageModel.objects.create(
-        public_id=GEMINI,
-        provider=provider,
-        upstream_model=UPSTREAM_GEMINI,
-        context_length=1048576,
-        max_output_tokens=8192,
-        reasoning=True,
-        input_price_per_million=1,
-        output_price_per_million=2,
-    )
 
 
 def test_a_chat_completion_is_sent_natively_and_answered_in_openais_shape(

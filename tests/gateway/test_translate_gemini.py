@@ -20,6 +20,7 @@ from gateway.translate_gemini import (
     google_error,
     json_schema,
 )
+from usage.tokens import reported_usage
 
 # Google's function-calling example (ai.google.dev/gemini-api/docs/function-calling), as REST sends it.
 TEMPERATURE_REQUEST: dict[str, Any] = {
@@ -334,6 +335,37 @@ def test_chat_chunks_become_gemini_events_with_whole_function_calls() -> None:
     assert last["usageMetadata"] == {"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6}
     failed = out.fail(GatewayError(503, "No deployment is available."))
     assert failed == [{"error": {"code": 503, "message": "No deployment is available.", "status": "UNAVAILABLE"}}]
+
+
+def test_a_streams_last_usage_counts_thoughts_and_candidates_as_the_answers_does() -> None:
+    """The stream's usage is what the relay read from the upstream's chunks (usage.tokens.Usage)."""
+    reported = {
+        "prompt_tokens": 10,
+        "completion_tokens": 8,
+        "total_tokens": 18,
+        "prompt_tokens_details": {"cached_tokens": 4},
+        "completion_tokens_details": {"reasoning_tokens": 3},
+    }
+    usage = reported_usage(reported)
+    assert usage is not None
+    out = ChatToGeminiStream(model="acme/m")
+    out.feed({"choices": [{"index": 0, "delta": {"content": "Sunny."}, "finish_reason": "stop"}]})
+    [last] = out.finish(usage.as_reported())
+    message = {"role": "assistant", "content": "Sunny."}
+    answer = chat_completion_to_gemini(
+        {"choices": [{"message": message, "finish_reason": "stop"}], "usage": reported}, "m"
+    )
+    assert (
+        last["usageMetadata"]
+        == answer["usageMetadata"]
+        == {
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 5,
+            "cachedContentTokenCount": 4,
+            "thoughtsTokenCount": 3,
+            "totalTokenCount": 18,
+        }
+    )
 
 
 def test_gemini_events_become_chat_chunks() -> None:
