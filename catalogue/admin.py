@@ -242,6 +242,7 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "kind")}),
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
+        ("Routing", {"fields": ("routing",)}),
         ("Response cache", {"fields": ("cache_ttl_seconds", "cache_shared", "cache_unsafe")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
         (

@@ -213,6 +213,16 @@ class LanguageModel(models.Model):
         default=False,
         help_text="Also cache requests that are never cached otherwise (n > 1 sampled, store: false, tools we run).",
     )
+    class Routing(models.TextChoices):
+        PRIORITY = "priority", "priority, then fewest in flight per weight"
+        LATENCY = "latency", "priority, then lowest measured time to first token"
+
+    routing = models.CharField(
+        max_length=10,
+        choices=Routing.choices,
+        default=Routing.PRIORITY,
+        help_text="How a deployment is chosen within the best priority (gateway.routing).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = LanguageModelQuerySet.as_manager()
