@@ -206,7 +206,7 @@ class DeploymentInline(admin.TabularInline[Deployment, LanguageModel]):
         if deployment.pk is None:
             return "-"
         (found,) = health_report.report([deployment])
-        return f"{found.state}; {found.last_hour}"
+        return "; ".join(part for part in (found.state, found.last_hour, found.measured) if part)
 
 
 class FallbackInline(admin.TabularInline[Fallback, LanguageModel]):

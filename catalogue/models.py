@@ -213,6 +213,7 @@ class LanguageModel(models.Model):
         default=False,
         help_text="Also cache requests that are never cached otherwise (n > 1 sampled, store: false, tools we run).",
     )
+
     class Routing(models.TextChoices):
         PRIORITY = "priority", "priority, then fewest in flight per weight"
         LATENCY = "latency", "priority, then lowest measured time to first token"

@@ -346,10 +346,12 @@ async def wait_for_a_free_slot(seconds: float) -> None:
 CIRCUIT_VALUES = {"healthy": 0, "half-open": 1, "cooling down": 2}
 
 
+def _enabled() -> list[Deployment]:
+    return list(Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("model", "provider"))
+
+
 def circuit_samples() -> list[tuple[tuple[str, ...], float]]:
-    deployments = list(
-        Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("model", "provider")
-    )
+    deployments = _enabled()
     found = shared_states([d.pk for d in deployments])
     now = clock().time()
     return [
@@ -362,4 +364,20 @@ CIRCUIT_METRIC = (
     "Each enabled deployment's circuit: 0 healthy, 1 half-open (one trial request may go), 2 cooling down",
     ("deployment", "provider", "model"),
     circuit_samples,
+)
+
+
+def ttft_samples() -> list[tuple[tuple[str, ...], float]]:
+    deployments = _enabled()
+    found = shared_latencies([d.pk for d in deployments])
+    return [
+        ((str(d.pk), d.provider.name, d.model.public_id), found[d.pk].seconds) for d in deployments if d.pk in found
+    ]
+
+
+TTFT_METRIC = (
+    "chatsite_deployment_ttft_average_seconds",
+    "Each measured deployment's moving average of its time to first byte (what routing by latency reads)",
+    ("deployment", "provider", "model"),
+    ttft_samples,
 )
