@@ -3,7 +3,8 @@
     states = await health.states(ids)          # one round trip: which deployments may be tried now
     await health.failed(id, fault)             # after a retryable failure of an attempt
     await health.succeeded(id)                 # after an attempt's first byte (or answer)
-    await health.measured(id, seconds)         # its time to that first byte (models routed by latency)
+    await health.succeeded(id, took)           # ... which took `took` s (models routed by latency measure)
+    states, averages = await health.observed(ids)   # the circuits and the averages, one round trip
 
 A deployment is *closed* (healthy) until `ROUTING_FAILURES_TO_TRIP` consecutive failures, or one
 failure that says it is unreachable (connection refused, DNS), trip it: it *cools down* for
@@ -27,7 +28,9 @@ Requests in flight are counted per process (for "fewest in flight" and concurren
 Beside each circuit the stores keep the deployment's time to first byte, a moving average
 (gateway.latency) that every worker continues: in Redis one hash per deployment, updated atomically;
 without Redis each process folds a measurement into the newest average any live worker wrote to the
-folder, and routing reads the newest of them (files are re-read only when they changed).
+folder, and routing reads the newest of them (files are re-read only when they changed). A file is
+rewritten at most every `LATENCY_SHARE_SECONDS` for averages alone (a rename costs about a millisecond
+on some filesystems, too much for every answer), at once for a deployment's first measurement.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from gateway.latency import Latency, folded
 
 log = logging.getLogger(__name__)
 
+LATENCY_SHARE_SECONDS = 1.0  # without Redis, how often a worker's newer averages reach the others at most
+
 
 # ---------------------------------------------------------------------------------------------
 # Stores
@@ -70,6 +75,7 @@ class MemoryStore:
         self._states: dict[int, State] = {}
         self._claims: dict[str, float] = {}
         self._latency: dict[int, Latency] = {}
+        self._latency_shared_at = float("-inf")
         self._folder = folder
         self._file = folder / f"{os.getpid()}.json" if folder is not None else None
 
@@ -98,14 +104,31 @@ class MemoryStore:
             self._publish()
             return state
 
-    async def succeeded(self, deployment_id: int) -> None:
+    async def succeeded(self, deployment_id: int, took: float | None = None) -> None:
         with self._lock:
-            state = self._states.pop(deployment_id, None)
-            if state is None:
-                return
-            if state.retry_after_until > clock().time():
-                self._states[deployment_id] = State(retry_after_until=state.retry_after_until)
-            self._publish()
+            closed = self._close(deployment_id)
+            measured = took is not None and self._measure(deployment_id, took)
+            if closed or measured:
+                self._publish()
+
+    def _close(self, deployment_id: int) -> bool:
+        """A success closes the circuit (a Retry-After in force stays); under the lock. True: it changed."""
+        state = self._states.pop(deployment_id, None)
+        if state is None:
+            return False
+        if state.retry_after_until > clock().time():
+            self._states[deployment_id] = State(retry_after_until=state.retry_after_until)
+        return True
+
+    def _measure(self, deployment_id: int, took: float) -> bool:
+        """Fold `took` into the newest average; under the lock. True: time to share it."""
+        now = clock().time()
+        previous = self._newest([deployment_id]).get(deployment_id)
+        self._latency[deployment_id] = folded(previous, took, now)
+        if previous is not None and now - self._latency_shared_at < LATENCY_SHARE_SECONDS:
+            return False
+        self._latency_shared_at = now
+        return True
 
     async def end_cooldown(self, deployment_id: int) -> None:
         with self._lock:
@@ -137,11 +160,9 @@ class MemoryStore:
         with self._lock:
             return self._newest(ids)
 
-    async def measured(self, deployment_id: int, seconds: float) -> None:
+    async def observed(self, ids: list[int]) -> tuple[dict[int, State], dict[int, Latency]]:
         with self._lock:
-            previous = self._newest([deployment_id]).get(deployment_id)
-            self._latency[deployment_id] = folded(previous, seconds, clock().time())
-            self._publish()
+            return {i: self._states.get(i, HEALTHY) for i in ids}, self._newest(ids)
 
 
 Store = MemoryStore | RedisStore
@@ -265,11 +286,21 @@ async def failed(deployment_id: int, fault: UpstreamFault | None) -> State | Non
     return state
 
 
-async def succeeded(deployment_id: int) -> None:
+async def succeeded(deployment_id: int, took: float | None = None) -> None:
+    """An attempt's first byte (or answer) came, `took` seconds after it went: measured when given."""
     try:
-        await store().succeeded(deployment_id)
+        await store().succeeded(deployment_id, took)
     except Exception:
         log.warning("could not record a deployment's success", exc_info=True)
+
+
+async def observed(ids: list[int]) -> tuple[dict[int, State], dict[int, Latency]]:
+    """The circuits (as `states`) and the averages (as `latencies`) in one round trip."""
+    try:
+        return await store().observed(ids)
+    except Exception:
+        log.warning("deployment health unavailable; treating every deployment as healthy", exc_info=True)
+        return {i: HEALTHY for i in ids}, {}
 
 
 async def claim(name: str, seconds: float) -> bool:
@@ -293,13 +324,6 @@ async def latencies(ids: list[int]) -> dict[int, Latency]:
     except Exception:
         log.warning("deployment latencies unavailable; treating every deployment as unmeasured", exc_info=True)
         return {}
-
-
-async def measured(deployment_id: int, seconds: float) -> None:
-    try:
-        await store().measured(deployment_id, seconds)
-    except Exception:
-        log.warning("could not record a deployment's time to first byte", exc_info=True)
 
 
 # ---------------------------------------------------------------------------------------------

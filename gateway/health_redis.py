@@ -97,12 +97,31 @@ class RedisStore:
         return entry
 
     async def states(self, ids: list[int]) -> dict[int, State]:
+        return (await self._read(ids, states=True, latencies=False))[0]
+
+    async def latencies(self, ids: list[int]) -> dict[int, Latency]:
+        return (await self._read(ids, states=False, latencies=True))[1]
+
+    async def observed(self, ids: list[int]) -> tuple[dict[int, State], dict[int, Latency]]:
+        return await self._read(ids, states=True, latencies=True)
+
+    async def _read(
+        self, ids: list[int], *, states: bool, latencies: bool
+    ) -> tuple[dict[int, State], dict[int, Latency]]:
         client = self._client()[0]
         async with client.pipeline(transaction=False) as pipe:
-            for i in ids:
+            for i in ids if states else ():
                 pipe.hmget(KEY_PREFIX + str(i), "f", "t", "c", "r", "d")
+            for i in ids if latencies else ():
+                pipe.hmget(LATENCY_PREFIX + str(i), "a", "n", "t")
             rows = await pipe.execute()
-        return {i: _state(row) for i, row in zip(ids, rows, strict=True)}
+        circuits = {i: _state(row) for i, row in zip(ids, rows, strict=False)} if states else {}
+        averages = rows[len(ids) :] if states else rows
+        return circuits, {
+            i: Latency(float(average) / 1000, int(count or 0), float(at or 0) / 1000)
+            for i, (average, count, at) in zip(ids, averages, strict=False)
+            if average is not None
+        }
 
     async def failed(self, deployment_id: int, fault: UpstreamFault | None) -> State:
         failed = self._client()[1]
@@ -120,9 +139,17 @@ class RedisStore:
         )
         return _state(row)
 
-    async def succeeded(self, deployment_id: int) -> None:
-        succeeded = self._client()[2]
-        await succeeded(keys=[KEY_PREFIX + str(deployment_id)], args=[_ms(clock().time())])
+    async def succeeded(self, deployment_id: int, took: float | None = None) -> None:
+        client, _, succeeded, measure = self._client()
+        now = clock().time()
+        if took is None:
+            await succeeded(keys=[KEY_PREFIX + str(deployment_id)], args=[_ms(now)])
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            await succeeded(keys=[KEY_PREFIX + str(deployment_id)], args=[_ms(now)], client=pipe)
+            args = [repr(took * 1000), repr(ALPHA), _ms(now), _ms(LATENCY_KEPT_SECONDS)]
+            await measure(keys=[LATENCY_PREFIX + str(deployment_id)], args=args, client=pipe)
+            await pipe.execute()
 
     async def end_cooldown(self, deployment_id: int) -> None:
         await self._client()[0].hset(KEY_PREFIX + str(deployment_id), "c", "0")
@@ -130,23 +157,6 @@ class RedisStore:
     async def claim(self, name: str, seconds: float) -> bool:
         ms = max(1, math.ceil(seconds * 1000))
         return bool(await self._client()[0].set(KEY_PREFIX + "claim:" + name, "1", nx=True, px=ms))
-
-    async def latencies(self, ids: list[int]) -> dict[int, Latency]:
-        client = self._client()[0]
-        async with client.pipeline(transaction=False) as pipe:
-            for i in ids:
-                pipe.hmget(LATENCY_PREFIX + str(i), "a", "n", "t")
-            rows = await pipe.execute()
-        return {
-            i: Latency(float(average) / 1000, int(count or 0), float(at or 0) / 1000)
-            for i, (average, count, at) in zip(ids, rows, strict=True)
-            if average is not None
-        }
-
-    async def measured(self, deployment_id: int, seconds: float) -> None:
-        measure = self._client()[3]
-        args = [repr(seconds * 1000), repr(ALPHA), _ms(clock().time()), _ms(LATENCY_KEPT_SECONDS)]
-        await measure(keys=[LATENCY_PREFIX + str(deployment_id)], args=args)
 
     async def flush(self) -> None:
         """Forget every deployment's state (tests)."""

@@ -133,7 +133,7 @@ class Attempts:
             if self.count >= int(settings.ROUTING_MAX_ATTEMPTS) or self._remaining() <= 0:
                 raise await self._exhausted()
             now = clock().time()
-            states = await health.states([d.pk for d in self.routes])
+            states, measured = await self._health()
             available = [d for d in self.routes if states[d.pk].available_at() <= now]
             for deployment in self.routes:
                 if deployment not in available and states[deployment.pk].unreachable:
@@ -149,7 +149,6 @@ class Attempts:
                 await health.wait_for_a_free_slot(max(0.0, min(self._remaining(), 1.0)))
                 continue
             chosen = None
-            measured = await health.latencies([d.pk for d in with_room]) if self._by_latency else {}
             for priority in sorted({d.priority for d in with_room}):
                 chosen = await self._claim([d for d in with_room if d.priority == priority], states, measured)
                 if chosen is not None:
@@ -166,6 +165,13 @@ class Attempts:
             self._watch = observe.attempt(self.model, chosen)
             self._sent_at = clock().monotonic() if self._by_latency else None
             return chosen
+
+    async def _health(self) -> tuple[dict[int, health.State], dict[int, latency.Latency]]:
+        """The deployments' circuits and, for a model routed by latency, their averages (read side by side)."""
+        ids = [d.pk for d in self.routes]
+        if not self._by_latency:
+            return await health.states(ids), {}
+        return await health.observed(ids)
 
     async def _claim(
         self, tier: list[Deployment], states: dict[int, health.State], measured: dict[int, latency.Latency]
@@ -211,14 +217,18 @@ class Attempts:
 
     async def succeeded(self) -> None:
         if self.current is not None:
-            await health.succeeded(self.current.pk)
-        await self.answered()
+            await health.succeeded(self.current.pk, self._took())
 
     async def answered(self) -> None:
-        """The current attempt's first byte (or answer) came: models routed by latency measure it, once."""
+        """The first event of a stream that began with keep-alives: a success, measured (latency only)."""
+        took = self._took()
+        if took is not None and self.current is not None:
+            await health.succeeded(self.current.pk, took)
+
+    def _took(self) -> float | None:
+        """The current attempt's time to its first byte, once, when its model is routed by latency."""
         sent_at, self._sent_at = self._sent_at, None
-        if sent_at is not None and self.current is not None:
-            await health.measured(self.current.pk, clock().monotonic() - sent_at)
+        return None if sent_at is None else clock().monotonic() - sent_at
 
     def release(self) -> None:
         """End this request's hold on its deployment's in-flight slot (idempotent)."""

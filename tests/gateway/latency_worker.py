@@ -5,7 +5,7 @@
 
 Reads commands on stdin, one a line, and answers each on stdout (so it stays alive, as a worker does,
 while the test reads what it wrote): `read 3,4` prints {"3": [seconds, count], ...} of the measured
-ones; `measure 3 0.25 1700000000.0` folds 0.25 s into deployment 3's average at that clock time.
+ones; `measure 3 0.25 1700000000.0`: deployment 3 answered in 0.25 s (a success, measured) at that clock time.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
                 print(json.dumps({str(i): [round(m.seconds, 6), m.count] for i, m in found.items()}), flush=True)
             elif command == "measure":
                 use_clock(ManualClock(float(args[2])))
-                await store.measured(int(args[0]), float(args[1]))
+                await store.succeeded(int(args[0]), float(args[1]))
                 print("ok", flush=True)
 
     asyncio.run(serve())

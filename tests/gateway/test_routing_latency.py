@@ -14,14 +14,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 
 from catalogue.models import Deployment, LanguageModel, Provider
 from core.clock import ManualClock
 from gateway import health, latency
+from gateway.auth import Caller
+from gateway.chat_completions.serving import ChatServing
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import Gateway, wait_for_usage
 from tests.gateway.test_routing import ask, stream
+from tests.gateway.test_streaming import GOOD_CHUNK, _point_provider_at, chat_body, ledger, raw_upstream
 from tests.scaleout.redis_server import RedisServer
 
 PRIMARY = "Hello from the fake upstream."
@@ -52,7 +55,7 @@ def _deployments(model: LanguageModel) -> tuple[Deployment, Deployment]:
 
 def _averages(model: LanguageModel) -> dict[str, tuple[float, int]]:
     primary, other = _deployments(model)
-    found = health.shared_latencies([primary.pk, other.pk])
+    found = async_to_sync(health.latencies)([primary.pk, other.pk])  # as this worker's routing reads them
     names = {primary.pk: "primary", other.pk: "backup"}
     return {names[i]: (round(m.seconds, 6), m.count) for i, m in found.items()}
 
@@ -74,6 +77,30 @@ def test_a_stream_is_measured_to_its_first_event(
     assert sorted(stream(two) for _ in range(2)) == sorted([PRIMARY, BACKUP])
     assert _averages(two.model) == {"primary": (0.25, 1), "backup": (0.75, 1)}
     assert [stream(two) for _ in range(3)] == [PRIMARY] * 3
+
+
+def _route_by_latency() -> int:
+    model = LanguageModel.objects.get()
+    model.routing = LanguageModel.Routing.LATENCY
+    model.save()
+    return Deployment.objects.get(model=model).pk
+
+
+async def test_a_stream_that_began_with_keep_alives_is_measured_at_its_first_event(
+    chat: Caller, clock: ManualClock
+) -> None:
+    deployment = await sync_to_async(_route_by_latency)()
+    async with raw_upstream(0.5, GOOD_CHUNK, b"data: [DONE]\n\n") as url:
+        await sync_to_async(_point_provider_at)(url)
+        seen = []
+        async for event in ChatServing(chat, chat_body(), stream=True).stream(0.1):
+            if event is None and not seen:
+                clock.advance(2.5)  # the upstream is silent: keep-alives go out, and time passes
+            seen.append(event)
+    assert seen[0] is None and any(e is not None and e["choices"] for e in seen)
+    [found] = (await health.latencies([deployment])).values()
+    assert (round(found.seconds, 6), found.count) == (2.5, 1)
+    await ledger()
 
 
 def test_a_deployment_that_becomes_slow_loses_the_traffic(
@@ -107,7 +134,7 @@ def test_a_better_priority_wins_over_a_faster_deployment(
     other = _deployments(two.model)[1]
     other.priority = 1
     other.save()
-    async_to_sync(health.measured)(other.pk, 0.01)
+    async_to_sync(health.succeeded)(other.pk, 0.01)
     assert [ask(two) for _ in range(5)] == [PRIMARY] * 5
     assert not backup.chat_requests()
 
@@ -207,7 +234,9 @@ def test_the_averages_are_shared_by_the_workers(
     two: Gateway, fake_upstream: FakeUpstream, backup: FakeUpstream, clock: ManualClock, store_of_workers: str
 ) -> None:
     _pace(fake_upstream, 0.5, backup, 0.1)
-    [ask(two) for _ in range(3)]
+    [ask(two) for _ in range(2)]  # each measured for the first time: shared at once
+    clock.advance(health.LATENCY_SHARE_SECONDS)  # without Redis, later averages are shared this often
+    ask(two)
     primary, other = _deployments(two.model)
     worker = Worker(store_of_workers)
     try:
