@@ -23,9 +23,9 @@ from gateway.auth import Caller
 from gateway.chat_completions.serving import ChatServing
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.gateway.conftest import Gateway, wait_for_usage
+from tests.gateway.test_health import store  # noqa: F401
 from tests.gateway.test_routing import ask, stream
 from tests.gateway.test_streaming import GOOD_CHUNK, _point_provider_at, chat_body, ledger, raw_upstream
-from tests.scaleout.redis_server import RedisServer
 
 PRIMARY = "Hello from the fake upstream."
 BACKUP = "from the backup"
@@ -92,7 +92,7 @@ async def test_a_stream_that_began_with_keep_alives_is_measured_at_its_first_eve
     deployment = await sync_to_async(_route_by_latency)()
     async with raw_upstream(0.5, GOOD_CHUNK, b"data: [DONE]\n\n") as url:
         await sync_to_async(_point_provider_at)(url)
-        seen = []
+        seen: list[Any] = []
         async for event in ChatServing(chat, chat_body(), stream=True).stream(0.1):
             if event is None and not seen:
                 clock.advance(2.5)  # the upstream is silent: keep-alives go out, and time passes
@@ -188,20 +188,6 @@ def test_a_model_routed_by_priority_measures_nothing(
 # Shared by the workers: each continues the average the others left, in Redis or the files folder.
 
 
-@pytest.fixture(params=["files", "redis"])
-def store_of_workers(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Where the workers keep their averages: a Redis URL, or the folder of this database's files."""
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        settings.REDIS_URL = server.url
-        health.forget_local_state()
-        return server.url
-    settings.REDIS_URL = None
-    health.forget_local_state()
-    return str(health.shared_folder())
-
-
 class Worker:
     """Another worker process with the gateway's store (tests/gateway/latency_worker.py)."""
 
@@ -230,15 +216,16 @@ class Worker:
         self.process.wait(timeout=30)
 
 
+@pytest.mark.usefixtures("store")  # twice: with Redis, and without (each worker's file in this database's folder)
 def test_the_averages_are_shared_by_the_workers(
-    two: Gateway, fake_upstream: FakeUpstream, backup: FakeUpstream, clock: ManualClock, store_of_workers: str
+    two: Gateway, fake_upstream: FakeUpstream, backup: FakeUpstream, clock: ManualClock, settings: Any
 ) -> None:
     _pace(fake_upstream, 0.5, backup, 0.1)
     [ask(two) for _ in range(2)]  # each measured for the first time: shared at once
     clock.advance(health.LATENCY_SHARE_SECONDS)  # without Redis, later averages are shared this often
     ask(two)
     primary, other = _deployments(two.model)
-    worker = Worker(store_of_workers)
+    worker = Worker(settings.REDIS_URL or str(health.shared_folder()))
     try:
         seen = json.loads(worker.ask(f"read {primary.pk},{other.pk}"))
         assert seen == {str(primary.pk): [0.5, 1], str(other.pk): [0.1, 2]}, "the other worker sees ours"
