@@ -167,7 +167,7 @@ class Attempts:
             return chosen
 
     async def _health(self) -> tuple[dict[int, health.State], dict[int, latency.Latency]]:
-        """The deployments' circuits and, for a model routed by latency, their averages (read side by side)."""
+        """The deployments' circuits and, for a model routed by latency, their averages (in one round trip)."""
         ids = [d.pk for d in self.routes]
         if not self._by_latency:
             return await health.states(ids), {}
