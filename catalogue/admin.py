@@ -206,7 +206,7 @@ class DeploymentInline(admin.TabularInline[Deployment, LanguageModel]):
         if deployment.pk is None:
             return "-"
         (found,) = health_report.report([deployment])
-        return f"{found.state}; {found.last_hour}"
+        return "; ".join(part for part in (found.state, found.last_hour, found.measured) if part)
 
 
 class FallbackInline(admin.TabularInline[Fallback, LanguageModel]):
@@ -242,6 +242,7 @@ class LanguageModelAdmin(admin.ModelAdmin[LanguageModel]):
         (None, {"fields": ("public_id", "provider", "upstream_model", "enabled", "kind")}),
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "json_output")}),
         ("Limits", {"fields": ("context_length", "max_output_tokens")}),
+        ("Routing", {"fields": ("routing",)}),
         ("Response cache", {"fields": ("cache_ttl_seconds", "cache_shared", "cache_unsafe", "cache_hits_limited")}),
         ("Prices (USD per million tokens)", {"fields": ("input_price_per_million", "output_price_per_million")}),
         (

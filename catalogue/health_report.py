@@ -18,6 +18,7 @@ from catalogue.models import Deployment
 class DeploymentHealth:
     state: str  # "healthy", "half-open", "cooling down until HH:MM:SS UTC", "disabled"
     last_hour: str  # "12 requests, errors 8%, p50 340 ms, ttft p50 120 ms"
+    measured: str = ""  # "ttft average 95 ms": what routing by latency reads; "" until measured
 
 
 Reporter = Callable[[list[Deployment]], list[DeploymentHealth]]
@@ -44,6 +45,7 @@ def describe(deployments: list[Deployment]) -> list[list[str]]:
             f"priority {d.priority} weight {d.weight}",
             found.state,
             f"last hour: {found.last_hour}",
+            *([found.measured] if found.measured else []),
         ]
         for d, found in zip(deployments, report(deployments), strict=True)
     ]

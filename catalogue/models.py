@@ -217,6 +217,17 @@ class LanguageModel(models.Model):
         default=True,
         help_text="Cached answers count against rate limits (requests and tokens per minute); off: they are free.",
     )
+
+    class Routing(models.TextChoices):
+        PRIORITY = "priority", "priority, then fewest in flight per weight"
+        LATENCY = "latency", "priority, then lowest measured time to first token"
+
+    routing = models.CharField(
+        max_length=10,
+        choices=Routing.choices,
+        default=Routing.PRIORITY,
+        help_text="How a deployment is chosen within the best priority (gateway.routing).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = LanguageModelQuerySet.as_manager()

@@ -43,11 +43,12 @@ class GatewayConfig(AppConfig):
         for through in (user.groups.through, model.groups.through):
             m2m_changed.connect(_changed, sender=through, dispatch_uid=f"gateway-rights-m2m-{through.__name__}")
 
-        from gateway.health import CIRCUIT_METRIC
+        from gateway.health import CIRCUIT_METRIC, TTFT_METRIC
         from operations.observe import scrape_sources
 
-        if CIRCUIT_METRIC not in scrape_sources:
-            scrape_sources.append(CIRCUIT_METRIC)
+        for metric in (CIRCUIT_METRIC, TTFT_METRIC):
+            if metric not in scrape_sources:
+                scrape_sources.append(metric)
 
 
 def _after_migrate(using: str = "default", **kwargs: Any) -> None:

@@ -1,5 +1,6 @@
 """Deployments' health as the catalogue's admin and `models health` show it: the circuit's state, and the
-last hour of the ledger (requests, error rate, p50 latency and time to first token). GatewayConfig.ready()
+last hour of the ledger (requests, error rate, p50 latency and time to first token), and the moving
+average of its time to first byte that routing by latency reads (gateway.latency). GatewayConfig.ready()
 registers `report` with catalogue.health_report."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Report:
     error_rate: float | None
     p50_latency_ms: float | None
     p50_ttft_ms: float | None
+    ttft_average_ms: float | None  # the moving average routing by latency reads; None: never measured
 
 
 def _failed() -> Q:
@@ -41,6 +43,7 @@ def _failed() -> Q:
 def reports(deployments: list[Deployment]) -> list[Report]:
     ids = [d.pk for d in deployments]
     states = health.shared_states(ids)
+    averages = health.shared_latencies(ids)
     since = clock().now() - WINDOW
     stats = {
         row["deployment"]: row
@@ -66,6 +69,7 @@ def reports(deployments: list[Deployment]) -> list[Report]:
             label = state.label(now)
         row = stats.get(deployment.pk)
         requests = row["requests"] if row else 0
+        average = averages.get(deployment.pk)
         out.append(
             Report(
                 deployment,
@@ -74,6 +78,7 @@ def reports(deployments: list[Deployment]) -> list[Report]:
                 row["failed"] / requests if row and requests else None,
                 row["latency"] if row else None,
                 row["ttft"] if row else None,
+                average.seconds * 1000 if average is not None else None,
             )
         )
     return out
@@ -89,5 +94,6 @@ def report(deployments: list[Deployment]) -> list[DeploymentHealth]:
     for r in reports(deployments):
         rate = "-" if r.error_rate is None else f"{r.error_rate:.0%}"
         last_hour = f"{r.requests} requests, errors {rate}, p50 {_ms(r.p50_latency_ms)}, ttft p50 {_ms(r.p50_ttft_ms)}"
-        out.append(DeploymentHealth(r.state, last_hour))
+        measured = "" if r.ttft_average_ms is None else f"ttft average {_ms(r.ttft_average_ms)}"
+        out.append(DeploymentHealth(r.state, last_hour, measured))
     return out

@@ -3,6 +3,8 @@
     states = await health.states(ids)          # one round trip: which deployments may be tried now
     await health.failed(id, fault)             # after a retryable failure of an attempt
     await health.succeeded(id)                 # after an attempt's first byte (or answer)
+    await health.succeeded(id, took)           # ... which took `took` s (models routed by latency measure)
+    states, averages = await health.observed(ids)   # the circuits and the averages, one round trip
 
 A deployment is *closed* (healthy) until `ROUTING_FAILURES_TO_TRIP` consecutive failures, or one
 failure that says it is unreachable (connection refused, DNS), trip it: it *cools down* for
@@ -22,6 +24,13 @@ otherwise, each process then also writing its states to a file of its own under 
 `shared_states` (what `models health`, the admin and /metrics show) sees every worker's, as the
 Redis store lets it. Time is `core.clock`'s, so tests move cooldowns by moving the clock.
 Requests in flight are counted per process (for "fewest in flight" and concurrency caps).
+
+Beside each circuit the stores keep the deployment's time to first byte, a moving average
+(gateway.latency) that every worker continues: in Redis one hash per deployment, updated atomically;
+without Redis each process folds a measurement into the newest average any live worker wrote to the
+folder, and routing reads the newest of them (files are re-read only when they changed). A file is
+rewritten at most every `LATENCY_SHARE_SECONDS` for averages alone (a rename costs about a millisecond
+on some filesystems, too much for every answer), at once for a deployment's first measurement.
 """
 
 from __future__ import annotations
@@ -30,11 +39,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import threading
 import weakref
-from dataclasses import astuple, dataclass
+from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -44,57 +53,16 @@ from django.db import connection
 
 from catalogue.models import Deployment
 from core.clock import clock
+from gateway.circuit import HEALTHY as HEALTHY
+from gateway.circuit import State as State
+from gateway.circuit import after_failure
 from gateway.errors import UpstreamFault
+from gateway.health_redis import RedisStore
+from gateway.latency import Latency, folded
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "chatsite:health:"
-# An unreachable Redis must not hang a request: health is then read as "all healthy".
-_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 2}
-
-
-@dataclass(frozen=True)
-class State:
-    failures: int = 0  # consecutive failures since the last success
-    trips: int = 0  # trips since the last success (the cooldown doubles with each)
-    cooling_until: float = 0.0  # epoch seconds; the circuit is open until then
-    retry_after_until: float = 0.0  # epoch seconds; the upstream asked us to wait until then
-    unreachable: bool = False  # the last trip was a host that could not be reached (worth probing)
-
-    def available_at(self) -> float:
-        """When this deployment may be tried again (now or earlier: it may)."""
-        return max(self.cooling_until, self.retry_after_until)
-
-    def label(self, now: float) -> str:
-        if self.available_at() > now:
-            return "cooling down"
-        return "half-open" if self.trips else "healthy"
-
-
-HEALTHY = State()
-
-
-def _cooldown(trips: int) -> float:
-    base = float(settings.ROUTING_COOLDOWN_SECONDS)
-    return min(base * 2 ** max(trips - 1, 0), float(settings.ROUTING_COOLDOWN_MAX_SECONDS))
-
-
-def _after_failure(state: State, fault: UpstreamFault | None, now: float) -> State:
-    """The pure rule: what a failure does to a state (both stores apply it)."""
-    failures = state.failures + 1
-    trips, cooling_until = state.trips, state.cooling_until
-    half_open = trips > 0 and cooling_until <= now
-    down = fault is not None and fault.down
-    unreachable = state.unreachable
-    if down or half_open or failures >= int(settings.ROUTING_FAILURES_TO_TRIP):
-        trips += 1
-        cooling_until = now + _cooldown(trips)
-        failures = 0
-        unreachable = down
-    retry_until = state.retry_after_until
-    if fault is not None and fault.retry_after is not None:
-        retry_until = max(retry_until, now + fault.retry_after)
-    return State(failures, trips, cooling_until, retry_until, unreachable)
+LATENCY_SHARE_SECONDS = 1.0  # without Redis, how often a worker's newer averages reach the others at most
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,6 +74,9 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._states: dict[int, State] = {}
         self._claims: dict[str, float] = {}
+        self._latency: dict[int, Latency] = {}
+        self._latency_shared_at = float("-inf")
+        self._folder = folder
         self._file = folder / f"{os.getpid()}.json" if folder is not None else None
 
     def _publish(self) -> None:
@@ -115,7 +86,9 @@ class MemoryStore:
         try:
             self._file.parent.mkdir(parents=True, exist_ok=True)
             part = self._file.with_suffix(".part")
-            part.write_text(json.dumps({str(i): astuple(s) for i, s in self._states.items()}))
+            states = {str(i): astuple(s) for i, s in self._states.items()}
+            latency = {str(i): astuple(m) for i, m in self._latency.items()}
+            part.write_text(json.dumps({"states": states, "latency": latency}))
             part.replace(self._file)
         except OSError:
             log.warning("could not share deployment health through %s", self._file, exc_info=True)
@@ -126,19 +99,36 @@ class MemoryStore:
 
     async def failed(self, deployment_id: int, fault: UpstreamFault | None) -> State:
         with self._lock:
-            state = _after_failure(self._states.get(deployment_id, HEALTHY), fault, clock().time())
+            state = after_failure(self._states.get(deployment_id, HEALTHY), fault, clock().time())
             self._states[deployment_id] = state
             self._publish()
             return state
 
-    async def succeeded(self, deployment_id: int) -> None:
+    async def succeeded(self, deployment_id: int, took: float | None = None) -> None:
         with self._lock:
-            state = self._states.pop(deployment_id, None)
-            if state is None:
-                return
-            if state.retry_after_until > clock().time():
-                self._states[deployment_id] = State(retry_after_until=state.retry_after_until)
-            self._publish()
+            closed = self._close(deployment_id)
+            measured = took is not None and self._measure(deployment_id, took)
+            if closed or measured:
+                self._publish()
+
+    def _close(self, deployment_id: int) -> bool:
+        """A success closes the circuit (a Retry-After in force stays); under the lock. True: it changed."""
+        state = self._states.pop(deployment_id, None)
+        if state is None:
+            return False
+        if state.retry_after_until > clock().time():
+            self._states[deployment_id] = State(retry_after_until=state.retry_after_until)
+        return True
+
+    def _measure(self, deployment_id: int, took: float) -> bool:
+        """Fold `took` into the newest average; under the lock. True: time to share it."""
+        now = clock().time()
+        previous = self._newest([deployment_id]).get(deployment_id)
+        self._latency[deployment_id] = folded(previous, took, now)
+        if previous is not None and now - self._latency_shared_at < LATENCY_SHARE_SECONDS:
+            return False
+        self._latency_shared_at = now
+        return True
 
     async def end_cooldown(self, deployment_id: int) -> None:
         with self._lock:
@@ -155,122 +145,24 @@ class MemoryStore:
             self._claims[name] = now + seconds
             return True
 
+    def _newest(self, ids: list[int]) -> dict[int, Latency]:
+        """This process's averages, or another live worker's where it wrote a newer one; under the lock."""
+        others = _files_latencies(self._folder, skip=self._file) if self._folder is not None else {}
+        found = {}
+        for i in ids:
+            mine, theirs = self._latency.get(i), others.get(i)
+            newest = mine.later(theirs) if mine is not None else theirs
+            if newest is not None:
+                found[i] = newest
+        return found
 
-# Times are whole milliseconds here: Lua prints numbers with 14 digits, too few for epoch seconds.
-_FAILED = """
-local now = tonumber(ARGV[1])
-local down = ARGV[2] == '1'
-local retry_after = tonumber(ARGV[3])
-local threshold = tonumber(ARGV[4])
-local base = tonumber(ARGV[5])
-local cap = tonumber(ARGV[6])
-local st = redis.call('HMGET', KEYS[1], 'f', 't', 'c', 'r', 'd')
-local failures = (tonumber(st[1]) or 0) + 1
-local trips = tonumber(st[2]) or 0
-local cooling = tonumber(st[3]) or 0
-local retry_until = tonumber(st[4]) or 0
-local unreachable = tonumber(st[5]) or 0
-local half_open = trips > 0 and cooling <= now
-if down or half_open or failures >= threshold then
-  trips = trips + 1
-  cooling = now + math.floor(math.min(base * 2 ^ (trips - 1), cap))
-  failures = 0
-  if down then unreachable = 1 else unreachable = 0 end
-end
-if retry_after >= 0 then retry_until = math.max(retry_until, now + math.floor(retry_after)) end
-redis.call('HSET', KEYS[1], 'f', failures, 't', trips, 'c', tostring(cooling), 'r', tostring(retry_until),
-  'd', unreachable)
-redis.call('PEXPIRE', KEYS[1], math.max(cooling, retry_until, now) - now + cap * 4 + 60000)
-return {failures, trips, tostring(cooling), tostring(retry_until), unreachable}
-"""
+    async def latencies(self, ids: list[int]) -> dict[int, Latency]:
+        with self._lock:
+            return self._newest(ids)
 
-_SUCCEEDED = """
-local now = tonumber(ARGV[1])
-local retry_until = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
-if retry_until > now then
-  redis.call('HSET', KEYS[1], 'f', 0, 't', 0, 'c', '0')
-else
-  redis.call('DEL', KEYS[1])
-end
-return 1
-"""
-
-
-class RedisStore:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _client(self) -> tuple[Any, Any, Any]:
-        loop = asyncio.get_running_loop()
-        entry = self._clients.get(loop)
-        if entry is None:
-            from redis.asyncio import BlockingConnectionPool, Redis
-
-            pool = BlockingConnectionPool.from_url(self.url, decode_responses=True, max_connections=8, **_TIMEOUTS)
-            client = Redis(connection_pool=pool)
-            entry = (client, client.register_script(_FAILED), client.register_script(_SUCCEEDED))
-            self._clients[loop] = entry
-        return entry
-
-    async def states(self, ids: list[int]) -> dict[int, State]:
-        client = self._client()[0]
-        async with client.pipeline(transaction=False) as pipe:
-            for i in ids:
-                pipe.hmget(KEY_PREFIX + str(i), "f", "t", "c", "r", "d")
-            rows = await pipe.execute()
-        return {i: _state(row) for i, row in zip(ids, rows, strict=True)}
-
-    async def failed(self, deployment_id: int, fault: UpstreamFault | None) -> State:
-        _, failed, _ = self._client()
-        retry_after = fault.retry_after if fault is not None and fault.retry_after is not None else -1
-        row = await failed(
-            keys=[KEY_PREFIX + str(deployment_id)],
-            args=[
-                _ms(clock().time()),
-                "1" if fault is not None and fault.down else "0",
-                _ms(retry_after) if retry_after >= 0 else -1,
-                int(settings.ROUTING_FAILURES_TO_TRIP),
-                _ms(float(settings.ROUTING_COOLDOWN_SECONDS)),
-                _ms(float(settings.ROUTING_COOLDOWN_MAX_SECONDS)),
-            ],
-        )
-        return _state(row)
-
-    async def succeeded(self, deployment_id: int) -> None:
-        _, _, succeeded = self._client()
-        await succeeded(keys=[KEY_PREFIX + str(deployment_id)], args=[_ms(clock().time())])
-
-    async def end_cooldown(self, deployment_id: int) -> None:
-        await self._client()[0].hset(KEY_PREFIX + str(deployment_id), "c", "0")
-
-    async def claim(self, name: str, seconds: float) -> bool:
-        ms = max(1, math.ceil(seconds * 1000))
-        return bool(await self._client()[0].set(KEY_PREFIX + "claim:" + name, "1", nx=True, px=ms))
-
-    async def flush(self) -> None:
-        """Forget every deployment's state (tests)."""
-        client = self._client()[0]
-        keys = [key async for key in client.scan_iter(KEY_PREFIX + "*")]
-        if keys:
-            await client.delete(*keys)
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _state(row: list[Any]) -> State:
-    failures, trips, cooling, retry_until, unreachable = (list(row) + [None] * 5)[:5]
-    return State(
-        int(failures or 0),
-        int(trips or 0),
-        float(cooling or 0) / 1000,
-        float(retry_until or 0) / 1000,
-        bool(int(unreachable or 0)),
-    )
+    async def observed(self, ids: list[int]) -> tuple[dict[int, State], dict[int, Latency]]:
+        with self._lock:
+            return {i: self._states.get(i, HEALTHY) for i in ids}, self._newest(ids)
 
 
 Store = MemoryStore | RedisStore
@@ -304,18 +196,41 @@ def _worst(a: State, b: State) -> State:
     return max(a, b, key=lambda s: (s.available_at(), s.trips, s.failures))
 
 
-def _files_states(folder: Path) -> dict[int, State]:
-    found: dict[int, State] = {}
+# Each worker's file as last read, with what told it apart (inode, mtime, size): read again once replaced.
+_read: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+def _files(folder: Path, skip: Path | None = None) -> Iterator[dict[str, Any]]:
+    """What each live worker of this machine wrote to `folder` (`skip`: this process's own file)."""
     for path in folder.glob("*.json") if folder.is_dir() else ():
-        if not path.stem.isdigit() or not _alive(int(path.stem)):
+        if path == skip or not path.stem.isdigit() or not _alive(int(path.stem)):
             continue
         try:
-            states = json.loads(path.read_text())
+            stat = path.stat()
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            entry = _read.get(path)
+            if entry is None or entry[0] != seen:
+                entry = _read[path] = (seen, json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # gone or replaced meanwhile
-        for key, values in states.items():
+        if isinstance(entry[1], dict):
+            yield entry[1]
+
+
+def _files_states(folder: Path) -> dict[int, State]:
+    found: dict[int, State] = {}
+    for written in _files(folder):
+        for key, values in written.get("states", {}).items():
             state = State(*values)
             found[int(key)] = _worst(found.get(int(key), HEALTHY), state)
+    return found
+
+
+def _files_latencies(folder: Path, skip: Path | None = None) -> dict[int, Latency]:
+    found: dict[int, Latency] = {}
+    for written in _files(folder, skip):
+        for key, values in written.get("latency", {}).items():
+            found[int(key)] = Latency(*values).later(found.get(int(key)))
     return found
 
 
@@ -330,13 +245,22 @@ def shared_states(ids: list[int]) -> dict[int, State]:
     return {i: found.get(i, HEALTHY) for i in ids}
 
 
+def shared_latencies(ids: list[int]) -> dict[int, Latency]:
+    """Each measured deployment's average time to first byte as the routers see it (reports, not requests)."""
+    if getattr(settings, "REDIS_URL", None):
+        return async_to_sync(latencies)(ids) if ids else {}
+    found = _files_latencies(shared_folder())
+    return {i: found[i] for i in ids if i in found}
+
+
 def forget_local_state() -> None:
-    """Drop this process's health state and in-flight counts (tests start clean)."""
+    """Drop this process's health state, averages and in-flight counts (tests start clean)."""
     for found in _stores.values():
         if isinstance(found, MemoryStore) and found._file is not None:
             found._file.unlink(missing_ok=True)
     _stores.clear()
     _in_flight.clear()
+    _read.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,11 +286,21 @@ async def failed(deployment_id: int, fault: UpstreamFault | None) -> State | Non
     return state
 
 
-async def succeeded(deployment_id: int) -> None:
+async def succeeded(deployment_id: int, took: float | None = None) -> None:
+    """An attempt's first byte (or answer) came, `took` seconds after it went: measured when given."""
     try:
-        await store().succeeded(deployment_id)
+        await store().succeeded(deployment_id, took)
     except Exception:
         log.warning("could not record a deployment's success", exc_info=True)
+
+
+async def observed(ids: list[int]) -> tuple[dict[int, State], dict[int, Latency]]:
+    """The circuits (as `states`) and the averages (as `latencies`) in one round trip."""
+    try:
+        return await store().observed(ids)
+    except Exception:
+        log.warning("deployment health unavailable; treating every deployment as healthy", exc_info=True)
+        return {i: HEALTHY for i in ids}, {}
 
 
 async def claim(name: str, seconds: float) -> bool:
@@ -381,6 +315,15 @@ async def claim(name: str, seconds: float) -> bool:
 async def end_cooldown(deployment_id: int) -> None:
     with contextlib.suppress(Exception):
         await store().end_cooldown(deployment_id)
+
+
+async def latencies(ids: list[int]) -> dict[int, Latency]:
+    """The measured deployments' average times to first byte (a deployment never measured is absent)."""
+    try:
+        return await store().latencies(ids)
+    except Exception:
+        log.warning("deployment latencies unavailable; treating every deployment as unmeasured", exc_info=True)
+        return {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,10 +370,12 @@ async def wait_for_a_free_slot(seconds: float) -> None:
 CIRCUIT_VALUES = {"healthy": 0, "half-open": 1, "cooling down": 2}
 
 
+def _enabled() -> list[Deployment]:
+    return list(Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("model", "provider"))
+
+
 def circuit_samples() -> list[tuple[tuple[str, ...], float]]:
-    deployments = list(
-        Deployment.objects.filter(enabled=True, provider__enabled=True).select_related("model", "provider")
-    )
+    deployments = _enabled()
     found = shared_states([d.pk for d in deployments])
     now = clock().time()
     return [
@@ -443,4 +388,20 @@ CIRCUIT_METRIC = (
     "Each enabled deployment's circuit: 0 healthy, 1 half-open (one trial request may go), 2 cooling down",
     ("deployment", "provider", "model"),
     circuit_samples,
+)
+
+
+def ttft_samples() -> list[tuple[tuple[str, ...], float]]:
+    deployments = _enabled()
+    found = shared_latencies([d.pk for d in deployments])
+    return [
+        ((str(d.pk), d.provider.name, d.model.public_id), found[d.pk].seconds) for d in deployments if d.pk in found
+    ]
+
+
+TTFT_METRIC = (
+    "chatsite_deployment_ttft_average_seconds",
+    "Each measured deployment's moving average of its time to first byte (what routing by latency reads)",
+    ("deployment", "provider", "model"),
+    ttft_samples,
 )

@@ -26,6 +26,9 @@ at its concurrency cap is skipped while another has room; when none has, the req
 slot (within the deadline). A failed deployment is not tried again while untried ones remain; then
 the same ones are retried after a short backoff. Bounded by `ROUTING_MAX_ATTEMPTS` and
 `ROUTING_DEADLINE_SECONDS` (to the first byte), so a client never waits on a cascade.
+
+A model whose `routing` is "latency" chooses within its best priority by measured time to first
+byte instead (gateway.latency); everything else (circuits, caps, retries) is the same.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from django.conf import settings
 
 from catalogue.models import Deployment, LanguageModel
 from core.clock import clock
-from gateway import health, upstream
+from gateway import health, latency, upstream
 from gateway.errors import GatewayError
 from operations import observe
 
@@ -111,6 +114,8 @@ class Attempts:
         self.last_error: GatewayError | None = None
         self._holding: int | None = None  # the deployment whose in-flight slot this request holds
         self._watch: observe.Watch | None = None  # the attempt as operations sees it (metrics, a span)
+        self._by_latency = model.routing == LanguageModel.Routing.LATENCY
+        self._sent_at: float | None = None  # when the current attempt went (core.clock), until it is measured
         self._deadline = time.monotonic() + float(settings.ROUTING_DEADLINE_SECONDS)
 
     @property
@@ -128,7 +133,7 @@ class Attempts:
             if self.count >= int(settings.ROUTING_MAX_ATTEMPTS) or self._remaining() <= 0:
                 raise await self._exhausted()
             now = clock().time()
-            states = await health.states([d.pk for d in self.routes])
+            states, measured = await self._health()
             available = [d for d in self.routes if states[d.pk].available_at() <= now]
             for deployment in self.routes:
                 if deployment not in available and states[deployment.pk].unreachable:
@@ -145,7 +150,7 @@ class Attempts:
                 continue
             chosen = None
             for priority in sorted({d.priority for d in with_room}):
-                chosen = await self._claim([d for d in with_room if d.priority == priority], states)
+                chosen = await self._claim([d for d in with_room if d.priority == priority], states, measured)
                 if chosen is not None:
                     break
             if chosen is None:
@@ -158,12 +163,22 @@ class Attempts:
             health.begin(chosen.pk)
             self._holding = chosen.pk
             self._watch = observe.attempt(self.model, chosen)
+            self._sent_at = clock().monotonic() if self._by_latency else None
             return chosen
 
-    async def _claim(self, tier: list[Deployment], states: dict[int, health.State]) -> Deployment | None:
+    async def _health(self) -> tuple[dict[int, health.State], dict[int, latency.Latency]]:
+        """The deployments' circuits and, for a model routed by latency, their averages (in one round trip)."""
+        ids = [d.pk for d in self.routes]
+        if not self._by_latency:
+            return await health.states(ids), {}
+        return await health.observed(ids)
+
+    async def _claim(
+        self, tier: list[Deployment], states: dict[int, health.State], measured: dict[int, latency.Latency]
+    ) -> Deployment | None:
         """A deployment of the tier; a half-open one only if this request wins its one trial."""
         while tier:
-            chosen = _pick(self.model.pk, tier)
+            chosen = self._choose(tier, measured)
             if not states[chosen.pk].trips:
                 return chosen
             if await health.claim(f"trial:{chosen.pk}", float(settings.ROUTING_COOLDOWN_SECONDS)):
@@ -171,10 +186,17 @@ class Attempts:
             tier = [d for d in tier if d.pk != chosen.pk]
         return None
 
+    def _choose(self, tier: list[Deployment], measured: dict[int, latency.Latency]) -> Deployment:
+        model_id = self.model.pk
+        if not self._by_latency:
+            return _pick(model_id, tier)
+        return latency.choose(model_id, tier, measured, lambda among: _pick(model_id, among))
+
     async def failed(self, exc: GatewayError) -> None:
         """The current attempt failed with `exc`: record it; re-raise unless another attempt may cure it."""
         deployment = self.current
         fault = exc.fault
+        self._sent_at = None  # a failure is not measured: the circuit deals with it
         if fault is not None and fault.retryable:
             observe.failed(self._watch, deployment, exc.status, exc.code)
         self.release()
@@ -195,7 +217,18 @@ class Attempts:
 
     async def succeeded(self) -> None:
         if self.current is not None:
-            await health.succeeded(self.current.pk)
+            await health.succeeded(self.current.pk, self._took())
+
+    async def answered(self) -> None:
+        """The first event of a stream that began with keep-alives: a success, measured (latency only)."""
+        took = self._took()
+        if took is not None and self.current is not None:
+            await health.succeeded(self.current.pk, took)
+
+    def _took(self) -> float | None:
+        """The current attempt's time to its first byte, once, when its model is routed by latency."""
+        sent_at, self._sent_at = self._sent_at, None
+        return None if sent_at is None else clock().monotonic() - sent_at
 
     def release(self) -> None:
         """End this request's hold on its deployment's in-flight slot (idempotent)."""

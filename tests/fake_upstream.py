@@ -16,6 +16,7 @@ scripts what the next requests get:
     fake_upstream.queue(Reply(garbage=True))                               # 200 with a body that isn't JSON
     fake_upstream.queue(Reply(tool_calls=[ToolCall("get_weather", '{"city": "Paris"}')]))
     fake_upstream.queue(Reply(reasoning="Let me think."))                  # reasoning_content first
+    fake_upstream.queue(Reply(takes=0.5))        # the test's ManualClock moves 0.5 s before the first byte
 
 A request with nothing queued gets `fake_upstream.default` (a short successful reply). Every chat
 request is recorded (`fake_upstream.requests`, newest last) with its headers and JSON body, and with
@@ -43,6 +44,7 @@ from typing import Any
 
 import uvicorn
 
+from core.clock import ManualClock, clock
 from tests import fake_upstream_openai
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -62,6 +64,9 @@ class Reply:
     chunks: int | None = None  # how many content pieces a stream has; default: one per word
     delay: float = 0.0  # seconds between chunks
     first_delay: float = 0.0  # seconds before the first byte (headers included)
+    # Seconds the test's clock (core.clock, a ManualClock) moves on before the first byte: a slow
+    # upstream as the gateway measures it, without waiting.
+    takes: float = 0.0
     usage: bool = True
     n: int = 1
     tool_calls: list[ToolCall] | None = None
@@ -242,6 +247,10 @@ class FakeUpstream:
                 return
 
     async def _answer(self, reply: Reply, request: dict[str, Any], send: Send, record: RecordedRequest) -> None:
+        if reply.takes:
+            manual = clock()
+            assert isinstance(manual, ManualClock), "Reply(takes=...) needs the test's `clock` fixture"
+            manual.advance(reply.takes)
         if reply.first_delay and await _sleep_or_disconnect(reply.first_delay, record):
             return
         if reply.hang:

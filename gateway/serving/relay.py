@@ -216,6 +216,7 @@ async def relay_stream(
                     for chunk in relay.chunks(data):
                         if call.ttft_ms is None:
                             call.first_token()
+                            await call.attempts.answered()  # the stream began with keep-alives only
                         yield chunk
             relay.end()
         if call.ttft_ms is None:

@@ -45,7 +45,7 @@ def provider_form(**overrides: object) -> dict[str, object]:
 
 def deployments_form(model: LanguageModel, *extra: dict[str, str]) -> dict[str, str]:
     """The deployments inline of a model's admin page, as the browser posts it, plus `extra` new rows
-    (with the page's other inline, fallbacks, empty, and the cache off)."""
+    (with the page's other inline, fallbacks, empty, the cache off and routing by priority)."""
     rows = list(model.deployments.all())
     data = {
         "fallbacks-TOTAL_FORMS": "0",
@@ -53,6 +53,7 @@ def deployments_form(model: LanguageModel, *extra: dict[str, str]) -> dict[str, 
         "fallbacks-MIN_NUM_FORMS": "0",
         "fallbacks-MAX_NUM_FORMS": "1000",
         "cache_ttl_seconds": "0",
+        "routing": "priority",
         "deployments-TOTAL_FORMS": str(len(rows) + len(extra)),
         "deployments-INITIAL_FORMS": str(len(rows)),
         "deployments-MIN_NUM_FORMS": "0",
@@ -322,3 +323,27 @@ def test_a_models_page_edits_its_fallbacks_and_its_cache(admin_client: Client, p
     assert [(f.reason, f.to.public_id) for f in model.fallbacks.all()] == [("context", "fake-large")]
     page = admin_client.get(f"/admin/catalogue/languagemodel/{model.pk}/change/").content.decode()
     assert "Fallbacks (other models tried in order" in page
+
+
+@pytest.mark.parametrize(("chosen", "saved"), [("latency", "latency"), ("fastest", "priority"), ("", "priority")])
+def test_a_models_page_sets_its_routing_and_refuses_an_unknown_one(
+    admin_client: Client, provider: Provider, chosen: str, saved: str
+) -> None:
+    model = LanguageModel.objects.create(public_id="fake-small", provider=provider, upstream_model="fake-small")
+    form = {
+        "public_id": "fake-small", "provider": str(provider.pk), "upstream_model": "fake-small", "enabled": "on",
+        "kind": "chat", "context_length": "4096", "max_output_tokens": "1024", "input_price_per_million": "0",
+        "output_price_per_million": "0",
+        **deployments_form(model),
+        "routing": chosen,
+    }  # fmt: skip
+    response = admin_client.post(f"/admin/catalogue/languagemodel/{model.pk}/change/", form)
+    if chosen == saved:
+        assert response.status_code == 302, response.content.decode()[:3000]
+    else:
+        assert response.status_code == 200
+        assert "Select a valid choice" in response.content.decode() or "This field is required" in (
+            response.content.decode()
+        )
+    model.refresh_from_db()
+    assert model.routing == saved

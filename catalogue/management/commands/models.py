@@ -110,6 +110,15 @@ class Command(BaseCommand):
             help="Whether cached answers count against rate limits (default: they do).",
         )
 
+        routing = sub.add_parser("routing", help="How a deployment is chosen within the best priority.")
+        routing.add_argument("model_id")
+        routing.add_argument(
+            "--strategy",
+            choices=[r.value for r in LanguageModel.Routing],
+            help="priority: fewest in flight per weight; latency: lowest measured time to first token "
+            "(default: show the model's strategy).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "add":
@@ -124,6 +133,8 @@ class Command(BaseCommand):
             self._fallback(options["model_id"], options["to"], options["context"])
         elif action == "cache":
             self._cache(options)
+        elif action == "routing":
+            self._routing(options["model_id"], options["strategy"])
         else:
             self._list()
 
@@ -279,3 +290,12 @@ class Command(BaseCommand):
         limited = "hits count against rate limits" if model.cache_hits_limited else "hits are free of rate limits"
         ttl = model.cache_ttl_seconds
         self.stdout.write(f"model {model.public_id}: answers cached for {ttl} s, {scope}, {limited}")
+
+    def _routing(self, model_id: str, strategy: str | None) -> None:
+        model = LanguageModel.objects.filter(public_id=model_id).first()
+        if model is None:
+            raise CommandError(f"no model {model_id!r}")
+        if strategy is not None:
+            model.routing = strategy
+            model.save(update_fields=["routing"])
+        self.stdout.write(f"model {model.public_id} routing: {model.get_routing_display()}")
