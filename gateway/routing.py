@@ -220,10 +220,8 @@ class Attempts:
             await health.succeeded(self.current.pk, self._took())
 
     async def answered(self) -> None:
-        """The first event of a stream that began with keep-alives: a success, measured (latency only)."""
-        took = self._took()
-        if took is not None and self.current is not None:
-            await health.succeeded(self.current.pk, took)
+        """The first event of a stream that began with keep-alives: the success `succeeded` waited for."""
+        await self.succeeded()
 
     def _took(self) -> float | None:
         """The current attempt's time to its first byte, once, when its model is routed by latency."""

@@ -103,6 +103,24 @@ async def test_a_stream_that_began_with_keep_alives_is_measured_at_its_first_eve
     await ledger()
 
 
+async def test_a_stream_that_began_with_keep_alives_counts_as_its_deployments_success(
+    chat: Caller, clock: ManualClock
+) -> None:
+    deployment = await sync_to_async(lambda: Deployment.objects.get().pk)()  # routed by priority
+    await health.failed(deployment, None)
+    async with raw_upstream(0.5, GOOD_CHUNK, b"data: [DONE]\n\n") as url:
+        await sync_to_async(_point_provider_at)(url)
+        seen: list[Any] = []
+        async for event in ChatServing(chat, chat_body(), stream=True).stream(0.1):
+            if event is None and not seen:
+                clock.advance(2.5)
+            seen.append(event)
+    assert seen[0] is None and any(e is not None and e["choices"] for e in seen)
+    assert (await health.states([deployment]))[deployment].failures == 0, "the earlier failure is forgotten"
+    assert await health.latencies([deployment]) == {}, "a model routed by priority is not measured"
+    await ledger()
+
+
 def test_a_deployment_that_becomes_slow_loses_the_traffic(
     two: Gateway, fake_upstream: FakeUpstream, backup: FakeUpstream
 ) -> None:
