@@ -262,11 +262,19 @@ class LanguageModel(models.Model):
             "json_output": self.json_output,
         }
 
+    def _allowed_groups(self) -> set[int]:
+        groups = getattr(self, "access_groups", None)
+        return {g.pk for g in (groups if groups is not None else self.groups.only("pk"))}
+
     def open_to(self, group_ids: Collection[int]) -> bool:
         """The instance-side twin of `LanguageModel.objects.open_to()` (reads `access_groups` when prefetched)."""
-        groups = getattr(self, "access_groups", None)
-        allowed = {g.pk for g in (groups if groups is not None else self.groups.only("pk"))}
+        allowed = self._allowed_groups()
         return not allowed or not allowed.isdisjoint(group_ids)
+
+    @property
+    def open_to_everyone(self) -> bool:
+        """Restricted to no group: whoever asks need not have their groups looked up."""
+        return not self._allowed_groups()
 
     @property
     def usable(self) -> bool:

@@ -79,7 +79,9 @@ def find_usable_model(public_id: str, user: User | None = None) -> LanguageModel
     """The usable model `public_id` (None if there is none, or none `user` may use), from the rights
     cache when it may serve; for code on a database thread (the chat's actions)."""
     model = cast(LanguageModel | None, _cached_sync("model", public_id, lambda: _find_model(public_id)))
-    if model is not None and user is not None and not model.open_to(member_groups(user.pk)):
+    if model is None or user is None or model.open_to_everyone:
+        return model
+    if not model.open_to(member_groups(user.pk)):
         return None
     return model
 
@@ -216,7 +218,7 @@ async def get_model(public_id: str, caller: Caller | None = None) -> LanguageMod
         model = None
     else:
         model = await lookups.read("model", public_id, lambda _token: db(_find_model, public_id))
-    if model is None or not model.open_to(await caller_groups(caller)):
+    if model is None or not (model.open_to_everyone or model.open_to(await caller_groups(caller))):
         raise model_not_found(public_id)
     _check_scope(public_id, caller)
     return model
