@@ -7,6 +7,9 @@ from operations import views as operations_views
 from usage import views as usage_views
 
 urlpatterns = [
+    # The API first: every /v1 request resolves its path, and no pattern below overlaps these.
+    path("v1/", include("gateway.urls")),
+    path("v1beta/", include("gateway.gemini_api.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", operations_views.metrics, name="metrics"),
@@ -25,8 +28,6 @@ urlpatterns = [
     path("analytics.csv", usage_views.site_analytics_csv, name="analytics_csv"),
     path("accounts/profile/tools/", include("tools.urls")),
     path("accounts/", include("accounts.urls")),
-    path("v1/", include("gateway.urls")),
-    path("v1beta/", include("gateway.gemini_api.urls")),
     path("api/", include("api.urls")),
     path("", include("conversations.urls")),
 ]

@@ -74,7 +74,9 @@ def parse_json(raw: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX
         raise
     except (ValueError, TypeError):
         raise BadInput("The message is not valid JSON.") from None
-    if _depth(value, max_depth) > max_depth:
+    # Nesting needs an opening bracket per level: a text with few cannot be too deep (most requests).
+    opening = raw.count(b"{") + raw.count(b"[") if isinstance(raw, bytes) else raw.count("{") + raw.count("[")
+    if opening > max_depth and _depth(value, max_depth) > max_depth:
         raise BadInput(f"The JSON is nested too deeply (at most {max_depth} levels).")
     return value
 
