@@ -89,6 +89,7 @@ class Reply:
     reasoning: str | None = None  # reasoning text sent before the content
     reasoning_field: str = "reasoning_content"  # where chat answers put it (some upstreams say "reasoning")
     reasoning_tokens: int = 0  # reported in the usage (completion_tokens_details), on top of the chunks
+    usage_extra: dict[str, Any] = field(default_factory=dict)  # more fields of the usage object, as given
 
 
 @dataclass
@@ -421,7 +422,7 @@ def _usage(request: dict[str, Any], reply: Reply, chunks: int) -> dict[str, Any]
     }
     if reply.reasoning_tokens:
         usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
-    return usage
+    return {**usage, **reply.usage_extra}
 
 
 def _completion(reply: Reply, request: dict[str, Any], model: str) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class _TranslatedRelay(TranslatedRelay):
         return self.out.feed(chunk)
 
     def tail(self, usage: Usage) -> list[dict[str, Any]]:
-        return self.out.finish(usage.as_dict())
+        return self.out.finish(usage.as_reported())
 
     def failed(self, exc: GatewayError) -> list[dict[str, Any]]:
         return self.out.fail(stream_error(exc))

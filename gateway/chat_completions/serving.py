@@ -86,10 +86,22 @@ def answer_usage(call: Call, payload: dict[str, Any], completion_bytes: int) -> 
     """The upstream's reported usage, or an estimate written into the answer (flagged in the ledger)."""
     reported = reported_usage(payload.get("usage"))
     if reported is not None:
+        payload["usage"] = usage_object(payload["usage"])
         return reported
     usage = call.estimated(completion_bytes)
     payload["usage"] = usage.as_dict()
     return usage
+
+
+# OpenAI's usage object: what of an upstream's goes to the client (not a reseller's prices, say).
+USAGE_FIELDS = frozenset(
+    ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details")
+)
+
+
+def usage_object(reported: dict[str, Any]) -> dict[str, Any]:
+    """An upstream's usage object with OpenAI's fields only, their details as it reported them."""
+    return {k: v for k, v in reported.items() if k in USAGE_FIELDS}
 
 
 @dataclass
@@ -104,6 +116,7 @@ class ChunkRelay:
     wants_usage: bool
     target: upstream.Target
     reported: Usage | None = None
+    reported_as: dict[str, Any] | None = None  # the upstream's own usage object for `reported`, as it came
     completion_bytes: int = 0
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -127,7 +140,9 @@ class ChunkRelay:
             raise upstream.bad_response(self.target, "a stream event without a list of choices")
         if "usage" in chunk:
             if chunk["usage"]:
-                self.reported = reported_usage(chunk["usage"]) or self.reported
+                reported = reported_usage(chunk["usage"])
+                if reported is not None:
+                    self.reported, self.reported_as = reported, chunk["usage"]
             if keep_usage:
                 chunk["usage"] = None
             else:
@@ -158,8 +173,14 @@ class ChunkRelay:
             "created": self.last.get("created") or int(time.time()),
             "model": self.public_id,
             "choices": [],
-            "usage": usage.as_dict(),
+            "usage": self._usage_object(usage),
         }
+
+    def _usage_object(self, usage: Usage) -> dict[str, Any]:
+        """The upstream's usage object (its details of cached, reasoning, audio tokens…); ours when we counted."""
+        if usage is not self.reported or not self.reported_as:
+            return usage.as_reported()
+        return usage_object(self.reported_as)
 
 
 class Demands(Protocol):

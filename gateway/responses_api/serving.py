@@ -51,7 +51,7 @@ def _native_usage(response: Any) -> Usage | None:
 
 
 def _usage_dict(usage: Usage) -> dict[str, Any]:
-    return {**usage.as_dict(), **({"estimated": True} if usage.estimated else {})}
+    return {**usage.as_reported(), **({"estimated": True} if usage.estimated else {})}
 
 
 @dataclass
