@@ -14,11 +14,12 @@ import asyncio
 import logging
 import uuid
 import weakref
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis.asyncio as redis
 from django.conf import settings
-from redis.exceptions import RedisError
+
+if TYPE_CHECKING:  # imported by the watcher, which only runs with Redis: a worker without it never loads the client
+    import redis.asyncio as redis
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ async def _marker(client: redis.Redis) -> bytes | None:
 
 
 async def _watch(url: str) -> None:
+    import redis.asyncio as redis
+    from redis.exceptions import RedisError
+
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     seen: bytes | None = None
     try:
