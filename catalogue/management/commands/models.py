@@ -50,74 +50,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        add = sub.add_parser("add", help="Add a model, or update the one with this id.")
-        add.add_argument("model_id", help="The public id clients send (may contain '/').")
-        add.add_argument("--provider", required=True, help="Name of the provider serving it.")
-        add.add_argument("--upstream-model", help="The provider's name for it (default: MODEL_ID).")
-        add.add_argument("--context-length", type=_positive)
-        add.add_argument("--max-output-tokens", type=_positive)
-        add.add_argument(
-            "--kind", choices=[k.value for k in LanguageModel.Kind], help="chat (default), text or embedding"
-        )
-        for flag, what in (("vision", "images in messages"), ("tools", "tools (function calling)"),
-                           ("reasoning", "reasoning (thinks before answering)"),
-                           ("json-output", "response_format json_object / json_schema")):  # fmt: skip
-            add.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=f"whether it accepts {what}")
-        for field in DESCRIPTIVE:
-            add.add_argument(f"--{field.replace('_', '-')}")
-        route = sub.add_parser("route", help="Add or update one deployment of a model (another upstream serving it).")
-        route.add_argument("model_id")
-        route.add_argument("--provider", required=True, help="Name of the provider of this deployment.")
-        route.add_argument("--upstream-model", help="The provider's name for it (default: the model's upstream name).")
-        route.add_argument("--priority", type=_natural, help="Lower is tried first (default 0).")
-        route.add_argument("--weight", type=_positive, help="Share of traffic within its priority (default 1).")
-        route.add_argument("--max-concurrent", type=_natural, help="Requests in flight at most per worker (0: no cap).")
-        route.add_argument("--disable", action="store_true", help="Keep the deployment but route nothing to it.")
-        health = sub.add_parser("health", help="Each deployment's state: healthy, cooling down until ..., disabled.")
-        health.add_argument("model_id", nargs="?")
-        sub.add_parser("list", help="List the catalogue.")
-        restrict = sub.add_parser("restrict", help="Who may use a model: members of some groups, or everyone.")
-        restrict.add_argument("model_id")
-        who = restrict.add_mutually_exclusive_group(required=True)
-        who.add_argument("--groups", metavar="NAME[,NAME...]", help="Only members of these groups.")
-        who.add_argument("--everyone", action="store_true", help="Everyone (lifts a restriction).")
-        fallback = sub.add_parser("fallback", help="Other models to try, in order, when this one cannot answer.")
-        fallback.add_argument("model_id")
-        to = fallback.add_mutually_exclusive_group(required=True)
-        to.add_argument("--to", metavar="MODEL_ID[,MODEL_ID...]", help="The fallbacks, in order (replaces the list).")
-        to.add_argument("--none", action="store_true", help="No fallbacks (clears the list).")
-        fallback.add_argument(
-            "--context",
-            action="store_true",
-            help="The list for requests that do not fit the model's context (default: when every deployment fails).",
-        )
-        cache = sub.add_parser("cache", help="The exact-match response cache for a model.")
-        cache.add_argument("model_id")
-        ttl = cache.add_mutually_exclusive_group(required=True)
-        ttl.add_argument("--ttl", type=_positive, metavar="SECONDS", help="Keep answers this long.")
-        ttl.add_argument("--off", action="store_true", help="Cache nothing for the model.")
-        cache.add_argument(
-            "--shared", action=argparse.BooleanOptionalAction, help="Whether different users share cached answers."
-        )
-        cache.add_argument(
-            "--unsafe",
-            action=argparse.BooleanOptionalAction,
-            help="Also cache what is never cached otherwise (n > 1 sampled, store: false, tools we run).",
-        )
-        cache.add_argument(
-            "--count-hits",
-            action=argparse.BooleanOptionalAction,
-            help="Whether cached answers count against rate limits (default: they do).",
-        )
-
-        routing = sub.add_parser("routing", help="How a deployment is chosen within the best priority.")
-        routing.add_argument("model_id")
-        routing.add_argument(
-            "--strategy",
-            choices=[r.value for r in LanguageModel.Routing],
-            help="priority: fewest in flight per weight; latency: lowest measured time to first token "
-            "(default: show the model's strategy).",
-        )
+        _catalogue_arguments(sub)
+        _routing_arguments(sub)
+        _cache_arguments(sub)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -299,3 +234,79 @@ class Command(BaseCommand):
             model.routing = strategy
             model.save(update_fields=["routing"])
         self.stdout.write(f"model {model.public_id} routing: {model.get_routing_display()}")
+
+
+def _catalogue_arguments(sub: Any) -> None:
+    """add, route, health, list, restrict."""
+    add = sub.add_parser("add", help="Add a model, or update the one with this id.")
+    add.add_argument("model_id", help="The public id clients send (may contain '/').")
+    add.add_argument("--provider", required=True, help="Name of the provider serving it.")
+    add.add_argument("--upstream-model", help="The provider's name for it (default: MODEL_ID).")
+    add.add_argument("--context-length", type=_positive)
+    add.add_argument("--max-output-tokens", type=_positive)
+    add.add_argument("--kind", choices=[k.value for k in LanguageModel.Kind], help="chat (default), text or embedding")
+    for flag, what in (("vision", "images in messages"), ("tools", "tools (function calling)"),
+                       ("reasoning", "reasoning (thinks before answering)"),
+                       ("json-output", "response_format json_object / json_schema")):  # fmt: skip
+        add.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=f"whether it accepts {what}")
+    for field in DESCRIPTIVE:
+        add.add_argument(f"--{field.replace('_', '-')}")
+    route = sub.add_parser("route", help="Add or update one deployment of a model (another upstream serving it).")
+    route.add_argument("model_id")
+    route.add_argument("--provider", required=True, help="Name of the provider of this deployment.")
+    route.add_argument("--upstream-model", help="The provider's name for it (default: the model's upstream name).")
+    route.add_argument("--priority", type=_natural, help="Lower is tried first (default 0).")
+    route.add_argument("--weight", type=_positive, help="Share of traffic within its priority (default 1).")
+    route.add_argument("--max-concurrent", type=_natural, help="Requests in flight at most per worker (0: no cap).")
+    route.add_argument("--disable", action="store_true", help="Keep the deployment but route nothing to it.")
+    health = sub.add_parser("health", help="Each deployment's state: healthy, cooling down until ..., disabled.")
+    health.add_argument("model_id", nargs="?")
+    sub.add_parser("list", help="List the catalogue.")
+    restrict = sub.add_parser("restrict", help="Who may use a model: members of some groups, or everyone.")
+    restrict.add_argument("model_id")
+    who = restrict.add_mutually_exclusive_group(required=True)
+    who.add_argument("--groups", metavar="NAME[,NAME...]", help="Only members of these groups.")
+    who.add_argument("--everyone", action="store_true", help="Everyone (lifts a restriction).")
+
+
+def _routing_arguments(sub: Any) -> None:
+    """fallback, routing."""
+    fallback = sub.add_parser("fallback", help="Other models to try, in order, when this one cannot answer.")
+    fallback.add_argument("model_id")
+    to = fallback.add_mutually_exclusive_group(required=True)
+    to.add_argument("--to", metavar="MODEL_ID[,MODEL_ID...]", help="The fallbacks, in order (replaces the list).")
+    to.add_argument("--none", action="store_true", help="No fallbacks (clears the list).")
+    fallback.add_argument(
+        "--context",
+        action="store_true",
+        help="The list for requests that do not fit the model's context (default: when every deployment fails).",
+    )
+    routing = sub.add_parser("routing", help="How a deployment is chosen within the best priority.")
+    routing.add_argument("model_id")
+    routing.add_argument(
+        "--strategy",
+        choices=[r.value for r in LanguageModel.Routing],
+        help="priority: fewest in flight per weight; latency: lowest measured time to first token "
+        "(default: show the model's strategy).",
+    )
+
+
+def _cache_arguments(sub: Any) -> None:
+    cache = sub.add_parser("cache", help="The exact-match response cache for a model.")
+    cache.add_argument("model_id")
+    ttl = cache.add_mutually_exclusive_group(required=True)
+    ttl.add_argument("--ttl", type=_positive, metavar="SECONDS", help="Keep answers this long.")
+    ttl.add_argument("--off", action="store_true", help="Cache nothing for the model.")
+    cache.add_argument(
+        "--shared", action=argparse.BooleanOptionalAction, help="Whether different users share cached answers."
+    )
+    cache.add_argument(
+        "--unsafe",
+        action=argparse.BooleanOptionalAction,
+        help="Also cache what is never cached otherwise (n > 1 sampled, store: false, tools we run).",
+    )
+    cache.add_argument(
+        "--count-hits",
+        action=argparse.BooleanOptionalAction,
+        help="Whether cached answers count against rate limits (default: they do).",
+    )
