@@ -147,6 +147,27 @@ def split_threads(servers: int) -> list[int]:
     return [max(total // servers + (1 if i < total % servers else 0), 1) for i in range(servers)]
 
 
+def _server_command(model: Path, port: int, threads: int | None, batch_threads: int | None) -> list[str]:
+    return [
+        # llama_cpp.server, plus usage in streamed answers (see chatsite.local_model_server).
+        sys.executable, "-m", "chatsite.local_model_server",
+        "--model", str(model),
+        "--model_alias", MODEL_ID,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        # 0: the context the model was trained with (8192 for SmolLM2); its KV cache is ~200 MB here.
+        "--n_ctx", "0",
+        # Generation on all cores but one: the site and PostgreSQL work for every streamed token too, and
+        # llama.cpp's threads spin-wait, so an oversubscribed core slows it several times (measured on 2
+        # cores under load: 1 thread 85-145 tokens/s, 2 threads 30-35). Prompt batches keep every core
+        # unless `batch_threads` says otherwise.
+        "--n_threads", str(threads or default_threads()),
+        *(("--n_threads_batch", str(batch_threads)) if batch_threads else ()),
+        # Its default cuts a streaming answer short when another request waits; ours queue instead.
+        "--interrupt_requests", "False",
+    ]  # fmt: skip
+
+
 def start_server(
     log_path: Path,
     *,
@@ -165,24 +186,7 @@ def start_server(
         raise LocalModelUnavailable("llama-cpp-python[server] (extra 'local') is not installed")
     started = time.monotonic()
     port = _free_port()
-    command = [
-        # llama_cpp.server, plus usage in streamed answers (see chatsite.local_model_server).
-        sys.executable, "-m", "chatsite.local_model_server",
-        "--model", str(model),
-        "--model_alias", MODEL_ID,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        # 0: the context the model was trained with (8192 for SmolLM2); its KV cache is ~200 MB here.
-        "--n_ctx", "0",
-        # Generation on all cores but one: the site and PostgreSQL work for every streamed token too, and
-        # llama.cpp's threads spin-wait, so an oversubscribed core slows it several times (measured on 2
-        # cores under load: 1 thread 85-145 tokens/s, 2 threads 30-35). Prompt batches keep every core
-        # unless `batch_threads` says otherwise.
-        "--n_threads", str(threads or default_threads()),
-        *(("--n_threads_batch", str(batch_threads)) if batch_threads else ()),
-        # Its default cuts a streaming answer short when another request waits; ours queue instead.
-        "--interrupt_requests", "False",
-    ]  # fmt: skip
+    command = _server_command(model, port, threads, batch_threads)
     # llama_cpp.server lets HOST and PORT from the environment override --host and --port, and `make run`
     # passes our own PORT (the site's) down: pin both to the child's values.
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
