@@ -17,6 +17,12 @@ DETAILED = Reply(
 MESSAGES: Any = [{"role": "user", "content": "one two three four"}]
 
 
+def _assert_detailed(usage: dict[str, Any]) -> None:
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": 5}
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 3, "audio_tokens": 0}
+    assert "cost" not in usage
+
+
 def _chat(gateway: Gateway, **extra: Any) -> Any:
     return gateway.http.post(
         "/v1/chat/completions", headers=gateway.headers(), json={"model": MODEL, "messages": MESSAGES, **extra}
@@ -27,10 +33,7 @@ def test_a_chat_answer_carries_the_upstreams_details_and_not_its_prices(
     gateway: Gateway, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.queue(DETAILED)
-    usage = _chat(gateway).json()["usage"]
-    assert usage["completion_tokens_details"] == {"reasoning_tokens": 5}
-    assert usage["prompt_tokens_details"] == {"cached_tokens": 3, "audio_tokens": 0}
-    assert "cost" not in usage
+    _assert_detailed(_chat(gateway).json()["usage"])
 
 
 def test_a_chat_streams_usage_chunk_carries_the_upstreams_details_and_not_its_prices(
@@ -40,9 +43,7 @@ def test_a_chat_streams_usage_chunk_carries_the_upstreams_details_and_not_its_pr
     body = _chat(gateway, stream=True, stream_options={"include_usage": True}).text
     chunks = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
     [usage] = [chunk["usage"] for chunk in chunks if chunk.get("usage")]
-    assert usage["completion_tokens_details"] == {"reasoning_tokens": 5}
-    assert usage["prompt_tokens_details"] == {"cached_tokens": 3, "audio_tokens": 0}
-    assert "cost" not in usage
+    _assert_detailed(usage)
 
 
 def test_a_translated_responses_stream_counts_reasoning_and_cached_tokens(
