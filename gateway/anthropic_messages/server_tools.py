@@ -40,7 +40,8 @@ from gateway.chat_completions.serving import ChatServing
 from gateway.chat_completions.tool_loop import StepServing, model_call
 from gateway.errors import GatewayError
 from gateway.routing import routes_of
-from gateway.serving.toolloop import open_toolbox, with_keepalives
+from gateway.serving.relay import with_keepalives
+from gateway.serving.toolloop import open_toolbox
 from gateway.translate_anthropic import anthropic_error, messages_to_chat
 from gateway.translate_anthropic.common import FINISH_TO_STOP
 from gateway.translate_anthropic.server_blocks import result_block, server_counts, use_block

@@ -29,7 +29,8 @@ from gateway.chat_completions.protocol import ChatCompletionRequest, parse_chat_
 from gateway.chat_completions.serving import ChatRelay, ChatServing
 from gateway.errors import GatewayError
 from gateway.serving.base import Opened
-from gateway.serving.toolloop import open_toolbox, with_keepalives
+from gateway.serving.relay import with_keepalives
+from gateway.serving.toolloop import open_toolbox
 from gateway.translate_anthropic import MessagesToChatStream
 from tools.loop import Delta, LoopDone, LoopEvent, ModelAnswer, ModelCall, ToolFinished, run_loop
 from tools.registry import ToolChoice

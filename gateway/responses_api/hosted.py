@@ -54,7 +54,8 @@ from gateway.responses_api.protocol import (
     WebSearchTool,
 )
 from gateway.serving.base import check_kind
-from gateway.serving.toolloop import open_toolbox, with_keepalives
+from gateway.serving.relay import with_keepalives
+from gateway.serving.toolloop import open_toolbox
 from gateway.translate_responses import ResponseStream
 from gateway.translate_responses.hosted import (
     approval_requested,

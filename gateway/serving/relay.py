@@ -72,18 +72,14 @@ Attempt = Callable[[Deployment, upstream.Target], tuple[Relay, str, bytes, dict[
 _END = object()
 
 
-async def _pump(stream: upstream.EventStream, queue: asyncio.Queue[Any]) -> None:
+async def _pump(events: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
     try:
-        async for payloads in stream.blocks():
-            if payloads:
-                await queue.put(payloads)
+        async for event in events:
+            await queue.put(event)
         await queue.put(_END)
-    except GatewayError as exc:
-        await queue.put(exc)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # never let the consumer wait forever
-        log.exception("reading the upstream stream failed")
+    except BaseException as exc:  # never let the consumer wait forever: it raises it
         await queue.put(exc)
 
 
@@ -97,13 +93,11 @@ async def stop_task(task: asyncio.Task[None]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" noise
 
 
-async def paced(
-    events: upstream.EventStream, target: upstream.Target, keepalive: float | None
-) -> AsyncGenerator[list[str] | None, None]:
-    """The upstream's event payloads, block by block, and None whenever it was silent for `keepalive` s.
+async def with_keepalives(events: AsyncGenerator[Any, None], keepalive: float | None) -> AsyncGenerator[Any, None]:
+    """`events`, and None whenever none came for `keepalive` s (an upstream thinking, a long tool step).
 
     Read by a pump task, so waiting for a keep-alive never cancels a read; closing this generator
-    stops the pump before the upstream response is closed.
+    stops the pump, and with it what `events` was waiting on, then closes `events`.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
     pump = asyncio.ensure_future(_pump(events, queue))
@@ -120,11 +114,33 @@ async def paced(
                 item = await queue.get()
             if item is _END:
                 return
-            if isinstance(item, Exception):
-                raise item if isinstance(item, GatewayError) else upstream.bad_response(target)
+            if isinstance(item, BaseException):
+                raise item
             yield item
     finally:
         await stop_task(pump)
+        await events.aclose()
+
+
+async def _blocks(events: upstream.EventStream, target: upstream.Target) -> AsyncGenerator[list[str], None]:
+    """The upstream's non-empty blocks of event payloads; any failure reading them a GatewayError."""
+    try:
+        async for payloads in events.blocks():
+            if payloads:
+                yield payloads
+    except GatewayError:
+        raise
+    except Exception:
+        log.exception("reading the upstream stream failed")
+        raise upstream.bad_response(target) from None
+
+
+def paced(
+    events: upstream.EventStream, target: upstream.Target, keepalive: float | None
+) -> AsyncGenerator[list[str] | None, None]:
+    """The upstream's event payloads, block by block, and None whenever it was silent for `keepalive` s
+    (with_keepalives); closing it stops reading before the upstream response is closed."""
+    return with_keepalives(_blocks(events, target), keepalive)
 
 
 async def head(blocks: AsyncIterator[list[str] | None], relay: Relay) -> tuple[list[Any], GatewayError | None]:

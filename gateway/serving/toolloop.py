@@ -1,7 +1,7 @@
 """The tool loop (tools.loop) in the serving core: what every protocol running it shares.
 
     toolbox = await open_toolbox(call.caller, choice)               # GatewayError 400 naming `param`
-    async for event in with_keepalives(run_loop(...), keepalive):   # None while silent for `keepalive` s
+    async for event in relay.with_keepalives(run_loop(...), keepalive):   # None while silent for `keepalive` s
         ...
 
 Each model call of the loop is a request of its own through the serving core (the protocol's step
@@ -12,18 +12,13 @@ has its ledger row. The toolbox is the caller's: the tools its user may use, nar
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from gateway.auth import Caller
 from gateway.errors import GatewayError
-from gateway.serving.relay import stop_task
 from tools import services
 from tools.models import McpServer
 from tools.registry import Toolbox, ToolChoice
-
-_END = object()
 
 
 async def open_toolbox(
@@ -58,41 +53,3 @@ async def open_toolbox(
             message = f"The MCP server '{server.name}' is unavailable: {toolbox.unavailable[server.name]}"
             raise GatewayError(400, message, param=named.get(server.name, param), code="invalid_value")
     return toolbox
-
-
-async def _pump(events: AsyncGenerator[Any, None], queue: asyncio.Queue[Any]) -> None:
-    try:
-        async for event in events:
-            await queue.put(event)
-        await queue.put(_END)
-    except asyncio.CancelledError:
-        raise
-    except BaseException as exc:
-        await queue.put(exc)
-    finally:
-        await events.aclose()
-
-
-async def with_keepalives(events: AsyncGenerator[Any, None], keepalive: float | None) -> AsyncGenerator[Any, None]:
-    """`events`, and None whenever none came for `keepalive` s (a tool step can be long and silent).
-
-    Read by a task, so a keep-alive never cancels a step; closing this generator cancels the task and
-    with it the model call or the tool calls in flight.
-    """
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
-    pump = asyncio.ensure_future(_pump(events, queue))
-    try:
-        while True:
-            try:
-                async with asyncio.timeout(keepalive):
-                    item = await queue.get()
-            except TimeoutError:
-                yield None
-                continue
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        await stop_task(pump)
