@@ -32,7 +32,7 @@ from websockets.typing import Origin  # noqa: E402
 
 from bench.chat_sockets import Reply, percentile, round_of, sessions  # noqa: E402
 from bench.side_by_side import Server, prepare_database, seed, start_ours  # noqa: E402
-from bench.tool_steps import serve_in_thread  # noqa: E402
+from bench.tool_steps import read_json, serve_in_thread  # noqa: E402
 
 HANG = "bench__hang"
 
@@ -54,13 +54,7 @@ def upstream(chunks: int, pace: float) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = json.loads(body or b"{}")
+        request = await read_json(receive)
         offered = {tool["function"]["name"] for tool in request.get("tools") or ()}
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
 

@@ -53,16 +53,20 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
+async def read_json(receive: Any) -> Any:
+    """An ASGI request's JSON body ({} when empty)."""
     body = b""
     while True:
         message = await receive()
         body += message.get("body", b"")
         if not message.get("more_body"):
-            break
-    answer = json.dumps(_answer(json.loads(body or b"{}"))).encode()
+            return json.loads(body or b"{}")
+
+
+async def upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    answer = json.dumps(_answer(await read_json(receive))).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": answer})

@@ -9,20 +9,14 @@ import pytest
 
 from core.clock import ManualClock
 from gateway import cache
-from tests.scaleout.redis_server import RedisServer
+from tests.scaleout.redis_server import store_under_test
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(params=["postgresql", "redis"])
 def store(request: pytest.FixtureRequest, settings: Any, clock: ManualClock) -> Iterator[str]:
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        settings.REDIS_URL = server.url
-    else:
-        settings.REDIS_URL = None
-    yield str(request.param)
+    yield store_under_test(request, settings)
 
 
 def _value(size: int) -> dict[str, Any]:

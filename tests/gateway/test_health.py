@@ -10,7 +10,7 @@ import pytest
 from core.clock import ManualClock
 from gateway import health
 from gateway.errors import UpstreamFault
-from tests.scaleout.redis_server import RedisServer
+from tests.scaleout.redis_server import store_under_test
 
 FAILURE = UpstreamFault(retryable=True)
 UNREACHABLE = UpstreamFault(retryable=True, down=True)
@@ -18,14 +18,9 @@ UNREACHABLE = UpstreamFault(retryable=True, down=True)
 
 @pytest.fixture(params=["memory", "redis"])
 def store(request: pytest.FixtureRequest, settings: Any, clock: ManualClock) -> Iterator[str]:
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        settings.REDIS_URL = server.url
-    else:
-        settings.REDIS_URL = None
+    name = store_under_test(request, settings)
     health.forget_local_state()
-    yield str(request.param)
+    yield name
     health.forget_local_state()
 
 

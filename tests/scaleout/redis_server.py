@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,18 @@ class RedisServer:
             client.flushdb()
         finally:
             client.close()
+
+
+def store_under_test(request: pytest.FixtureRequest, settings: Any) -> str:
+    """For a fixture parametrized by store: REDIS_URL at the session's Redis, emptied, when the parameter
+    is "redis", else unset (each process's own state, or PostgreSQL). Returns the parameter."""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.flush()
+        settings.REDIS_URL = server.url
+    else:
+        settings.REDIS_URL = None
+    return str(request.param)
 
 
 def start_redis(port: int | None = None) -> RedisServer:

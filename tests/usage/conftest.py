@@ -13,7 +13,7 @@ from accounts.models import ApiKey, User
 from catalogue.models import LanguageModel, Provider
 from tests.conversations.conftest import chat_model, connect, conversation  # noqa: F401
 from tests.gateway.conftest import gateway, live_gateway  # noqa: F401
-from tests.scaleout.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.scaleout.redis_server import redis_server, store_under_test  # noqa: F401
 from usage import limits
 
 
@@ -36,13 +36,7 @@ def _clean_limits_state() -> Iterator[None]:
 @pytest.fixture(params=["memory", "redis"])
 def store(request: pytest.FixtureRequest, settings: Any) -> str:
     """Runs the test once with in-process counters and once with Redis."""
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        settings.REDIS_URL = server.url
-    else:
-        settings.REDIS_URL = None
-    return str(request.param)
+    return store_under_test(request, settings)
 
 
 @pytest.fixture
